@@ -1,0 +1,35 @@
+import { Command, CommanderError } from 'commander';
+import { SluiceError } from '@sluice/common';
+import { registerSecretCommands } from './commands/secret.js';
+import { registerBufferServerCommand } from './commands/buffer-server.js';
+import { registerRuntimeCommands } from './commands/runtime.js';
+
+/** The one `sluice` command. Each subcommand lives in commands/ and registers itself here. */
+export function buildProgram(): Command {
+  const program = new Command('sluice')
+    .description('Sluice: a secure-by-default distributed streaming runtime')
+    .showHelpAfterError()
+    .exitOverride();
+  registerSecretCommands(program);
+  registerBufferServerCommand(program);
+  registerRuntimeCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (err instanceof SluiceError) {
+      process.stderr.write(`sluice: ${err.message} [${err.code}]\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw err;
+  }
+}

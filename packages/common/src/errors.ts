@@ -1,0 +1,84 @@
+/**
+ * One error type and one codes table for all of Sluice (STYLE.md "one error type, one codes table").
+ * `closeCode` is the WebSocket close code a server uses when this error ends a connection
+ * (DESIGN.md "Authenticated connection"); branch on `code`, never on the message text.
+ */
+export const CloseCode = {
+  normal: 1000,
+  tooBig: 1009,
+  malformed: 4400,
+  unauthenticated: 4401,
+  forbidden: 4403,
+  handshakeTimeout: 4408,
+  replaced: 4409,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+export const ErrorCodes = {
+  // malformed input (4400)
+  MALFORMED_FRAME: { closeCode: CloseCode.malformed, retriable: false },
+  UNKNOWN_MESSAGE: { closeCode: CloseCode.malformed, retriable: false },
+  INVALID_MESSAGE: { closeCode: CloseCode.malformed, retriable: false },
+  UNEXPECTED_MESSAGE: { closeCode: CloseCode.malformed, retriable: false },
+  WINDOW_OUT_OF_ORDER: { closeCode: CloseCode.malformed, retriable: false },
+  MALFORMED_TOKEN: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // authentication (4401)
+  TOKEN_UNKNOWN_KEY: { closeCode: CloseCode.unauthenticated, retriable: false },
+  TOKEN_BAD_PASSWORD: { closeCode: CloseCode.unauthenticated, retriable: false },
+  TOKEN_EXPIRED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  TOKEN_CANCELLED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  TOKEN_UNKNOWN: { closeCode: CloseCode.unauthenticated, retriable: false },
+  TOKEN_WRONG_KIND: { closeCode: CloseCode.unauthenticated, retriable: false },
+  TOKEN_REVOKED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  BAD_PROOF: { closeCode: CloseCode.unauthenticated, retriable: false },
+  BAD_MAC: { closeCode: CloseCode.unauthenticated, retriable: false },
+  BAD_SEQUENCE: { closeCode: CloseCode.unauthenticated, retriable: false },
+  WRONG_SERVICE: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // authorization (4403)
+  RENEWER_MISMATCH: { closeCode: CloseCode.forbidden, retriable: false },
+  NOT_ALLOWED: { closeCode: CloseCode.forbidden, retriable: false },
+  OUT_OF_SCOPE: { closeCode: CloseCode.forbidden, retriable: false },
+  WRONG_BUFFER_SERVER: { closeCode: CloseCode.forbidden, retriable: false },
+  // timing
+  HANDSHAKE_TIMEOUT: { closeCode: CloseCode.handshakeTimeout, retriable: true },
+  // local problems (no connection involved; closeCode is what a server would use if it had to)
+  TOKEN_PAST_MAX_DATE: { closeCode: CloseCode.unauthenticated, retriable: false },
+  STATE_CORRUPT: { closeCode: CloseCode.normal, retriable: false },
+  STATE_IO: { closeCode: CloseCode.normal, retriable: true },
+  BAD_CONFIG: { closeCode: CloseCode.normal, retriable: false },
+  INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
+  FILE_EXISTS: { closeCode: CloseCode.normal, retriable: false },
+  CONNECTION_CLOSED: { closeCode: CloseCode.normal, retriable: true },
+} as const satisfies Record<string, { closeCode: number; retriable: boolean }>;
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly closeCode: number;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SluiceError';
+    this.code = code;
+    this.closeCode = ErrorCodes[code].closeCode;
+    this.retriable = ErrorCodes[code].retriable;
+  }
+}
+
+export function isSluiceError(err: unknown, code?: ErrorCode): err is SluiceError {
+  return err instanceof SluiceError && (code === undefined || err.code === code);
+}
+
+/**
+ * WebSocket close reasons are limited to 123 bytes of UTF-8; keep the start of the message,
+ * which is written to say what failed first.
+ */
+export function closeReason(err: SluiceError | string): string {
+  const text = typeof err === 'string' ? err : `${err.code}: ${err.message}`;
+  const buf = Buffer.from(text, 'utf8');
+  if (buf.length <= 123) return text;
+  let end = 120;
+  while (end > 0 && (buf[end]! & 0xc0) === 0x80) end--;
+  return `${buf.subarray(0, end).toString('utf8')}...`;
+}

@@ -1,0 +1,134 @@
+import { randomBytes } from 'node:crypto';
+import { encode } from './codec.js';
+import { SluiceError } from './errors.js';
+import { challengeSchema, parseFrame, welcomeSchema, type AuthMessage, type AuthRequest, type ChallengeMessage } from './protocol.js';
+import { Session, deriveSessionKey } from './session.js';
+import { decodeIdentifier, hmac, safeEqual, type Token, type TokenIdentifier } from './token.js';
+
+/**
+ * Both sides of DESIGN.md's challenge / auth / welcome exchange as small state machines with no
+ * sockets: the ws layer feeds them frames and sends what they return. Shared by the umbilical
+ * (STRAM) and the buffer server; only the token authority and the scope rule differ.
+ */
+
+export const AUTH_CONTEXT = 'sluice-auth-v1';
+export const SERVER_CONTEXT = 'sluice-server-v1';
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
+
+export function clientProof(password: Uint8Array, nonce: Uint8Array, cnonce: Uint8Array, service: string): Buffer {
+  return hmac(password, AUTH_CONTEXT, nonce, cnonce, service);
+}
+
+export function serverProof(password: Uint8Array, cnonce: Uint8Array, nonce: Uint8Array): Buffer {
+  return hmac(password, SERVER_CONTEXT, cnonce, nonce);
+}
+
+/** What a server needs to know about tokens: kept apart so STRAM and buffer servers plug in their own. */
+export interface TokenAuthority {
+  /**
+   * The password of these identifier bytes under this server's key(s). Throws a 4401 SluiceError
+   * when the key is unknown or the token is of the wrong kind.
+   */
+  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer;
+  /** Throws a 4401 SluiceError when the token is expired, cancelled or revoked. Runs after the proof checks out. */
+  checkLive(identifier: TokenIdentifier): void;
+  /** Throws a 4403 SluiceError when the authenticated token may not make this request. */
+  authorize(identifier: TokenIdentifier, request: AuthRequest): void;
+}
+
+export interface AcceptedAuth {
+  identifier: TokenIdentifier;
+  request: AuthRequest;
+  /** The welcome frame, with any extra fields this server adds (e.g. `from`). */
+  welcome(extra?: Record<string, unknown>): Buffer;
+  /** The MAC'd session (umbilical); buffer-server streams do not use it. */
+  session: Session;
+}
+
+const HandshakeState = { awaitingAuth: 'awaiting-auth', accepted: 'accepted', failed: 'failed' } as const;
+type HandshakeState = (typeof HandshakeState)[keyof typeof HandshakeState];
+const AUTH_ONLY = new Set(['auth']);
+
+export class ServerHandshake {
+  readonly nonce: Buffer;
+  private state: HandshakeState = HandshakeState.awaitingAuth;
+
+  constructor(
+    private readonly service: string,
+    private readonly authority: TokenAuthority,
+    nonce: Buffer = randomBytes(32),
+  ) {
+    this.nonce = nonce;
+  }
+
+  /** The first frame a server sends, as soon as the socket opens. */
+  challenge(): Buffer {
+    const message: ChallengeMessage = { t: 'challenge', v: 1, nonce: this.nonce, service: this.service };
+    return encode(message);
+  }
+
+  /**
+   * Checks the client's auth frame. Returns the accepted auth, or throws a SluiceError whose
+   * closeCode the caller closes with: 4400 malformed, 4401 not authenticated, 4403 not allowed.
+   * A second auth frame on the same connection is refused (replayed auth).
+   */
+  receive(data: Uint8Array, isBinary: boolean): AcceptedAuth {
+    if (this.state !== HandshakeState.awaitingAuth) {
+      throw new SluiceError('UNEXPECTED_MESSAGE', `auth received in state ${this.state}; a connection authenticates once`);
+    }
+    this.state = HandshakeState.failed;
+    const message = parseFrame(data, isBinary, AUTH_ONLY) as unknown as AuthMessage;
+    const identifier = decodeIdentifier(message.id);
+    const password = this.authority.password(message.id, identifier);
+    if (!safeEqual(clientProof(password, this.nonce, message.cnonce, this.service), message.proof)) {
+      throw new SluiceError('BAD_PROOF', 'proof does not match the token; the token is forged, tampered or for another key');
+    }
+    this.authority.checkLive(identifier);
+    const { t: _t, id: _id, cnonce, proof: _proof, ...request } = message;
+    this.authority.authorize(identifier, request as AuthRequest);
+    this.state = HandshakeState.accepted;
+    const nonce = this.nonce;
+    return {
+      identifier,
+      request: request as AuthRequest,
+      welcome: (extra) => encode({ ...extra, t: 'welcome', proof: serverProof(password, cnonce, nonce) }),
+      session: new Session(deriveSessionKey(password, nonce, cnonce)),
+    };
+  }
+}
+
+/** The client side: answer the challenge with a proof of possession, then check the server's proof. */
+export class ClientHandshake {
+  private nonce: Buffer | undefined;
+  private readonly cnonce = randomBytes(32);
+
+  constructor(
+    private readonly token: Token,
+    private readonly request: AuthRequest,
+  ) {}
+
+  /** Takes the challenge frame, returns the auth frame. Refuses a challenge for another service. */
+  answer(data: Uint8Array, isBinary: boolean): Buffer {
+    if (this.nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'a second challenge arrived');
+    const challenge = parseFrame(data, isBinary, new Set(['challenge'])) as unknown as ChallengeMessage;
+    challengeSchema.parse(challenge);
+    if (challenge.service !== this.token.service) {
+      throw new SluiceError('WRONG_SERVICE', `server says it is "${challenge.service}" but the token is for "${this.token.service}"; not sending a proof`);
+    }
+    this.nonce = Buffer.from(challenge.nonce);
+    const proof = clientProof(this.token.password, this.nonce, this.cnonce, this.token.service);
+    return encode({ t: 'auth', id: Buffer.from(this.token.identifier), cnonce: this.cnonce, proof, ...this.request });
+  }
+
+  /** Takes the welcome frame; checks that the server holds the key too. Returns the welcome and the session. */
+  welcome(data: Uint8Array, isBinary: boolean): { welcome: Record<string, unknown>; session: Session } {
+    if (!this.nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'welcome before challenge');
+    const welcome = parseFrame(data, isBinary, new Set(['welcome'])) as unknown as { proof: Uint8Array } & Record<string, unknown>;
+    welcomeSchema.parse(welcome);
+    if (!safeEqual(serverProof(this.token.password, this.cnonce, this.nonce), welcome.proof)) {
+      throw new SluiceError('BAD_PROOF', 'the server could not prove it holds the token key; it is not the real server');
+    }
+    return { welcome, session: new Session(deriveSessionKey(this.token.password, this.nonce, this.cnonce)) };
+  }
+}
+

@@ -1,0 +1,49 @@
+export { CloseCode, ErrorCodes, SluiceError, closeReason, isSluiceError, type ErrorCode } from './errors.js';
+export { ManualClock, isoTime, systemClock, type Clock } from './clock.js';
+export { parseDuration, parseSize } from './duration.js';
+export { DEFAULT_MAX_FRAME, decode, encode, toWire } from './codec.js';
+export {
+  IDENTIFIER_VERSION,
+  TokenKind,
+  computePassword,
+  decodeIdentifier,
+  encodeIdentifier,
+  hmac,
+  isBufferScope,
+  isStramScope,
+  safeEqual,
+  tokenFromText,
+  tokenToText,
+  type BufferAccess,
+  type BufferScope,
+  type StramScope,
+  type Token,
+  type TokenIdentifier,
+  type TokenScope,
+} from './token.js';
+export { generateSecret, readSecretFile, writeSecretFile } from './secret-file.js';
+export { bufferTokenPassword, checkBufferTokenLive, mintBufferToken, type MintBufferTokenOptions, type VerifiedBufferToken } from './buffer-token.js';
+export * from './protocol.js';
+export { Session, deriveSessionKey, messageMac } from './session.js';
+export {
+  AUTH_CONTEXT,
+  ClientHandshake,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  SERVER_CONTEXT,
+  ServerHandshake,
+  clientProof,
+  serverProof,
+  type AcceptedAuth,
+  type TokenAuthority,
+} from './handshake.js';
+export {
+  ConnectionClosedError,
+  acceptAuthenticated,
+  closeWith,
+  connectAuthenticated,
+  toBuffer,
+  type AcceptOptions,
+  type AuthenticatedConnection,
+  type ConnectOptions,
+} from './ws-auth.js';
+export { createLogger, type Logger } from './logger.js';

@@ -1,0 +1,121 @@
+import WebSocket from 'ws';
+import { CloseCode, SluiceError, closeReason } from './errors.js';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, ClientHandshake, type AcceptedAuth, type ServerHandshake } from './handshake.js';
+import type { AuthRequest } from './protocol.js';
+import type { Session } from './session.js';
+import type { Token } from './token.js';
+import { DEFAULT_MAX_FRAME } from './codec.js';
+
+/** Moves handshake bytes over `ws`; the protocol itself lives in handshake.ts. */
+
+export interface AcceptOptions {
+  timeoutMs?: number;
+  /** Called once the client is welcomed; attach the connection's message handler here (synchronously). */
+  onAccepted(accepted: AcceptedAuth): void;
+  /** Called once if the handshake fails, after the close frame is sent. */
+  onRefused?(err: SluiceError): void;
+}
+
+/** Runs the server side of the handshake on a freshly opened socket. */
+export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshake, options: AcceptOptions): void {
+  const timer = setTimeout(() => {
+    socket.off('message', onMessage);
+    const err = new SluiceError('HANDSHAKE_TIMEOUT', `no valid auth within ${options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS} ms`);
+    closeWith(socket, err);
+    options.onRefused?.(err);
+  }, options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+  timer.unref();
+  const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    socket.off('message', onMessage);
+    clearTimeout(timer);
+    let accepted: AcceptedAuth;
+    try {
+      accepted = handshake.receive(toBuffer(data), isBinary);
+    } catch (err) {
+      const e = err instanceof SluiceError ? err : new SluiceError('MALFORMED_FRAME', 'auth could not be processed', { cause: err });
+      closeWith(socket, e);
+      options.onRefused?.(e);
+      return;
+    }
+    options.onAccepted(accepted);
+  };
+  socket.on('message', onMessage);
+  socket.once('close', () => clearTimeout(timer));
+  socket.send(handshake.challenge());
+}
+
+/** Closes with the error's close code and its one-line reason; the close frame is the whole refusal. */
+export function closeWith(socket: WebSocket, err: SluiceError): void {
+  if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+    socket.close(err.closeCode, closeReason(err));
+  }
+}
+
+export function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** A connection ended by the peer during or after the handshake; carries its close code and reason. */
+export class ConnectionClosedError extends SluiceError {
+  constructor(
+    readonly remoteCode: number,
+    readonly remoteReason: string,
+  ) {
+    super('CONNECTION_CLOSED', `connection closed with ${remoteCode}${remoteReason ? `: ${remoteReason}` : ''}`);
+  }
+}
+
+export interface AuthenticatedConnection {
+  socket: WebSocket;
+  welcome: Record<string, unknown>;
+  session: Session;
+}
+
+export interface ConnectOptions {
+  timeoutMs?: number;
+  maxPayload?: number;
+}
+
+/**
+ * Opens a ws connection and runs the client side of the handshake. Resolves once welcomed;
+ * rejects with ConnectionClosedError (code + reason) when the server refuses.
+ */
+export function connectAuthenticated(url: string, token: Token, request: AuthRequest, options: ConnectOptions = {}): Promise<AuthenticatedConnection> {
+  const client = new ClientHandshake(token, request);
+  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: options.maxPayload ?? DEFAULT_MAX_FRAME });
+  return new Promise((resolve, reject) => {
+    let step: 'challenge' | 'welcome' | 'done' = 'challenge';
+    const timer = setTimeout(() => fail(new SluiceError('HANDSHAKE_TIMEOUT', `no welcome from ${url} within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);
+    const fail = (err: Error): void => {
+      if (step === 'done') return;
+      step = 'done';
+      clearTimeout(timer);
+      socket.off('message', onMessage);
+      if (err instanceof SluiceError && !(err instanceof ConnectionClosedError)) {
+        socket.close(err.closeCode === CloseCode.normal ? 1000 : err.closeCode, closeReason(err));
+      }
+      reject(err);
+    };
+    const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+      try {
+        if (step === 'challenge') {
+          socket.send(client.answer(toBuffer(data), isBinary));
+          step = 'welcome';
+        } else if (step === 'welcome') {
+          const { welcome, session } = client.welcome(toBuffer(data), isBinary);
+          step = 'done';
+          clearTimeout(timer);
+          socket.off('message', onMessage);
+          resolve({ socket, welcome, session });
+        }
+      } catch (err) {
+        fail(err as Error);
+      }
+    };
+    socket.on('message', onMessage);
+    socket.once('close', (code, reason) => fail(new ConnectionClosedError(code, reason.toString('utf8'))));
+    socket.once('error', (err) => fail(new SluiceError('CONNECTION_CLOSED', `cannot connect to ${url}: ${err.message}`, { cause: err })));
+  });
+}

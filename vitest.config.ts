@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+
+// One root config, one project per package plus the cross-process suite in test/.
+// Tests run against the TypeScript sources of their own package and the built dist/ of the
+// others (scripts/test.sh runs `tsc -b` first), exactly as the CLI and containers run.
+export default defineConfig({
+  test: {
+    projects: [
+      { extends: true, test: { name: 'common', include: ['packages/common/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'buffer-server', include: ['packages/buffer-server/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'stram', include: ['packages/stram/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'container', include: ['packages/container/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'cli', include: ['packages/cli/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 } },
+    ],
+    testTimeout: 30_000,
+    exclude: ['**/node_modules/**', '**/dist/**'],
+  },
+});
