@@ -47,3 +47,6 @@ export {
   type ConnectOptions,
 } from './ws-auth.js';
 export { createLogger, type Logger } from './logger.js';
+export * from './app/types.js';
+export * from './umbilical.js';
+export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, writeFileAtomic, type Credentials } from './credentials.js';

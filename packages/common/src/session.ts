@@ -27,7 +27,8 @@ export class Session {
   private sent = 0;
   private received = 0;
 
-  constructor(private readonly key: Uint8Array) {}
+  /** The session key; credentials.ts derives the key that seals new credentials from it. */
+  constructor(readonly key: Uint8Array) {}
 
   /** Encodes `message` as a sealed frame with the next sequence number. */
   seal(message: Record<string, unknown>): Buffer {

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/**
+ * The umbilical between STRAM and its containers (DESIGN.md "Processes"). After the handshake
+ * (role "hello", container id), every frame is a sealed `{t:"msg", seq, body, mac}` (session.ts);
+ * these are the inner messages. A container's token speaks only for that container: STRAM closes
+ * with 4403 a heartbeat naming another container.
+ *
+ * Container → STRAM: `heartbeat`. STRAM → container: `heartbeat-ack` carrying commands.
+ * Secrets never travel in clear: new credentials are sealed with a key derived from the session
+ * key (AES-256-GCM, see credentials.ts), so only the holder of the old token can open them.
+ */
+
+const uint = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const id = z.string().min(1).max(256);
+
+export const operatorStatsSchema = z.object({
+  /** Physical operator id, e.g. `count#1`. */
+  id,
+  /** Last window whose endWindow completed. */
+  window: uint,
+  tuplesIn: uint,
+  tuplesOut: uint,
+  /** Mean ms from a window's begin to its end at this operator, last window. */
+  latencyMs: z.number().min(0),
+  /** Last checkpointed window (0 = none yet). */
+  checkpoint: uint,
+});
+export type OperatorStats = z.infer<typeof operatorStatsSchema>;
+
+export const heartbeatSchema = z.object({
+  t: z.literal('heartbeat'),
+  container: id,
+  /** ws URL of the buffer server this container hosts, once listening. */
+  bufferServer: z.string().nullable(),
+  state: z.enum(['starting', 'running', 'stopping']),
+  operators: z.array(operatorStatsSchema).max(10_000),
+  /** Errors the container wants STRAM to show (operator failures), newest last. */
+  errors: z.array(z.string().max(1000)).max(20).optional(),
+});
+export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
+
+export const upstreamSchema = z.object({
+  /** Upstream physical operator id and its buffer server. */
+  operator: id,
+  bufferServer: id,
+  url: z.string(),
+  /** Partition filter for this subscriber, when the stream is partitioned. */
+  partitions: z.object({ mask: uint, keys: z.array(uint) }).optional(),
+});
+
+export const deployOperatorSchema = z.object({
+  id,
+  operator: id,
+  partition: uint,
+  partitions: uint,
+  inputs: z.array(
+    z.object({
+      port: id,
+      stream: id,
+      /** Same-container streams have no upstream entries: they are in-process queues. */
+      upstreams: z.array(upstreamSchema),
+      local: z.array(id),
+    }),
+  ),
+  outputs: z.array(z.object({ port: id, stream: id, partitioned: z.boolean() })),
+  /** Restore from this checkpoint window and resume after it (0 = fresh start). */
+  restoreWindow: uint,
+});
+export type DeployOperator = z.infer<typeof deployOperatorSchema>;
+
+export const commandSchema = z.discriminatedUnion('c', [
+  z.object({ c: z.literal('deploy'), operators: z.array(deployOperatorSchema) }),
+  z.object({ c: z.literal('undeploy'), ids: z.array(id) }),
+  /** Upstream moved (replacement container): re-subscribe this input from `window`. */
+  z.object({ c: z.literal('resubscribe'), operator: id, port: id, upstream: upstreamSchema, window: uint }),
+  /** The committed window: purge own buffer server up to it; checkpoints older than it may go. */
+  z.object({ c: z.literal('committed'), w: uint }),
+  /** Refuse and disconnect buffer-server tokens with these sequence numbers. */
+  z.object({ c: z.literal('revoke'), seqs: z.array(uint) }),
+  /** New credentials, sealed (credentials.ts sealCredentials). */
+  z.object({ c: z.literal('credentials'), box: z.custom<Uint8Array>((v) => v instanceof Uint8Array) }),
+  z.object({ c: z.literal('shutdown'), reason: z.string() }),
+]);
+export type Command = z.infer<typeof commandSchema>;
+
+export const heartbeatAckSchema = z.object({
+  t: z.literal('heartbeat-ack'),
+  commands: z.array(commandSchema),
+});
+export type HeartbeatAckMessage = z.infer<typeof heartbeatAckSchema>;
+
+/** Schemas of the umbilical's inner messages, for `parseMessage(value, allowed, umbilicalSchemas)`. */
+export const umbilicalSchemas = {
+  heartbeat: heartbeatSchema,
+  'heartbeat-ack': heartbeatAckSchema,
+} as const;
