@@ -76,6 +76,13 @@ export interface AuthenticatedConnection {
 export interface ConnectOptions {
   timeoutMs?: number;
   maxPayload?: number;
+  /**
+   * Attached to the socket in the same tick as the welcome is checked. ws emits the messages of
+   * one TCP read synchronously, so a handler attached after `await connectAuthenticated(...)`
+   * can miss frames the server sent right behind its welcome (a buffer-server subscriber's first
+   * window); pass the handler here when the server may send first.
+   */
+  onMessage?: (data: WebSocket.RawData, isBinary: boolean) => void;
 }
 
 /**
@@ -108,6 +115,7 @@ export function connectAuthenticated(url: string, token: Token, request: AuthReq
           step = 'done';
           clearTimeout(timer);
           socket.off('message', onMessage);
+          if (options.onMessage) socket.on('message', options.onMessage);
           resolve({ socket, welcome, session });
         }
       } catch (err) {
