@@ -50,3 +50,5 @@ export { createLogger, type Logger } from './logger.js';
 export * from './app/types.js';
 export * from './umbilical.js';
 export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, writeFileAtomic, type Credentials } from './credentials.js';
+export { StramSecretManager, type IssueRequest, type SecretManagerOptions } from './secret-manager.js';
+export { GroupCommit, STATE_VERSION } from './state-store.js';

@@ -1,0 +1,470 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { systemClock, isoTime, type Clock } from './clock.js';
+import { SluiceError } from './errors.js';
+import type { TokenAuthority } from './handshake.js';
+import type { Logger } from './logger.js';
+import type { AuthRequest } from './protocol.js';
+import {
+  GroupCommit,
+  ensureStateDir,
+  parseKeysFile,
+  parseTokensFile,
+  readStateFile,
+  serializeKeys,
+  serializeTokens,
+  writeFileAtomic,
+  type MasterKey,
+  type TokenRecord,
+} from './state-store.js';
+import {
+  TokenKind,
+  computePassword,
+  decodeIdentifier,
+  encodeIdentifier,
+  isStramScope,
+  safeEqual,
+  type StramScope,
+  type Token,
+  type TokenIdentifier,
+} from './token.js';
+
+/**
+ * The STRAM delegation-token authority (DESIGN.md "Tokens", "Token lifetime", "State and
+ * credentials on disk"): Hadoop's AbstractDelegationTokenSecretManager, tightened.
+ *  - Master keys roll every keyUpdateInterval; a key is stored on disk before it signs anything
+ *    and lives keyUpdateInterval + maxLifetime, so it outlives every token it signs.
+ *  - Tokens carry a renewal expiry (renewInterval, never past maxDate); only the named renewer
+ *    renews, only owner or renewer cancel, and every operation checks the password first.
+ *  - Cancelled tokens keep a record until their maxDate, so they report "cancelled", not
+ *    "unknown".
+ *  - Every mutation resolves only once it is on disk (group commit, one write per tick).
+ */
+
+const DAY = 86_400_000;
+
+export interface SecretManagerOptions {
+  /** null = in memory only. Files: <stateDir>/keys and <stateDir>/tokens, mode 0600. */
+  stateDir: string | null;
+  clock?: Clock;
+  keyUpdateIntervalMs?: number;
+  renewIntervalMs?: number;
+  maxLifetimeMs?: number;
+  removalScanIntervalMs?: number;
+  logger?: Logger;
+}
+
+export interface IssueRequest {
+  owner: string;
+  renewer: string;
+  realUser?: string;
+  app: string;
+  container: string;
+}
+
+const defaults = {
+  keyUpdateIntervalMs: DAY,
+  renewIntervalMs: DAY,
+  maxLifetimeMs: 7 * DAY,
+  removalScanIntervalMs: 3_600_000,
+};
+
+/** How often start()'s timer looks at the clock; the decisions themselves use the injected clock. */
+const MAX_TICK_MS = 60_000;
+
+function checkInterval(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new SluiceError('BAD_CONFIG', `secret manager option ${name} must be a positive whole number of milliseconds, not ${String(value)}`);
+  }
+  return value;
+}
+
+export class StramSecretManager implements TokenAuthority {
+  private readonly clock: Clock;
+  private readonly keyUpdateIntervalMs: number;
+  private readonly renewIntervalMs: number;
+  private readonly maxLifetimeMs: number;
+  private readonly removalScanIntervalMs: number;
+  private readonly logger: Logger | undefined;
+  private readonly keysFile: string | null;
+  private readonly tokensFile: string | null;
+  private readonly keysCommit: GroupCommit | undefined;
+  private readonly tokensCommit: GroupCommit | undefined;
+
+  private keys = new Map<number, MasterKey>();
+  private tokens = new Map<number, TokenRecord>();
+  private current!: MasterKey;
+  private lastKeyId = 0;
+  private sequenceNumber = 0;
+  private liveTokens = 0;
+  private lastRemoval: number;
+  private rolling: Promise<void> | undefined;
+  private ticking: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(options: SecretManagerOptions) {
+    const o = { ...defaults, ...options };
+    this.clock = options.clock ?? systemClock;
+    this.keyUpdateIntervalMs = checkInterval('keyUpdateIntervalMs', o.keyUpdateIntervalMs);
+    this.renewIntervalMs = checkInterval('renewIntervalMs', o.renewIntervalMs);
+    this.maxLifetimeMs = checkInterval('maxLifetimeMs', o.maxLifetimeMs);
+    this.removalScanIntervalMs = checkInterval('removalScanIntervalMs', o.removalScanIntervalMs);
+    this.logger = options.logger;
+    this.lastRemoval = this.clock.now();
+    if (options.stateDir === null) {
+      this.keysFile = this.tokensFile = null;
+    } else {
+      const keysFile = join(options.stateDir, 'keys');
+      const tokensFile = join(options.stateDir, 'tokens');
+      this.keysFile = keysFile;
+      this.tokensFile = tokensFile;
+      // Snapshots are taken synchronously at the start of each write (GroupCommit contract).
+      this.keysCommit = new GroupCommit(() => writeFileAtomic(keysFile, serializeKeys(this.lastKeyId, this.keys.values())));
+      this.tokensCommit = new GroupCommit(() => writeFileAtomic(tokensFile, serializeTokens(this.sequenceNumber, this.tokens.values())));
+    }
+  }
+
+  /**
+   * Loads the state in `stateDir`, or starts fresh (directory 0700, a first master key) when it
+   * holds none. Damaged, partial or unreadable state is refused with STATE_CORRUPT.
+   */
+  static async open(options: SecretManagerOptions): Promise<StramSecretManager> {
+    const m = new StramSecretManager(options);
+    await m.load(options.stateDir);
+    return m;
+  }
+
+  private async load(stateDir: string | null): Promise<void> {
+    if (stateDir === null || this.keysFile === null || this.tokensFile === null) {
+      this.current = this.newKey();
+      return;
+    }
+    await ensureStateDir(stateDir);
+    const [keysBytes, tokensBytes] = await Promise.all([readStateFile(this.keysFile), readStateFile(this.tokensFile)]);
+    if (keysBytes === undefined && tokensBytes === undefined) {
+      this.current = this.newKey();
+      await this.keysCommit?.commit();
+      await this.tokensCommit?.commit();
+      this.logger?.info({ stateDir, keyId: this.current.id }, 'token authority started with fresh state');
+      return;
+    }
+    if (keysBytes === undefined || tokensBytes === undefined) {
+      const missing = keysBytes === undefined ? this.keysFile : this.tokensFile;
+      throw new SluiceError(
+        'STATE_CORRUPT',
+        `${missing} is missing but the other token state file exists; restore it from a backup, or remove ${stateDir} to start over (every issued token stops working)`,
+      );
+    }
+    const keys = parseKeysFile(this.keysFile, keysBytes);
+    const tokens = parseTokensFile(this.tokensFile, tokensBytes);
+    this.lastKeyId = keys.lastKeyId;
+    for (const k of keys.keys) this.keys.set(k.id, k);
+    // The newest key is current: a key is stored before it becomes current (rollMasterKey).
+    this.current = keys.keys.reduce((a, b) => (b.id > a.id ? b : a));
+    this.sequenceNumber = tokens.sequenceNumber;
+    for (const t of tokens.tokens) {
+      this.tokens.set(t.sequenceNumber, t);
+      if (!t.cancelled) this.liveTokens++;
+    }
+    this.logger?.info({ stateDir, keys: this.keys.size, tokens: this.tokens.size, keyId: this.current.id }, 'token authority loaded its state');
+  }
+
+  private newKey(): MasterKey {
+    const now = this.clock.now();
+    const key: MasterKey = { id: ++this.lastKeyId, key: randomBytes(32), created: now, expiryDate: now + this.keyUpdateIntervalMs + this.maxLifetimeMs };
+    this.keys.set(key.id, key);
+    return key;
+  }
+
+  get currentKeyId(): number {
+    return this.current.id;
+  }
+
+  /** Tokens issued and not cancelled (expired ones count until removeExpired drops them). */
+  get tokenCount(): number {
+    return this.liveTokens;
+  }
+
+  get keyCount(): number {
+    return this.keys.size;
+  }
+
+  /** Cancelled tokens whose record is kept until their max date. */
+  get cancelledCount(): number {
+    return this.tokens.size - this.liveTokens;
+  }
+
+  /** Writes of the keys and tokens files so far (group commit makes this far below the mutation count). */
+  get stateWrites(): { keys: number; tokens: number } {
+    return { keys: this.keysCommit?.writes ?? 0, tokens: this.tokensCommit?.writes ?? 0 };
+  }
+
+  async issue(req: IssueRequest): Promise<Token> {
+    for (const field of ['owner', 'app', 'container'] as const) {
+      if (typeof req[field] !== 'string' || req[field] === '') {
+        throw new SluiceError('BAD_CONFIG', `cannot issue a STRAM token without ${field}`);
+      }
+    }
+    // A key past its update time must not sign: its tokens could outlive it. Roll first.
+    if (this.clock.now() >= this.current.created + this.keyUpdateIntervalMs) await this.rollIfDue();
+    const now = this.clock.now();
+    const key = this.current;
+    const scope: StramScope = { app: req.app, container: req.container };
+    const identifier: TokenIdentifier = {
+      version: 1,
+      kind: TokenKind.stram,
+      owner: req.owner,
+      renewer: req.renewer,
+      realUser: req.realUser ?? '',
+      issueDate: now,
+      maxDate: now + this.maxLifetimeMs,
+      sequenceNumber: ++this.sequenceNumber,
+      keyId: key.id,
+      scope: scope as unknown as Record<string, unknown>,
+    };
+    const idBytes = encodeIdentifier(identifier);
+    this.tokens.set(identifier.sequenceNumber, {
+      sequenceNumber: identifier.sequenceNumber,
+      owner: identifier.owner,
+      renewer: identifier.renewer,
+      realUser: identifier.realUser,
+      issueDate: now,
+      maxDate: identifier.maxDate,
+      keyId: key.id,
+      app: req.app,
+      container: req.container,
+      renewDate: Math.min(now + this.renewIntervalMs, identifier.maxDate),
+      cancelled: false,
+    });
+    this.liveTokens++;
+    await this.tokensCommit?.commit();
+    return { identifier: idBytes, password: computePassword(key.key, idBytes), kind: TokenKind.stram, service: `stram:${req.app}` };
+  }
+
+  /** TokenAuthority: the password of these identifier bytes under the master key they name. */
+  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer {
+    if (identifier.kind !== TokenKind.stram) {
+      throw new SluiceError('TOKEN_WRONG_KIND', `token kind ${identifier.kind} is not accepted by STRAM; present a ${TokenKind.stram} token`);
+    }
+    if (!isStramScope(identifier.scope)) {
+      throw new SluiceError('MALFORMED_TOKEN', 'STRAM token scope must be {app, container}; the token is damaged or forged');
+    }
+    const key = this.keys.get(identifier.keyId);
+    if (!key) {
+      throw new SluiceError('TOKEN_UNKNOWN_KEY', `token ${identifier.sequenceNumber} names master key ${identifier.keyId}, which this STRAM does not hold (expired or never made here); get a new token`);
+    }
+    return computePassword(key.key, idBytes);
+  }
+
+  /** TokenAuthority: expiry, cancellation and existence; call after the password checks out. */
+  checkLive(identifier: TokenIdentifier): void {
+    if (identifier.kind !== TokenKind.stram) {
+      throw new SluiceError('TOKEN_WRONG_KIND', `token kind ${identifier.kind} is not accepted by STRAM; present a ${TokenKind.stram} token`);
+    }
+    const now = this.clock.now();
+    const seq = identifier.sequenceNumber;
+    if (now > identifier.maxDate) {
+      throw new SluiceError('TOKEN_EXPIRED', `token ${seq} passed its max date ${isoTime(identifier.maxDate)}; it cannot be renewed, relaunch or ask STRAM for a new token`);
+    }
+    const record = this.tokens.get(seq);
+    if (!record || !sameToken(record, identifier)) {
+      throw new SluiceError('TOKEN_UNKNOWN', `token ${seq} was not issued by this STRAM or was removed after it expired; get a new token`);
+    }
+    if (record.cancelled) {
+      throw new SluiceError('TOKEN_CANCELLED', `token ${seq} was cancelled; its holder must get a new token`);
+    }
+    if (now > record.renewDate) {
+      throw new SluiceError('TOKEN_EXPIRED', `token ${seq} expired at ${isoTime(record.renewDate)} because it was not renewed in time; get a new token`);
+    }
+  }
+
+  /**
+   * TokenAuthority: a STRAM token admits its own container to the umbilical (role hello) and
+   * nothing else.
+   */
+  authorize(identifier: TokenIdentifier, request: AuthRequest): void {
+    if (request.role !== 'hello') {
+      throw new SluiceError('NOT_ALLOWED', `role ${request.role} is not served by STRAM; the umbilical accepts hello only`);
+    }
+    const scope = identifier.scope as unknown as StramScope;
+    if (request.container !== scope.container) {
+      throw new SluiceError('OUT_OF_SCOPE', `token is for container ${scope.container}, not ${request.container}`);
+    }
+  }
+
+  /** Full check of a token: decode, password (constant time), then liveness. */
+  verify(token: Token): TokenIdentifier {
+    const identifier = decodeIdentifier(token.identifier);
+    const expected = this.password(token.identifier, identifier);
+    if (!safeEqual(expected, token.password)) {
+      throw new SluiceError('TOKEN_BAD_PASSWORD', `token ${identifier.sequenceNumber} has a password that does not match its identifier; it is forged, tampered or from another STRAM`);
+    }
+    this.checkLive(identifier);
+    return identifier;
+  }
+
+  /** The current renewal expiry of a token this authority holds a record of. */
+  expiryOf(identifier: TokenIdentifier): number | undefined {
+    const record = this.tokens.get(identifier.sequenceNumber);
+    return record && sameToken(record, identifier) ? record.renewDate : undefined;
+  }
+
+  /** Extends a live token's expiry to min(now + renewInterval, maxDate); returns the new expiry. */
+  async renew(token: Token, renewer: string): Promise<number> {
+    const identifier = this.checkPassword(token);
+    if (identifier.renewer === '' || renewer !== identifier.renewer) {
+      throw new SluiceError(
+        'RENEWER_MISMATCH',
+        identifier.renewer === ''
+          ? `token ${identifier.sequenceNumber} names no renewer, so nobody may renew it`
+          : `${renewer || 'an anonymous caller'} may not renew token ${identifier.sequenceNumber}; only its renewer ${identifier.renewer} may`,
+      );
+    }
+    this.checkLive(identifier);
+    const record = this.tokens.get(identifier.sequenceNumber)!;
+    record.renewDate = Math.min(this.clock.now() + this.renewIntervalMs, record.maxDate);
+    const expiry = record.renewDate;
+    await this.tokensCommit?.commit();
+    return expiry;
+  }
+
+  /** Cancels a token; only its owner or renewer may. The record stays until its max date. */
+  async cancel(token: Token, canceller: string): Promise<TokenIdentifier> {
+    const identifier = this.checkPassword(token);
+    const allowed = canceller !== '' && (canceller === identifier.owner || canceller === identifier.renewer);
+    if (!allowed) {
+      throw new SluiceError('NOT_ALLOWED', `${canceller || 'an anonymous caller'} may not cancel token ${identifier.sequenceNumber}; only its owner or renewer may`);
+    }
+    const record = this.tokens.get(identifier.sequenceNumber);
+    if (!record || !sameToken(record, identifier)) {
+      throw new SluiceError('TOKEN_UNKNOWN', `token ${identifier.sequenceNumber} was not issued by this STRAM or was already removed; nothing to cancel`);
+    }
+    if (record.cancelled) {
+      throw new SluiceError('TOKEN_CANCELLED', `token ${identifier.sequenceNumber} was already cancelled`);
+    }
+    record.cancelled = true;
+    this.liveTokens--;
+    await this.tokensCommit?.commit();
+    this.logger?.info({ seq: identifier.sequenceNumber, by: canceller }, 'token cancelled');
+    return identifier;
+  }
+
+  private checkPassword(token: Token): TokenIdentifier {
+    const identifier = decodeIdentifier(token.identifier);
+    if (!safeEqual(this.password(token.identifier, identifier), token.password)) {
+      throw new SluiceError('TOKEN_BAD_PASSWORD', `token ${identifier.sequenceNumber} has a password that does not match its identifier; it is forged, tampered or from another STRAM`);
+    }
+    return identifier;
+  }
+
+  /**
+   * Makes a new master key current. It is on disk before it signs anything; the old key stops
+   * signing now, so it need only live until now + maxLifetime.
+   */
+  async rollMasterKey(): Promise<void> {
+    const now = this.clock.now();
+    const previous = this.current;
+    previous.expiryDate = Math.max(Math.min(previous.expiryDate, now + this.maxLifetimeMs), this.latestMaxDate(previous.id));
+    const next = this.newKey();
+    await this.keysCommit?.commit();
+    // Never step back to an older key if two rolls overlap.
+    if (next.id > this.current.id) this.current = next;
+    this.logger?.info({ keyId: next.id, expires: isoTime(next.expiryDate) }, 'master key rolled');
+  }
+
+  /** Rolls once even when many callers find the key due at the same moment. */
+  private rollIfDue(): Promise<void> {
+    this.rolling ??= (async () => {
+      try {
+        if (this.clock.now() >= this.current.created + this.keyUpdateIntervalMs) await this.rollMasterKey();
+      } finally {
+        this.rolling = undefined;
+      }
+    })();
+    return this.rolling;
+  }
+
+  private latestMaxDate(keyId: number): number {
+    let latest = 0;
+    for (const t of this.tokens.values()) if (t.keyId === keyId && t.maxDate > latest) latest = t.maxDate;
+    return latest;
+  }
+
+  /**
+   * Drops tokens past their renewal expiry or max date, cancellation records past max date, and
+   * master keys past their expiry that no remaining token names (never the current key).
+   */
+  async removeExpired(): Promise<void> {
+    const now = this.clock.now();
+    let droppedTokens = 0;
+    for (const [seq, t] of this.tokens) {
+      if (now > t.maxDate || (!t.cancelled && now > t.renewDate)) {
+        this.tokens.delete(seq);
+        if (!t.cancelled) this.liveTokens--;
+        droppedTokens++;
+      }
+    }
+    const inUse = new Set<number>();
+    for (const t of this.tokens.values()) inUse.add(t.keyId);
+    let droppedKeys = 0;
+    for (const [id, k] of this.keys) {
+      if (id !== this.current.id && now > k.expiryDate && !inUse.has(id)) {
+        this.keys.delete(id);
+        droppedKeys++;
+      }
+    }
+    this.lastRemoval = now;
+    // Tokens first: a key is only dropped once no stored token names it.
+    if (droppedTokens > 0) await this.tokensCommit?.commit();
+    if (droppedKeys > 0) await this.keysCommit?.commit();
+    if (droppedTokens + droppedKeys > 0) this.logger?.info({ droppedTokens, droppedKeys }, 'removed expired tokens and keys');
+  }
+
+  /** One pass of the background work: roll the key when due, scan for expired state when due. */
+  tick(): Promise<void> {
+    this.ticking ??= (async () => {
+      try {
+        await this.rollIfDue();
+        if (this.clock.now() >= this.lastRemoval + this.removalScanIntervalMs) await this.removeExpired();
+      } finally {
+        this.ticking = undefined;
+      }
+    })();
+    return this.ticking;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    const every = Math.min(this.keyUpdateIntervalMs, this.removalScanIntervalMs, MAX_TICK_MS);
+    this.timer = setInterval(() => {
+      this.tick().catch((err: unknown) => this.logger?.error({ err }, 'token authority background work failed; will retry'));
+    }, every);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Stops the timers and waits for every pending write. */
+  async close(): Promise<void> {
+    this.stop();
+    await Promise.all([this.ticking?.catch(() => undefined), this.keysCommit?.idle(), this.tokensCommit?.idle()]);
+  }
+}
+
+/** A token record matches an identifier only if every field we issued agrees. */
+function sameToken(r: TokenRecord, id: TokenIdentifier): boolean {
+  const scope = id.scope as Partial<StramScope>;
+  return (
+    r.owner === id.owner &&
+    r.renewer === id.renewer &&
+    r.realUser === id.realUser &&
+    r.issueDate === id.issueDate &&
+    r.maxDate === id.maxDate &&
+    r.keyId === id.keyId &&
+    r.app === scope.app &&
+    r.container === scope.container
+  );
+}
