@@ -26,6 +26,8 @@ export const credentialsSchema = z.object({
   /** Where the app lives: app module path and app directory (checkpoints, output). */
   appModule: z.string(),
   appDir: z.string(),
+  /** The app config given at launch (non-secret): passed to every operator's `create(config)`. Default {}. */
+  config: z.record(z.string(), z.unknown()).optional(),
   /** Non-secret runtime settings. */
   settings: z.object({
     heartbeatIntervalMs: z.number().int().positive(),

@@ -52,3 +52,20 @@ export * from './umbilical.js';
 export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, writeFileAtomic, type Credentials } from './credentials.js';
 export { StramSecretManager, type IssueRequest, type SecretManagerOptions } from './secret-manager.js';
 export { GroupCommit, STATE_VERSION } from './state-store.js';
+export {
+  InputPort,
+  Operator,
+  OutputPort,
+  hooksOf,
+  isInputPort,
+  isOutputPort,
+  portsOf,
+  type InputPortOptions,
+  type OperatorContext,
+  type OperatorHooks,
+  type OperatorPorts,
+} from './app/operator.js';
+export { appFromModule, defineApp } from './app/define.js';
+export { instantiateOperator, validateApp } from './app/validate.js';
+export { bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriptionsOf } from './app/plan.js';
+export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
