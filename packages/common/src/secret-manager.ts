@@ -374,13 +374,12 @@ export class StramSecretManager implements TokenAuthority {
 
   /** Rolls once even when many callers find the key due at the same moment. */
   private rollIfDue(): Promise<void> {
-    this.rolling ??= (async () => {
-      try {
+    this.rolling ??= inFlight(
+      async () => {
         if (this.clock.now() >= this.current.created + this.keyUpdateIntervalMs) await this.rollMasterKey();
-      } finally {
-        this.rolling = undefined;
-      }
-    })();
+      },
+      () => (this.rolling = undefined),
+    );
     return this.rolling;
   }
 
@@ -422,14 +421,13 @@ export class StramSecretManager implements TokenAuthority {
 
   /** One pass of the background work: roll the key when due, scan for expired state when due. */
   tick(): Promise<void> {
-    this.ticking ??= (async () => {
-      try {
+    this.ticking ??= inFlight(
+      async () => {
         await this.rollIfDue();
         if (this.clock.now() >= this.lastRemoval + this.removalScanIntervalMs) await this.removeExpired();
-      } finally {
-        this.ticking = undefined;
-      }
-    })();
+      },
+      () => (this.ticking = undefined),
+    );
     return this.ticking;
   }
 
@@ -452,6 +450,17 @@ export class StramSecretManager implements TokenAuthority {
     this.stop();
     await Promise.all([this.ticking?.catch(() => undefined), this.keysCommit?.idle(), this.tokensCommit?.idle()]);
   }
+}
+
+/**
+ * Runs `work` and calls `done` once it settles, always asynchronously: callers store the
+ * promise before `done` can clear it, so a slot never keeps a settled promise (kafkajs-style
+ * sharing of the operation already in flight).
+ */
+function inFlight(work: () => Promise<void>, done: () => void): Promise<void> {
+  const p = Promise.resolve().then(work);
+  p.then(done, done);
+  return p;
 }
 
 /** A token record matches an identifier only if every field we issued agrees. */
