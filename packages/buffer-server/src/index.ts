@@ -1,1 +1,7 @@
-export {};
+/** @sluice/buffer-server: the data plane (DESIGN.md "Buffer server stream"; docs/protocol.md). */
+export { startBufferServer, type BufferServer } from './server.js';
+export { DEFAULT_MEMORY_LIMIT, type BufferServerOptions } from './options.js';
+export type { BufferServerStats, StreamStats, SubscriberStats } from './stats.js';
+export { connectPublisher, type Publisher, type PublisherOptions } from './publisher-client.js';
+export { connectSubscriber, type Subscriber, type SubscriberOptions } from './subscriber-client.js';
+export { connectControl, type Ack, type Control, type ControlOptions } from './control-client.js';

@@ -1,4 +1,62 @@
 import type { Command } from 'commander';
+import { createLogger, parseDuration, parseSize, readSecretFile } from '@sluice/common';
+import { startBufferServer, type BufferServerOptions } from '@sluice/buffer-server';
 
-/** `sluice buffer-server`: placeholder until packages/buffer-server lands (issue 4). */
-export function registerBufferServerCommand(_program: Command): void {}
+interface BufferServerFlags {
+  host: string;
+  port: string;
+  id: string;
+  secretFile: string;
+  spoolDir?: string;
+  memoryLimit: string;
+  spoolLimit?: string;
+  handshakeTimeout?: string;
+  maxPayload?: string;
+}
+
+/**
+ * `sluice buffer-server`: one standalone buffer server (issue 4). Prints `listening ws://HOST:PORT`
+ * on stdout once it accepts connections; logs go to stderr; SIGTERM / SIGINT stop it cleanly
+ * (connections closed with 1001, spool files removed).
+ */
+export function registerBufferServerCommand(program: Command): void {
+  program
+    .command('buffer-server')
+    .description('run a standalone buffer server (the data plane; see docs/protocol.md)')
+    .requiredOption('--id <id>', 'this server\'s id (tokens name it in scope.bs)')
+    .requiredOption('--secret-file <file>', 'the server\'s secret file (64 hex characters, mode 0600)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0: any free port)', '0')
+    .option('--spool-dir <dir>', 'where to spill windows when memory is full (default: OS temp dir)')
+    .option('--memory-limit <size>', 'window data held in memory, like 256MiB', '256MiB')
+    .option('--spool-limit <size>', 'window data held in spool files before publishers are paused (default: 4 x memory limit)')
+    .option('--handshake-timeout <duration>', 'time a connection has to authenticate, like 5s')
+    .option('--max-payload <size>', 'largest accepted message (larger: closed with 1009), like 16MiB')
+    .action(async (flags: BufferServerFlags) => {
+      const port = Number(flags.port);
+      const options: BufferServerOptions = {
+        id: flags.id,
+        secret: readSecretFile(flags.secretFile),
+        host: flags.host,
+        port: Number.isInteger(port) && port >= 0 && port < 65536 ? port : Number.NaN,
+        memoryLimit: parseSize(flags.memoryLimit, '--memory-limit'),
+        logger: createLogger({ name: 'buffer-server' }),
+      };
+      if (Number.isNaN(options.port)) throw new Error(`--port: "${flags.port}" is not a port number`);
+      if (flags.spoolDir !== undefined) options.spoolDir = flags.spoolDir;
+      if (flags.spoolLimit !== undefined) options.spoolLimit = parseSize(flags.spoolLimit, '--spool-limit');
+      if (flags.handshakeTimeout !== undefined) options.handshakeTimeoutMs = parseDuration(flags.handshakeTimeout, '--handshake-timeout');
+      if (flags.maxPayload !== undefined) options.maxPayload = parseSize(flags.maxPayload, '--max-payload');
+      const server = await startBufferServer(options);
+      process.stdout.write(`listening ${server.url}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          server.close().then(resolve, resolve);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+    });
+}

@@ -1,0 +1,57 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, SluiceError, createLogger, systemClock, type Clock, type Logger } from '@sluice/common';
+
+export interface BufferServerOptions {
+  /** This server's id: tokens must name it in scope.bs; it is also the challenge's service. */
+  id: string;
+  /** The 32-byte secret buffer-server tokens for this server are minted from. */
+  secret: Uint8Array;
+  host?: string;
+  port?: number;
+  /** Parent directory for spool files (a private subdirectory is made in it). Default: OS temp dir. */
+  spoolDir?: string;
+  /** Bytes of window data held in memory before spilling to the spool. Default 256 MiB. */
+  memoryLimit?: number;
+  /** Bytes the spool may hold before publishers are paused. Default 4 × memoryLimit. */
+  spoolLimit?: number;
+  handshakeTimeoutMs?: number;
+  /** Largest accepted WebSocket message; larger ones close with 1009. Default 16 MiB. */
+  maxPayload?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export type ResolvedOptions = Required<BufferServerOptions>;
+
+export const DEFAULT_MEMORY_LIMIT = 256 * 1024 * 1024;
+
+/** Defaults first, then the cross-field checks (STYLE.md "Options"). */
+export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
+  const memoryLimit = o.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
+  const r: ResolvedOptions = {
+    host: '127.0.0.1',
+    port: 0,
+    spoolDir: join(tmpdir(), 'sluice-spool'),
+    spoolLimit: memoryLimit * 4,
+    handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    maxPayload: DEFAULT_MAX_FRAME,
+    clock: systemClock,
+    logger: o.logger ?? createLogger({ name: 'buffer-server' }),
+    ...stripUndefined(o),
+    id: o.id,
+    secret: o.secret,
+    memoryLimit,
+  };
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(r.id)) throw new SluiceError('BAD_CONFIG', `id: "${r.id}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+  if (r.secret.length !== 32) throw new SluiceError('BAD_CONFIG', 'secret: a buffer-server secret must be 32 bytes');
+  if (!(r.memoryLimit >= 64 * 1024)) throw new SluiceError('BAD_CONFIG', `memoryLimit: ${r.memoryLimit} is below the 64 KiB minimum`);
+  if (!(r.spoolLimit >= 0)) throw new SluiceError('BAD_CONFIG', `spoolLimit: ${r.spoolLimit} must be zero or more`);
+  if (!(r.maxPayload >= 1024)) throw new SluiceError('BAD_CONFIG', `maxPayload: ${r.maxPayload} is below 1 KiB`);
+  if (!(r.handshakeTimeoutMs > 0)) throw new SluiceError('BAD_CONFIG', 'handshakeTimeoutMs must be positive');
+  return r;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,193 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
+import {
+  ServerHandshake,
+  SluiceError,
+  acceptAuthenticated,
+  isoTime,
+  type AcceptedAuth,
+  type Logger,
+} from '@sluice/common';
+import { BufferTokenAuthority } from './authority.js';
+import { Connection } from './connection.js';
+import { resolveOptions, type BufferServerOptions, type ResolvedOptions } from './options.js';
+import { Spool } from './spool.js';
+import { StreamStore } from './stream-store.js';
+import { collectStats, type BufferServerStats } from './stats.js';
+
+export interface BufferServer {
+  readonly id: string;
+  /** ws://host:port */
+  readonly url: string;
+  readonly port: number;
+  stats(): BufferServerStats;
+  /** Drops windows of `stream` up to and including `w` (the committed window). */
+  purge(stream: string, w: number): void;
+  /** Drops a stream: its data, and its publisher and subscribers are closed (1012) to start over. */
+  reset(stream: string): void;
+  /** Refuses tokens with these sequence numbers from now on and closes connections using them (4401). */
+  revoke(seqs: number[]): void;
+  /** Closes every connection (1001), stops listening, removes spool files. */
+  close(): Promise<void>;
+}
+
+/** Starts a buffer server (DESIGN.md "Buffer server stream"); resolves once it listens. */
+export async function startBufferServer(options: BufferServerOptions): Promise<BufferServer> {
+  const o = resolveOptions(options);
+  const server = new BufferServerImpl(o);
+  await server.listen();
+  return server;
+}
+
+/** How often paused publishers are reconsidered when nothing else wakes them. */
+const RESUME_POLL_MS = 50;
+
+class BufferServerImpl implements BufferServer {
+  readonly id: string;
+  readonly store: StreamStore;
+  readonly authority: BufferTokenAuthority;
+  readonly log: Logger;
+  readonly connections = new Set<Connection>();
+  readonly publishers = new Map<string, Connection>();
+  readonly subscribers = new Map<string, Connection>();
+  private readonly spool: Spool;
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private nextConn = 0;
+  private address: AddressInfo | null = null;
+  private closing: Promise<void> | null = null;
+  paused = false;
+  pauses = 0;
+  private resumeTimer: NodeJS.Timeout | null = null;
+
+  constructor(readonly o: ResolvedOptions) {
+    this.id = o.id;
+    this.log = o.logger.child({ bs: o.id });
+    this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
+    this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
+    this.authority = new BufferTokenAuthority(o.id, o.secret, o.clock);
+    this.http = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('a Sluice buffer server speaks WebSocket only\n');
+    });
+    // Bad HTTP never reaches ws; answer 400 and drop the socket without logging each one loudly.
+    this.http.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    this.wss = new WebSocketServer({ server: this.http, perMessageDeflate: false, maxPayload: o.maxPayload, clientTracking: false });
+    this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
+    this.wss.on('error', (err) => this.log.error({ err }, 'websocket server error'));
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.o.port, this.o.host, () => {
+        this.http.off('error', reject);
+        this.address = this.http.address() as AddressInfo;
+        this.log.info({ url: this.url, memoryLimit: this.o.memoryLimit, spoolLimit: this.o.spoolLimit, spoolDir: this.spool.directory }, 'buffer server listening');
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    return this.address?.port ?? 0;
+  }
+
+  get url(): string {
+    const host = this.address?.family === 'IPv6' ? `[${this.address.address}]` : (this.address?.address ?? this.o.host);
+    return `ws://${host}:${this.port}`;
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+    const conn = new Connection(this, ws, ++this.nextConn, peer);
+    this.connections.add(conn);
+    if (this.closing) {
+      ws.close(1001, 'server shutting down');
+      return;
+    }
+    acceptAuthenticated(ws, new ServerHandshake(this.id, this.authority), {
+      timeoutMs: this.o.handshakeTimeoutMs,
+      onAccepted: (accepted: AcceptedAuth) => conn.accept(accepted),
+      onRefused: (err: SluiceError) => conn.log.warn({ code: err.code, closeCode: err.closeCode }, 'auth refused'),
+    });
+  }
+
+  /** Publishers stop being read when memory and spool are full (DESIGN.md "Bounds"). */
+  checkPressure(): void {
+    if (this.paused || !this.store.overLimit) return;
+    this.paused = true;
+    this.pauses++;
+    this.log.warn({ memoryBytes: this.store.memoryBytes, spoolBytes: this.store.spoolBytes }, 'memory and spool full: pausing publishers');
+    for (const c of this.publishers.values()) c.ws.pause();
+    this.resumeTimer = setInterval(() => this.checkResume(), RESUME_POLL_MS);
+  }
+
+  checkResume(): void {
+    if (!this.paused || !this.store.belowResume) return;
+    this.paused = false;
+    if (this.resumeTimer) clearInterval(this.resumeTimer);
+    this.resumeTimer = null;
+    this.log.info({ memoryBytes: this.store.memoryBytes, spoolBytes: this.store.spoolBytes }, 'room again: resuming publishers');
+    for (const c of this.publishers.values()) c.ws.resume();
+  }
+
+  stats(): BufferServerStats {
+    return collectStats(this);
+  }
+
+  purge(stream: string, w: number): void {
+    this.store.purge(this.store.stream(stream), w);
+    this.checkResume();
+  }
+
+  reset(stream: string): void {
+    const s = this.store.get(stream);
+    if (s) this.store.reset(s);
+    for (const c of this.connections) {
+      if (c.stream === stream && c.role !== 'control') c.close(1012, `stream "${stream.slice(0, 40)}" was reset; reconnect to start over`);
+    }
+    this.checkResume();
+  }
+
+  revoke(seqs: number[]): void {
+    for (const s of seqs) this.authority.revoked.add(s);
+    const set = new Set(seqs);
+    for (const c of this.connections) {
+      if (c.seq !== null && set.has(c.seq)) {
+        c.fail(new SluiceError('TOKEN_REVOKED', `token ${c.seq} was revoked; its holder must get new credentials`));
+      }
+    }
+  }
+
+  /** The expiry close (issue 4): 4401 with a reason that says expired. */
+  expire(conn: Connection, maxDate: number): void {
+    conn.fail(new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(maxDate)}; reconnect with a renewed token`));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.resumeTimer) clearInterval(this.resumeTimer);
+    const closed = [...this.connections].map((c) => c.closed);
+    for (const c of this.connections) c.close(1001, 'server shutting down');
+    const kill = setTimeout(() => {
+      for (const c of this.connections) c.ws.terminate();
+    }, 2000);
+    await Promise.all(closed);
+    clearTimeout(kill);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.store.clear();
+    this.spool.removeAll();
+    this.log.info('buffer server stopped; spool removed');
+  }
+}
+
+export type { BufferServerImpl };

@@ -1,0 +1,98 @@
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Where windows go when memory is full (issue 4 "Memory is bounded"). One append-only file per
+ * (stream, window); frames are stored back to back and their offsets stay in memory, so a reader
+ * can fetch any range of frames without parsing the file. Synchronous I/O keeps the order of
+ * writes and reads obvious; it only runs on the slow path (subscribers lagging past memory).
+ */
+export interface SpoolFile {
+  readonly path: string;
+  /** Byte offset of each spooled frame, plus a final entry: the file size. */
+  readonly offsets: number[];
+}
+
+export class Spool {
+  private readonly dir: string;
+  private bytesUsed = 0;
+  private seq = 0;
+
+  constructor(
+    parent: string,
+    id: string,
+    readonly limit: number,
+  ) {
+    mkdirSync(parent, { recursive: true, mode: 0o700 });
+    // A directory of our own: clean shutdown removes it whole, two servers never share files.
+    this.dir = mkdtempSync(join(parent, `bs-${id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}-`));
+  }
+
+  get bytes(): number {
+    return this.bytesUsed;
+  }
+
+  get directory(): string {
+    return this.dir;
+  }
+
+  /** True when `n` more bytes fit under the spool limit. */
+  fits(n: number): boolean {
+    return this.bytesUsed + n <= this.limit;
+  }
+
+  create(): SpoolFile {
+    return { path: join(this.dir, `w${++this.seq}.spool`), offsets: [0] };
+  }
+
+  /** Appends frames to a spool file. The caller checked `fits` first. */
+  append(file: SpoolFile, frames: readonly Buffer[]): number {
+    let size = 0;
+    for (const f of frames) size += f.length;
+    appendFileSync(file.path, Buffer.concat(frames as Buffer[], size), { mode: 0o600 });
+    let end = file.offsets[file.offsets.length - 1]!;
+    for (const f of frames) {
+      end += f.length;
+      file.offsets.push(end);
+    }
+    this.bytesUsed += size;
+    return size;
+  }
+
+  /** Reads frames [from, to) back, as separate buffers over one read. */
+  read(file: SpoolFile, from: number, to: number): Buffer[] {
+    const start = file.offsets[from]!;
+    const end = file.offsets[to]!;
+    const data = Buffer.allocUnsafe(end - start);
+    const fd = openSync(file.path, 'r');
+    try {
+      let got = 0;
+      while (got < data.length) {
+        const n = readSync(fd, data, got, data.length - got, start + got);
+        if (n === 0) throw new Error(`spool file ${file.path} is shorter than expected`);
+        got += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const out: Buffer[] = [];
+    for (let i = from; i < to; i++) out.push(data.subarray(file.offsets[i]! - start, file.offsets[i + 1]! - start));
+    return out;
+  }
+
+  remove(file: SpoolFile): void {
+    const size = file.offsets[file.offsets.length - 1]!;
+    this.bytesUsed -= size;
+    try {
+      unlinkSync(file.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Removes every spool file and the directory (clean shutdown). */
+  removeAll(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    this.bytesUsed = 0;
+  }
+}
