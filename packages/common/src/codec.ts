@@ -75,9 +75,39 @@ export function decode(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME): unknown
     throw new SluiceError('MALFORMED_FRAME', `frame of ${bytes.length} bytes is over the ${maxBytes}-byte limit`);
   }
   if (bytes.length === 0) throw new SluiceError('MALFORMED_FRAME', 'empty frame is not a MessagePack value');
+  let value: unknown;
   try {
-    return packr.unpack(bytes);
+    value = packr.unpack(bytes);
   } catch (err) {
     throw new SluiceError('MALFORMED_FRAME', `frame is not one MessagePack value (${(err as Error).message.slice(0, 60)})`, { cause: err });
   }
+  const odd = nonStandard(value);
+  if (odd) throw new SluiceError('MALFORMED_FRAME', `frame holds ${odd}, which is not standard MessagePack; send plain maps, arrays, strings, numbers and bin`);
+  return value;
+}
+
+/**
+ * msgpackr's decoder also understands its own extensions (Set, Error, RegExp, typed arrays) and
+ * turns the reserved byte 0xc1 into an object; DESIGN.md allows none of them on the wire. Returns
+ * a description of the first such value, or undefined when `value` is standard. `undefined`
+ * itself is tolerated: msgpackr writes it as fixext1 type 0, a convention several libraries share.
+ */
+function nonStandard(value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  if (value instanceof Uint8Array) return value.constructor === Uint8Array || Buffer.isBuffer(value) ? undefined : value.constructor.name;
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const odd = nonStandard(v);
+      if (odd) return odd;
+    }
+    return undefined;
+  }
+  if (value instanceof Date) return undefined; // the standard timestamp extension (-1)
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return `a ${(value as object).constructor?.name ?? 'non-plain object'}`;
+  for (const key in value) {
+    const odd = nonStandard((value as Record<string, unknown>)[key]);
+    if (odd) return odd;
+  }
+  return undefined;
 }
