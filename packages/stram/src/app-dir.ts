@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SluiceError, writeFileAtomic } from '@sluice/common';
+
+/**
+ * The app directory (DESIGN.md "State and credentials on disk"):
+ *
+ *   <appDir>/stram.json                  where STRAM listens and its pid (no secrets), for `sluice status/shutdown`
+ *   <appDir>/web-token                   the launching user's REST token (JWT, 0600)
+ *   <appDir>/stram/                      0700: the secret manager's state (keys, tokens) and web-key
+ *   <appDir>/containers/<id>/credentials 0600: everything container <id> needs; its path is all it is given
+ *   <appDir>/containers/<id>/container.log
+ *   <appDir>/checkpoints/, <appDir>/output/
+ */
+export class AppDir {
+  constructor(readonly root: string) {}
+
+  get stramDir(): string {
+    return join(this.root, 'stram');
+  }
+  get webKey(): string {
+    return join(this.stramDir, 'web-key');
+  }
+  get webToken(): string {
+    return join(this.root, 'web-token');
+  }
+  get info(): string {
+    return join(this.root, 'stram.json');
+  }
+  get checkpoints(): string {
+    return join(this.root, 'checkpoints');
+  }
+  get output(): string {
+    return join(this.root, 'output');
+  }
+  containerDir(id: string): string {
+    if (!/^[A-Za-z0-9_.-]+$/.test(id) || id === '.' || id === '..') {
+      throw new SluiceError('BAD_CONFIG', `container id "${id}" cannot name a directory`);
+    }
+    return join(this.root, 'containers', id);
+  }
+  credentials(id: string): string {
+    return join(this.containerDir(id), 'credentials');
+  }
+  containerLog(id: string): string {
+    return join(this.containerDir(id), 'container.log');
+  }
+  /** Spill files of the container's buffer server, removed at shutdown. */
+  spool(id: string): string {
+    return join(this.containerDir(id), 'spool');
+  }
+
+  /** Creates the layout; the directories that hold secrets are 0700. */
+  create(): void {
+    for (const dir of [this.root, this.stramDir, join(this.root, 'containers')]) mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.checkpoints, { recursive: true });
+    mkdirSync(this.output, { recursive: true });
+  }
+
+  writeInfo(info: StramInfo): void {
+    writeFileAtomic(this.info, `${JSON.stringify(info, null, 2)}\n`, 0o600);
+  }
+
+  readInfo(): StramInfo {
+    try {
+      return JSON.parse(readFileSync(this.info, 'utf8')) as StramInfo;
+    } catch (err) {
+      throw new SluiceError('BAD_CONFIG', `no running app in ${this.root} (cannot read ${this.info}: ${(err as Error).message})`, { cause: err });
+    }
+  }
+}
+
+/** What `stram.json` holds: enough to find a running STRAM, nothing that grants access. */
+export interface StramInfo {
+  appId: string;
+  name: string;
+  pid: number;
+  umbilical: string;
+  rest: string;
+  startedAt: string;
+  insecure: boolean;
+}
+
+/** `<name>-<random>`, usable as a directory name and in a token scope. */
+export function newAppId(name: string): string {
+  const safe = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'app';
+  return `${safe.slice(0, 40)}-${randomBytes(4).toString('hex')}`;
+}
+
+export const DEFAULT_APPS_DIR = join('.sluice', 'apps');
+
+/** The default app directory for a new app: `.sluice/apps/<appId>` under `cwd`. */
+export function defaultAppDir(appId: string, cwd = process.cwd()): string {
+  return resolve(cwd, DEFAULT_APPS_DIR, appId);
+}
+
+/** The most recently launched app under `.sluice/apps` (by its stram.json), for `sluice status` without `--app-dir`. */
+export function latestAppDir(cwd = process.cwd()): string {
+  const apps = resolve(cwd, DEFAULT_APPS_DIR);
+  const candidates = existsSync(apps)
+    ? readdirSync(apps)
+        .map((d) => join(apps, d))
+        .filter((d) => existsSync(join(d, 'stram.json')))
+        .map((d) => ({ d, t: statSync(join(d, 'stram.json')).mtimeMs }))
+        .sort((a, b) => b.t - a.t)
+    : [];
+  const first = candidates[0];
+  if (!first) throw new SluiceError('BAD_CONFIG', `no app found under ${apps}; pass --app-dir or launch one with: sluice launch APP`);
+  return first.d;
+}

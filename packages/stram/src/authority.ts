@@ -1,0 +1,224 @@
+import { randomInt } from 'node:crypto';
+import {
+  SluiceError,
+  TokenKind,
+  computePassword,
+  decodeIdentifier,
+  encodeIdentifier,
+  generateSecret,
+  isStramScope,
+  isoTime,
+  mintBufferToken,
+  tokenToText,
+  type AuthRequest,
+  type Clock,
+  type Credentials,
+  type Token,
+  type TokenAuthority,
+  type TokenIdentifier,
+} from '@sluice/common';
+
+/**
+ * STRAM's token authority (DESIGN.md "Tokens"): a STRAM delegation token per container scoped to
+ * that container, a distinct 32-byte secret per buffer server, and subscribe tokens naming exactly
+ * the streams a container reads from each upstream buffer server.
+ */
+
+/** The part of common's StramSecretManager that STRAM uses; the insecure mode swaps in a zero-key one. */
+export interface DelegationTokens {
+  issue(o: { owner: string; renewer: string; realUser?: string; app: string; container: string }): Promise<Token>;
+  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer;
+  checkLive(identifier: TokenIdentifier): void;
+  cancel(token: Token, canceller: string): Promise<unknown>;
+  /** When the token stops being accepted (its renewal expiry), or undefined if unknown. */
+  expiryOf(identifier: TokenIdentifier): number | undefined;
+}
+
+/** The well-known key of `--insecure` mode: anybody can compute it, which is the point of the warning. */
+export const INSECURE_KEY: Buffer = Buffer.alloc(32);
+
+/**
+ * Delegation tokens under the all-zero key, for `--insecure` benchmarks: the same identifiers,
+ * proofs and MACs as secure mode (so a benchmark measures only the cost of real keys), but any
+ * process on the machine can mint a token that STRAM accepts.
+ */
+export class InsecureDelegationTokens implements DelegationTokens {
+  private readonly live = new Map<number, { maxDate: number; cancelled: boolean }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly maxLifetimeMs: number,
+  ) {}
+
+  async issue(o: { owner: string; renewer: string; realUser?: string; app: string; container: string }): Promise<Token> {
+    const now = this.clock.now();
+    const sequenceNumber = randomInt(1, 2 ** 47);
+    const identifier = encodeIdentifier({
+      version: 1,
+      kind: TokenKind.stram,
+      owner: o.owner,
+      renewer: o.renewer,
+      realUser: o.realUser ?? '',
+      issueDate: now,
+      maxDate: now + this.maxLifetimeMs,
+      sequenceNumber,
+      keyId: 0,
+      scope: { app: o.app, container: o.container },
+    });
+    this.live.set(sequenceNumber, { maxDate: now + this.maxLifetimeMs, cancelled: false });
+    return { identifier, password: computePassword(INSECURE_KEY, identifier), kind: TokenKind.stram, service: `stram:${o.app}` };
+  }
+
+  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer {
+    if (identifier.kind !== TokenKind.stram) {
+      throw new SluiceError('TOKEN_WRONG_KIND', `token kind ${identifier.kind} is not accepted by STRAM; present a ${TokenKind.stram} token`);
+    }
+    return computePassword(INSECURE_KEY, idBytes);
+  }
+
+  checkLive(identifier: TokenIdentifier): void {
+    const entry = this.live.get(identifier.sequenceNumber);
+    if (!entry) throw new SluiceError('TOKEN_UNKNOWN', `token ${identifier.sequenceNumber} was not issued by this STRAM`);
+    if (entry.cancelled) throw new SluiceError('TOKEN_CANCELLED', `token ${identifier.sequenceNumber} was cancelled`);
+    if (this.clock.now() >= entry.maxDate) throw new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(entry.maxDate)}`);
+  }
+
+  async cancel(token: Token, _canceller: string): Promise<void> {
+    const entry = this.live.get(decodeIdentifier(token.identifier).sequenceNumber);
+    if (entry) entry.cancelled = true;
+  }
+
+  expiryOf(identifier: TokenIdentifier): number | undefined {
+    return this.live.get(identifier.sequenceNumber)?.maxDate;
+  }
+}
+
+export interface ContainerGrant {
+  container: string;
+  bufferServer: { id: string; secret: Buffer };
+  stramToken: Token;
+  /** Subscribe tokens (text form) by upstream buffer server id. */
+  subscribe: Record<string, string>;
+}
+
+export interface StramAuthorityOptions {
+  app: string;
+  tokens: DelegationTokens;
+  clock: Clock;
+  /** The launching user: owner of every token STRAM issues for this app. */
+  owner: string;
+  /** Lifetime of subscribe tokens (buffer-server tokens are stateless: they last until maxDate). */
+  bufferTokenTtlMs: number;
+  insecure: boolean;
+}
+
+export class StramAuthority implements TokenAuthority {
+  private readonly secrets = new Map<string, Buffer>();
+  readonly renewer: string;
+
+  constructor(private readonly o: StramAuthorityOptions) {
+    this.renewer = `stram:${o.app}`;
+  }
+
+  get service(): string {
+    return `stram:${this.o.app}`;
+  }
+
+  // ---- TokenAuthority (the umbilical handshake) -----------------------------------------------
+  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer {
+    return this.o.tokens.password(idBytes, identifier);
+  }
+
+  checkLive(identifier: TokenIdentifier): void {
+    this.o.tokens.checkLive(identifier);
+  }
+
+  /**
+   * A STRAM token speaks for one container of one app (Apex checked none of this): role hello
+   * only, for the container named in its scope, of this app.
+   */
+  authorize(identifier: TokenIdentifier, request: AuthRequest): void {
+    if (request.role !== 'hello') {
+      throw new SluiceError('NOT_ALLOWED', `role "${request.role}" is not served by STRAM's umbilical; containers connect with role hello`);
+    }
+    const scope = identifier.scope;
+    if (!isStramScope(scope)) throw new SluiceError('MALFORMED_TOKEN', 'STRAM token has no {app, container} scope');
+    if (scope.app !== this.o.app) {
+      throw new SluiceError('OUT_OF_SCOPE', `token is for app ${scope.app}, not ${this.o.app}`);
+    }
+    if (scope.container !== request.container) {
+      throw new SluiceError('OUT_OF_SCOPE', `token is for container ${scope.container}; it cannot speak for ${request.container}`);
+    }
+  }
+
+  // ---- issuing ---------------------------------------------------------------------------------
+  /** The secret of a buffer server, made on first use: one per server, never shared. */
+  bufferSecret(bs: string): Buffer {
+    let s = this.secrets.get(bs);
+    if (!s) {
+      s = this.o.insecure ? INSECURE_KEY : generateSecret();
+      this.secrets.set(bs, s);
+    }
+    return s;
+  }
+
+  /**
+   * Everything container `container` is entitled to: its STRAM token, its own buffer server's
+   * secret, and one subscribe token per upstream buffer server naming exactly the streams it reads
+   * there (`reads`: buffer server id → streams).
+   */
+  async grant(container: string, bufferServer: string, reads: ReadonlyMap<string, string[]>): Promise<ContainerGrant> {
+    const stramToken = await this.o.tokens.issue({ owner: this.o.owner, renewer: this.renewer, app: this.o.app, container });
+    const subscribe: Record<string, string> = {};
+    const now = this.o.clock.now();
+    for (const [bs, streams] of reads) {
+      if (streams.length === 0) continue;
+      subscribe[bs] = tokenToText(
+        mintBufferToken({
+          secret: this.bufferSecret(bs),
+          bs,
+          streams: [...streams].sort(),
+          access: 'subscribe',
+          container,
+          owner: this.o.owner,
+          renewer: this.renewer,
+          now,
+          ttlMs: this.o.bufferTokenTtlMs,
+        }),
+      );
+    }
+    return { container, bufferServer: { id: bufferServer, secret: this.bufferSecret(bufferServer) }, stramToken, subscribe };
+  }
+
+  /** A control token for a buffer server (STRAM's own use: purge, revoke). */
+  controlToken(bs: string): Token {
+    return mintBufferToken({ secret: this.bufferSecret(bs), bs, streams: [], access: 'control', container: null, owner: this.o.owner, renewer: this.renewer, now: this.o.clock.now(), ttlMs: this.o.bufferTokenTtlMs });
+  }
+
+  expiryOf(token: Token): number | undefined {
+    return this.o.tokens.expiryOf(decodeIdentifier(token.identifier));
+  }
+
+  async cancel(token: Token): Promise<void> {
+    await this.o.tokens.cancel(token, this.renewer);
+  }
+}
+
+/** The credentials file of one container (DESIGN.md "State and credentials on disk"). */
+export function credentialsFor(
+  grant: ContainerGrant,
+  o: { app: string; stramUrl: string; appModule: string; appDir: string; settings: Credentials['settings'] },
+): Credentials {
+  return {
+    version: 1,
+    app: o.app,
+    container: grant.container,
+    stram: o.stramUrl,
+    stramToken: tokenToText(grant.stramToken),
+    bufferServer: { id: grant.bufferServer.id, secret: grant.bufferServer.secret.toString('hex') },
+    subscribe: grant.subscribe,
+    appModule: o.appModule,
+    appDir: o.appDir,
+    settings: o.settings,
+  };
+}

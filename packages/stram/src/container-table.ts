@@ -1,0 +1,126 @@
+import { isoTime, type Command, type HeartbeatMessage, type OperatorStats, type PhysicalPlan } from '@sluice/common';
+import type { LaunchedContainer } from './launcher.js';
+
+/** STRAM's view of each container: what it reported, what it has been told, how its process is doing. */
+
+export const ContainerState = {
+  launching: 'launching',
+  running: 'running',
+  lost: 'lost',
+  exited: 'exited',
+} as const;
+export type ContainerState = (typeof ContainerState)[keyof typeof ContainerState];
+
+export interface ContainerRecord {
+  id: string;
+  bufferServer: string;
+  operators: string[];
+  state: ContainerState;
+  process: LaunchedContainer | undefined;
+  exit: { code: number | null; signal: string | null } | undefined;
+  launchedAt: number;
+  lastHeartbeatAt: number | undefined;
+  heartbeats: number;
+  bufferServerUrl: string | null;
+  reportedState: HeartbeatMessage['state'] | undefined;
+  stats: Map<string, OperatorStats>;
+  errors: string[];
+  deployed: boolean;
+  /** Last committed window sent to this container. */
+  committedSent: number;
+  /** Commands waiting for the container's next heartbeat. */
+  pending: Command[];
+  /** New credentials to push (sealed with the session key at send time). */
+  credentialsPending: boolean;
+  tokenExpiry: number | undefined;
+}
+
+export interface ContainerView {
+  id: string;
+  state: ContainerState;
+  pid: number | null;
+  operators: string[];
+  bufferServer: string;
+  bufferServerUrl: string | null;
+  deployed: boolean;
+  heartbeats: number;
+  lastHeartbeat: string | null;
+  exit: { code: number | null; signal: string | null } | null;
+  tokenExpiry: string | null;
+  errors: string[];
+}
+
+export interface OperatorView {
+  id: string;
+  operator: string;
+  partition: number;
+  container: string;
+  window: number;
+  tuplesIn: number;
+  tuplesOut: number;
+  /** Tuples out (in, for sinks) per second over the last two heartbeats. */
+  tuplesPerSecond: number;
+  latencyMs: number;
+  checkpoint: number;
+}
+
+export function newRecord(plan: PhysicalPlan, id: string, now: number): ContainerRecord {
+  const c = plan.containers.find((x) => x.id === id)!;
+  return {
+    id,
+    bufferServer: c.bufferServer,
+    operators: [...c.operators],
+    state: ContainerState.launching,
+    process: undefined,
+    exit: undefined,
+    launchedAt: now,
+    lastHeartbeatAt: undefined,
+    heartbeats: 0,
+    bufferServerUrl: null,
+    reportedState: undefined,
+    stats: new Map(),
+    errors: [],
+    deployed: false,
+    committedSent: 0,
+    pending: [],
+    credentialsPending: false,
+    tokenExpiry: undefined,
+  };
+}
+
+export function containerView(r: ContainerRecord): ContainerView {
+  return {
+    id: r.id,
+    state: r.state,
+    pid: r.process?.pid ?? null,
+    operators: r.operators,
+    bufferServer: r.bufferServer,
+    bufferServerUrl: r.bufferServerUrl,
+    deployed: r.deployed,
+    heartbeats: r.heartbeats,
+    lastHeartbeat: r.lastHeartbeatAt === undefined ? null : new Date(r.lastHeartbeatAt).toISOString(),
+    exit: r.exit ?? null,
+    tokenExpiry: r.tokenExpiry === undefined ? null : isoTime(r.tokenExpiry),
+    errors: r.errors,
+  };
+}
+
+/** Per-operator throughput from successive cumulative counts. */
+export class RateTracker {
+  private readonly last = new Map<string, { at: number; count: number; rate: number }>();
+
+  update(id: string, at: number, count: number): void {
+    const prev = this.last.get(id);
+    if (!prev) {
+      this.last.set(id, { at, count, rate: 0 });
+      return;
+    }
+    if (at - prev.at < 200) return; // too close to measure; keep the previous rate
+    const rate = count >= prev.count ? ((count - prev.count) * 1000) / (at - prev.at) : 0;
+    this.last.set(id, { at, count, rate });
+  }
+
+  rate(id: string): number {
+    return this.last.get(id)?.rate ?? 0;
+  }
+}

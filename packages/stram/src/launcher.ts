@@ -1,0 +1,78 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import type { Logger } from '@sluice/common';
+
+/**
+ * How STRAM starts containers. A launcher gets the path of the container's credentials file and
+ * nothing else secret (DESIGN.md "State and credentials on disk"); other launchers (ssh, k8s)
+ * implement the same interface later.
+ */
+export interface LaunchSpec {
+  container: string;
+  /** Path of the container's 0600 credentials file: passed as env SLUICE_CREDENTIALS. */
+  credentialsPath: string;
+  /** Where the container's stdout/stderr go. */
+  logPath: string;
+}
+
+export interface LaunchedContainer {
+  readonly pid: number | undefined;
+  /** Settles when the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface Launcher {
+  readonly name: string;
+  launch(spec: LaunchSpec): LaunchedContainer;
+}
+
+export interface LocalLauncherOptions {
+  /** The container entry script (`@sluice/container/main`), resolved by the caller: STRAM never imports container. */
+  entry: string;
+  /** Container log level, passed as SLUICE_LOG_LEVEL (a setting, not a secret). */
+  logLevel?: string;
+  logger?: Logger;
+}
+
+/**
+ * Starts each container as `node <entry>` on this machine. The child's environment is built from
+ * scratch — PATH, HOME, SLUICE_CREDENTIALS, SLUICE_LOG_LEVEL — never the parent's whole
+ * environment, which may hold anything (cloud keys, tokens) the container has no business with.
+ */
+export class LocalLauncher implements Launcher {
+  readonly name = 'local';
+
+  constructor(private readonly options: LocalLauncherOptions) {}
+
+  launch(spec: LaunchSpec): LaunchedContainer {
+    const env: Record<string, string> = { SLUICE_CREDENTIALS: spec.credentialsPath };
+    for (const k of ['PATH', 'HOME'] as const) {
+      const v = process.env[k];
+      if (v !== undefined) env[k] = v;
+    }
+    env['SLUICE_LOG_LEVEL'] = this.options.logLevel ?? 'info';
+    const log = openSync(spec.logPath, 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      child = spawn(process.execPath, [this.options.entry], { env, stdio: ['ignore', log, log], detached: false });
+    } finally {
+      closeSync(log);
+    }
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', (err) => {
+        this.options.logger?.error({ container: spec.container, err: err.message }, 'container process failed to start');
+        resolve({ code: -1, signal: null });
+      });
+    });
+    this.options.logger?.info({ container: spec.container, pid: child.pid }, 'container launched');
+    return {
+      pid: child.pid,
+      exited,
+      kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      },
+    };
+  }
+}

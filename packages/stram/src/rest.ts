@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, decodeJwt, errors, jwtVerify } from 'jose';
+import type { Clock, Logger } from '@sluice/common';
+import type { StramMetrics } from './metrics.js';
+
+/**
+ * STRAM's REST API (issue 5): app info, containers, operators with stats, shutdown, and
+ * Prometheus `/metrics`. Every request needs a web-service token: an HS256 JWT signed with a
+ * per-app key kept in `<appDir>/stram/web-key`, audience = app id, issued to the launching user
+ * into `<appDir>/web-token` (0600). Refusals are 401 with a reason code; nothing secret is ever
+ * in a response.
+ */
+
+export const WEB_TOKEN_ISSUER = 'sluice-stram';
+
+export interface WebTokenClaims {
+  app: string;
+  user: string;
+  now: number;
+  ttlMs: number;
+}
+
+/** Signs a web-service token (HS256) for `user` on `app`. */
+export async function signWebToken(key: Uint8Array, c: WebTokenClaims): Promise<string> {
+  const iat = Math.floor(c.now / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuer(WEB_TOKEN_ISSUER)
+    .setSubject(c.user)
+    .setAudience(c.app)
+    .setIssuedAt(iat)
+    .setExpirationTime(Math.floor((c.now + c.ttlMs) / 1000))
+    .setJti(randomBytes(12).toString('base64url'))
+    .sign(key);
+}
+
+export const RestAuthFailure = {
+  missing: 'missing',
+  malformed: 'malformed',
+  expired: 'expired',
+  wrongApp: 'wrong-app',
+  badSignature: 'bad-signature',
+  invalid: 'invalid',
+} as const;
+export type RestAuthFailure = (typeof RestAuthFailure)[keyof typeof RestAuthFailure];
+
+export class RestAuthError extends Error {
+  constructor(
+    readonly reason: RestAuthFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Checks an Authorization header; returns the token's subject or throws RestAuthError. */
+export async function verifyWebToken(header: string | undefined, key: Uint8Array, app: string, now: number): Promise<string> {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) throw new RestAuthError(RestAuthFailure.missing, 'no bearer token; send "Authorization: Bearer <contents of the app directory\'s web-token file>"');
+  const jwt = m[1]!;
+  try {
+    const { payload } = await jwtVerify(jwt, key, { algorithms: ['HS256'], issuer: WEB_TOKEN_ISSUER, audience: app, currentDate: new Date(now), requiredClaims: ['exp', 'sub'] });
+    return payload.sub!;
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) throw new RestAuthError(RestAuthFailure.expired, `web token expired at ${new Date(Number(err.payload.exp) * 1000).toISOString()}; relaunch or ask the app owner for a new one`);
+    if (err instanceof errors.JWSSignatureVerificationFailed || (err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud')) {
+      // Signed with another key: say whose, if it names another app (it cannot be trusted either way).
+      let aud: unknown;
+      try {
+        aud = decodeJwt(jwt).aud;
+      } catch {
+        aud = undefined;
+      }
+      const auds = Array.isArray(aud) ? aud : [aud];
+      if (aud !== undefined && !auds.includes(app)) throw new RestAuthError(RestAuthFailure.wrongApp, `web token is for app ${String(auds[0]).slice(0, 80)}, not ${app}`);
+      throw new RestAuthError(RestAuthFailure.badSignature, 'web token signature does not verify; it is forged, altered or from another STRAM');
+    }
+    if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSEAlgNotAllowed) {
+      throw new RestAuthError(RestAuthFailure.malformed, `web token is malformed (${(err as Error).message})`);
+    }
+    throw new RestAuthError(RestAuthFailure.invalid, `web token refused: ${(err as Error).message}`);
+  }
+}
+
+/** What the REST API asks of STRAM: views without secrets, and shutdown. */
+export interface RestBackend {
+  app(): unknown;
+  containers(): unknown;
+  operators(): unknown;
+  shutdown(reason: string): void;
+}
+
+export interface RestServerOptions {
+  app: string;
+  key: Uint8Array;
+  backend: RestBackend;
+  metrics: StramMetrics;
+  clock: Clock;
+  logger: Logger;
+  host?: string;
+  port?: number;
+}
+
+export class RestServer {
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+  ) {}
+
+  static async listen(o: RestServerOptions): Promise<RestServer> {
+    const server = createServer((req, res) => {
+      handle(o, req, res).catch((err: unknown) => {
+        o.logger.error({ err: (err as Error).message, path: req.url }, 'REST request failed');
+        if (!res.headersSent) send(res, 500, { error: 'internal', reason: 'internal error; see STRAM log' });
+      });
+    });
+    const host = o.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port ?? 0, host, () => resolve());
+    });
+    server.keepAliveTimeout = 1_000;
+    return new RestServer(server, `http://${host}:${(server.address() as AddressInfo).port}`);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  res.end(text);
+}
+
+async function handle(o: RestServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  req.resume(); // bodies are not read: no endpoint takes one
+  try {
+    await verifyWebToken(req.headers.authorization, o.key, o.app, o.clock.now());
+  } catch (err) {
+    if (!(err instanceof RestAuthError)) throw err;
+    o.metrics.authFailures.inc({ endpoint: 'rest', reason: err.reason });
+    o.logger.warn({ reason: err.reason, path: req.url }, 'REST request refused');
+    send(res, 401, { error: 'unauthorized', reason: err.reason, message: err.message }, { 'www-authenticate': `Bearer realm="sluice", error="invalid_token"` });
+    return;
+  }
+  const path = (req.url ?? '/').split('?')[0];
+  const route = `${req.method} ${path}`;
+  switch (route) {
+    case 'GET /ws/v1/app':
+      return send(res, 200, o.backend.app());
+    case 'GET /ws/v1/containers':
+      return send(res, 200, o.backend.containers());
+    case 'GET /ws/v1/operators':
+      return send(res, 200, o.backend.operators());
+    case 'POST /ws/v1/shutdown':
+      send(res, 202, { shutdown: 'requested' });
+      o.backend.shutdown('requested over REST');
+      return;
+    case 'GET /metrics': {
+      const text = await o.metrics.text();
+      res.writeHead(200, { 'content-type': o.metrics.contentType });
+      res.end(text);
+      return;
+    }
+    default:
+      return send(res, 404, { error: 'not-found', reason: `no route ${route.slice(0, 100)}; see docs/guide.md` });
+  }
+}

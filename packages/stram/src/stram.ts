@@ -1,0 +1,495 @@
+import { rmSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  SluiceError,
+  StramSecretManager,
+  appFromModule,
+  createLogger,
+  decodeIdentifier,
+  deployFor,
+  generateSecret,
+  planApp,
+  sealCredentials,
+  subscriptionsOf,
+  systemClock,
+  validateApp,
+  writeCredentials,
+  writeFileAtomic,
+  type Clock,
+  type Command,
+  type Credentials,
+  type HeartbeatMessage,
+  type Logger,
+  type PhysicalPlan,
+  type Token,
+} from '@sluice/common';
+import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
+import { InsecureDelegationTokens, StramAuthority, credentialsFor, type DelegationTokens } from './authority.js';
+import { ContainerState, RateTracker, containerView, newRecord, type ContainerRecord, type ContainerView, type OperatorView } from './container-table.js';
+import { LocalLauncher, type Launcher } from './launcher.js';
+import { StramMetrics } from './metrics.js';
+import { RestServer, signWebToken } from './rest.js';
+import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
+
+/**
+ * The application master (issue 5): plans the app, seeds each container's credentials, launches
+ * containers, serves the umbilical and the REST API, sends deploys once upstream buffer servers
+ * are known, tracks the committed window, and shuts everything down.
+ */
+
+const DAY = 86_400_000;
+
+export interface StramOptions {
+  /** Path of the built app module (`export default defineApp({...})`). */
+  appModule: string;
+  /** App config passed to every operator's create(config). */
+  config?: Record<string, unknown>;
+  appId?: string;
+  appDir?: string;
+  /** Container entry script for the default local launcher (resolved by the CLI; STRAM never imports container). */
+  containerEntry?: string;
+  launcher?: Launcher;
+  insecure?: boolean;
+  clock?: Clock;
+  logger?: Logger;
+  /** The launching user: owner of every token, subject of the web token. */
+  user?: string;
+  host?: string;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  windowMs?: number;
+  checkpointWindows?: number;
+  webTokenTtlMs?: number;
+  keyUpdateIntervalMs?: number;
+  renewIntervalMs?: number;
+  maxLifetimeMs?: number;
+  removalScanIntervalMs?: number;
+  /** How long containers get to exit after `shutdown` before they are killed. */
+  shutdownGraceMs?: number;
+  containerLogLevel?: string;
+}
+
+const defaults = {
+  heartbeatIntervalMs: 1_000,
+  heartbeatTimeoutMs: 30_000,
+  windowMs: 500,
+  checkpointWindows: 60,
+  webTokenTtlMs: 7 * DAY,
+  keyUpdateIntervalMs: DAY,
+  renewIntervalMs: DAY,
+  maxLifetimeMs: 7 * DAY,
+  removalScanIntervalMs: 3_600_000,
+  shutdownGraceMs: 10_000,
+  host: '127.0.0.1',
+};
+
+type Resolved = typeof defaults & StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown> };
+
+export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped' } as const;
+export type AppState = (typeof AppState)[keyof typeof AppState];
+
+export const INSECURE_WARNING = 'INSECURE MODE: any process on this machine can join this app (tokens use a well-known all-zero key)';
+
+function resolveOptions(options: StramOptions): Resolved {
+  const o = { ...defaults, ...options } as Resolved;
+  o.clock = options.clock ?? systemClock;
+  o.logger = options.logger ?? createLogger({ name: 'stram' });
+  o.user = options.user ?? userInfo().username;
+  o.insecure = options.insecure ?? false;
+  o.config = options.config ?? {};
+  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
+    if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `STRAM option ${k} must be a positive integer, not ${String(o[k])}`);
+  }
+  if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {
+    throw new SluiceError('BAD_CONFIG', `heartbeatTimeoutMs (${o.heartbeatTimeoutMs}) must be longer than heartbeatIntervalMs (${o.heartbeatIntervalMs})`);
+  }
+  if (!options.launcher && !options.containerEntry) throw new SluiceError('BAD_CONFIG', 'STRAM needs a launcher or a containerEntry for the local launcher');
+  return o;
+}
+
+/** Loads and plans an app module: INVALID_DAG (naming the fault) when the DAG is not runnable. */
+export async function planModule(appModule: string, config: Record<string, unknown> = {}): Promise<PhysicalPlan> {
+  let mod: unknown;
+  try {
+    mod = await import(pathToFileURL(resolve(appModule)).href);
+  } catch (err) {
+    throw new SluiceError('BAD_CONFIG', `cannot load app module ${appModule}: ${(err as Error).message}`, { cause: err });
+  }
+  return planApp(validateApp(appFromModule(mod), config));
+}
+
+export class Stram {
+  readonly metrics = new StramMetrics();
+  readonly startedAt: number;
+  private readonly records = new Map<string, ContainerRecord>();
+  private readonly tokensByContainer = new Map<string, Token>();
+  private readonly rates = new RateTracker();
+  private umbilical!: UmbilicalServer;
+  private rest!: RestServer;
+  private state: AppState = AppState.running;
+  private committed = 0;
+  private stopping: Promise<void> | undefined;
+  private shutdownReason = '';
+  private timers: NodeJS.Timeout[] = [];
+  private resolveStopped!: () => void;
+  /** Settles once the app has shut down (by REST, signal or `shutdown()`). */
+  readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
+
+  private constructor(
+    private readonly o: Resolved,
+    readonly appId: string,
+    readonly dir: AppDir,
+    readonly plan: PhysicalPlan,
+    private readonly tokens: DelegationTokens & { close?(): Promise<void>; start?(): void; renew?(t: Token, r: string): Promise<number> },
+    private readonly authority: StramAuthority,
+    private readonly launcher: Launcher,
+  ) {
+    this.startedAt = o.clock.now();
+  }
+
+  /** Plans the app, seeds credentials, starts the servers and launches every container. */
+  static async launch(options: StramOptions): Promise<Stram> {
+    const o = resolveOptions(options);
+    const plan = await planModule(o.appModule, o.config);
+    const appId = o.appId ?? newAppId(plan.logical.app);
+    const dir = new AppDir(resolve(o.appDir ?? defaultAppDir(appId)));
+    dir.create();
+    const logger = o.logger.child({ app: appId });
+    o.logger = logger;
+    if (o.insecure) logger.warn(INSECURE_WARNING);
+    const tokens = o.insecure
+      ? new InsecureDelegationTokens(o.clock, o.maxLifetimeMs)
+      : await StramSecretManager.open({
+          stateDir: dir.stramDir,
+          clock: o.clock,
+          keyUpdateIntervalMs: o.keyUpdateIntervalMs,
+          renewIntervalMs: o.renewIntervalMs,
+          maxLifetimeMs: o.maxLifetimeMs,
+          removalScanIntervalMs: o.removalScanIntervalMs,
+          logger,
+        });
+    const authority = new StramAuthority({ app: appId, tokens, clock: o.clock, owner: o.user, bufferTokenTtlMs: o.maxLifetimeMs, insecure: o.insecure });
+    const launcher = o.launcher ?? new LocalLauncher({ entry: o.containerEntry!, logger, ...(o.containerLogLevel ? { logLevel: o.containerLogLevel } : {}) });
+    const stram = new Stram(o, appId, dir, plan, tokens, authority, launcher);
+    await stram.start();
+    return stram;
+  }
+
+  private async start(): Promise<void> {
+    const o = this.o;
+    (this.tokens as { start?(): void }).start?.();
+    this.umbilical = await UmbilicalServer.listen({
+      service: this.authority.service,
+      authority: this.authority,
+      metrics: this.metrics,
+      logger: o.logger,
+      host: o.host,
+      handler: {
+        onConnect: (conn) => o.logger.info({ container: conn.container }, 'container connected'),
+        onHeartbeat: (conn, hb) => this.onHeartbeat(conn, hb),
+        onDisconnect: (conn, code) => o.logger.info({ container: conn.container, code }, 'container disconnected'),
+      },
+    });
+    const webKey = generateSecret();
+    writeFileAtomic(this.dir.webKey, `${webKey.toString('hex')}\n`);
+    this.rest = await RestServer.listen({
+      app: this.appId,
+      key: webKey,
+      metrics: this.metrics,
+      clock: o.clock,
+      logger: o.logger,
+      host: o.host,
+      backend: {
+        app: () => this.appView(),
+        containers: () => ({ containers: this.containers() }),
+        operators: () => ({ operators: this.operators() }),
+        shutdown: (reason) => void this.shutdown(reason),
+      },
+    });
+    writeFileAtomic(this.dir.webToken, `${await signWebToken(webKey, { app: this.appId, user: o.user, now: o.clock.now(), ttlMs: o.webTokenTtlMs })}\n`);
+    for (const c of this.plan.containers) {
+      this.records.set(c.id, newRecord(this.plan, c.id, o.clock.now()));
+      await this.writeCredentials(c.id);
+    }
+    this.dir.writeInfo({
+      appId: this.appId,
+      name: this.plan.logical.app,
+      pid: process.pid,
+      umbilical: this.umbilical.url,
+      rest: this.rest.url,
+      startedAt: new Date(this.startedAt).toISOString(),
+      insecure: o.insecure,
+    });
+    for (const r of this.records.values()) this.launchContainer(r);
+    this.every(o.heartbeatIntervalMs, () => this.watch());
+    this.every(Math.max(1_000, Math.floor(o.renewIntervalMs * 0.75)), () => void this.renewTokens());
+    this.updateGauges();
+    o.logger.info({ umbilical: this.umbilical.url, rest: this.rest.url, containers: this.records.size }, 'app launched');
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, Math.min(ms, 2 ** 31 - 1));
+    t.unref();
+    this.timers.push(t);
+  }
+
+  /** (Re)issues container `id`'s tokens and writes its credentials file (0600). Returns the file content. */
+  private async writeCredentials(id: string): Promise<Credentials> {
+    const r = this.records.get(id)!;
+    const grant = await this.authority.grant(id, r.bufferServer, subscriptionsOf(this.plan, id));
+    const previous = this.tokensByContainer.get(id);
+    this.tokensByContainer.set(id, grant.stramToken);
+    r.tokenExpiry = this.authority.expiryOf(grant.stramToken);
+    const credentials = credentialsFor(grant, {
+      app: this.appId,
+      stramUrl: this.umbilical.url,
+      appModule: resolve(this.o.appModule),
+      appDir: this.dir.root,
+      settings: {
+        heartbeatIntervalMs: this.o.heartbeatIntervalMs,
+        heartbeatTimeoutMs: this.o.heartbeatTimeoutMs,
+        windowMs: this.o.windowMs,
+        checkpointWindows: this.o.checkpointWindows,
+        insecure: this.o.insecure,
+      },
+    });
+    if (Object.keys(this.o.config).length > 0) credentials.config = this.o.config;
+    writeCredentials(this.dir.credentials(id), credentials);
+    if (previous) await this.authority.cancel(previous).catch((err: unknown) => this.o.logger.warn({ container: id, err: (err as Error).message }, 'could not cancel a replaced token'));
+    return credentials;
+  }
+
+  private launchContainer(r: ContainerRecord): void {
+    const proc = this.launcher.launch({ container: r.id, credentialsPath: this.dir.credentials(r.id), logPath: this.dir.containerLog(r.id) });
+    r.process = proc;
+    r.state = ContainerState.launching;
+    r.launchedAt = this.o.clock.now();
+    void proc.exited.then((exit) => {
+      r.exit = exit;
+      r.state = ContainerState.exited;
+      this.updateGauges();
+      if (this.state === AppState.running) {
+        // Recovery (relaunch from checkpoints) is a later issue: report it for now.
+        this.o.logger.error({ container: r.id, ...exit }, 'container exited unexpectedly');
+      }
+    });
+  }
+
+  // ---- umbilical -------------------------------------------------------------------------------
+  private onHeartbeat(conn: UmbilicalConnection, hb: HeartbeatMessage): Command[] {
+    const r = this.records.get(conn.container);
+    if (!r) throw new SluiceError('OUT_OF_SCOPE', `container ${conn.container} is not part of app ${this.appId}`);
+    const mine = new Set(r.operators);
+    const foreign = hb.operators.find((s) => !mine.has(s.id));
+    // A container speaks only for its own operators (it must not skew another's stats or the committed window).
+    if (foreign) throw new SluiceError('OUT_OF_SCOPE', `container ${r.id} reported operator ${foreign.id}, which it does not run`);
+    const now = this.o.clock.now();
+    r.lastHeartbeatAt = now;
+    r.heartbeats++;
+    r.reportedState = hb.state;
+    if (r.state !== ContainerState.exited) r.state = ContainerState.running;
+    if (hb.bufferServer) r.bufferServerUrl = hb.bufferServer;
+    if (hb.errors?.length) r.errors = hb.errors.slice(-20);
+    this.metrics.heartbeats.inc({ container: r.id });
+    for (const s of hb.operators) {
+      r.stats.set(s.id, s);
+      this.rates.update(s.id, now, s.tuplesOut > 0 ? s.tuplesOut : s.tuplesIn);
+      this.metrics.tuples.set({ operator: s.id, direction: 'in' }, s.tuplesIn);
+      this.metrics.tuples.set({ operator: s.id, direction: 'out' }, s.tuplesOut);
+      this.metrics.operatorWindow.set({ operator: s.id }, s.window);
+    }
+    if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
+    const commands = r.pending.splice(0);
+    if (!r.deployed) {
+      const urls = this.bufferServerUrls();
+      const upstream = [...subscriptionsOf(this.plan, r.id).keys()].map((bs) => this.plan.containers.find((c) => c.bufferServer === bs)!.id);
+      if (upstream.every((id) => urls.has(id))) {
+        commands.push({ c: 'deploy', operators: deployFor(this.plan, r.id, urls) });
+        r.deployed = true;
+        this.o.logger.info({ container: r.id, operators: r.operators }, 'deploy sent');
+      }
+    }
+    this.updateCommitted();
+    if (this.committed > r.committedSent && r.deployed) {
+      commands.push({ c: 'committed', w: this.committed });
+      r.committedSent = this.committed;
+    }
+    if (r.credentialsPending) {
+      const credentials = this.lastCredentials.get(r.id);
+      if (credentials) commands.push({ c: 'credentials', box: sealCredentials(conn.session.key, credentials) });
+      r.credentialsPending = false;
+    }
+    return commands;
+  }
+
+  private readonly lastCredentials = new Map<string, Credentials>();
+
+  private bufferServerUrls(): Map<string, string> {
+    const urls = new Map<string, string>();
+    for (const r of this.records.values()) if (r.bufferServerUrl) urls.set(r.id, r.bufferServerUrl);
+    return urls;
+  }
+
+  /** Committed window = min over every operator of its last checkpoint (DESIGN.md "Windows, checkpoints, recovery"). */
+  private updateCommitted(): void {
+    let min = Number.MAX_SAFE_INTEGER;
+    for (const op of this.plan.operators) {
+      const s = this.records.get(op.container)?.stats.get(op.id);
+      min = Math.min(min, s?.checkpoint ?? 0);
+    }
+    if (min > this.committed && min !== Number.MAX_SAFE_INTEGER) {
+      this.committed = min;
+      this.metrics.committedWindow.set(min);
+    }
+  }
+
+  /** Marks containers silent for longer than the heartbeat timeout as lost (recovery comes later). */
+  private watch(): void {
+    const now = this.o.clock.now();
+    for (const r of this.records.values()) {
+      const since = r.lastHeartbeatAt ?? r.launchedAt;
+      if ((r.state === ContainerState.running || r.state === ContainerState.launching) && now - since > this.o.heartbeatTimeoutMs) {
+        r.state = ContainerState.lost;
+        this.o.logger.error({ container: r.id, silentMs: now - since }, 'container stopped heartbeating');
+      }
+    }
+    this.updateGauges();
+  }
+
+  /** Renews each container's STRAM token at 75% of the renew interval; reissues and pushes new credentials before max date. */
+  private async renewTokens(): Promise<void> {
+    if (this.state !== AppState.running) return;
+    const now = this.o.clock.now();
+    for (const [id, token] of this.tokensByContainer) {
+      const r = this.records.get(id)!;
+      try {
+        const maxDate = decodeIdentifier(token.identifier).maxDate;
+        if (maxDate - now < this.o.renewIntervalMs) {
+          this.lastCredentials.set(id, await this.writeCredentials(id));
+          r.credentialsPending = true;
+        } else if (this.tokens.renew) {
+          r.tokenExpiry = await this.tokens.renew(token, this.authority.renewer);
+        }
+        if (r.tokenExpiry !== undefined) this.metrics.tokenExpiry.set({ container: id }, r.tokenExpiry / 1000);
+      } catch (err) {
+        // The app keeps running while the token is valid; the next round retries.
+        this.o.logger.warn({ container: id, err: (err as Error).message }, 'token renewal failed; will retry');
+      }
+    }
+  }
+
+  private updateGauges(): void {
+    const counts: Record<string, number> = { launching: 0, running: 0, lost: 0, exited: 0 };
+    for (const r of this.records.values()) {
+      counts[r.state] = (counts[r.state] ?? 0) + 1;
+      if (r.tokenExpiry !== undefined) this.metrics.tokenExpiry.set({ container: r.id }, r.tokenExpiry / 1000);
+    }
+    for (const [state, n] of Object.entries(counts)) this.metrics.containers.set({ state }, n);
+  }
+
+  // ---- views (no secrets) -------------------------------------------------------------------------
+  get umbilicalUrl(): string {
+    return this.umbilical.url;
+  }
+  get restUrl(): string {
+    return this.rest.url;
+  }
+  get appState(): AppState {
+    return this.state;
+  }
+  get committedWindow(): number {
+    return this.committed;
+  }
+
+  containers(): ContainerView[] {
+    return [...this.records.values()].map(containerView);
+  }
+
+  operators(): OperatorView[] {
+    return this.plan.operators.map((op) => {
+      const s = this.records.get(op.container)?.stats.get(op.id);
+      return {
+        id: op.id,
+        operator: op.operator,
+        partition: op.partition,
+        container: op.container,
+        window: s?.window ?? 0,
+        tuplesIn: s?.tuplesIn ?? 0,
+        tuplesOut: s?.tuplesOut ?? 0,
+        tuplesPerSecond: Math.round(this.rates.rate(op.id)),
+        latencyMs: s?.latencyMs ?? 0,
+        checkpoint: s?.checkpoint ?? 0,
+      };
+    });
+  }
+
+  appView(): Record<string, unknown> {
+    const containers = this.containers();
+    return {
+      id: this.appId,
+      name: this.plan.logical.app,
+      state: this.state,
+      secure: !this.o.insecure,
+      user: this.o.user,
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeMs: this.o.clock.now() - this.startedAt,
+      appDir: this.dir.root,
+      umbilical: this.umbilical.url,
+      rest: this.rest.url,
+      containers: { total: containers.length, running: containers.filter((c) => c.state === ContainerState.running).length },
+      operators: this.plan.operators.length,
+      committedWindow: this.committed,
+    };
+  }
+
+  // ---- shutdown ----------------------------------------------------------------------------------
+  /**
+   * Sends `shutdown` to every container (with its next heartbeat-ack), waits for the processes to
+   * exit, kills those still running after the grace period, then closes the servers, cancels the
+   * tokens and removes credentials and spool files. Idempotent.
+   */
+  shutdown(reason = 'shutdown requested'): Promise<void> {
+    this.stopping ??= this.doShutdown(reason).finally(() => this.resolveStopped());
+    return this.stopping;
+  }
+
+  private async doShutdown(reason: string): Promise<void> {
+    const log = this.o.logger;
+    this.state = AppState.stopping;
+    this.shutdownReason = reason;
+    log.info({ reason }, 'shutting down');
+    for (const t of this.timers) clearInterval(t);
+    const exits = [...this.records.values()].map((r) => r.process?.exited ?? Promise.resolve({ code: null, signal: null }));
+    const all = Promise.all(exits);
+    const graceOver = await Promise.race([all.then(() => false), delay(this.o.shutdownGraceMs).then(() => true)]);
+    if (graceOver) {
+      for (const r of this.records.values()) {
+        if (!r.exit) {
+          log.warn({ container: r.id }, 'container did not exit within the grace period; killing it');
+          r.process?.kill('SIGKILL');
+        }
+      }
+      await all;
+    }
+    await Promise.all([this.umbilical.close(), this.rest.close()]);
+    for (const [id, token] of this.tokensByContainer) {
+      await this.authority.cancel(token).catch((err: unknown) => log.warn({ container: id, err: (err as Error).message }, 'could not cancel token at shutdown'));
+    }
+    await this.tokens.close?.();
+    for (const r of this.records.values()) {
+      rmSync(this.dir.credentials(r.id), { force: true });
+      rmSync(this.dir.spool(r.id), { recursive: true, force: true });
+    }
+    rmSync(this.dir.info, { force: true });
+    rmSync(this.dir.webToken, { force: true });
+    this.state = AppState.stopped;
+    this.updateGauges();
+    log.info('app stopped');
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

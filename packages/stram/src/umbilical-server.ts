@@ -1,0 +1,174 @@
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  CloseCode,
+  DEFAULT_MAX_FRAME,
+  ServerHandshake,
+  SluiceError,
+  acceptAuthenticated,
+  closeWith,
+  parseFrame,
+  parseMessage,
+  toBuffer,
+  umbilicalSchemas,
+  type Command,
+  type HeartbeatMessage,
+  type Logger,
+  type SealedMessage,
+  type Session,
+  type TokenAuthority,
+} from '@sluice/common';
+import type { StramMetrics } from './metrics.js';
+
+/**
+ * STRAM's end of the umbilical (DESIGN.md "Authenticated connection"): a ws server that runs the
+ * challenge/auth/welcome handshake, then accepts only sealed (MAC'd, sequenced) heartbeats and
+ * answers each with a sealed heartbeat-ack carrying commands. The protocol lives in common
+ * (handshake.ts, session.ts); this module moves bytes and enforces who may say what.
+ */
+
+/** What STRAM does with an authenticated container's messages. */
+export interface UmbilicalHandler {
+  /** A container authenticated; an older connection of the same container has been replaced. */
+  onConnect(conn: UmbilicalConnection): void;
+  /** A heartbeat (already checked to be about `conn.container`); returns the commands for its ack. */
+  onHeartbeat(conn: UmbilicalConnection, heartbeat: HeartbeatMessage): Command[];
+  onDisconnect(conn: UmbilicalConnection, code: number, reason: string): void;
+}
+
+export interface UmbilicalServerOptions {
+  service: string;
+  authority: TokenAuthority;
+  handler: UmbilicalHandler;
+  metrics: StramMetrics;
+  logger: Logger;
+  host?: string;
+  port?: number;
+  handshakeTimeoutMs?: number;
+  maxPayload?: number;
+}
+
+const SEALED_ONLY = new Set(['msg']);
+const HEARTBEAT_ONLY = new Set(['heartbeat']);
+
+/** One authenticated container connection. */
+export class UmbilicalConnection {
+  constructor(
+    readonly container: string,
+    readonly session: Session,
+    private readonly socket: WebSocket,
+  ) {}
+
+  /** Sends a sealed heartbeat-ack with these commands. */
+  ack(commands: Command[]): void {
+    this.socket.send(this.session.seal({ t: 'heartbeat-ack', commands }));
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  get open(): boolean {
+    return this.socket.readyState === this.socket.OPEN;
+  }
+}
+
+export class UmbilicalServer {
+  private readonly connections = new Map<string, UmbilicalConnection>();
+
+  private constructor(
+    private readonly wss: WebSocketServer,
+    private readonly o: UmbilicalServerOptions,
+    readonly url: string,
+  ) {
+    wss.on('connection', (socket) => this.accept(socket));
+  }
+
+  static async listen(o: UmbilicalServerOptions): Promise<UmbilicalServer> {
+    const host = o.host ?? '127.0.0.1';
+    const wss = new WebSocketServer({ host, port: o.port ?? 0, perMessageDeflate: false, maxPayload: o.maxPayload ?? DEFAULT_MAX_FRAME });
+    await new Promise<void>((resolve, reject) => {
+      wss.once('listening', resolve);
+      wss.once('error', reject);
+    });
+    const port = (wss.address() as AddressInfo).port;
+    return new UmbilicalServer(wss, o, `ws://${host}:${port}`);
+  }
+
+  /** The live connection of a container, if any. */
+  connection(container: string): UmbilicalConnection | undefined {
+    return this.connections.get(container);
+  }
+
+  private refuse(err: SluiceError, container?: string): void {
+    this.o.metrics.authFailures.inc({ endpoint: 'umbilical', reason: err.code });
+    this.o.logger.warn({ container, code: err.code, closeCode: err.closeCode, reason: err.message }, 'umbilical refused a connection');
+  }
+
+  private accept(socket: WebSocket): void {
+    socket.on('error', (err) => this.o.logger.debug({ err: err.message }, 'umbilical socket error'));
+    const handshake = new ServerHandshake(this.o.service, this.o.authority);
+    const options = {
+      onAccepted: (accepted: { request: { role: string; container?: string }; welcome(): Buffer; session: Session }) => {
+        // authorize() made sure the role is hello and the token's scope names this container.
+        const container = accepted.request.container as string;
+        const conn = new UmbilicalConnection(container, accepted.session, socket);
+        const previous = this.connections.get(container);
+        if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same container');
+        this.connections.set(container, conn);
+        socket.on('message', (data, isBinary) => this.onMessage(conn, socket, toBuffer(data), isBinary));
+        socket.once('close', (code, reason) => {
+          if (this.connections.get(container) === conn) this.connections.delete(container);
+          this.o.handler.onDisconnect(conn, code, reason.toString('utf8'));
+        });
+        socket.send(accepted.welcome());
+        this.o.handler.onConnect(conn);
+      },
+      onRefused: (err: SluiceError) => this.refuse(err),
+    };
+    acceptAuthenticated(socket, handshake, this.o.handshakeTimeoutMs === undefined ? options : { ...options, timeoutMs: this.o.handshakeTimeoutMs });
+  }
+
+  private onMessage(conn: UmbilicalConnection, socket: WebSocket, data: Buffer, isBinary: boolean): void {
+    let heartbeat: HeartbeatMessage;
+    try {
+      // Order of faults (DESIGN.md "Encoding"): malformed envelope, then MAC/sequence, then the inner message, then scope.
+      const sealed = parseFrame(data, isBinary, SEALED_ONLY) as unknown as SealedMessage;
+      const inner = conn.session.open(sealed);
+      heartbeat = parseMessage(inner, HEARTBEAT_ONLY, umbilicalSchemas) as unknown as HeartbeatMessage;
+      if (heartbeat.container !== conn.container) {
+        throw new SluiceError('OUT_OF_SCOPE', `heartbeat names container ${heartbeat.container} but this umbilical belongs to ${conn.container}`);
+      }
+    } catch (err) {
+      const e = err instanceof SluiceError ? err : new SluiceError('MALFORMED_FRAME', 'umbilical message could not be processed', { cause: err });
+      if (e.closeCode !== CloseCode.malformed) this.refuse(e, conn.container);
+      else this.o.logger.warn({ container: conn.container, code: e.code, reason: e.message }, 'umbilical closed a connection on a malformed message');
+      closeWith(socket, e);
+      return;
+    }
+    let commands: Command[];
+    try {
+      commands = this.o.handler.onHeartbeat(conn, heartbeat);
+    } catch (err) {
+      if (err instanceof SluiceError && err.closeCode !== CloseCode.normal) {
+        // STRAM refused what the heartbeat claims (e.g. another container's operators).
+        this.refuse(err, conn.container);
+        closeWith(socket, err);
+        return;
+      }
+      this.o.logger.error({ container: conn.container, err: (err as Error).message }, 'heartbeat handling failed');
+      commands = [];
+    }
+    if (socket.readyState === socket.OPEN) conn.ack(commands);
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.wss.clients) ws.close(CloseCode.normal, 'STRAM is shutting down');
+    // ws calls back once every client is gone; a peer that does not answer the close is cut off.
+    const cutOff = setTimeout(() => {
+      for (const ws of this.wss.clients) ws.terminate();
+    }, 1_000);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    clearTimeout(cutOff);
+  }
+}
