@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { generateSecret, mintBufferToken, writeSecretFile, type BufferAccess, type Token } from '@sluice/common';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'packages', 'cli', 'bin', 'sluice.js');
+
+export interface BsProcessOptions {
+  id?: string;
+  memoryLimit?: string;
+  spoolLimit?: string;
+  handshakeTimeout?: string;
+  maxPayload?: string;
+}
+
+/** A real `sluice buffer-server` process on port 0, with its own temp dir, secret and spool. */
+export interface BsProcess {
+  readonly id: string;
+  readonly url: string;
+  readonly secret: Buffer;
+  readonly dir: string;
+  readonly spoolDir: string;
+  readonly proc: ChildProcess;
+  /** Everything the process wrote to stderr so far (its pino logs). */
+  stderr(): string;
+  mint(access: BufferAccess, streams: string[], o?: { ttlMs?: number; sequenceNumber?: number; bs?: string; secret?: Uint8Array }): Token;
+  /** SIGTERM, then waits for exit; returns the exit code. Removes the temp dir. */
+  stop(): Promise<number | null>;
+}
+
+export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProcess> {
+  const id = o.id ?? 'bs-test';
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-bs-'));
+  const secretFile = join(dir, 'secret');
+  const secret = generateSecret();
+  writeSecretFile(secretFile, secret);
+  const spoolDir = join(dir, 'spool');
+  const args = [CLI, 'buffer-server', '--host', '127.0.0.1', '--port', '0', '--id', id, '--secret-file', secretFile, '--spool-dir', spoolDir];
+  if (o.memoryLimit) args.push('--memory-limit', o.memoryLimit);
+  if (o.spoolLimit) args.push('--spool-limit', o.spoolLimit);
+  if (o.handshakeTimeout) args.push('--handshake-timeout', o.handshakeTimeout);
+  if (o.maxPayload) args.push('--max-payload', o.maxPayload);
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
+  let err = '';
+  proc.stderr!.setEncoding('utf8');
+  proc.stderr!.on('data', (chunk: string) => {
+    err += chunk;
+    if (err.length > 4_000_000) err = err.slice(-2_000_000);
+  });
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  const url = await new Promise<string>((res, rej) => {
+    const lines = createInterface({ input: proc.stdout! });
+    lines.on('line', (line) => {
+      const m = /^listening (ws:\/\/\S+)$/.exec(line);
+      if (m) res(m[1]!);
+    });
+    void exited.then((code) => rej(new Error(`buffer server exited with ${code} before listening:\n${err}`)));
+  });
+  return {
+    id,
+    url,
+    secret,
+    dir,
+    spoolDir,
+    proc,
+    stderr: () => err,
+    mint: (access, streams, m = {}) =>
+      mintBufferToken({
+        secret: m.secret ?? secret,
+        bs: m.bs ?? id,
+        streams,
+        access,
+        owner: 'tester',
+        now: Date.now(),
+        ttlMs: m.ttlMs ?? 600_000,
+        ...(m.sequenceNumber === undefined ? {} : { sequenceNumber: m.sequenceNumber }),
+      }),
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const kill = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(kill);
+      rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
