@@ -1,0 +1,58 @@
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { SluiceError, decode, encode, writeFileAtomic } from '@sluice/common';
+
+/**
+ * Operator checkpoints on disk (DESIGN.md "Windows, checkpoints, recovery"):
+ * `<appDir>/checkpoints/<operatorId>/<window>`, each the MessagePack of `{ w, state }`, written
+ * atomically (temp file, fsync, rename) so a crash leaves the previous checkpoint intact.
+ */
+export class CheckpointStore {
+  private readonly root: string;
+
+  constructor(appDir: string) {
+    this.root = join(appDir, 'checkpoints');
+  }
+
+  private dir(operatorId: string): string {
+    // Physical ids are `name#partition` with validated names: safe as a directory name.
+    if (!/^[A-Za-z][A-Za-z0-9_-]*#\d+$/.test(operatorId)) throw new SluiceError('BAD_CONFIG', `"${operatorId}" is not a physical operator id`);
+    return join(this.root, operatorId);
+  }
+
+  save(operatorId: string, w: number, state: unknown): void {
+    writeFileAtomic(join(this.dir(operatorId), String(w)), encode({ w, state: state === undefined ? null : state }));
+  }
+
+  load(operatorId: string, w: number): unknown {
+    const path = join(this.dir(operatorId), String(w));
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      throw new SluiceError('STATE_IO', `checkpoint ${w} of ${operatorId} cannot be read (${path}): ${(err as Error).message}`, { cause: err });
+    }
+    const value = decode(bytes) as { w?: unknown; state?: unknown } | null;
+    if (value === null || typeof value !== 'object' || value.w !== w) {
+      throw new SluiceError('STATE_CORRUPT', `checkpoint ${path} is damaged: it does not hold window ${w}`);
+    }
+    return value.state;
+  }
+
+  /** Checkpointed windows of an operator, ascending. */
+  windows(operatorId: string): number[] {
+    const dir = this.dir(operatorId);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => /^\d+$/.test(f))
+      .map(Number)
+      .sort((a, b) => a - b);
+  }
+
+  /** Deletes checkpoints older than `committed`; the committed one stays, recovery restores from it. */
+  prune(operatorId: string, committed: number): void {
+    for (const w of this.windows(operatorId)) {
+      if (w < committed) rmSync(join(this.dir(operatorId), String(w)), { force: true });
+    }
+  }
+}
