@@ -1,0 +1,117 @@
+import {
+  ConnectionClosedError,
+  connectAuthenticated,
+  openCredentials,
+  parseFrame,
+  parseMessage,
+  readCredentials,
+  toBuffer,
+  tokenFromText,
+  umbilicalSchemas,
+  type AuthRequest,
+  type Command,
+  type Credentials,
+  type HeartbeatAckMessage,
+  type HeartbeatMessage,
+  type SealedMessage,
+  type Session,
+  type Token,
+} from '@sluice/common';
+import type WebSocket from 'ws';
+
+/**
+ * A scripted container: speaks the umbilical exactly as a real container does (handshake, sealed
+ * heartbeats, sealed acks) but runs no operators. Tests use it to probe STRAM's refusals; the
+ * benchmarks use it as a heartbeat load generator. Importable as `@sluice/stram/testing`.
+ */
+export interface FakeContainerOptions {
+  url: string;
+  token: Token;
+  container: string;
+  /** Override the auth request (e.g. to claim another container). */
+  request?: AuthRequest;
+}
+
+const SEALED_ONLY = new Set(['msg']);
+const ACK_ONLY = new Set(['heartbeat-ack']);
+
+export class FakeContainer {
+  private readonly waiters: ((ack: HeartbeatAckMessage) => void)[] = [];
+  readonly acks: HeartbeatAckMessage[] = [];
+  /** Settles with the close code and reason when the connection ends. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(
+    readonly container: string,
+    readonly socket: WebSocket,
+    readonly session: Session,
+  ) {
+    this.closed = new Promise((resolve) => {
+      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
+    });
+  }
+
+  static async connect(o: FakeContainerOptions): Promise<FakeContainer> {
+    let fake: FakeContainer | undefined;
+    const early: Buffer[] = [];
+    const conn = await connectAuthenticated(o.url, o.token, o.request ?? { role: 'hello', container: o.container }, {
+      onMessage: (data, isBinary) => {
+        if (!isBinary) return;
+        if (fake) fake.onFrame(toBuffer(data));
+        else early.push(toBuffer(data));
+      },
+    });
+    fake = new FakeContainer(o.container, conn.socket, conn.session);
+    for (const b of early) fake.onFrame(b);
+    return fake;
+  }
+
+  /** Connects with the STRAM token and container id of a credentials file. */
+  static async fromCredentials(path: string, overrides: Partial<FakeContainerOptions> = {}): Promise<FakeContainer> {
+    const c = readCredentials(path);
+    return FakeContainer.connect({ url: c.stram, token: tokenFromText(c.stramToken), container: c.container, ...overrides });
+  }
+
+  /** Tries to connect; resolves with the close code and reason of a refusal (throws if welcomed). */
+  static async refusal(o: FakeContainerOptions): Promise<{ code: number; reason: string }> {
+    try {
+      const fake = await FakeContainer.connect(o);
+      fake.close();
+    } catch (err) {
+      if (err instanceof ConnectionClosedError) return { code: err.remoteCode, reason: err.remoteReason };
+      throw err;
+    }
+    throw new Error(`connection as ${o.container} was welcomed; expected a refusal`);
+  }
+
+  private onFrame(data: Buffer): void {
+    const sealed = parseFrame(data, true, SEALED_ONLY) as unknown as SealedMessage;
+    const ack = parseMessage(this.session.open(sealed), ACK_ONLY, umbilicalSchemas) as unknown as HeartbeatAckMessage;
+    this.acks.push(ack);
+    this.waiters.shift()?.(ack);
+  }
+
+  /** Sends a sealed heartbeat and resolves with STRAM's ack (rejects if the connection closes first). */
+  heartbeat(fields: Partial<HeartbeatMessage> = {}): Promise<HeartbeatAckMessage> {
+    const message: HeartbeatMessage = { t: 'heartbeat', container: this.container, bufferServer: null, state: 'running', operators: [], ...fields };
+    return this.request(this.session.seal(message as unknown as Record<string, unknown>));
+  }
+
+  /** Sends raw bytes (tampered frames, replays) and resolves with the ack if one comes. */
+  request(frame: Buffer): Promise<HeartbeatAckMessage> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push(resolve);
+      void this.closed.then(({ code, reason }) => reject(new ConnectionClosedError(code, reason)));
+      this.socket.send(frame);
+    });
+  }
+
+  /** Opens sealed credentials pushed by STRAM. */
+  openCredentials(command: Extract<Command, { c: 'credentials' }>): Credentials {
+    return openCredentials(this.session.key, command.box) as Credentials;
+  }
+
+  close(): void {
+    this.socket.close(1000, 'done');
+  }
+}

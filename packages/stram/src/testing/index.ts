@@ -1,0 +1,4 @@
+/** Test and benchmark helpers: `@sluice/stram/testing`. Not part of the runtime. */
+export { FakeContainer, type FakeContainerOptions } from './fake-container.js';
+export { NoopLauncher } from './noop-launcher.js';
+export { writeTestApp, type TestAppKind } from './apps.js';
