@@ -49,6 +49,8 @@ export const ErrorCodes = {
   INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
   FILE_EXISTS: { closeCode: CloseCode.normal, retriable: false },
   CONNECTION_CLOSED: { closeCode: CloseCode.normal, retriable: true },
+  // a frame over the size limit; the WebSocket layer closes with the standard 1009
+  FRAME_TOO_BIG: { closeCode: CloseCode.tooBig, retriable: false },
 } as const satisfies Record<string, { closeCode: number; retriable: boolean }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

@@ -18,7 +18,10 @@ export interface AcceptOptions {
 
 /** Runs the server side of the handshake on a freshly opened socket. */
 export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshake, options: AcceptOptions): void {
+  /** Set once the handshake has an outcome (a frame arrived, the timeout fired or the socket failed). */
+  let settled = false;
   const timer = setTimeout(() => {
+    settled = true;
     socket.off('message', onMessage);
     const err = new SluiceError('HANDSHAKE_TIMEOUT', `no valid auth within ${options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS} ms`);
     closeWith(socket, err);
@@ -26,6 +29,7 @@ export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshak
   }, options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
   timer.unref();
   const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    settled = true;
     socket.off('message', onMessage);
     clearTimeout(timer);
     let accepted: AcceptedAuth;
@@ -39,6 +43,18 @@ export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshak
     }
     options.onAccepted(accepted);
   };
+  // ws emits 'error' (then closes the socket itself) when a peer breaks the framing rules, e.g.
+  // a frame over maxPayload (closed with 1009). An 'error' with no listener would crash the
+  // whole server, so this listener stays for the socket's life; after the handshake it leaves
+  // the rest to the 'close' event that follows every error.
+  socket.on('error', (err: Error & { code?: string }) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    socket.off('message', onMessage);
+    const tooBig = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+    options.onRefused?.(new SluiceError(tooBig ? 'FRAME_TOO_BIG' : 'MALFORMED_FRAME', `connection broke the WebSocket framing rules during the handshake: ${err.message}`, { cause: err }));
+  });
   socket.on('message', onMessage);
   socket.once('close', () => clearTimeout(timer));
   socket.send(handshake.challenge());
