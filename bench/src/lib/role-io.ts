@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { tokenFromText, type Token } from '@sluice/common';
+
+/** The role side of child.ts: `--key value` arguments in, one JSON object per stdout line out. */
+export function parseArgs(argv: string[] = process.argv.slice(2)): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) continue;
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) out.set(a.slice(2), 'true');
+    else {
+      out.set(a.slice(2), next);
+      i++;
+    }
+  }
+  return out;
+}
+
+export function str(args: Map<string, string>, key: string, fallback?: string): string {
+  const v = args.get(key) ?? fallback;
+  if (v === undefined) throw new Error(`missing --${key}`);
+  return v;
+}
+
+export function num(args: Map<string, string>, key: string, fallback?: number): number {
+  const v = args.get(key);
+  if (v === undefined) {
+    if (fallback === undefined) throw new Error(`missing --${key}`);
+    return fallback;
+  }
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${key}: ${v} is not a number`);
+  return n;
+}
+
+/** Tokens reach roles through 0600 files, never argv or the environment (DESIGN.md "State and credentials"). */
+export function readToken(path: string): Token {
+  return tokenFromText(readFileSync(path, 'utf8'));
+}
+
+export function emit(kind: 'ready' | 'progress' | 'result' | 'error', payload: unknown): void {
+  process.stdout.write(`${JSON.stringify({ [kind]: payload })}\n`);
+}
+
+/** Runs a role's main; reports a failure as an `error` line and a non-zero exit. */
+export function runRole(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      emit('error', err instanceof Error ? `${err.message}` : String(err));
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
+
+export const now = (): number => performance.now();

@@ -1,0 +1,95 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSecret, mintBufferToken, tokenToText, type BufferAccess } from '@sluice/common';
+import { connectControl, type Control } from '@sluice/buffer-server';
+import { startNode, startRole, type Role } from './child.js';
+import type { Ctx } from './suite.js';
+
+/**
+ * The servers a case runs against, each in its own process:
+ *   raw      — bench/src/roles/relay.ts (no auth, no retention)
+ *   secure   — `sluice buffer-server` with a fresh random secret
+ *   insecure — `sluice buffer-server` in its insecure mode. The buffer server has no `--insecure`
+ *              flag (yet), so, as issue 7 allows, insecure = the same server with a well-known
+ *              all-zero secret: the same code path with a key anyone could mint tokens from.
+ */
+export type ServerMode = 'raw' | 'secure' | 'insecure';
+
+export interface RunningServer {
+  mode: ServerMode;
+  url: string;
+  role: Role;
+  /** Writes a 0600 token file for this server and returns its path (raw: no token, returns ''). */
+  token(access: BufferAccess, streams?: string[]): string;
+  /** A control connection (Sluice modes only). */
+  control(): Promise<Control>;
+  stop(): Promise<void>;
+}
+
+let serial = 0;
+
+export const cliPath = (ctx: Ctx): string => join(ctx.root, 'packages/cli/bin/sluice.js');
+
+export function insecureFlagSupported(): boolean {
+  // Kept as a function so the switch is one place once the buffer server grows an --insecure mode.
+  return false;
+}
+
+export interface ServerOptions {
+  memoryLimit?: string;
+  spoolLimit?: string;
+  spoolDir?: string;
+  nodeArgs?: string[];
+}
+
+export async function startServer(ctx: Ctx, mode: ServerMode, o: ServerOptions = {}): Promise<RunningServer> {
+  const n = ++serial;
+  if (mode === 'raw') {
+    const role = startRole('relay', [], { timeoutMs: 30 * 60_000, ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}) });
+    const ready = await role.ready;
+    return {
+      mode,
+      url: String(ready['url']),
+      role,
+      token: () => '',
+      control: () => Promise.reject(new Error('the raw relay has no control role')),
+      stop: () => role.stop(),
+    };
+  }
+  const dir = join(ctx.tmp, `server-${n}`);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const secret = mode === 'insecure' ? Buffer.alloc(32) : generateSecret();
+  const id = `bench-bs-${n}`;
+  const secretFile = join(dir, 'secret');
+  writeFileSync(secretFile, `${secret.toString('hex')}\n`, { mode: 0o600 });
+  const args = ['buffer-server', '--host', '127.0.0.1', '--port', '0', '--id', id, '--secret-file', secretFile];
+  args.push('--spool-dir', o.spoolDir ?? join(dir, 'spool'));
+  if (o.memoryLimit) args.push('--memory-limit', o.memoryLimit);
+  if (o.spoolLimit) args.push('--spool-limit', o.spoolLimit);
+  const role = startNode(`buffer-server(${mode})`, cliPath(ctx), args, {
+    readyLine: /listening (ws:\/\/\S+)/,
+    timeoutMs: 30 * 60_000,
+    ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+  });
+  const ready = await role.ready;
+  const url = (ready['match'] as RegExpExecArray)[1]!;
+  let tokens = 0;
+  const mint = (access: BufferAccess, streams: string[]) =>
+    mintBufferToken({ secret, bs: id, streams, access, owner: 'bench', now: Date.now(), ttlMs: 3_600_000 });
+  return {
+    mode,
+    url,
+    role,
+    token: (access, streams = ['bench']) => {
+      const file = join(dir, `token-${++tokens}`);
+      writeFileSync(file, tokenToText(mint(access, streams)), { mode: 0o600 });
+      return file;
+    },
+    control: () => connectControl({ url, token: mint('control', []) }),
+    stop: () => role.stop(),
+  };
+}
+
+export function cliBuilt(ctx: Ctx): string | null {
+  return existsSync(join(ctx.root, 'packages/cli/dist/commands/buffer-server.js')) ? null : 'packages/cli is not built';
+}

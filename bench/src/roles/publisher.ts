@@ -1,0 +1,120 @@
+import type { Socket } from 'node:net';
+import WebSocket from 'ws';
+import { encode } from '@sluice/common';
+import { connectPublisher } from '@sluice/buffer-server';
+import { emit, now, num, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
+import { FINAL_WINDOW, TupleSource } from '../lib/tuples.js';
+
+/**
+ * Publishes `--batch`-tuple batches of `--size`-byte tuples as fast as the connection takes them,
+ * for `--duration-ms` or `--max-tuples`, in windows of `--window-tuples`; then the final window.
+ *   --mode sluice: the product client (connectPublisher: token handshake, corked sends, ready()).
+ *   --mode raw:    a plain ws client doing the same thing: same frames, same encode(), same
+ *                  cork-per-tick and 1 MiB bufferedAmount threshold; no handshake.
+ */
+interface Sink {
+  begin(w: number): void;
+  data(w: number, tuples: unknown[]): void;
+  end(w: number): void;
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const READY_BELOW = 1024 * 1024;
+/** Tuples sent between checks of the socket's room and the clock. */
+const BURST_TUPLES = 4096;
+
+async function rawSink(url: string, stream: string): Promise<Sink> {
+  const ws = new WebSocket(`${url}/pub/${stream}`, { perMessageDeflate: false });
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  const raw = (ws as unknown as { _socket: Socket })._socket;
+  let corked = false;
+  const send = (frame: Buffer): void => {
+    if (!corked) {
+      corked = true;
+      raw.cork();
+      process.nextTick(() => {
+        corked = false;
+        raw.uncork();
+      });
+    }
+    ws.send(frame);
+  };
+  return {
+    begin: (w) => send(encode({ t: 'begin', w })),
+    data: (w, tuples) => send(encode({ t: 'data', w, tuples })),
+    end: (w) => send(encode({ t: 'end', w })),
+    ready: () =>
+      ws.bufferedAmount < READY_BELOW
+        ? Promise.resolve()
+        : new Promise((resolve) => {
+            const check = (): void => {
+              if (ws.bufferedAmount < READY_BELOW || ws.readyState !== 1) {
+                clearInterval(timer);
+                raw.off('drain', check);
+                resolve();
+              }
+            };
+            const timer = setInterval(check, 10);
+            raw.on('drain', check);
+          }),
+    close: async () => {
+      ws.close(1000);
+      await new Promise((r) => ws.once('close', r));
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs();
+  const mode = str(args, 'mode');
+  const url = str(args, 'url');
+  const stream = str(args, 'stream', 'bench');
+  const size = num(args, 'size', 100);
+  const batch = num(args, 'batch', 100);
+  const durationMs = num(args, 'duration-ms', 0);
+  const maxTuples = num(args, 'max-tuples', 0);
+  const windowTuples = num(args, 'window-tuples', 100_000);
+  const sink: Sink =
+    mode === 'raw'
+      ? await rawSink(url, stream)
+      : await connectPublisher({ url, token: readToken(str(args, 'token-file')), stream, window: 1 });
+  emit('ready', { mode });
+  // Wait for the go signal (stdin is ignored by child.ts, so the runner uses a start delay instead).
+  await new Promise((r) => setTimeout(r, num(args, 'start-delay-ms', 0)));
+  const src = new TupleSource(size, batch);
+  const started = now();
+  const deadline = durationMs > 0 ? started + durationMs : Infinity;
+  const limit = maxTuples > 0 ? maxTuples : Infinity;
+  const burst = Math.max(4, Math.ceil(BURST_TUPLES / batch));
+  let w = 1;
+  let inWindow = 0;
+  sink.begin(w);
+  while (now() < deadline && src.seq < limit) {
+    for (let i = 0; i < burst && src.seq < limit; i++) {
+      sink.data(w, src.next());
+      inWindow += batch;
+      if (inWindow >= windowTuples) {
+        sink.end(w);
+        w++;
+        inWindow = 0;
+        sink.begin(w);
+      }
+    }
+    await sink.ready();
+    // Let the uncork tick and socket writes run even when the socket always has room.
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  sink.end(w);
+  sink.begin(FINAL_WINDOW);
+  sink.end(FINAL_WINDOW);
+  const elapsed = (now() - started) / 1000;
+  await sink.ready();
+  emit('result', { tuples: src.seq, windows: w, seconds: elapsed, rate: src.seq / elapsed });
+  await sink.close();
+}
+
+runRole(main);

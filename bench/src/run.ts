@@ -1,0 +1,147 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, totalmem, release } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { handshakes, tokenVerify } from './cases/auth.js';
+import { fanout4, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
+import { demoE2e } from './cases/demo.js';
+import { stramHeartbeats } from './cases/stram.js';
+import { chart, table, type Skipped } from './lib/report.js';
+import { summarize, type Case, type Ctx, type Figure, type Summary, type Target } from './lib/suite.js';
+
+/**
+ * `node bench/dist/run.js [--quick] [--only PATTERN]` (issue 7). Progress on stderr, the table on
+ * stdout, bench/results.json and bench/results.svg next to this package. Reports; never asserts.
+ */
+
+const benchDir = fileURLToPath(new URL('..', import.meta.url));
+const root = join(benchDir, '..');
+
+/** In the order they run: memory-bounded scales on secure-vs-raw/100B-x100, so it comes after. */
+const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4, ...handshakes, stramHeartbeats, demoE2e, memoryBounded];
+
+const atLeast = (min: number): Target => ({ describe: `ratio >= ${min}`, met: (r) => r.ratio >= min });
+const TARGETS: [RegExp, Target][] = [
+  [/^bs\/secure-vs-raw\//, atLeast(0.9)],
+  [/^bs\/secure-vs-insecure\//, atLeast(0.95)],
+  [/^auth\/handshakes\//, atLeast(0.5)],
+  [/^stram\/heartbeats-1000\/cpu$/, { describe: '< 10 % of a core', met: (r) => r.value < 10 }],
+  [/^stram\/heartbeats-1000\/p99$/, { describe: '< 50 ms', met: (r) => r.value < 50 }],
+  [/^demo\/e2e$/, { describe: '>= 1M tuples/s', met: (r) => r.value >= 1e6 }],
+  [/^bs\/memory-bounded\/delivered$/, { describe: 'ratio = 1', met: (r) => r.ratio === 1 }],
+];
+const targetFor = (name: string): Target | undefined => TARGETS.find(([re]) => re.test(name))?.[1];
+
+function parseCli(argv: string[]): { quick: boolean; only: RegExp | null } {
+  let quick = false;
+  let only: RegExp | null = null;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') quick = true;
+    else if (a === '--only') only = new RegExp(argv[++i] ?? '');
+    else if (a.startsWith('--only=')) only = new RegExp(a.slice('--only='.length));
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write('usage: pnpm bench [--quick] [--only PATTERN]\n  --quick   smoke run (under a minute), still 3 runs per figure\n  --only    run only cases whose name matches PATTERN (a regular expression)\n');
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}; try --help`);
+  }
+  return { quick, only };
+}
+
+function versionOf(pkg: string, from: string): string | null {
+  try {
+    const req = createRequire(join(root, from, 'package.json'));
+    return (JSON.parse(readFileSync(req.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+function machine(quick: boolean): Record<string, unknown> {
+  const cpu = cpus();
+  let commit: string | null = null;
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    commit = null;
+  }
+  return {
+    cores: cpu.length,
+    cpu: cpu[0]?.model ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    os: `${process.platform} ${release()}`,
+    node: process.version,
+    openssl: process.versions.openssl,
+    versions: {
+      ws: versionOf('ws', 'packages/buffer-server'),
+      bufferutil: versionOf('bufferutil', 'packages/buffer-server'),
+      msgpackr: versionOf('msgpackr', 'packages/common'),
+      sluice: (JSON.parse(readFileSync(join(root, 'packages/common/package.json'), 'utf8')) as { version: string }).version,
+    },
+    commit,
+    mode: quick ? 'quick' : 'full',
+    date: new Date().toISOString(),
+  };
+}
+
+async function main(): Promise<void> {
+  const { quick, only } = parseCli(process.argv.slice(2));
+  const started = Date.now();
+  const tmp = join(benchDir, 'tmp', `${started}`);
+  mkdirSync(tmp, { recursive: true, mode: 0o700 });
+  const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+  const done = new Map<string, { value: number; baseline: number }>();
+  const ctx: Ctx = { quick, tmp, root, log, done };
+  const results: Summary[] = [];
+  const skipped: Skipped[] = [];
+  const selected = CASES.filter((c) => !only || only.test(c.name));
+  log(`${quick ? 'quick' : 'full'} run of ${selected.length} case(s) on ${cpus().length} cores, Node ${process.version}`);
+  for (const [n, c] of selected.entries()) {
+    const reason = c.skip(ctx);
+    if (reason) {
+      log(`[${n + 1}/${selected.length}] ${c.name}: skipped (${reason})`);
+      skipped.push({ name: c.name, reason });
+      continue;
+    }
+    const runs = c.runs(ctx);
+    const figures = new Map<string, Figure[]>();
+    const t0 = Date.now();
+    try {
+      for (let i = 0; i < runs; i++) {
+        const figs = await c.run(ctx, i);
+        for (const f of figs) {
+          if (!figures.has(f.name)) figures.set(f.name, []);
+          figures.get(f.name)!.push(f);
+        }
+        log(`[${n + 1}/${selected.length}] ${c.name} run ${i + 1}/${runs}: ${figs.map((f) => `${f.name.slice(c.name.length) || f.name} ${fmtShort(f.value)} vs ${fmtShort(f.baseline)}`).join('; ')}`);
+      }
+    } catch (err) {
+      const why = `failed: ${(err as Error).message.split('\n')[0]!.slice(0, 300)}`;
+      log(`[${n + 1}/${selected.length}] ${c.name}: ${why}`);
+      skipped.push({ name: c.name, reason: why });
+      continue;
+    }
+    for (const [name, figs] of figures) {
+      const s = summarize(figs, targetFor(name));
+      results.push(s);
+      done.set(name, { value: s.value, baseline: s.baseline });
+    }
+    log(`[${n + 1}/${selected.length}] ${c.name} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const elapsedS = Math.round((Date.now() - started) / 100) / 10;
+  const out = { machine: machine(quick), elapsedS, results, skipped };
+  writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
+  writeFileSync(join(benchDir, 'results.svg'), chart(results, `Sluice bench (${quick ? 'quick' : 'full'}) — ${cpus().length} cores, Node ${process.version}`));
+  process.stdout.write(`${table(results, skipped)}\n`);
+  log(`done in ${elapsedS} s; wrote bench/results.json and bench/results.svg`);
+  rmSync(tmp, { recursive: true, force: true });
+}
+
+const fmtShort = (n: number): string => (Math.abs(n) >= 1000 ? `${Math.round(n).toLocaleString('en-US')}` : n.toFixed(2));
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
