@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SluiceError } from '@sluice/common';
+import { AppDir, latestAppDir, type ContainerView, type OperatorView, type StramInfo } from '@sluice/stram';
+
+/** How `sluice status` and `sluice shutdown` reach a running STRAM: its stram.json and the user's web token. */
+export interface AppClient {
+  dir: AppDir;
+  info: StramInfo;
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string): Promise<T>;
+}
+
+export function openApp(appDir: string | undefined): AppClient {
+  const dir = new AppDir(resolve(appDir ?? latestAppDir()));
+  const info = dir.readInfo();
+  let token: string;
+  try {
+    token = readFileSync(dir.webToken, 'utf8').trim();
+  } catch (err) {
+    throw new SluiceError('BAD_CONFIG', `cannot read the web token ${dir.webToken}: ${(err as Error).message}`, { cause: err });
+  }
+  const call = async <T>(method: string, path: string): Promise<T> => {
+    let res: Response;
+    try {
+      res = await fetch(`${info.rest}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    } catch (err) {
+      throw new SluiceError('CONNECTION_CLOSED', `STRAM of ${info.appId} at ${info.rest} is not answering (${(err as Error).message}); is it still running (pid ${info.pid})?`, { cause: err });
+    }
+    const body = (await res.json().catch(() => ({}))) as { reason?: string; message?: string };
+    if (res.status === 401) throw new SluiceError('NOT_ALLOWED', `STRAM refused the web token (${body.reason}): ${body.message ?? ''}`);
+    if (!res.ok) throw new SluiceError('CONNECTION_CLOSED', `STRAM answered ${res.status} to ${method} ${path}: ${body.message ?? body.reason ?? ''}`);
+    return body as T;
+  };
+  return { dir, info, get: (p) => call('GET', p), post: (p) => call('POST', p) };
+}
+
+export interface AppStatus {
+  app: Record<string, unknown>;
+  containers: ContainerView[];
+  operators: OperatorView[];
+}
+
+export async function fetchStatus(client: AppClient): Promise<AppStatus> {
+  const [app, c, o] = await Promise.all([
+    client.get<Record<string, unknown>>('/ws/v1/app'),
+    client.get<{ containers: ContainerView[] }>('/ws/v1/containers'),
+    client.get<{ operators: OperatorView[] }>('/ws/v1/operators'),
+  ]);
+  return { app, containers: c.containers, operators: o.operators };
+}

@@ -1,0 +1,58 @@
+import Table from 'cli-table3';
+import type { Command } from 'commander';
+import { fetchStatus, openApp, type AppStatus } from './runtime-client.js';
+
+/** `sluice status` and `sluice shutdown`. */
+export function registerStatusCommands(program: Command): void {
+  program
+    .command('status')
+    .description('show a running app: containers and operators with their stats')
+    .option('--app-dir <dir>', 'the app directory (default: the most recent under .sluice/apps)')
+    .option('--json', 'print one JSON object instead of tables')
+    .action(async (opts: { appDir?: string; json?: boolean }) => {
+      const status = await fetchStatus(openApp(opts.appDir));
+      process.stdout.write(opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status));
+    });
+
+  program
+    .command('shutdown')
+    .description('shut a running app down: containers stop, credentials and spool files are removed')
+    .option('--app-dir <dir>', 'the app directory (default: the most recent under .sluice/apps)')
+    .option('--wait <seconds>', 'how long to wait for STRAM to exit', '60')
+    .action(async (opts: { appDir?: string; wait: string }) => {
+      const client = openApp(opts.appDir);
+      await client.post('/ws/v1/shutdown');
+      process.stdout.write(`shutdown requested for ${client.info.appId}\n`);
+      const deadline = Date.now() + Number(opts.wait) * 1000;
+      while (alive(client.info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (alive(client.info.pid)) {
+        process.stderr.write(`STRAM (pid ${client.info.pid}) is still running after ${opts.wait}s\n`);
+        process.exitCode = 1;
+      } else {
+        process.stdout.write(`${client.info.appId} stopped\n`);
+      }
+    });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function renderStatus(s: AppStatus): string {
+  const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string };
+  const lines = [`app ${a.id} (${a.name}): ${a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  // Plain text when piped (no ANSI colours in files or other programs' input).
+  const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
+  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'operators', 'heartbeats', 'last heartbeat', 'deployed'] });
+  for (const c of s.containers) {
+    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no']);
+  }
+  const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint'] });
+  for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint]);
+  return `${lines.join('\n')}\n${ct.toString()}\n${ot.toString()}\n`;
+}
