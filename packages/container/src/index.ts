@@ -1,1 +1,5 @@
-export {};
+/** @sluice/container: the container runtime. The process entry is `@sluice/container/main`. */
+export { Container, ExitCode, type ContainerOptions, type DataPlane } from './container.js';
+export { CheckpointStore } from './checkpoint-store.js';
+export { WindowTracker, type StreamEvent, type TrackerAction } from './window-tracker.js';
+export { UmbilicalClient, type UmbilicalClientOptions } from './umbilical-client.js';

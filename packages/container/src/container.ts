@@ -1,0 +1,284 @@
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  appFromModule,
+  credentialsSchema,
+  mintBufferToken,
+  openCredentials,
+  tokenFromText,
+  writeCredentials,
+  type AppDefinition,
+  type Command,
+  type Credentials,
+  type HeartbeatMessage,
+  type Logger,
+  type Session,
+  type Token,
+} from '@sluice/common';
+import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
+import { CheckpointStore } from './checkpoint-store.js';
+import type { OperatorRunner } from './operator-runner.js';
+import { UmbilicalClient } from './umbilical-client.js';
+import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
+
+/**
+ * A streaming container (issue "container runtime"): hosts one buffer server for its operators'
+ * outputs, runs the operators STRAM deploys, heartbeats over the umbilical and obeys the
+ * commands that come back. Exits (through `exit`) with one of ExitCode.
+ */
+
+export const ExitCode = {
+  /** Shut down by STRAM (or a signal). */
+  ok: 0,
+  /** Unexpected failure. */
+  failed: 1,
+  /** Missing or invalid credentials / settings. */
+  badConfig: 2,
+  /** STRAM unreachable past the heartbeat timeout: operators stopped, no orphan left. */
+  stramLost: 3,
+  /** An operator threw; STRAM relaunches the container from the last checkpoint. */
+  operatorFailed: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export interface DataPlane {
+  startBufferServer(o: BufferServerOptions): Promise<BufferServer>;
+  connectPublisher(o: PublisherOptions): Promise<Publisher>;
+  connectSubscriber(o: SubscriberOptions): Promise<Subscriber>;
+}
+
+export interface ContainerOptions {
+  credentialsPath: string;
+  credentials: Credentials;
+  logger: Logger;
+  dataPlane: DataPlane;
+  exit(code: ExitCode): void;
+  now?: () => number;
+}
+
+/** Publish tokens this container mints for its own server live this long (re-minted per connection). */
+const PUBLISH_TOKEN_TTL_MS = 7 * 24 * 3600_000;
+
+export class Container {
+  private credentials: Credentials;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private server: BufferServer | null = null;
+  private umbilical: UmbilicalClient | null = null;
+  private readonly deployed = new Map<string, Deployed>();
+  private readonly checkpoints: CheckpointStore;
+  private state: HeartbeatMessage['state'] = 'starting';
+  private readonly errors: string[] = [];
+  private commands: Promise<void> = Promise.resolve();
+  private app: AppDefinition | null = null;
+  private stopping: Promise<void> | null = null;
+
+  constructor(private readonly o: ContainerOptions) {
+    this.credentials = o.credentials;
+    this.log = o.logger;
+    this.now = o.now ?? Date.now;
+    this.checkpoints = new CheckpointStore(o.credentials.appDir);
+  }
+
+  get id(): string {
+    return this.credentials.container;
+  }
+
+  async start(): Promise<void> {
+    const c = this.credentials;
+    this.server = await this.o.dataPlane.startBufferServer({
+      id: c.bufferServer.id,
+      secret: Buffer.from(c.bufferServer.secret, 'hex'),
+      host: '127.0.0.1',
+      port: 0,
+      spoolDir: join(c.appDir, 'spool', c.container),
+      logger: this.log.child({ component: 'buffer-server' }),
+    });
+    this.log.info({ bufferServer: this.server.url }, 'buffer server listening');
+    this.umbilical = new UmbilicalClient({
+      url: c.stram,
+      container: c.container,
+      token: () => tokenFromText(this.credentials.stramToken),
+      heartbeatIntervalMs: c.settings.heartbeatIntervalMs,
+      heartbeatTimeoutMs: c.settings.heartbeatTimeoutMs,
+      heartbeat: () => this.heartbeat(),
+      onCommands: (commands, session) => this.enqueue(commands, session),
+      onLost: () => void this.stop(ExitCode.stramLost, 'STRAM unreachable past the heartbeat timeout'),
+      logger: this.log.child({ component: 'umbilical' }),
+      now: this.now,
+    });
+    this.umbilical.start();
+  }
+
+  heartbeat(): HeartbeatMessage {
+    const operators = [...this.deployed.values()].map((d) => d.runner.stats());
+    return {
+      t: 'heartbeat',
+      container: this.id,
+      bufferServer: this.server?.url ?? null,
+      state: this.state,
+      operators,
+      ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
+    };
+  }
+
+  /** Commands run one at a time in arrival order; heartbeats go on meanwhile. */
+  private enqueue(commands: Command[], session: Session): void {
+    this.commands = this.commands.then(async () => {
+      for (const cmd of commands) {
+        if (this.stopping) return;
+        try {
+          await this.run(cmd, session);
+        } catch (err) {
+          this.log.error({ command: cmd.c, err: (err as Error).message }, 'command failed');
+          this.report(`${cmd.c} failed: ${(err as Error).message}`);
+          if (cmd.c === 'deploy') void this.stop(ExitCode.failed, 'deploy failed');
+        }
+      }
+    });
+  }
+
+  private async run(cmd: Command, session: Session): Promise<void> {
+    switch (cmd.c) {
+      case 'deploy':
+        return this.deploy(cmd.operators);
+      case 'undeploy': {
+        const entries = cmd.ids.flatMap((id) => this.deployed.get(id) ?? []);
+        for (const e of entries) this.deployed.delete(e.runner.id);
+        await undeploy(entries);
+        return;
+      }
+      case 'resubscribe': {
+        const link = this.deployed.get(cmd.operator)?.links.get(sourceId(cmd.port, cmd.upstream.operator));
+        if (!link) {
+          this.log.warn({ operator: cmd.operator, port: cmd.port, upstream: cmd.upstream.operator }, 'resubscribe for an unknown input; ignored');
+          return;
+        }
+        await link.retarget({ url: cmd.upstream.url, bufferServer: cmd.upstream.bufferServer, partitions: cmd.upstream.partitions }, cmd.window);
+        return;
+      }
+      case 'committed':
+        for (const d of this.deployed.values()) {
+          for (const stream of d.publishers.keys()) this.server?.purge(stream, cmd.w);
+          this.checkpoints.prune(d.runner.id, cmd.w);
+        }
+        return;
+      case 'revoke':
+        this.server?.revoke(cmd.seqs);
+        return;
+      case 'credentials':
+        return this.renewCredentials(session, cmd.box);
+      case 'shutdown':
+        this.log.info({ reason: cmd.reason }, 'shutdown requested by STRAM');
+        void this.stop(ExitCode.ok, cmd.reason);
+        return;
+    }
+  }
+
+  private async loadApp(): Promise<AppDefinition> {
+    if (!this.app) {
+      const mod: unknown = await import(pathToFileURL(resolve(this.credentials.appModule)).href);
+      this.app = appFromModule(mod);
+    }
+    return this.app;
+  }
+
+  private async deploy(operators: Parameters<typeof deployOperators>[1]): Promise<void> {
+    const fresh = operators.filter((d) => !this.deployed.has(d.id));
+    if (fresh.length === 0 || !this.server) return;
+    const app = await this.loadApp();
+    const c = this.credentials;
+    const entries = await deployOperators(
+      {
+        app,
+        config: c.config ?? {},
+        appDir: c.appDir,
+        logger: this.log,
+        checkpoints: this.checkpoints,
+        checkpointWindows: c.settings.checkpointWindows,
+        windowMs: c.settings.windowMs,
+        ownServerUrl: this.server.url,
+        publishToken: (stream) => this.publishToken(stream),
+        subscribeToken: (bs) => this.subscribeToken(bs),
+        clients: this.o.dataPlane,
+        onError: (err, runner) => this.operatorFailed(err, runner),
+      },
+      fresh,
+      this.deployed,
+    );
+    for (const e of entries) this.deployed.set(e.runner.id, e);
+    this.state = 'running';
+    this.log.info({ operators: entries.map((e) => e.runner.id) }, 'operators deployed');
+  }
+
+  private publishToken(stream: string): Token {
+    const c = this.credentials;
+    return mintBufferToken({
+      secret: Buffer.from(c.bufferServer.secret, 'hex'),
+      bs: c.bufferServer.id,
+      streams: [stream],
+      access: 'publish',
+      container: c.container,
+      owner: c.container,
+      now: this.now(),
+      ttlMs: PUBLISH_TOKEN_TTL_MS,
+    });
+  }
+
+  private subscribeToken(bufferServer: string): Token {
+    const text = this.credentials.subscribe[bufferServer];
+    if (text === undefined) throw new Error(`no subscribe token for buffer server ${bufferServer} in the credentials`);
+    return tokenFromText(text);
+  }
+
+  /**
+   * New credentials from STRAM (renewed or reissued tokens), sealed under the session key. The
+   * box opens to a credentials object (whole or the changed fields); it is merged, validated,
+   * written atomically (0600), and used for the next connections; live streams are not dropped.
+   */
+  private renewCredentials(session: Session, box: Uint8Array): void {
+    const opened = openCredentials(session.key, box);
+    if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new Error('sealed credentials do not hold an object');
+    const next = credentialsSchema.parse({ ...this.credentials, ...(opened as Record<string, unknown>) });
+    if (next.container !== this.credentials.container || next.app !== this.credentials.app) throw new Error('new credentials are for another container');
+    if (next.bufferServer.secret !== this.credentials.bufferServer.secret) {
+      // The running buffer server keeps its secret; a replacement container starts with the new one.
+      this.log.warn('new credentials change the buffer-server secret; it takes effect when the container is replaced');
+    }
+    writeCredentials(this.o.credentialsPath, next);
+    this.credentials = next;
+    this.log.info('credentials renewed');
+  }
+
+  private report(message: string): void {
+    this.errors.push(message.slice(0, 1000));
+    if (this.errors.length > 20) this.errors.shift();
+  }
+
+  private operatorFailed(err: Error, runner: OperatorRunner): void {
+    this.report(`operator ${runner.id} failed: ${err.message}`);
+    void this.stop(ExitCode.operatorFailed, `operator ${runner.id} failed`);
+  }
+
+  /** Stops operators, closes streams and the buffer server (removing its spool), then exits. */
+  stop(code: ExitCode, reason: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info({ code, reason }, 'container stopping');
+      this.state = 'stopping';
+      if (code === ExitCode.operatorFailed && this.umbilical) {
+        // Best effort: let STRAM see the error before the process goes.
+        await Promise.race([this.umbilical.beat().then(() => this.umbilical?.beat()), new Promise((r) => setTimeout(r, 2000).unref())]);
+      }
+      this.umbilical?.stop();
+      try {
+        await undeploy([...this.deployed.values()]);
+        this.deployed.clear();
+        await this.server?.close();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'error while stopping');
+      }
+      this.o.exit(code);
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,202 @@
+import type WebSocket from 'ws';
+import {
+  CloseCode,
+  SluiceError,
+  closeReason,
+  connectAuthenticated,
+  parseFrame,
+  parseMessage,
+  toBuffer,
+  umbilicalSchemas,
+  type Command,
+  type HeartbeatAckMessage,
+  type HeartbeatMessage,
+  type Logger,
+  type SealedMessage,
+  type Session,
+  type Token,
+} from '@sluice/common';
+
+/**
+ * The container side of the umbilical (DESIGN.md "Authenticated connection", umbilical.ts):
+ * authenticate with the container's STRAM token, then every heartbeatIntervalMs send one sealed
+ * heartbeat and wait for its sealed heartbeat-ack. Heartbeats never overlap (STYLE.md: a tick
+ * with one in flight is skipped). A lost connection is re-established with backoff using the
+ * token held at that moment; past heartbeatTimeoutMs without hearing from STRAM, `onLost` fires
+ * once and the client stops.
+ */
+
+export interface UmbilicalClientOptions {
+  url: string;
+  container: string;
+  /** The current STRAM token (may change when STRAM pushes new credentials). */
+  token(): Token;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  /** Builds the heartbeat to send now. */
+  heartbeat(): HeartbeatMessage;
+  /** Commands of one ack, with the session they came on (credentials are sealed under its key). */
+  onCommands(commands: Command[], session: Session): void;
+  onLost(): void;
+  logger: Logger;
+  now?: () => number;
+}
+
+const SEALED_ONLY = new Set(['msg']);
+const ACK_ONLY = new Set(['heartbeat-ack']);
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5_000;
+
+interface Live {
+  socket: WebSocket;
+  session: Session;
+}
+
+export class UmbilicalClient {
+  private live: Live | null = null;
+  private connecting = false;
+  private stopped = false;
+  private attempt = 0;
+  private lastContact: number;
+  private inFlight: { since: number; resolve: () => void; promise: Promise<void> } | null = null;
+  private tick: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly o: UmbilicalClientOptions) {
+    this.now = o.now ?? Date.now;
+    this.lastContact = this.now();
+  }
+
+  start(): void {
+    this.lastContact = this.now();
+    this.tick = setInterval(() => this.onTick(), Math.min(this.o.heartbeatIntervalMs, 1000));
+    this.connect();
+  }
+
+  /** Sends a heartbeat now, or shares the one in flight; resolves when acked or the link drops. */
+  beat(): Promise<void> {
+    if (this.inFlight) return this.inFlight.promise;
+    const live = this.live;
+    if (!live || this.stopped) return Promise.resolve();
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.inFlight = { since: this.now(), resolve, promise };
+    try {
+      live.socket.send(live.session.seal(this.o.heartbeat() as unknown as Record<string, unknown>));
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, 'heartbeat could not be sent');
+      this.settle();
+    }
+    return promise;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.tick);
+    clearTimeout(this.retryTimer);
+    this.settle();
+    const live = this.live;
+    this.live = null;
+    live?.socket.close(1000, 'container stopping');
+  }
+
+  private lastBeat = 0;
+
+  private onTick(): void {
+    if (this.stopped) return;
+    const now = this.now();
+    if (now - this.lastContact > this.o.heartbeatTimeoutMs) {
+      this.o.logger.error({ silentMs: now - this.lastContact, timeoutMs: this.o.heartbeatTimeoutMs }, 'STRAM unreachable past the heartbeat timeout');
+      this.stop();
+      this.o.onLost();
+      return;
+    }
+    // An ack overdue by two intervals means a half-open connection: drop it and reconnect.
+    if (this.inFlight && now - this.inFlight.since > Math.max(2 * this.o.heartbeatIntervalMs, 1000)) {
+      this.o.logger.warn('heartbeat ack overdue; reconnecting');
+      this.live?.socket.terminate();
+      return;
+    }
+    if (now - this.lastBeat >= this.o.heartbeatIntervalMs && this.live && !this.inFlight) {
+      this.lastBeat = now;
+      void this.beat();
+    }
+  }
+
+  private settle(): void {
+    const f = this.inFlight;
+    this.inFlight = null;
+    f?.resolve();
+  }
+
+  private connect(): void {
+    if (this.stopped || this.connecting || this.live) return;
+    this.connecting = true;
+    let token: Token;
+    try {
+      token = this.o.token();
+    } catch (err) {
+      this.connecting = false;
+      this.o.logger.error({ err: (err as Error).message }, 'no usable STRAM token');
+      this.scheduleReconnect();
+      return;
+    }
+    let pending: Live | null = null;
+    const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+      if (pending) this.onFrame(pending, toBuffer(data), isBinary);
+    };
+    connectAuthenticated(this.o.url, token, { role: 'hello', container: this.o.container }, { onMessage }).then(
+      ({ socket, session }) => {
+        this.connecting = false;
+        pending = { socket, session };
+        if (this.stopped) {
+          socket.close(1000, 'container stopping');
+          return;
+        }
+        this.live = pending;
+        this.attempt = 0;
+        this.lastContact = this.now();
+        this.o.logger.info({ url: this.o.url }, 'connected to STRAM');
+        socket.on('error', (err) => this.o.logger.warn({ err: err.message }, 'umbilical socket error'));
+        socket.once('close', (code, reason) => {
+          if (this.live?.socket === socket) this.live = null;
+          this.settle();
+          if (this.stopped) return;
+          this.o.logger.warn({ code, reason: reason.toString('utf8') }, 'umbilical closed; reconnecting');
+          this.scheduleReconnect();
+        });
+        this.lastBeat = this.now();
+        void this.beat();
+      },
+      (err: unknown) => {
+        this.connecting = false;
+        this.o.logger.warn({ url: this.o.url, err: (err as Error).message }, 'cannot reach STRAM; retrying');
+        this.scheduleReconnect();
+      },
+    );
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt++);
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  private onFrame(live: Live, data: Buffer, isBinary: boolean): void {
+    let ack: HeartbeatAckMessage;
+    try {
+      const sealed = parseFrame(data, isBinary, SEALED_ONLY) as unknown as SealedMessage;
+      ack = parseMessage(live.session.open(sealed), ACK_ONLY, umbilicalSchemas) as unknown as HeartbeatAckMessage;
+    } catch (err) {
+      const e = err instanceof SluiceError ? err : new SluiceError('MALFORMED_FRAME', 'umbilical frame could not be processed', { cause: err });
+      this.o.logger.warn({ code: e.code, err: e.message }, 'bad frame from STRAM; dropping the connection');
+      live.socket.close(e.closeCode === CloseCode.normal ? CloseCode.malformed : e.closeCode, closeReason(e));
+      return;
+    }
+    this.lastContact = this.now();
+    this.settle();
+    if (ack.commands.length > 0) this.o.onCommands(ack.commands, live.session);
+  }
+}
