@@ -103,12 +103,12 @@ export class StramSecretManager implements TokenAuthority {
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(options: SecretManagerOptions) {
-    const o = { ...defaults, ...options };
+    // `??`, not a spread: an option passed as undefined (from JavaScript) means the default.
     this.clock = options.clock ?? systemClock;
-    this.keyUpdateIntervalMs = checkInterval('keyUpdateIntervalMs', o.keyUpdateIntervalMs);
-    this.renewIntervalMs = checkInterval('renewIntervalMs', o.renewIntervalMs);
-    this.maxLifetimeMs = checkInterval('maxLifetimeMs', o.maxLifetimeMs);
-    this.removalScanIntervalMs = checkInterval('removalScanIntervalMs', o.removalScanIntervalMs);
+    this.keyUpdateIntervalMs = checkInterval('keyUpdateIntervalMs', options.keyUpdateIntervalMs ?? defaults.keyUpdateIntervalMs);
+    this.renewIntervalMs = checkInterval('renewIntervalMs', options.renewIntervalMs ?? defaults.renewIntervalMs);
+    this.maxLifetimeMs = checkInterval('maxLifetimeMs', options.maxLifetimeMs ?? defaults.maxLifetimeMs);
+    this.removalScanIntervalMs = checkInterval('removalScanIntervalMs', options.removalScanIntervalMs ?? defaults.removalScanIntervalMs);
     this.logger = options.logger;
     this.lastRemoval = this.clock.now();
     if (options.stateDir === null) {
