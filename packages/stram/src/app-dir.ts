@@ -11,6 +11,7 @@ import { SluiceError, writeFileAtomic } from '@sluice/common';
  *   <appDir>/stram/                      0700: the secret manager's state (keys, tokens) and web-key
  *   <appDir>/containers/<id>/credentials 0600: everything container <id> needs; its path is all it is given
  *   <appDir>/containers/<id>/container.log
+ *   <appDir>/spool/<id>/                 the buffer server's spill files (removed at shutdown)
  *   <appDir>/checkpoints/, <appDir>/output/
  */
 export class AppDir {
@@ -46,9 +47,13 @@ export class AppDir {
   containerLog(id: string): string {
     return join(this.containerDir(id), 'container.log');
   }
-  /** Spill files of the container's buffer server, removed at shutdown. */
+  /** Spill files of the buffer servers (`spool/<container>`, chosen by the container), removed at shutdown. */
+  get spoolRoot(): string {
+    return join(this.root, 'spool');
+  }
   spool(id: string): string {
-    return join(this.containerDir(id), 'spool');
+    this.containerDir(id); // validates the id
+    return join(this.spoolRoot, id);
   }
 
   /** Creates the layout; the directories that hold secrets are 0700. */

@@ -482,6 +482,7 @@ export class Stram {
       rmSync(this.dir.credentials(r.id), { force: true });
       rmSync(this.dir.spool(r.id), { recursive: true, force: true });
     }
+    rmSync(this.dir.spoolRoot, { recursive: true, force: true });
     rmSync(this.dir.info, { force: true });
     rmSync(this.dir.webToken, { force: true });
     this.state = AppState.stopped;
