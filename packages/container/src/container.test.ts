@@ -1,0 +1,287 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import {
+  CloseCode,
+  ServerHandshake,
+  StramSecretManager,
+  acceptAuthenticated,
+  appFromModule,
+  connectAuthenticated,
+  createLogger,
+  deployFor,
+  generateSecret,
+  hashString,
+  matchesPartition,
+  mintBufferToken,
+  parseFrame,
+  parseMessage,
+  partitionFilter,
+  partitionValue,
+  planApp,
+  tokenToText,
+  toBuffer,
+  umbilicalSchemas,
+  validateApp,
+  writeCredentials,
+  type Command,
+  type Credentials,
+  type HeartbeatMessage,
+  type PhysicalPlan,
+  type SealedMessage,
+  type Session,
+} from '@sluice/common';
+import { connectSubscriber } from '@sluice/buffer-server';
+
+/**
+ * Two real container processes running the word-count demo (generator container c1 → counter
+ * container c2, the first counter partition) against a minimal STRAM-side umbilical written
+ * here from the common pieces: ServerHandshake with the real StramSecretManager as the token
+ * authority, sealed heartbeats and acks, and deploy commands from the planner. Needs the build
+ * (`pnpm exec tsc -b`): containers run dist/main.js and load the demo from packages/cli/dist.
+ */
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, '..', '..', '..');
+const containerMain = join(repo, 'packages', 'container', 'dist', 'main.js');
+const appModule = join(repo, 'packages', 'cli', 'dist', 'demo', 'wordcount.js');
+const APP = 'wordcount';
+const config = { seed: 42, tuplesPerWindow: 300, windows: 6 };
+const silent = createLogger({ name: 'test', level: 'silent' });
+
+interface TestStram {
+  url: string;
+  heartbeats: HeartbeatMessage[];
+  /** Close codes the server used when refusing a connection after the handshake. */
+  refusals: { container: string; code: number }[];
+  /** Commands waiting for each container's next heartbeat. */
+  pending: Map<string, Command[]>;
+  onHeartbeat?: (h: HeartbeatMessage) => void;
+  close(): Promise<void>;
+}
+
+/** A minimal umbilical server: accepts hello from a container's STRAM token, answers heartbeats. */
+async function startTestStram(authority: StramSecretManager): Promise<TestStram> {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  const sockets = new Set<WebSocket>();
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const stram: TestStram = {
+    url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    heartbeats: [],
+    refusals: [],
+    pending: new Map(),
+    close: async () => {
+      for (const s of sockets) s.terminate();
+      wss.close();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+  wss.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    acceptAuthenticated(socket, new ServerHandshake(`stram:${APP}`, authority), {
+      onAccepted: (accepted) => {
+        const container = (accepted.request as { container: string }).container;
+        const session: Session = accepted.session;
+        socket.on('message', (data, isBinary) => {
+          let hb: HeartbeatMessage;
+          try {
+            const sealed = parseFrame(toBuffer(data), isBinary, new Set(['msg'])) as unknown as SealedMessage;
+            hb = parseMessage(session.open(sealed), new Set(['heartbeat']), umbilicalSchemas) as unknown as HeartbeatMessage;
+          } catch {
+            socket.close(CloseCode.unauthenticated, 'bad frame');
+            return;
+          }
+          // A container's token speaks only for that container (umbilical.ts).
+          if (hb.container !== container) {
+            stram.refusals.push({ container, code: CloseCode.forbidden });
+            socket.close(CloseCode.forbidden, `OUT_OF_SCOPE: heartbeat names ${hb.container}, token is for ${container}`);
+            return;
+          }
+          stram.heartbeats.push(hb);
+          stram.onHeartbeat?.(hb);
+          const commands = stram.pending.get(container) ?? [];
+          stram.pending.set(container, []);
+          socket.send(session.seal({ t: 'heartbeat-ack', commands }));
+        });
+        socket.send(accepted.welcome());
+      },
+    });
+  });
+  return stram;
+}
+
+interface Proc {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  stderr: string[];
+}
+
+function launch(credentialsPath: string): Proc {
+  const child = spawn(process.execPath, [containerMain], {
+    env: { PATH: process.env['PATH'] ?? '', SLUICE_CREDENTIALS: credentialsPath, SLUICE_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const stderr: string[] = [];
+  child.stderr!.on('data', (b: Buffer) => stderr.push(b.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, stderr };
+}
+
+/** Polls a condition (no timing assertions: the test timeout is the only deadline). */
+async function until<T>(what: string, fn: () => T | undefined | false): Promise<T> {
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 50));
+    if (process.env['SLUICE_TEST_DEBUG']) console.log(`waiting for ${what}`);
+  }
+}
+
+describe('container processes', () => {
+  let appDir: string;
+  let authority: StramSecretManager;
+  let stram: TestStram;
+  let plan: PhysicalPlan;
+  const secrets = new Map<string, Buffer>();
+  const procs = new Map<string, Proc>();
+  const urls = new Map<string, string>();
+
+  beforeAll(async () => {
+    for (const f of [containerMain, appModule]) {
+      if (!existsSync(f)) throw new Error(`${f} is missing: run \`pnpm exec tsc -b\` first`);
+    }
+    appDir = mkdtempSync(join(tmpdir(), 'sluice-container-'));
+    const app = appFromModule(await import(pathToFileURL(appModule).href));
+    plan = planApp(validateApp(app, config));
+    authority = await StramSecretManager.open({ stateDir: null, logger: silent });
+    stram = await startTestStram(authority);
+    // Deploy each container once its upstreams' buffer servers are known, as STRAM does.
+    const deployed = new Set<string>();
+    stram.onHeartbeat = (hb) => {
+      if (hb.bufferServer) urls.set(hb.container, hb.bufferServer);
+      for (const c of ['c1', 'c2']) {
+        if (deployed.has(c) || !urls.has(c) || (c === 'c2' && !urls.has('c1'))) continue;
+        deployed.add(c);
+        stram.pending.set(c, [...(stram.pending.get(c) ?? []), { c: 'deploy', operators: deployFor(plan, c, urls) }]);
+      }
+    };
+    for (const c of ['c1', 'c2']) secrets.set(c, generateSecret());
+    const now = Date.now();
+    for (const c of ['c1', 'c2']) {
+      const subscribe: Record<string, string> = {};
+      if (c === 'c2') {
+        subscribe['bs-c1'] = tokenToText(
+          mintBufferToken({ secret: secrets.get('c1')!, bs: 'bs-c1', streams: ['words'], access: 'subscribe', container: 'c2', owner: 'test', now, ttlMs: 3_600_000 }),
+        );
+      }
+      const credentials: Credentials = {
+        version: 1,
+        app: APP,
+        container: c,
+        stram: stram.url,
+        stramToken: tokenToText(await authority.issue({ owner: 'test', renewer: 'stram', app: APP, container: c })),
+        bufferServer: { id: `bs-${c}`, secret: secrets.get(c)!.toString('hex') },
+        subscribe,
+        appModule,
+        appDir,
+        config,
+        settings: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2_000, windowMs: 20, checkpointWindows: 2, insecure: false },
+      };
+      const path = join(appDir, 'containers', c, 'credentials');
+      writeCredentials(path, credentials);
+      procs.set(c, launch(path));
+    }
+  });
+
+  afterAll(async () => {
+    for (const p of procs.values()) {
+      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      await p.exited;
+    }
+    await stram?.close().catch(() => undefined);
+    await authority?.close();
+    if (appDir) rmSync(appDir, { recursive: true, force: true });
+  });
+
+  it('heartbeats with its buffer server and per-operator stats', async () => {
+    const hb = await until('c2 stats', () => stram.heartbeats.find((h) => h.container === 'c2' && h.state === 'running' && (h.operators[0]?.window ?? 0) >= 2));
+    expect(hb.bufferServer).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(hb.operators.map((o) => o.id)).toEqual(['counter#0']);
+    expect(hb.operators[0]).toMatchObject({ id: 'counter#0', checkpoint: expect.any(Number) });
+    expect(existsSync(join(appDir, 'checkpoints', 'generator#0'))).toBe(true);
+  });
+
+  it('the counter receives every tuple of its partition, and its counts are right', async () => {
+    // Read the counter's output stream from its own buffer server, as a downstream would.
+    const perWindow = new Map<number, Record<string, number>>();
+    let done = 0;
+    const sub = await connectSubscriber({
+      url: urls.get('c2')!,
+      token: mintBufferToken({ secret: secrets.get('c2')!, bs: 'bs-c2', streams: ['counts'], access: 'subscribe', container: 'c4', owner: 'test', now: Date.now(), ttlMs: 600_000 }),
+      stream: 'counts',
+      subscriber: 'test-reader',
+      window: 1,
+      onBegin: () => undefined,
+      onData: (_w, tuples) => {
+        for (const t of tuples as { w: number; counts: Record<string, number> }[]) perWindow.set(t.w, t.counts);
+      },
+      onEnd: (w) => {
+        done = w;
+      },
+    });
+    try {
+      await until('counter past the last generated window', () => done > config.windows);
+    } finally {
+      await sub.close();
+    }
+    const mod = (await import(pathToFileURL(appModule).href)) as { wordsOf(c: typeof config, w: number): string[] };
+    const filter = partitionFilter(0, 2);
+    const expected: Record<string, number> = {};
+    let expectedTuples = 0;
+    for (let w = 1; w <= config.windows; w++) {
+      for (const word of mod.wordsOf(config, w)) {
+        if (!matchesPartition(partitionValue(word, (t) => hashString(t as string)), filter)) continue;
+        expected[word] = (expected[word] ?? 0) + 1;
+        expectedTuples++;
+      }
+    }
+    const actual: Record<string, number> = {};
+    for (const counts of perWindow.values()) for (const [word, n] of Object.entries(counts)) actual[word] = (actual[word] ?? 0) + n;
+    expect(actual).toEqual(expected);
+    const hb = await until('c2 heartbeat after the last window', () => [...stram.heartbeats].reverse().find((h) => h.container === 'c2' && (h.operators[0]?.window ?? 0) > config.windows));
+    expect(hb.operators[0]!.tuplesIn).toBe(expectedTuples);
+    expect(expectedTuples).toBeGreaterThan(0);
+    expect(expectedTuples).toBeLessThan(config.windows * config.tuplesPerWindow);
+  });
+
+  it('refuses a heartbeat naming another container', async () => {
+    const token = await authority.issue({ owner: 'test', renewer: 'stram', app: APP, container: 'c9' });
+    const { socket, session } = await connectAuthenticated(stram.url, token, { role: 'hello', container: 'c9' });
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    socket.send(session.seal({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [] }));
+    expect(await closed).toBe(CloseCode.forbidden);
+    expect(stram.heartbeats.some((h) => h.container === 'c9')).toBe(false);
+  });
+
+  it('stops its operators and exits non-zero when STRAM is gone past the heartbeat timeout', async () => {
+    await stram.close();
+    const codes = await Promise.all([...procs.values()].map((p) => p.exited));
+    expect(codes).toEqual([3, 3]);
+    // Buffer servers were closed: their spool directories are gone.
+    const spool = join(appDir, 'spool');
+    for (const c of ['c1', 'c2']) {
+      const dir = join(spool, c);
+      expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+    }
+    expect(procs.get('c2')!.stderr.join('')).not.toContain(secrets.get('c2')!.toString('hex'));
+  });
+});
+
