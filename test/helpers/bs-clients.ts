@@ -93,7 +93,7 @@ export function rawConnect(url: string, o: { maxPayload?: number } = {}): Promis
   });
 }
 
-/** Connects and answers the challenge with a real proof for `request`; returns the conn after sending auth. */
+/** Connects and answers the challenge with a real proof for `request`; returns the conn after sending auth (the challenge already read: `next()` gives the reply). */
 export async function rawAuth(url: string, token: Token, request: AuthRequest, mutate?: (auth: Record<string, unknown>) => Record<string, unknown>): Promise<RawConn & { authFrame: Buffer }> {
   const conn = await rawConnect(url);
   const challenge = await conn.next();
