@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,9 @@ import {
   appFromModule,
   connectAuthenticated,
   createLogger,
+  decodeIdentifier,
+  readCredentials,
+  sealCredentials,
   deployFor,
   generateSecret,
   hashString,
@@ -60,8 +63,12 @@ interface TestStram {
   heartbeats: HeartbeatMessage[];
   /** Close codes the server used when refusing a connection after the handshake. */
   refusals: { container: string; code: number }[];
-  /** Commands waiting for each container's next heartbeat. */
-  pending: Map<string, Command[]>;
+  /** Commands waiting for each container's next heartbeat (a function gets that connection's session). */
+  pending: Map<string, (Command | ((session: Session) => Command))[]>;
+  /** Sequence numbers of the STRAM tokens each accepted hello used, in order. */
+  hellos: { container: string; seq: number }[];
+  /** Drops a container's umbilical connection (it reconnects). */
+  drop(container: string): void;
   onHeartbeat?: (h: HeartbeatMessage) => void;
   close(): Promise<void>;
 }
@@ -71,12 +78,17 @@ async function startTestStram(authority: StramSecretManager): Promise<TestStram>
   const http = createServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
   const sockets = new Set<WebSocket>();
+  const owners = new Map<WebSocket, string>();
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   const stram: TestStram = {
     url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}`,
     heartbeats: [],
     refusals: [],
     pending: new Map(),
+    hellos: [],
+    drop: (container) => {
+      for (const [s, c] of owners) if (c === container) s.terminate();
+    },
     close: async () => {
       for (const s of sockets) s.terminate();
       wss.close();
@@ -90,6 +102,9 @@ async function startTestStram(authority: StramSecretManager): Promise<TestStram>
       onAccepted: (accepted) => {
         const container = (accepted.request as { container: string }).container;
         const session: Session = accepted.session;
+        owners.set(socket, container);
+        socket.once('close', () => owners.delete(socket));
+        stram.hellos.push({ container, seq: accepted.identifier.sequenceNumber });
         socket.on('message', (data, isBinary) => {
           let hb: HeartbeatMessage;
           try {
@@ -107,7 +122,7 @@ async function startTestStram(authority: StramSecretManager): Promise<TestStram>
           }
           stram.heartbeats.push(hb);
           stram.onHeartbeat?.(hb);
-          const commands = stram.pending.get(container) ?? [];
+          const commands = (stram.pending.get(container) ?? []).map((c) => (typeof c === 'function' ? c(session) : c));
           stram.pending.set(container, []);
           socket.send(session.seal({ t: 'heartbeat-ack', commands }));
         });
@@ -141,7 +156,7 @@ async function until<T>(what: string, fn: () => T | undefined | false): Promise<
     const v = fn();
     if (v) return v;
     await new Promise((r) => setTimeout(r, 50));
-    if (process.env['SLUICE_TEST_DEBUG']) console.log(`waiting for ${what}`);
+    void what;
   }
 }
 
@@ -153,6 +168,12 @@ describe('container processes', () => {
   const secrets = new Map<string, Buffer>();
   const procs = new Map<string, Proc>();
   const urls = new Map<string, string>();
+
+  const lastWindow = (c: string): number => [...stram.heartbeats].reverse().find((h) => h.container === c)?.operators[0]?.window ?? 0;
+  const listCheckpoints = (op: string): number[] => {
+    const dir = join(appDir, 'checkpoints', op);
+    return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+$/.test(f)).map(Number).sort((a, b) => a - b) : [];
+  };
 
   beforeAll(async () => {
     for (const f of [containerMain, appModule]) {
@@ -202,7 +223,8 @@ describe('container processes', () => {
   });
 
   afterAll(async () => {
-    for (const p of procs.values()) {
+    for (const [c, p] of procs) {
+      if (process.env['SLUICE_TEST_DEBUG']) console.log(`--- ${c} stderr\n${p.stderr.join('')}`);
       if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
       await p.exited;
     }
@@ -271,10 +293,35 @@ describe('container processes', () => {
     expect(stram.heartbeats.some((h) => h.container === 'c9')).toBe(false);
   });
 
+
+  it('switches to credentials pushed over the umbilical without dropping streams', async () => {
+    const fresh = await authority.issue({ owner: 'test', renewer: 'stram', app: APP, container: 'c2' });
+    const seq = decodeIdentifier(fresh.identifier).sequenceNumber;
+    const path = join(appDir, 'containers', 'c2', 'credentials');
+    stram.pending.get('c2')!.push((session) => ({ c: 'credentials', box: sealCredentials(session.key, { stramToken: tokenToText(fresh) }) }));
+    await until('credentials file rewritten', () => readCredentials(path).stramToken === tokenToText(fresh));
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const windowBefore = lastWindow('c2');
+    stram.drop('c2');
+    await until('c2 reconnects with the new token', () => stram.hellos.some((h) => h.container === 'c2' && h.seq === seq));
+    await until('c2 still processing', () => lastWindow('c2') > windowBefore + 2);
+  });
+
+  it('purges committed checkpoints on command', async () => {
+    await until('counter checkpoints', () => listCheckpoints('counter#0').length >= 3 && listCheckpoints('counter#0'));
+    const committed = listCheckpoints('counter#0')[1]!;
+    stram.pending.get('c2')!.push({ c: 'committed', w: committed });
+    await until('older checkpoints pruned', () => listCheckpoints('counter#0')[0] === committed);
+  });
+
+  it('tears down and exits 0 on a shutdown command', async () => {
+    stram.pending.get('c1')!.push({ c: 'shutdown', reason: 'test' });
+    expect(await procs.get('c1')!.exited).toBe(0);
+  });
+
   it('stops its operators and exits non-zero when STRAM is gone past the heartbeat timeout', async () => {
     await stram.close();
-    const codes = await Promise.all([...procs.values()].map((p) => p.exited));
-    expect(codes).toEqual([3, 3]);
+    expect(await procs.get('c2')!.exited).toBe(3);
     // Buffer servers were closed: their spool directories are gone.
     const spool = join(appDir, 'spool');
     for (const c of ['c1', 'c2']) {
