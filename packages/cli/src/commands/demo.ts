@@ -1,4 +1,181 @@
+import { isDeepStrictEqual } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { createLogger, parseDuration } from '@sluice/common';
+import { Stram, type OperatorView } from '@sluice/stram';
+import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
+import { containerEntry } from './container-entry.js';
+import { warnInsecure } from './runtime.js';
 
-/** `sluice demo`: placeholder until the word-count app lands. */
-export function registerDemoCommand(_program: Command): void {}
+/**
+ * `sluice demo`: the word count of issue 5 in real processes. STRAM runs in this process; the
+ * generator, the two counter partitions and the output run in four containers. At --duration or
+ * Ctrl-C the demo notes the last window the generator finished, waits until the output holds
+ * every window up to it, shuts the app down and compares the output with the generator's known
+ * totals.
+ */
+
+interface DemoOptions {
+  duration: string;
+  json?: boolean;
+  insecure?: boolean;
+  appDir?: string;
+  seed: string;
+  tuplesPerWindow: string;
+  window: string;
+  drainTimeout: string;
+  logLevel: string;
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('run the word-count demo: seeded generator → 2 counter partitions → idempotent output; checks exact counts')
+    .option('--duration <duration>', 'how long to generate (30s, 2m); Ctrl-C stops earlier', '30s')
+    .option('--json', 'end the summary with one JSON line')
+    .option('--insecure', 'well-known all-zero keys (benchmarks only)')
+    .option('--app-dir <dir>', 'app directory (default: .sluice/apps/<app id>)')
+    .option('--seed <n>', 'generator seed', '1')
+    .option('--tuples-per-window <n>', 'words the generator emits per window', '1000')
+    .option('--window <duration>', 'streaming window length', '500ms')
+    .option('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', '60s')
+    .option('--log-level <level>', 'STRAM and container log level (STRAM logs go to stderr)', 'error')
+    .action((opts: DemoOptions) => runDemo(opts));
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function runDemo(opts: DemoOptions): Promise<void> {
+  const durationMs = parseDuration(opts.duration, '--duration');
+  const drainMs = parseDuration(opts.drainTimeout, '--drain-timeout');
+  const config = { seed: Number(opts.seed), tuplesPerWindow: Number(opts.tuplesPerWindow), windows: 0 };
+  if (opts.insecure) warnInsecure();
+  const stram = await Stram.launch({
+    appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
+    config,
+    containerEntry: containerEntry(),
+    insecure: opts.insecure ?? false,
+    windowMs: parseDuration(opts.window, '--window'),
+    logger: createLogger({ name: 'stram', level: opts.logLevel }),
+    containerLogLevel: opts.logLevel === 'error' ? 'warn' : opts.logLevel,
+    ...(opts.appDir ? { appDir: resolve(opts.appDir) } : {}),
+  });
+  const err = process.stderr;
+  err.write(`word count ${stram.appId}: ${stram.plan.containers.length} containers, ${opts.insecure ? 'INSECURE' : 'secure'} mode, app dir ${stram.dir.root}\n`);
+  const progress = new ProgressLine(err);
+  const started = Date.now();
+
+  // Phase 1: generate until --duration or Ctrl-C (a second Ctrl-C skips the drain).
+  let interrupted = 0;
+  let wake: () => void = () => undefined;
+  const onSigint = (): void => {
+    interrupted++;
+    wake();
+    if (interrupted > 1) void stram.shutdown('interrupted twice');
+  };
+  process.on('SIGINT', onSigint);
+  const tick = async (until: () => boolean, maxMs: number): Promise<void> => {
+    const end = Date.now() + maxMs;
+    while (!until() && Date.now() < end && stram.appState === 'running') {
+      progress.show(line(stram, started));
+      await Promise.race([sleep(Math.min(1_000, Math.max(0, end - Date.now()))), new Promise<void>((r) => (wake = r))]);
+    }
+  };
+  await tick(() => interrupted > 0, durationMs);
+
+  // Phase 2: the generator has finished window k; wait until the output holds 1..k.
+  const finished = generatorWindow(stram.operators());
+  progress.note(`stopping: waiting for the output to hold every window up to ${finished}`);
+  const outputHas = () => {
+    const { windows } = readActualCounts(stram.dir.root);
+    return windows.filter((w) => w <= finished).length >= finished;
+  };
+  await tick(() => outputHas() || interrupted > 1, drainMs);
+  const drained = outputHas();
+  progress.show(line(stram, started));
+  progress.done();
+  process.off('SIGINT', onSigint);
+  const containers = stram.plan.containers.length;
+  await stram.shutdown(drained ? 'demo finished' : 'demo stopped before the output caught up');
+
+  // Phase 3: compare. Every window file is complete (atomic, written once all partitions ended it).
+  const actual = readActualCounts(stram.dir.root);
+  const windows = actual.windows.length;
+  const contiguous = actual.windows.every((w, i) => w === i + 1);
+  const expected = expectedCounts(config, actual.windows);
+  const tuples = Object.values(actual.counts).reduce((a, b) => a + b, 0);
+  const exact = drained && contiguous && windows >= finished && windows > 0 && isDeepStrictEqual(sortKeys(expected), sortKeys(actual.counts));
+  const summary = {
+    secure: !(opts.insecure ?? false),
+    app: stram.appId,
+    containers,
+    windows,
+    tuples,
+    generatorWindows: finished,
+    expected: sortKeys(expected),
+    actual: sortKeys(actual.counts),
+    exact,
+    durationMs: Date.now() - started,
+    appDir: stram.dir.root,
+  };
+  const out = process.stdout;
+  out.write(`windows: ${windows} (generator finished ${finished}), tuples: ${tuples}, containers: ${containers}\n`);
+  out.write(`counts ${exact ? 'match the generator exactly' : 'DO NOT match the generator'}${drained ? '' : ' (the output did not catch up in time)'}\n`);
+  if (!opts.json) {
+    for (const [word, n] of Object.entries(summary.expected)) out.write(`  ${word.padEnd(12)} expected ${String(n).padStart(8)}  actual ${String(summary.actual[word] ?? 0).padStart(8)}\n`);
+  } else {
+    out.write(`${JSON.stringify(summary)}\n`);
+  }
+  if (!exact) process.exitCode = 1;
+}
+
+function sortKeys(o: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+function generatorWindow(ops: OperatorView[]): number {
+  return ops.filter((o) => o.operator === 'generator').reduce((m, o) => Math.max(m, o.window), 0);
+}
+
+function line(stram: Stram, started: number): string {
+  const ops = stram.operators();
+  const out = ops.filter((o) => o.operator === 'output').reduce((m, o) => Math.max(m, o.window), 0);
+  const rates = ops.map((o) => `${o.id} ${compact(o.tuplesPerSecond)}/s`).join('  ');
+  const cs = stram.containers();
+  const up = cs.filter((c) => c.state === 'running').length;
+  return `[${Math.round((Date.now() - started) / 1000)}s] windows ${out}  ${rates}  containers ${up}/${cs.length} up`;
+}
+
+function compact(n: number): string {
+  return n >= 10_000 ? `${(n / 1000).toFixed(0)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
+}
+
+/** One line rewritten in place on a terminal; periodic plain lines otherwise (logs, CI). */
+class ProgressLine {
+  private last = 0;
+  private width = 0;
+  constructor(private readonly stream: NodeJS.WriteStream) {}
+
+  show(text: string): void {
+    if (this.stream.isTTY) {
+      const cols = this.stream.columns ?? 120;
+      const t = text.length > cols - 1 ? text.slice(0, cols - 1) : text;
+      this.stream.write(`\r${t}${' '.repeat(Math.max(0, this.width - t.length))}`);
+      this.width = t.length;
+    } else if (Date.now() - this.last >= 5_000) {
+      this.stream.write(`${text}\n`);
+      this.last = Date.now();
+    }
+  }
+
+  note(text: string): void {
+    this.done();
+    this.stream.write(`${text}\n`);
+  }
+
+  done(): void {
+    if (this.stream.isTTY && this.width > 0) this.stream.write('\n');
+    this.width = 0;
+  }
+}
