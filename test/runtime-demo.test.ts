@@ -1,0 +1,27 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, tempDir } from './helpers/runtime-cli.js';
+
+/** Issue 5: `sluice demo` end to end — real STRAM, four container processes, exact word counts. */
+describe('sluice demo', () => {
+  const tmp = tempDir('sluice-demo-');
+  afterAll(() => tmp.remove());
+
+  it("counts exactly the generator's words, across two counter partitions in separate containers", async () => {
+    const appDir = join(tmp.path, 'app');
+    const r = await runCli(['demo', '--duration', '6s', '--json', '--app-dir', appDir], tmp.path);
+    const last = r.stdout.trim().split('\n').at(-1)!;
+    const summary = JSON.parse(last);
+    expect(summary, r.stderr.slice(-2000)).toMatchObject({ secure: true, containers: 4, exact: true });
+    expect(summary.windows).toBeGreaterThan(0);
+    expect(summary.windows).toBeGreaterThanOrEqual(summary.generatorWindows);
+    expect(summary.tuples).toBe(summary.windows * 1000);
+    expect(summary.actual).toEqual(summary.expected);
+    expect(r.code).toBe(0);
+    // Clean shutdown: no spool, no credentials left; the output stays.
+    expect(existsSync(join(appDir, 'spool'))).toBe(false);
+    for (const id of readdirSync(join(appDir, 'containers'))) expect(existsSync(join(appDir, 'containers', id, 'credentials'))).toBe(false);
+    expect(readdirSync(join(appDir, 'output')).length).toBe(summary.windows);
+  });
+});
