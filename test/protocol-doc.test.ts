@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  ServerHandshake,
+  Session,
+  TokenKind,
+  bufferTokenPassword,
+  checkBufferTokenLive,
+  clientProof,
+  computePassword,
+  decode,
+  deriveSessionKey,
+  encode,
+  encodeIdentifier,
+  serverProof,
+  type TokenAuthority,
+} from '@sluice/common';
+
+/** docs/protocol.md's worked example, recomputed with the real functions (issue 4 "Documentation"). */
+
+const doc = readFileSync(resolve(import.meta.dirname, '..', 'docs', 'protocol.md'), 'utf8');
+const blocks = new Map<string, string>();
+for (const m of doc.matchAll(/```hex ([\w-]+)\n([\s\S]*?)```/g)) blocks.set(m[1]!, m[2]!.replace(/\s+/g, ''));
+const block = (name: string): Buffer => {
+  const hex = blocks.get(name);
+  if (hex === undefined) throw new Error(`docs/protocol.md has no hex block "${name}"`);
+  return Buffer.from(hex, 'hex');
+};
+
+describe('docs/protocol.md worked example', () => {
+  const secret = Buffer.from(Array.from({ length: 32 }, (_, i) => i + 1));
+  const identifier = encodeIdentifier({
+    version: 1,
+    kind: TokenKind.bufferServer,
+    owner: 'alice',
+    renewer: '',
+    realUser: '',
+    issueDate: 1795000000000,
+    maxDate: 1795000600000,
+    sequenceNumber: 42,
+    keyId: 0,
+    scope: { bs: 'bs-1', streams: ['orders'], access: 'subscribe', container: null },
+  });
+  const password = computePassword(secret, identifier);
+  const nonce = Buffer.alloc(32, 0xaa);
+  const cnonce = Buffer.alloc(32, 0xbb);
+
+  it('has every block the test checks', () => {
+    expect([...blocks.keys()].sort()).toEqual(
+      ['auth', 'challenge', 'client-proof', 'cnonce', 'data', 'identifier', 'nonce', 'password', 'sealed', 'secret', 'server-proof', 'session-key', 'welcome'].sort(),
+    );
+  });
+
+  it('token: secret, identifier and password', () => {
+    expect(block('secret')).toEqual(secret);
+    expect(block('identifier')).toEqual(identifier);
+    expect(block('password')).toEqual(password);
+    expect(bufferTokenPassword(block('secret'), block('identifier')).password).toEqual(block('password'));
+  });
+
+  it('handshake: challenge, auth, proofs and welcome, accepted by the real server handshake', () => {
+    expect(block('nonce')).toEqual(nonce);
+    expect(block('cnonce')).toEqual(cnonce);
+    const authority: TokenAuthority = {
+      password: (idBytes) => bufferTokenPassword(secret, idBytes).password,
+      checkLive: (id) => checkBufferTokenLive(id, 1795000000001, new Set()),
+      authorize: () => {},
+    };
+    const server = new ServerHandshake('bs-1', authority, nonce);
+    expect(block('challenge')).toEqual(server.challenge());
+    const proof = clientProof(password, nonce, cnonce, 'bs-1');
+    expect(block('client-proof')).toEqual(proof);
+    const auth = encode({ t: 'auth', id: identifier, cnonce, proof, role: 'subscribe', stream: 'orders', subscriber: 's1', window: 0 });
+    expect(block('auth')).toEqual(auth);
+    const accepted = server.receive(block('auth'), true);
+    expect(accepted.request).toEqual({ role: 'subscribe', stream: 'orders', subscriber: 's1', window: 0 });
+    expect(block('server-proof')).toEqual(serverProof(password, cnonce, nonce));
+    expect(block('welcome')).toEqual(accepted.welcome({ from: 0 }));
+    expect(decode(block('welcome'))).toEqual({ from: 0, t: 'welcome', proof: block('server-proof') });
+  });
+
+  it('umbilical envelope: session key and the first sealed message', () => {
+    const key = deriveSessionKey(password, nonce, cnonce);
+    expect(block('session-key')).toEqual(key);
+    expect(block('sealed')).toEqual(new Session(key).seal({ t: 'ping' }));
+    const receiver = new Session(block('session-key'));
+    expect(receiver.open(decode(block('sealed')) as never)).toEqual({ t: 'ping' });
+  });
+
+  it('stream: a data frame with partition values', () => {
+    expect(block('data')).toEqual(encode({ t: 'data', w: 7, tuples: [{ id: 1 }, { id: 2 }], p: [5, 6] }));
+  });
+});
