@@ -201,6 +201,30 @@ describe('STRAM umbilical', () => {
     // Tokens were cancelled: the old credentials no longer open the umbilical (the server is gone too).
   });
 
+  it('reissues a token before its max date and pushes it sealed; the old token is then cancelled', async () => {
+    const { stram, cred } = await launch({ renewIntervalMs: 1_000, maxLifetimeMs: 1_500, keyUpdateIntervalMs: 60_000 });
+    const before = readCredentials(cred('c1'));
+    const c1 = await connect(cred('c1'));
+    let pushed: Extract<Command, { c: 'credentials' }> | undefined;
+    while (!pushed) {
+      const ack = await c1.heartbeat();
+      pushed = ack.commands.find((c) => c.c === 'credentials') as typeof pushed;
+      if (!pushed) await new Promise((r) => setTimeout(r, 100));
+    }
+    const opened = c1.openCredentials(pushed);
+    expect(opened.container).toBe('c1');
+    expect(opened.stramToken).not.toBe(before.stramToken);
+    // The file was rewritten too (0600), and the new token opens the umbilical.
+    expect(readCredentials(cred('c1')).stramToken).toBe(opened.stramToken);
+    expect(statSync(cred('c1')).mode & 0o777).toBe(0o600);
+    // The next heartbeat shows the container got the push; the old token is cancelled then.
+    await c1.heartbeat();
+    const again = await connect(cred('c1'));
+    expect((await again.heartbeat()).t).toBe('heartbeat-ack');
+    const old = await FakeContainer.refusal({ url: stram.umbilicalUrl, token: tokenFromText(before.stramToken), container: 'c1' });
+    expect(old).toMatchObject({ code: CloseCode.unauthenticated, reason: expect.stringMatching(/^TOKEN_(CANCELLED|EXPIRED)/) });
+  });
+
   it('refuses a DAG with a cycle, naming it', async () => {
     const dir = tempDir();
     await expect(planModule(writeTestApp(dir, 'cycle'))).rejects.toMatchObject({ code: 'INVALID_DAG', message: expect.stringMatching(/cycle/i) });

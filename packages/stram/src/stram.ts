@@ -257,7 +257,9 @@ export class Stram {
     });
     if (Object.keys(this.o.config).length > 0) credentials.config = this.o.config;
     writeCredentials(this.dir.credentials(id), credentials);
-    if (previous) await this.authority.cancel(previous).catch((err: unknown) => this.o.logger.warn({ container: id, err: (err as Error).message }, 'could not cancel a replaced token'));
+    // The replaced token is cancelled once the container has its successor (see onHeartbeat):
+    // cancelling now would lock out a container that reconnects before the push reaches it.
+    if (previous) this.retiring.set(id, { token: previous, delivered: false });
     return credentials;
   }
 
@@ -316,15 +318,23 @@ export class Stram {
       commands.push({ c: 'committed', w: this.committed });
       r.committedSent = this.committed;
     }
+    const retiring = this.retiring.get(r.id);
+    if (retiring?.delivered) {
+      // Heartbeats never overlap: this one was sent after the ack carrying the new credentials.
+      this.retiring.delete(r.id);
+      void this.authority.cancel(retiring.token).catch((err: unknown) => this.o.logger.warn({ container: r.id, err: (err as Error).message }, 'could not cancel a replaced token'));
+    }
     if (r.credentialsPending) {
       const credentials = this.lastCredentials.get(r.id);
       if (credentials) commands.push({ c: 'credentials', box: sealCredentials(conn.session.key, credentials) });
       r.credentialsPending = false;
+      if (retiring) retiring.delivered = true;
     }
     return commands;
   }
 
   private readonly lastCredentials = new Map<string, Credentials>();
+  private readonly retiring = new Map<string, { token: Token; delivered: boolean }>();
 
   private bufferServerUrls(): Map<string, string> {
     const urls = new Map<string, string>();
@@ -474,7 +484,8 @@ export class Stram {
       await all;
     }
     await Promise.all([this.umbilical.close(), this.rest.close()]);
-    for (const [id, token] of this.tokensByContainer) {
+    const issued = [...this.tokensByContainer, ...[...this.retiring].map(([id, r]) => [id, r.token] as const)];
+    for (const [id, token] of issued) {
       await this.authority.cancel(token).catch((err: unknown) => log.warn({ container: id, err: (err as Error).message }, 'could not cancel token at shutdown'));
     }
     await this.tokens.close?.();
