@@ -104,9 +104,23 @@ export class OperatorRunner {
   deliver(source: string, event: StreamEvent): void {
     if (this.stopped || !this.tracker) return;
     const actions = this.tracker.push(source, event);
+    if (event.t !== 'data') this.log.debug({ source, event: event.t, w: event.w, open: this.tracker.openWindow, actions: actions.length, queue: this.queue.length }, 'upstream event');
     if (actions.length === 0) return;
     for (const a of actions) this.queue.push(a);
-    this.pumping ??= this.pump();
+    this.kick();
+  }
+
+  /**
+   * Starts the action pump unless it runs. `pumping` is cleared in a `.finally` callback, which
+   * always runs after the assignment (a pump that finishes synchronously must not leave a stale
+   * promise behind), and re-kicks for actions queued after the loop's last look.
+   */
+  private kick(): void {
+    if (this.pumping || this.stopped) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      if (this.queue.length > 0) this.kick();
+    });
   }
 
   /** Resolves once the action backlog is small again (backpressure towards upstreams). */
@@ -137,7 +151,6 @@ export class OperatorRunner {
     } catch (err) {
       this.fail(err as Error);
     } finally {
-      this.pumping = null;
       this.release();
     }
   }
