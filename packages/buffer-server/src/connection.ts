@@ -60,7 +60,7 @@ export class Connection {
   }
 
   fail(err: SluiceError): void {
-    this.log.warn({ role: this.role, stream: this.stream, code: err.code, closeCode: err.closeCode }, 'closing connection');
+    this.log.warn({ role: this.role, stream: this.stream, code: err.code, closeCode: err.closeCode, why: err.message }, 'closing connection');
     this.done = true;
     closeWith(this.ws, err);
   }

@@ -125,7 +125,8 @@ export class StreamStore {
   register(stream: Stream, window: number): void {
     const keep = stream.windows.filter((win) => win.w < window && win.complete);
     if (keep.length === stream.windows.length) return;
-    for (const win of stream.windows) if (!keep.includes(win)) this.drop(win);
+    const kept = new Set(keep);
+    for (const win of stream.windows) if (!kept.has(win)) this.drop(win);
     stream.windows.length = 0;
     stream.windows.push(...keep);
     stream.wakeReaders();
@@ -164,7 +165,9 @@ export class StreamStore {
 
   /** Drops windows up to and including `w` (the committed window); frees memory and spool files. */
   purge(stream: Stream, w: number): void {
-    const n = stream.indexAfter(w);
+    // A window still open is kept (its publisher is writing it); it goes with a later purge.
+    let n = stream.indexAfter(w);
+    for (let i = 0; i < n; i++) if (!stream.windows[i]!.complete) n = i;
     for (const win of stream.windows.splice(0, n)) this.drop(win);
     if (w > stream.purgedThrough) stream.purgedThrough = w;
     if (n > 0) stream.wakeReaders();
@@ -201,6 +204,8 @@ export class StreamStore {
   }
 
   readSpooled(win: Win, from: number, maxBytes: number): Buffer[] {
+    // Read-back counts as memory: keep one reader's chunk a small share of the limit.
+    maxBytes = Math.min(maxBytes, this.limits.memoryLimit / 16);
     const file = win.file!;
     let to = from + 1;
     while (to < win.spooled && file.offsets[to + 1]! - file.offsets[from]! <= maxBytes) to++;
