@@ -30,9 +30,6 @@ export interface ContainerRecord {
   committedSent: number;
   /** Commands waiting for the container's next heartbeat. */
   pending: Command[];
-  /** New credentials to push (sealed with the session key at send time). */
-  credentialsPending: boolean;
-  tokenExpiry: number | undefined;
 }
 
 export interface ContainerView {
@@ -83,12 +80,10 @@ export function newRecord(plan: PhysicalPlan, id: string, now: number): Containe
     deployed: false,
     committedSent: 0,
     pending: [],
-    credentialsPending: false,
-    tokenExpiry: undefined,
   };
 }
 
-export function containerView(r: ContainerRecord): ContainerView {
+export function containerView(r: ContainerRecord, tokenExpiry: number | undefined): ContainerView {
   return {
     id: r.id,
     state: r.state,
@@ -100,7 +95,7 @@ export function containerView(r: ContainerRecord): ContainerView {
     heartbeats: r.heartbeats,
     lastHeartbeat: r.lastHeartbeatAt === undefined ? null : new Date(r.lastHeartbeatAt).toISOString(),
     exit: r.exit ?? null,
-    tokenExpiry: r.tokenExpiry === undefined ? null : isoTime(r.tokenExpiry),
+    tokenExpiry: tokenExpiry === undefined ? null : isoTime(tokenExpiry),
     errors: r.errors,
   };
 }
@@ -123,4 +118,23 @@ export class RateTracker {
   rate(id: string): number {
     return this.last.get(id)?.rate ?? 0;
   }
+}
+
+/** Every physical operator with its last reported stats (zeros until its container reports). */
+export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, ContainerRecord>, rates: RateTracker): OperatorView[] {
+  return plan.operators.map((op) => {
+    const s = records.get(op.container)?.stats.get(op.id);
+    return {
+      id: op.id,
+      operator: op.operator,
+      partition: op.partition,
+      container: op.container,
+      window: s?.window ?? 0,
+      tuplesIn: s?.tuplesIn ?? 0,
+      tuplesOut: s?.tuplesOut ?? 0,
+      tuplesPerSecond: Math.round(rates.rate(op.id)),
+      latencyMs: s?.latencyMs ?? 0,
+      checkpoint: s?.checkpoint ?? 0,
+    };
+  });
 }

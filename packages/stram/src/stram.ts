@@ -7,31 +7,28 @@ import {
   StramSecretManager,
   appFromModule,
   createLogger,
-  decodeIdentifier,
   deployFor,
   generateSecret,
   planApp,
-  sealCredentials,
   subscriptionsOf,
   systemClock,
   validateApp,
-  writeCredentials,
   writeFileAtomic,
   type Clock,
   type Command,
-  type Credentials,
   type HeartbeatMessage,
   type Logger,
   type PhysicalPlan,
   type Token,
 } from '@sluice/common';
 import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
-import { InsecureDelegationTokens, StramAuthority, credentialsFor, type DelegationTokens } from './authority.js';
-import { ContainerState, RateTracker, containerView, newRecord, type ContainerRecord, type ContainerView, type OperatorView } from './container-table.js';
+import { InsecureDelegationTokens, StramAuthority, type DelegationTokens } from './authority.js';
+import { ContainerState, RateTracker, containerView, newRecord, operatorViews, type ContainerRecord, type ContainerView, type OperatorView } from './container-table.js';
 import { LocalLauncher, type Launcher } from './launcher.js';
 import { StramMetrics } from './metrics.js';
 import { RestServer, signWebToken } from './rest.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
+import { CredentialsKeeper } from './credentials-keeper.js';
 
 /**
  * The application master (issue 5): plans the app, seeds each container's credentials, launches
@@ -124,7 +121,7 @@ export class Stram {
   readonly metrics = new StramMetrics();
   readonly startedAt: number;
   private readonly records = new Map<string, ContainerRecord>();
-  private readonly tokensByContainer = new Map<string, Token>();
+  private keeper!: CredentialsKeeper;
   private readonly rates = new RateTracker();
   private umbilical!: UmbilicalServer;
   private rest!: RestServer;
@@ -192,6 +189,22 @@ export class Stram {
         onDisconnect: (conn, code) => o.logger.info({ container: conn.container, code }, 'container disconnected'),
       },
     });
+    this.keeper = new CredentialsKeeper({
+      app: this.appId,
+      plan: this.plan,
+      dir: this.dir,
+      authority: this.authority,
+      logger: o.logger,
+      renew: this.tokens.renew?.bind(this.tokens),
+      renewIntervalMs: o.renewIntervalMs,
+      common: {
+        stramUrl: this.umbilical.url,
+        appModule: resolve(o.appModule),
+        appDir: this.dir.root,
+        config: o.config,
+        settings: { heartbeatIntervalMs: o.heartbeatIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, windowMs: o.windowMs, checkpointWindows: o.checkpointWindows, insecure: o.insecure },
+      },
+    });
     const webKey = generateSecret();
     writeFileAtomic(this.dir.webKey, `${webKey.toString('hex')}\n`);
     this.rest = await RestServer.listen({
@@ -211,7 +224,7 @@ export class Stram {
     writeFileAtomic(this.dir.webToken, `${await signWebToken(webKey, { app: this.appId, user: o.user, now: o.clock.now(), ttlMs: o.webTokenTtlMs })}\n`);
     for (const c of this.plan.containers) {
       this.records.set(c.id, newRecord(this.plan, c.id, o.clock.now()));
-      await this.writeCredentials(c.id);
+      await this.keeper.issue(c.id);
     }
     this.dir.writeInfo({
       appId: this.appId,
@@ -233,34 +246,6 @@ export class Stram {
     const t = setInterval(fn, Math.min(ms, 2 ** 31 - 1));
     t.unref();
     this.timers.push(t);
-  }
-
-  /** (Re)issues container `id`'s tokens and writes its credentials file (0600). Returns the file content. */
-  private async writeCredentials(id: string): Promise<Credentials> {
-    const r = this.records.get(id)!;
-    const grant = await this.authority.grant(id, r.bufferServer, subscriptionsOf(this.plan, id));
-    const previous = this.tokensByContainer.get(id);
-    this.tokensByContainer.set(id, grant.stramToken);
-    r.tokenExpiry = this.authority.expiryOf(grant.stramToken);
-    const credentials = credentialsFor(grant, {
-      app: this.appId,
-      stramUrl: this.umbilical.url,
-      appModule: resolve(this.o.appModule),
-      appDir: this.dir.root,
-      settings: {
-        heartbeatIntervalMs: this.o.heartbeatIntervalMs,
-        heartbeatTimeoutMs: this.o.heartbeatTimeoutMs,
-        windowMs: this.o.windowMs,
-        checkpointWindows: this.o.checkpointWindows,
-        insecure: this.o.insecure,
-      },
-    });
-    if (Object.keys(this.o.config).length > 0) credentials.config = this.o.config;
-    writeCredentials(this.dir.credentials(id), credentials);
-    // The replaced token is cancelled once the container has its successor (see onHeartbeat):
-    // cancelling now would lock out a container that reconnects before the push reaches it.
-    if (previous) this.retiring.set(id, { token: previous, delivered: false });
-    return credentials;
   }
 
   private launchContainer(r: ContainerRecord): void {
@@ -318,23 +303,10 @@ export class Stram {
       commands.push({ c: 'committed', w: this.committed });
       r.committedSent = this.committed;
     }
-    const retiring = this.retiring.get(r.id);
-    if (retiring?.delivered) {
-      // Heartbeats never overlap: this one was sent after the ack carrying the new credentials.
-      this.retiring.delete(r.id);
-      void this.authority.cancel(retiring.token).catch((err: unknown) => this.o.logger.warn({ container: r.id, err: (err as Error).message }, 'could not cancel a replaced token'));
-    }
-    if (r.credentialsPending) {
-      const credentials = this.lastCredentials.get(r.id);
-      if (credentials) commands.push({ c: 'credentials', box: sealCredentials(conn.session.key, credentials) });
-      r.credentialsPending = false;
-      if (retiring) retiring.delivered = true;
-    }
+    commands.push(...this.keeper.commandsFor(r.id, conn.session.key));
     return commands;
   }
 
-  private readonly lastCredentials = new Map<string, Credentials>();
-  private readonly retiring = new Map<string, { token: Token; delivered: boolean }>();
 
   private bufferServerUrls(): Map<string, string> {
     const urls = new Map<string, string>();
@@ -371,30 +343,16 @@ export class Stram {
   /** Renews each container's STRAM token at 75% of the renew interval; reissues and pushes new credentials before max date. */
   private async renewTokens(): Promise<void> {
     if (this.state !== AppState.running) return;
-    const now = this.o.clock.now();
-    for (const [id, token] of this.tokensByContainer) {
-      const r = this.records.get(id)!;
-      try {
-        const maxDate = decodeIdentifier(token.identifier).maxDate;
-        if (maxDate - now < this.o.renewIntervalMs) {
-          this.lastCredentials.set(id, await this.writeCredentials(id));
-          r.credentialsPending = true;
-        } else if (this.tokens.renew) {
-          r.tokenExpiry = await this.tokens.renew(token, this.authority.renewer);
-        }
-        if (r.tokenExpiry !== undefined) this.metrics.tokenExpiry.set({ container: id }, r.tokenExpiry / 1000);
-      } catch (err) {
-        // The app keeps running while the token is valid; the next round retries.
-        this.o.logger.warn({ container: id, err: (err as Error).message }, 'token renewal failed; will retry');
-      }
-    }
+    await this.keeper.renewAll(this.o.clock.now());
+    this.updateGauges();
   }
 
   private updateGauges(): void {
     const counts: Record<string, number> = { launching: 0, running: 0, lost: 0, exited: 0 };
     for (const r of this.records.values()) {
       counts[r.state] = (counts[r.state] ?? 0) + 1;
-      if (r.tokenExpiry !== undefined) this.metrics.tokenExpiry.set({ container: r.id }, r.tokenExpiry / 1000);
+      const expiry = this.keeper.expiryOf(r.id);
+      if (expiry !== undefined) this.metrics.tokenExpiry.set({ container: r.id }, expiry / 1000);
     }
     for (const [state, n] of Object.entries(counts)) this.metrics.containers.set({ state }, n);
   }
@@ -414,25 +372,11 @@ export class Stram {
   }
 
   containers(): ContainerView[] {
-    return [...this.records.values()].map(containerView);
+    return [...this.records.values()].map((r) => containerView(r, this.keeper.expiryOf(r.id)));
   }
 
   operators(): OperatorView[] {
-    return this.plan.operators.map((op) => {
-      const s = this.records.get(op.container)?.stats.get(op.id);
-      return {
-        id: op.id,
-        operator: op.operator,
-        partition: op.partition,
-        container: op.container,
-        window: s?.window ?? 0,
-        tuplesIn: s?.tuplesIn ?? 0,
-        tuplesOut: s?.tuplesOut ?? 0,
-        tuplesPerSecond: Math.round(this.rates.rate(op.id)),
-        latencyMs: s?.latencyMs ?? 0,
-        checkpoint: s?.checkpoint ?? 0,
-      };
-    });
+    return operatorViews(this.plan, this.records, this.rates);
   }
 
   appView(): Record<string, unknown> {
@@ -484,10 +428,7 @@ export class Stram {
       await all;
     }
     await Promise.all([this.umbilical.close(), this.rest.close()]);
-    const issued = [...this.tokensByContainer, ...[...this.retiring].map(([id, r]) => [id, r.token] as const)];
-    for (const [id, token] of issued) {
-      await this.authority.cancel(token).catch((err: unknown) => log.warn({ container: id, err: (err as Error).message }, 'could not cancel token at shutdown'));
-    }
+    await this.keeper.cancelAll();
     await this.tokens.close?.();
     for (const r of this.records.values()) {
       rmSync(this.dir.credentials(r.id), { force: true });
