@@ -93,7 +93,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   };
   await tick(() => outputHas() || interrupted > 1, drainMs);
   const drained = outputHas();
-  progress.show(line(stram, started));
+  progress.show(line(stram, started), true);
   progress.done();
   process.off('SIGINT', onSigint);
   const containers = stram.plan.containers.length;
@@ -157,13 +157,13 @@ class ProgressLine {
   private width = 0;
   constructor(private readonly stream: NodeJS.WriteStream) {}
 
-  show(text: string): void {
+  show(text: string, force = false): void {
     if (this.stream.isTTY) {
       const cols = this.stream.columns ?? 120;
       const t = text.length > cols - 1 ? text.slice(0, cols - 1) : text;
       this.stream.write(`\r${t}${' '.repeat(Math.max(0, this.width - t.length))}`);
       this.width = t.length;
-    } else if (Date.now() - this.last >= 5_000) {
+    } else if (force || Date.now() - this.last >= 5_000) {
       this.stream.write(`${text}\n`);
       this.last = Date.now();
     }
