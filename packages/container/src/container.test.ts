@@ -41,6 +41,7 @@ import {
   type Session,
 } from '@sluice/common';
 import { connectSubscriber } from '@sluice/buffer-server';
+import { CheckpointStore } from './checkpoint-store.js';
 
 /**
  * Two real container processes running the word-count demo (generator container c1 → counter
@@ -168,6 +169,9 @@ describe('container processes', () => {
   const secrets = new Map<string, Buffer>();
   const procs = new Map<string, Proc>();
   const urls = new Map<string, string>();
+  const deployed = new Set<string>();
+  let expectedPartitionTuples = -1;
+  const restore = new Map<string, number>();
 
   const lastWindow = (c: string): number => [...stram.heartbeats].reverse().find((h) => h.container === c)?.operators[0]?.window ?? 0;
   const listCheckpoints = (op: string): number[] => {
@@ -185,18 +189,22 @@ describe('container processes', () => {
     authority = await StramSecretManager.open({ stateDir: null, logger: silent });
     stram = await startTestStram(authority);
     // Deploy each container once its upstreams' buffer servers are known, as STRAM does.
-    const deployed = new Set<string>();
     stram.onHeartbeat = (hb) => {
       if (hb.bufferServer) urls.set(hb.container, hb.bufferServer);
       for (const c of ['c1', 'c2']) {
         if (deployed.has(c) || !urls.has(c) || (c === 'c2' && !urls.has('c1'))) continue;
         deployed.add(c);
-        stram.pending.set(c, [...(stram.pending.get(c) ?? []), { c: 'deploy', operators: deployFor(plan, c, urls) }]);
+        stram.pending.set(c, [...(stram.pending.get(c) ?? []), { c: 'deploy', operators: deployFor(plan, c, urls, restore) }]);
       }
     };
     for (const c of ['c1', 'c2']) secrets.set(c, generateSecret());
-    const now = Date.now();
-    for (const c of ['c1', 'c2']) {
+    for (const c of ['c1', 'c2']) procs.set(c, launch(await writeContainerCredentials(c)));
+  });
+
+  /** Issues fresh tokens for container c and writes its credentials file, as STRAM does before a launch. */
+  async function writeContainerCredentials(c: string): Promise<string> {
+    {
+      const now = Date.now();
       const subscribe: Record<string, string> = {};
       if (c === 'c2') {
         subscribe['bs-c1'] = tokenToText(
@@ -218,9 +226,9 @@ describe('container processes', () => {
       };
       const path = join(appDir, 'containers', c, 'credentials');
       writeCredentials(path, credentials);
-      procs.set(c, launch(path));
+      return path;
     }
-  });
+  }
 
   afterAll(async () => {
     for (const [c, p] of procs) {
@@ -280,6 +288,7 @@ describe('container processes', () => {
     expect(actual).toEqual(expected);
     const hb = await until('c2 heartbeat after the last window', () => [...stram.heartbeats].reverse().find((h) => h.container === 'c2' && (h.operators[0]?.window ?? 0) > config.windows));
     expect(hb.operators[0]!.tuplesIn).toBe(expectedTuples);
+    expectedPartitionTuples = expectedTuples;
     expect(expectedTuples).toBeGreaterThan(0);
     expect(expectedTuples).toBeLessThan(config.windows * config.tuplesPerWindow);
   });
@@ -312,6 +321,24 @@ describe('container processes', () => {
     const committed = listCheckpoints('counter#0')[1]!;
     stram.pending.get('c2')!.push({ c: 'committed', w: committed });
     await until('older checkpoints pruned', () => listCheckpoints('counter#0')[0] === committed);
+  });
+
+  it('a replacement container restores its operator from the last checkpoint', async () => {
+    const c2 = procs.get('c2')!;
+    c2.child.kill('SIGKILL');
+    await c2.exited;
+    const checkpoint = listCheckpoints('counter#0').at(-1)!;
+    const store = new CheckpointStore(appDir);
+    const before = store.load('counter#0', checkpoint) as { totals: Record<string, number> };
+    expect(Object.values(before.totals).reduce((a, b) => a + b, 0)).toBe(expectedPartitionTuples);
+    restore.set('counter#0', checkpoint);
+    deployed.delete('c2');
+    procs.set('c2', launch(await writeContainerCredentials('c2')));
+    // Only the replacement can write a later checkpoint; it holds the restored totals.
+    const later = await until('replacement checkpoint', () => listCheckpoints('counter#0').find((w) => w > checkpoint));
+    expect(store.load('counter#0', later)).toEqual(before);
+    const hb = await until('replacement heartbeat', () => stram.heartbeats.find((h) => h.container === 'c2' && (h.operators[0]?.checkpoint ?? 0) > checkpoint));
+    expect(hb.state).toBe('running');
   });
 
   it('tears down and exits 0 on a shutdown command', async () => {

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -86,12 +87,15 @@ export class Container {
 
   async start(): Promise<void> {
     const c = this.credentials;
+    const spoolDir = join(c.appDir, 'spool', c.container);
+    // A predecessor killed outright (SIGKILL, OOM) left its spool behind: it is ours to clear.
+    rmSync(spoolDir, { recursive: true, force: true });
     this.server = await this.o.dataPlane.startBufferServer({
       id: c.bufferServer.id,
       secret: Buffer.from(c.bufferServer.secret, 'hex'),
       host: '127.0.0.1',
       port: 0,
-      spoolDir: join(c.appDir, 'spool', c.container),
+      spoolDir,
       logger: this.log.child({ component: 'buffer-server' }),
     });
     this.log.info({ bufferServer: this.server.url }, 'buffer server listening');

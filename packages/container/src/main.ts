@@ -28,6 +28,7 @@ try {
   exit(ExitCode.badConfig);
 }
 const logger = base.child({ app: credentials.app, container: credentials.container });
+if (credentials.settings.insecure) logger.warn('INSECURE mode: this app runs with well-known keys; anyone can forge its tokens');
 const container = new Container({
   credentialsPath: path,
   credentials,

@@ -123,6 +123,11 @@ export class OperatorRunner {
     });
   }
 
+  /** Whether upstreams should wait (see ready()). */
+  get backlogged(): boolean {
+    return this.queue.length >= BACKLOG_LIMIT && !this.stopped;
+  }
+
   /** Resolves once the action backlog is small again (backpressure towards upstreams). */
   ready(): Promise<void> {
     if (this.queue.length < BACKLOG_LIMIT || this.stopped) return Promise.resolve();

@@ -77,7 +77,8 @@ export class UpstreamLink {
         onData: (w, tuples) => runner.deliver(source, { t: 'data', w, tuples }),
         onEnd: (w) => {
           runner.deliver(source, { t: 'end', w });
-          return runner.ready();
+          // A promise makes the subscriber hold its socket until it settles: only when needed.
+          return runner.backlogged ? runner.ready() : undefined;
         },
         onClose: (code, reason) => {
           if (gen !== this.generation || this.closed) return;
