@@ -109,13 +109,18 @@ async function main(): Promise<void> {
     const figures = new Map<string, Figure[]>();
     const t0 = Date.now();
     try {
-      for (let i = 0; i < runs; i++) {
-        const figs = await c.run(ctx, i);
-        for (const f of figs) {
-          if (!figures.has(f.name)) figures.set(f.name, []);
-          figures.get(f.name)!.push(f);
+      const session = await c.open(ctx);
+      try {
+        for (let i = 0; i < runs; i++) {
+          const figs = await session.run(i);
+          for (const f of figs) {
+            if (!figures.has(f.name)) figures.set(f.name, []);
+            figures.get(f.name)!.push(f);
+          }
+          log(`[${n + 1}/${selected.length}] ${c.name} run ${i + 1}/${runs}: ${figs.map((f) => `${f.name.slice(c.name.length + 1) || f.name} ${fmtShort(f.value)} vs ${fmtShort(f.baseline)}`).join('; ')}`);
         }
-        log(`[${n + 1}/${selected.length}] ${c.name} run ${i + 1}/${runs}: ${figs.map((f) => `${f.name.slice(c.name.length) || f.name} ${fmtShort(f.value)} vs ${fmtShort(f.baseline)}`).join('; ')}`);
+      } finally {
+        await session.close();
       }
     } catch (err) {
       const why = `failed: ${(err as Error).message.split('\n')[0]!.slice(0, 300)}`;

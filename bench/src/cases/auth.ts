@@ -1,25 +1,34 @@
-import { startRole } from '../lib/child.js';
-import { cliBuilt, startServer, type ServerMode } from '../lib/servers.js';
-import { sideBySide, type Case, type Ctx, type Figure } from '../lib/suite.js';
+import { startRole, type Role } from '../lib/child.js';
+import { cliBuilt, startServer, type RunningServer, type ServerMode } from '../lib/servers.js';
+import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
 
 /** auth/handshakes and token/verify (issue 7). */
 
 const RUNS = 3;
 
-async function connectionsPerSecond(ctx: Ctx, server: ServerMode, concurrency: number): Promise<number> {
-  const s = await startServer(ctx, server);
+interface Side {
+  server: RunningServer;
+  client: Role;
+}
+
+async function side(ctx: Ctx, mode: ServerMode, concurrency: number): Promise<Side> {
+  const server = await startServer(ctx, mode);
+  const args = ['--mode', mode === 'raw' ? 'plain' : 'sluice', '--url', server.url, '--concurrency', String(concurrency)];
+  if (mode !== 'raw') args.push('--token-file', server.token('control', []));
+  const client = startRole('handshaker', args, { timeoutMs: 60 * 60_000 });
   try {
-    const args = ['--mode', server === 'raw' ? 'plain' : 'sluice', '--url', s.url, '--concurrency', String(concurrency), '--duration-ms', String(ctx.quick ? 600 : 2500)];
-    if (server !== 'raw') args.push('--token-file', s.token('control', []));
-    const client = startRole('handshaker', args, { timeoutMs: 60_000 });
-    try {
-      return Number((await client.result)['rate']);
-    } finally {
-      await client.stop();
-    }
-  } finally {
-    await s.stop();
+    await client.ready;
+  } catch (err) {
+    await client.stop();
+    await server.stop();
+    throw err;
   }
+  return { server, client };
+}
+
+async function rate(s: Side, durationMs: number): Promise<number> {
+  s.client.send({ run: { durationMs } });
+  return Number((await s.client.nextResult())['rate']);
 }
 
 export const handshakes: Case[] = [
@@ -29,53 +38,63 @@ export const handshakes: Case[] = [
   name: `auth/handshakes/${label}`,
   skip: cliBuilt,
   runs: () => RUNS,
-  async run(ctx, i): Promise<Figure[]> {
-    const [secure, plain] = await sideBySide(
-      i,
-      () => connectionsPerSecond(ctx, 'secure', concurrency),
-      () => connectionsPerSecond(ctx, 'raw', concurrency),
-    );
-    return [
-      {
-        name: `auth/handshakes/${label}`,
-        unit: 'connections/s',
-        better: 'higher',
-        value: secure,
-        baseline: plain,
-        baselineLabel: 'plain ws connections (open + close) to the bench relay',
+  async open(ctx) {
+    const secure = await side(ctx, 'secure', concurrency);
+    const plain = await side(ctx, 'raw', concurrency).catch(async (err: unknown) => {
+      await secure.client.stop();
+      await secure.server.stop();
+      throw err;
+    });
+    const ms = ctx.quick ? 400 : 2500;
+    return {
+      async run(i) {
+        const [s, p] = await sideBySide(
+          i,
+          () => rate(secure, ms),
+          () => rate(plain, ms),
+        );
+        return [
+          {
+            name: `auth/handshakes/${label}`,
+            unit: 'connections/s',
+            better: 'higher',
+            value: s,
+            baseline: p,
+            baselineLabel: 'plain ws connections (open + close) to the bench relay',
+          },
+        ];
       },
-    ];
+      async close() {
+        await Promise.all([secure.client.stop(), plain.client.stop()]);
+        await Promise.all([secure.server.stop(), plain.server.stop()]);
+      },
+    };
   },
 }));
-
-async function opsPerSecond(ctx: Ctx, what: 'verify' | 'hmac'): Promise<number> {
-  const r = startRole('token-verify', ['--what', what, '--duration-ms', String(ctx.quick ? 400 : 1500)], { timeoutMs: 30_000 });
-  try {
-    return Number((await r.result)['rate']);
-  } finally {
-    await r.stop();
-  }
-}
 
 export const tokenVerify: Case = {
   name: 'token/verify',
   skip: () => null,
   runs: () => RUNS,
-  async run(ctx, i) {
-    const [verify, hmac] = await sideBySide(
-      i,
-      () => opsPerSecond(ctx, 'verify'),
-      () => opsPerSecond(ctx, 'hmac'),
-    );
-    return [
-      {
-        name: 'token/verify',
-        unit: 'verifications/s',
-        better: 'higher',
-        value: verify,
-        baseline: hmac,
-        baselineLabel: 'bare HMAC-SHA256 of the identifier',
+  async open(ctx) {
+    const role = startRole('token-verify', [], { timeoutMs: 60 * 60_000 });
+    await role.ready;
+    return {
+      async run(i) {
+        role.send({ run: { durationMs: ctx.quick ? 300 : 1500, first: i % 2 ? 'hmac' : 'verify' } });
+        const r = await role.nextResult();
+        return [
+          {
+            name: 'token/verify',
+            unit: 'verifications/s',
+            better: 'higher',
+            value: Number(r['verify']),
+            baseline: Number(r['hmac']),
+            baselineLabel: 'bare HMAC-SHA256 of the identifier',
+          },
+        ];
       },
-    ];
+      close: () => role.stop(),
+    };
   },
 };

@@ -1,10 +1,11 @@
 import { cliBuilt } from '../lib/servers.js';
-import { streamRun } from '../lib/stream-run.js';
-import { sideBySide, type Case, type Ctx, type Figure } from '../lib/suite.js';
+import { withRigs, type RigOptions, type RunResult, type StreamRig } from '../lib/stream-run.js';
+import { sideBySide, type Case, type Ctx, type Figure, type Session } from '../lib/suite.js';
 
 /** Buffer-server throughput cases (issue 7: bs/*). */
 
-const publishMs = (ctx: Ctx): number => (ctx.quick ? 700 : 3000);
+const publishMs = (ctx: Ctx): number => (ctx.quick ? 500 : 3000);
+const steadyAfterMs = (ctx: Ctx): number => Math.min(500, publishMs(ctx) * 0.2);
 const RUNS = 3;
 
 interface Shape {
@@ -20,29 +21,68 @@ const SHAPES: Shape[] = [
 ];
 
 const windowTuples = (s: Shape): number => (s.batch === 1 ? 10_000 : 50_000);
+const runTimeoutMs = (ctx: Ctx): number => publishMs(ctx) * 10 + 30_000;
+
+/** Keeps a case's rigs up from open() until the session's close(), however the case ends. */
+async function rigSession(ctx: Ctx, options: RigOptions[], figures: (i: number, rigs: StreamRig[]) => Promise<Figure[]>): Promise<Session> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let ready!: (r: StreamRig[]) => void;
+  let failed!: (e: unknown) => void;
+  const rigsP = new Promise<StreamRig[]>((res, rej) => ((ready = res), (failed = rej)));
+  const life = withRigs(ctx, options, async (r) => {
+    ready(r);
+    await released;
+  }).catch((err: unknown) => failed(err));
+  const rigs = await rigsP;
+  return {
+    run: (i) => figures(i, rigs),
+    close: async () => {
+      release();
+      await life;
+    },
+  };
+}
+
+const twoRigs = (ctx: Ctx, a: RigOptions, b: RigOptions, figures: (i: number, a: StreamRig, b: StreamRig) => Promise<Figure[]>): Promise<Session> =>
+  rigSession(ctx, [a, b], (i, [ra, rb]) => figures(i, ra!, rb!));
+
+function pair(i: number, a: StreamRig, b: StreamRig, ms: number): Promise<[RunResult, RunResult]> {
+  return sideBySide(
+    i,
+    () => a.run(ms),
+    () => b.run(ms),
+  );
+}
 
 export const secureVsRaw: Case[] = SHAPES.map((shape) => ({
   name: `bs/secure-vs-raw/${shape.label}`,
   skip: cliBuilt,
   runs: () => RUNS,
-  async run(ctx, i): Promise<Figure[]> {
-    const common = { size: shape.size, batch: shape.batch, subscribers: 1, durationMs: publishMs(ctx), windowTuples: windowTuples(shape) };
-    const [secure, raw] = await sideBySide(
-      i,
-      () => streamRun(ctx, { ...common, server: 'secure' }),
-      () => streamRun(ctx, { ...common, server: 'raw' }),
-    );
-    return [
-      {
-        name: `bs/secure-vs-raw/${shape.label}`,
-        unit: 'tuples/s',
-        better: 'higher',
-        value: secure.subRates[0]!,
-        baseline: raw.subRates[0]!,
-        baselineLabel: 'minimal unauthenticated ws relay',
-        extra: { securePeakRssMiB: mib(secure.serverPeakRss), rawPeakRssMiB: mib(raw.serverPeakRss), securePubRate: secure.pubRate, rawPubRate: raw.pubRate },
-      },
-    ];
+  open(ctx) {
+    const common = { size: shape.size, batch: shape.batch, subscribers: 1, windowTuples: windowTuples(shape), runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx) };
+    return twoRigs(ctx, { ...common, server: 'secure' }, { ...common, server: 'raw' }, async (i, s, r) => {
+      const [secure, raw] = await pair(i, s, r, publishMs(ctx));
+      return [
+        {
+          name: `bs/secure-vs-raw/${shape.label}`,
+          unit: 'tuples/s',
+          better: 'higher',
+          value: secure.subRates[0]!,
+          baseline: raw.subRates[0]!,
+          baselineLabel: 'minimal unauthenticated ws relay',
+          extra: {
+            securePubRate: Math.round(secure.pubRate),
+            rawPubRate: Math.round(raw.pubRate),
+            // Server CPU per tuple relayed: what the secure server costs, whatever the shared CPU's load.
+            secureServerCpuUsPerTuple: usPerTuple(secure.serverCpuS, secure.subTuples[0]!),
+            rawServerCpuUsPerTuple: usPerTuple(raw.serverCpuS, raw.subTuples[0]!),
+            securePeakRssMiB: mib(secure.serverPeakRss),
+            rawPeakRssMiB: mib(raw.serverPeakRss),
+          },
+        },
+      ];
+    });
   },
 }));
 
@@ -50,23 +90,22 @@ export const secureVsInsecure: Case = {
   name: 'bs/secure-vs-insecure/100B-x100',
   skip: cliBuilt,
   runs: () => RUNS,
-  async run(ctx, i) {
-    const common = { size: 100, batch: 100, subscribers: 1, durationMs: publishMs(ctx), windowTuples: 50_000 };
-    const [secure, insecure] = await sideBySide(
-      i,
-      () => streamRun(ctx, { ...common, server: 'secure' }),
-      () => streamRun(ctx, { ...common, server: 'insecure' }),
-    );
-    return [
-      {
-        name: 'bs/secure-vs-insecure/100B-x100',
-        unit: 'tuples/s',
-        better: 'higher',
-        value: secure.subRates[0]!,
-        baseline: insecure.subRates[0]!,
-        baselineLabel: 'same server, well-known all-zero secret (no --insecure flag yet)',
-      },
-    ];
+  open(ctx) {
+    const common = { size: 100, batch: 100, subscribers: 1, windowTuples: 50_000, runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx) };
+    return twoRigs(ctx, { ...common, server: 'secure' }, { ...common, server: 'insecure' }, async (i, s, n) => {
+      const [secure, insecure] = await pair(i, s, n, publishMs(ctx));
+      return [
+        {
+          name: 'bs/secure-vs-insecure/100B-x100',
+          unit: 'tuples/s',
+          better: 'higher',
+          value: secure.subRates[0]!,
+          baseline: insecure.subRates[0]!,
+          baselineLabel: 'same server, well-known all-zero secret (no --insecure flag yet)',
+          extra: { secureServerCpuUsPerTuple: usPerTuple(secure.serverCpuS, secure.subTuples[0]!), insecureServerCpuUsPerTuple: usPerTuple(insecure.serverCpuS, insecure.subTuples[0]!) },
+        },
+      ];
+    });
   },
 };
 
@@ -74,86 +113,92 @@ export const fanout4: Case = {
   name: 'bs/fanout4/100B-x100',
   skip: cliBuilt,
   runs: () => RUNS,
-  async run(ctx, i) {
-    const common = { size: 100, batch: 100, durationMs: publishMs(ctx), windowTuples: 50_000, server: 'secure' as const };
-    const [four, one] = await sideBySide(
-      i,
-      () => streamRun(ctx, { ...common, subscribers: 4 }),
-      () => streamRun(ctx, { ...common, subscribers: 1 }),
-    );
-    const perSub = four.subRates.reduce((a, b) => a + b, 0) / four.subRates.length;
-    return [
-      {
-        name: 'bs/fanout4/100B-x100',
-        unit: 'tuples/s per subscriber',
-        better: 'higher',
-        value: perSub,
-        baseline: one.subRates[0]!,
-        baselineLabel: 'same secure server, one subscriber',
-        extra: { slowestSub: Math.min(...four.subRates), fastestSub: Math.max(...four.subRates) },
-      },
-    ];
+  open(ctx) {
+    const common = { size: 100, batch: 100, windowTuples: 50_000, server: 'secure' as const, runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx) };
+    return twoRigs(ctx, { ...common, subscribers: 4 }, { ...common, subscribers: 1 }, async (i, four, one) => {
+      const [f, o] = await pair(i, four, one, publishMs(ctx));
+      const perSub = f.subRates.reduce((a, b) => a + b, 0) / f.subRates.length;
+      return [
+        {
+          name: 'bs/fanout4/100B-x100',
+          unit: 'tuples/s per subscriber',
+          better: 'higher',
+          value: perSub,
+          baseline: o.subRates[0]!,
+          baselineLabel: 'same secure server, one subscriber',
+          extra: { slowestSub: Math.round(Math.min(...f.subRates)), fastestSub: Math.round(Math.max(...f.subRates)), aggregate: Math.round(perSub * 4) },
+        },
+      ];
+    });
   },
 };
 
 /**
  * bs/memory-bounded: a publisher at full speed, one subscriber reading at a tenth of the
- * one-subscriber rate measured earlier in this run (bs/secure-vs-raw/100B-x100), for 30 s
- * (quick: 4 s); the subscriber checks every tuple's sequence number.
+ * one-subscriber rate measured earlier in this suite run (bs/secure-vs-raw/100B-x100), for 30 s
+ * (quick: 1.5 s) per run; the subscriber checks every tuple's sequence number.
  */
 export const memoryBounded: Case = {
   name: 'bs/memory-bounded',
   skip: cliBuilt,
   runs: () => RUNS,
-  async run(ctx) {
-    const limitMiB = ctx.quick ? 16 : 64;
+  open(ctx) {
+    const limitMiB = ctx.quick ? 4 : 64;
     const measured = ctx.done.get('bs/secure-vs-raw/100B-x100')?.value;
-    const readRate = (measured && Number.isFinite(measured) ? measured : 2_000_000) / 10;
-    const r = await streamRun(ctx, {
+    const readRate = (measured && Number.isFinite(measured) ? measured : 1_000_000) / 10;
+    const publishFor = ctx.quick ? 1500 : 30_000;
+    const options: RigOptions = {
       server: 'secure',
       size: 100,
       batch: 100,
       subscribers: 1,
-      durationMs: ctx.quick ? 4000 : 30_000,
       windowTuples: 10_000,
       readRate,
       verify: true,
       serverOptions: { memoryLimit: `${limitMiB}MiB` },
-      statsEveryMs: 250,
-      timeoutMs: ctx.quick ? 60_000 : 240_000,
+      statsEveryMs: 200,
+      steadyAfterMs: 1000,
+      warmupMs: 100,
+      runTimeoutMs: ctx.quick ? 60_000 : 180_000,
+    };
+    return rigSession(ctx, [options], async (_i, [rig]) => {
+      const res = await rig!.run(publishFor);
+      const st = res.stats!;
+      // Every tuple published so far arrived, once and in order (sequence numbers checked one by one).
+      const inOrder = res.verified[0] === true && res.received[0] === res.pubTotal;
+      return [
+        {
+          name: 'bs/memory-bounded/peak-rss',
+          unit: 'MiB',
+          better: 'lower',
+          value: mib(res.serverPeakRss),
+          baseline: limitMiB,
+          baselineLabel: 'configured --memory-limit',
+          extra: { idleRssMiB: mib(rig!.idleRss), peakWindowMemoryMiB: mib(st.peakMemoryBytes), readRate: Math.round(readRate), publishedTuples: res.pubTuples, publisherRate: Math.round(res.pubRate) },
+        },
+        {
+          name: 'bs/memory-bounded/spool-peak',
+          unit: 'MiB',
+          better: 'lower',
+          value: mib(st.peakSpoolBytes),
+          baseline: mib(st.spoolLimit),
+          baselineLabel: 'spool limit (default 4 x memory limit)',
+          extra: { spilledMiB: mib(st.spilledBytes), publisherPauses: st.pauses },
+        },
+        {
+          name: 'bs/memory-bounded/delivered',
+          unit: 'tuples in order',
+          better: 'higher',
+          // Counted only when the sequence check passed: a gap or a duplicate makes this run 0.
+          value: inOrder ? res.subTuples[0]! : 0,
+          baseline: res.pubTuples,
+          baselineLabel: 'tuples published (ratio 1 = every tuple received once, in order)',
+          extra: { receivedThisRun: res.subTuples[0]!, receivedTotal: res.received[0]!, publishedTotal: res.pubTotal, verifiedInOrder: inOrder },
+        },
+      ];
     });
-    const st = r.stats!;
-    const delivered = r.verified[0] === true ? r.subTuples[0]! : 0;
-    return [
-      {
-        name: 'bs/memory-bounded/peak-rss',
-        unit: 'MiB',
-        better: 'lower',
-        value: mib(r.serverPeakRss),
-        baseline: limitMiB,
-        baselineLabel: 'configured --memory-limit',
-        extra: { idleRssMiB: mib(r.serverIdleRss), peakWindowMemoryMiB: mib(st.peakMemoryBytes), readRate: Math.round(readRate), publishedTuples: r.pubTuples },
-      },
-      {
-        name: 'bs/memory-bounded/spool-peak',
-        unit: 'MiB',
-        better: 'lower',
-        value: mib(st.peakSpoolBytes),
-        baseline: mib(st.spoolLimit),
-        baselineLabel: 'spool limit (default 4 x memory limit)',
-        extra: { spilledMiB: mib(st.spilledBytes), publisherPauses: st.pauses },
-      },
-      {
-        name: 'bs/memory-bounded/delivered',
-        unit: 'tuples',
-        better: 'higher',
-        value: delivered,
-        baseline: r.pubTuples,
-        baselineLabel: 'tuples published (ratio 1 = every tuple received once, in order)',
-        extra: { received: r.subTuples[0]!, verified: r.verified[0] ?? null },
-      },
-    ];
   },
 };
 
+const usPerTuple = (cpuS: number, tuples: number): number => Math.round((cpuS / tuples) * 1e6 * 1000) / 1000;
 const mib = (b: number): number => Math.round((b / 1024 / 1024) * 10) / 10;

@@ -5,5 +5,5 @@ export const demoE2e: Case = {
   name: 'demo/e2e',
   skip: () => '`sluice demo --json` has not landed yet',
   runs: () => 3,
-  run: () => Promise.reject(new Error('not available')),
+  open: () => Promise.reject(new Error('not available')),
 };

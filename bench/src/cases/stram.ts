@@ -5,5 +5,5 @@ export const stramHeartbeats: Case = {
   name: 'stram/heartbeats-1000',
   skip: () => 'packages/stram has not landed its STRAM server and fake-container load client yet',
   runs: () => 3,
-  run: () => Promise.reject(new Error('not available')),
+  open: () => Promise.reject(new Error('not available')),
 };

@@ -14,8 +14,12 @@ export interface Role {
   readonly pid: number;
   /** Resolves with the `ready` payload (or the first line matching `readyLine` for foreign commands). */
   readonly ready: Promise<Record<string, unknown>>;
-  /** Resolves with the `result` payload; rejects if the process exits without one. */
+  /** Resolves with the first `result` payload; rejects if the process exits without one. */
   readonly result: Promise<Record<string, unknown>>;
+  /** The next `result` not yet taken by nextResult() (roles that run several times report one per run). */
+  nextResult(): Promise<Record<string, unknown>>;
+  /** Sends one command line (JSON) to the role's stdin. */
+  send(command: Record<string, unknown>): void;
   onProgress(fn: (p: Record<string, unknown>) => void): void;
   stderrTail(): string;
   stop(): Promise<void>;
@@ -34,7 +38,7 @@ export interface SpawnOptions {
 /** Starts `node <script> ...args`. */
 export function startNode(name: string, script: string, args: string[], options: SpawnOptions = {}): Role {
   const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
     cwd: options.cwd,
   });
   let stderr = '';
@@ -43,6 +47,13 @@ export function startNode(name: string, script: string, args: string[], options:
     stderr = (stderr + d).slice(-4000);
   });
   const progress: ((p: Record<string, unknown>) => void)[] = [];
+  const results: Record<string, unknown>[] = [];
+  const waiters: { resolve(v: Record<string, unknown>): void; reject(e: Error): void }[] = [];
+  let failure: Error | null = null;
+  const failAll = (err: Error): void => {
+    failure ??= err;
+    for (const w of waiters.splice(0)) w.reject(err);
+  };
   let resolveReady!: (v: Record<string, unknown>) => void;
   let rejectReady!: (e: Error) => void;
   let resolveResult!: (v: Record<string, unknown>) => void;
@@ -53,11 +64,13 @@ export function startNode(name: string, script: string, args: string[], options:
   result.catch(() => {});
   const timer = setTimeout(() => {
     const err = new Error(`${name}: not done within ${options.timeoutMs} ms; stderr: ${stderr.trim().slice(-600)}`);
+    failAll(err);
     rejectReady(err);
     rejectResult(err);
     proc.kill('SIGKILL');
   }, options.timeoutMs ?? 120_000);
   timer.unref();
+  proc.stdin!.on('error', () => {});
   const lines = createInterface({ input: proc.stdout! });
   lines.on('line', (line) => {
     if (options.readyLine) {
@@ -73,9 +86,16 @@ export function startNode(name: string, script: string, args: string[], options:
     }
     if (msg['ready'] !== undefined) resolveReady(msg['ready'] as Record<string, unknown>);
     if (msg['progress'] !== undefined) for (const fn of progress) fn(msg['progress'] as Record<string, unknown>);
-    if (msg['result'] !== undefined) resolveResult(msg['result'] as Record<string, unknown>);
+    if (msg['result'] !== undefined) {
+      const r = msg['result'] as Record<string, unknown>;
+      resolveResult(r);
+      const w = waiters.shift();
+      if (w) w.resolve(r);
+      else results.push(r);
+    }
     if (msg['error'] !== undefined) {
       const err = new Error(`${name}: ${String(msg['error'])}`);
+      failAll(err);
       rejectReady(err);
       rejectResult(err);
     }
@@ -86,6 +106,7 @@ export function startNode(name: string, script: string, args: string[], options:
       const err = new Error(`${name} exited (${signal ?? code}) before reporting; stderr: ${stderr.trim().slice(-800)}`);
       // Give the line reader a moment: the result line may still be in the pipe.
       setTimeout(() => {
+        failAll(err);
         rejectReady(err);
         rejectResult(err);
         res();
@@ -99,6 +120,15 @@ export function startNode(name: string, script: string, args: string[], options:
     ready,
     result,
     onProgress: (fn) => void progress.push(fn),
+    nextResult: () => {
+      const r = results.shift();
+      if (r) return Promise.resolve(r);
+      if (failure) return Promise.reject(failure);
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
+    send: (command) => {
+      if (proc.stdin?.writable) proc.stdin.write(`${JSON.stringify(command)}\n`);
+    },
     stderrTail: () => stderr,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) {

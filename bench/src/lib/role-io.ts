@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { tokenFromText, type Token } from '@sluice/common';
 
 /** The role side of child.ts: `--key value` arguments in, one JSON object per stdout line out. */
@@ -56,3 +57,17 @@ export function runRole(main: () => Promise<void>): void {
 }
 
 export const now = (): number => performance.now();
+
+/**
+ * Commands from the runner, one JSON object per stdin line (`{"run": {...}}`, `{"stop": true}`).
+ * Roles that are reused across runs wait here; stdin closing (the runner died) ends the stream.
+ */
+export async function* commands(): AsyncGenerator<Record<string, unknown>> {
+  const rl = createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    if (!line.startsWith('{')) continue;
+    const cmd = JSON.parse(line) as Record<string, unknown>;
+    if (cmd['stop']) return;
+    yield cmd;
+  }
+}

@@ -1,125 +1,201 @@
+import { writeFileSync } from 'node:fs';
 import type { Control } from '@sluice/buffer-server';
-import { peakRss, sleep, startRole, type Role } from './child.js';
-import { startServer, type ServerMode, type ServerOptions } from './servers.js';
+import { cpuSeconds, peakRss, startRole, type Role } from './child.js';
+import { startServer, type RunningServer, type ServerMode, type ServerOptions } from './servers.js';
 import type { Ctx } from './suite.js';
-import { FINAL_WINDOW } from './tuples.js';
 
 /**
- * One publisher → server → N subscribers run, every role in its own process. For Sluice
- * servers the runner plays STRAM's part: it purges windows every subscriber has finished, so
- * the server holds only what is in flight (DESIGN.md "Windows, checkpoints, recovery").
+ * A publisher → server → N subscribers rig, every role in its own process, kept up across the
+ * runs of a case (the publisher publishes one run per command). For Sluice servers the runner
+ * plays STRAM's part: it purges the windows every subscriber has finished, so the server holds
+ * only what is in flight (DESIGN.md "Windows, checkpoints, recovery").
  */
-export interface StreamRunOptions {
+export interface RigOptions {
   server: ServerMode;
   size: number;
   batch: number;
   subscribers: number;
-  durationMs: number;
   windowTuples: number;
   readRate?: number;
   verify?: boolean;
   serverOptions?: ServerOptions;
-  /** Poll the server's stats (Sluice only) every this many ms. */
+  /** Poll the server's stats (Sluice only) every this many ms during runs. */
   statsEveryMs?: number;
-  nodeArgs?: { server?: string[]; publisher?: string[]; subscriber?: string[] };
-  timeoutMs?: number;
+  /** Subscribers count their rate from this long after a run's first data (steady state). */
+  steadyAfterMs: number;
+  /** Length of the unreported warm-up run (default 300 ms). */
+  warmupMs?: number;
+  /** Longest one run may take, publishing and draining. */
+  runTimeoutMs: number;
+  nodeArgs?: { publisher?: string[]; subscriber?: string[] };
 }
 
-export interface StreamRunResult {
+export interface RunResult {
   /** Steady-state tuples/s of each subscriber. */
   subRates: number[];
   subTuples: number[];
+  /** Every tuple so far received once and in order (with verify), per subscriber. */
   verified: (boolean | null)[];
+  received: number[];
+  subStalls: number[];
   pubTuples: number;
+  /** Tuples published since the rig started (the next sequence number). */
+  pubTotal: number;
   pubRate: number;
+  /** Peak RSS of the server during this run (VmHWM, reset at the run's start). */
   serverPeakRss: number;
-  serverIdleRss: number;
+  /** Server CPU seconds (user + system) from the publisher's start to the last subscriber's report. */
+  serverCpuS: number;
+  wallS: number;
   stats: { peakSpoolBytes: number; spilledBytes: number; pauses: number; peakMemoryBytes: number; memoryLimit: number; spoolLimit: number } | null;
 }
 
-export async function streamRun(ctx: Ctx, o: StreamRunOptions): Promise<StreamRunResult> {
-  const server = await startServer(ctx, o.server, { ...o.serverOptions, ...(o.nodeArgs?.server ? { nodeArgs: o.nodeArgs.server } : {}) });
-  const roles: Role[] = [server.role];
-  let control: Control | null = null;
-  let purgeTimer: NodeJS.Timeout | undefined;
-  let statsTimer: NodeJS.Timeout | undefined;
-  try {
-    const serverIdleRss = peakRss(server.role.pid);
-    const mode = o.server === 'raw' ? 'raw' : 'sluice';
-    const timeoutMs = o.timeoutMs ?? o.durationMs * 4 + 60_000;
-    const warmupMs = Math.min(1000, o.durationMs * 0.25);
-    const subs: Role[] = [];
-    const progress: number[] = [];
-    for (let s = 0; s < o.subscribers; s++) {
-      const args = ['--mode', mode, '--url', server.url, '--name', `sub-${s}`, '--warmup-ms', String(warmupMs), '--timeout-ms', String(timeoutMs)];
-      if (mode === 'sluice') args.push('--token-file', server.token('subscribe'));
-      if (o.readRate) args.push('--read-rate', String(Math.round(o.readRate)));
-      if (o.verify) args.push('--verify');
-      const sub = startRole('subscriber', args, { timeoutMs: timeoutMs + 10_000, ...(o.nodeArgs?.subscriber ? { nodeArgs: o.nodeArgs.subscriber } : {}) });
-      progress.push(0);
-      sub.onProgress((p) => (progress[s] = Number(p['w'])));
-      subs.push(sub);
-      roles.push(sub);
-    }
-    await Promise.all(subs.map((s) => s.ready));
-    let stats: StreamRunResult['stats'] = null;
-    if (mode === 'sluice') {
-      control = await server.control();
-      let purged = 0;
-      let purging = false;
-      purgeTimer = setInterval(() => {
-        const w = Math.min(...progress);
-        if (purging || w <= purged || w >= FINAL_WINDOW) return;
-        purging = true;
-        control!.purge('bench', w).then(
-          () => ((purged = w), (purging = false)),
-          () => (purging = false),
-        );
-      }, 100);
-      if (o.statsEveryMs) {
-        stats = { peakSpoolBytes: 0, spilledBytes: 0, pauses: 0, peakMemoryBytes: 0, memoryLimit: 0, spoolLimit: 0 };
-        const st = stats;
-        statsTimer = setInterval(() => {
-          control!.stats().then(
-            (s) => {
-              st.peakSpoolBytes = Math.max(st.peakSpoolBytes, s.spoolBytes);
-              st.spilledBytes = s.spilledBytes;
-              st.pauses = s.pauses;
-              st.peakMemoryBytes = s.peakMemoryBytes;
-              st.memoryLimit = s.memoryLimit;
-              st.spoolLimit = s.spoolLimit;
-            },
-            () => {},
-          );
-        }, o.statsEveryMs);
+export class StreamRig {
+  private control: Control | null = null;
+  private purgeTimer: NodeJS.Timeout | undefined;
+  private runs = 0;
+  readonly idleRss: number;
+
+  private constructor(
+    private readonly o: RigOptions,
+    readonly server: RunningServer,
+    private readonly pub: Role,
+    private readonly subs: Role[],
+    private readonly progress: number[],
+  ) {
+    this.idleRss = peakRss(server.role.pid);
+  }
+
+  static async start(ctx: Ctx, o: RigOptions): Promise<StreamRig> {
+    const server = await startServer(ctx, o.server, o.serverOptions);
+    const roles: Role[] = [];
+    try {
+      const mode = o.server === 'raw' ? 'raw' : 'sluice';
+      const subs: Role[] = [];
+      const progress: number[] = [];
+      for (let s = 0; s < o.subscribers; s++) {
+        const args = ['--mode', mode, '--url', server.url, '--name', `sub-${s}`, '--warmup-ms', String(o.steadyAfterMs)];
+        if (mode === 'sluice') args.push('--token-file', server.token('subscribe'));
+        if (o.readRate) args.push('--read-rate', String(Math.round(o.readRate)));
+        if (o.verify) args.push('--verify');
+        const sub = startRole('subscriber', args, { timeoutMs: 60 * 60_000, ...(o.nodeArgs?.subscriber ? { nodeArgs: o.nodeArgs.subscriber } : {}) });
+        progress.push(0);
+        sub.onProgress((p) => (progress[s] = Number(p['w'])));
+        subs.push(sub);
+        roles.push(sub);
       }
+      await Promise.all(subs.map((s) => s.ready));
+      const pubArgs = ['--mode', mode, '--url', server.url, '--size', String(o.size), '--batch', String(o.batch), '--window-tuples', String(o.windowTuples)];
+      if (mode === 'sluice') pubArgs.push('--token-file', server.token('publish'));
+      const pub = startRole('publisher', pubArgs, { timeoutMs: 60 * 60_000, ...(o.nodeArgs?.publisher ? { nodeArgs: o.nodeArgs.publisher } : {}) });
+      roles.push(pub);
+      await pub.ready;
+      const rig = new StreamRig(o, server, pub, subs, progress);
+      if (mode === 'sluice') await rig.startPurging();
+      // One short run, not reported: JIT warm-up and first-connection costs hit neither side's figures.
+      await rig.run(Math.min(300, o.warmupMs ?? 300));
+      return rig;
+    } catch (err) {
+      await Promise.all(roles.map((r) => r.stop()));
+      await server.stop();
+      throw err;
     }
-    const pubArgs = ['--mode', mode, '--url', server.url, '--size', String(o.size), '--batch', String(o.batch), '--duration-ms', String(o.durationMs), '--window-tuples', String(o.windowTuples)];
-    if (mode === 'sluice') pubArgs.push('--token-file', server.token('publish'));
-    const pub = startRole('publisher', pubArgs, { timeoutMs: timeoutMs + 10_000, ...(o.nodeArgs?.publisher ? { nodeArgs: o.nodeArgs.publisher } : {}) });
-    roles.push(pub);
-    const pubResult = await pub.result;
-    const subResults = await Promise.all(subs.map((s) => s.result));
-    if (statsTimer && control) {
-      // One last look after the drain, then the peak RSS before the server stops.
+  }
+
+  private async startPurging(): Promise<void> {
+    const control = (this.control = await this.server.control());
+    let purged = 0;
+    let purging = false;
+    this.purgeTimer = setInterval(() => {
+      const w = Math.min(...this.progress);
+      if (purging || w <= purged) return;
+      purging = true;
+      control.purge('bench', w).then(
+        () => ((purged = w), (purging = false)),
+        () => (purging = false),
+      );
+    }, 100);
+  }
+
+  async run(durationMs: number): Promise<RunResult> {
+    const k = this.runs++;
+    const pid = this.server.role.pid;
+    // Reset the server's peak RSS so VmHWM is this run's peak (proc(5), clear_refs "5").
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      // Not allowed here: the peak then covers the rig's whole life, which is still an upper bound.
+    }
+    let stats: RunResult['stats'] = null;
+    let statsTimer: NodeJS.Timeout | undefined;
+    if (this.o.statsEveryMs && this.control) {
+      const st = (stats = { peakSpoolBytes: 0, spilledBytes: 0, pauses: 0, peakMemoryBytes: 0, memoryLimit: 0, spoolLimit: 0 });
+      const control = this.control;
+      statsTimer = setInterval(() => {
+        control.stats().then(
+          (s) => {
+            st.peakSpoolBytes = Math.max(st.peakSpoolBytes, s.spoolBytes);
+            st.spilledBytes = s.spilledBytes;
+            st.pauses = s.pauses;
+            st.peakMemoryBytes = s.peakMemoryBytes;
+            st.memoryLimit = s.memoryLimit;
+            st.spoolLimit = s.spoolLimit;
+          },
+          () => {},
+        );
+      }, this.o.statsEveryMs);
+    }
+    const cpu0 = cpuSeconds(pid);
+    const wall0 = performance.now();
+    const timeout = new Promise<never>((_, reject) => {
+      const t = setTimeout(() => reject(new Error(`run ${k} not finished within ${this.o.runTimeoutMs} ms`)), this.o.runTimeoutMs);
+      t.unref();
+    });
+    try {
+      this.pub.send({ run: { k, durationMs } });
+      const pubResult = await Promise.race([this.pub.nextResult(), timeout]);
+      const subResults = await Promise.race([Promise.all(this.subs.map((s) => s.nextResult())), timeout]);
+      const serverCpuS = cpuSeconds(pid) - cpu0;
+      const wallS = (performance.now() - wall0) / 1000;
+      return {
+        subRates: subResults.map((r) => Number(r['rate'])),
+        subTuples: subResults.map((r) => Number(r['tuples'])),
+        verified: subResults.map((r) => (r['verified'] === null || r['verified'] === undefined ? null : Boolean(r['verified']))),
+        received: subResults.map((r) => Number(r['received'])),
+        subStalls: subResults.map((r) => Number(r['stalls'])),
+        pubTuples: Number(pubResult['tuples']),
+        pubTotal: Number(pubResult['lastSeq']),
+        pubRate: Number(pubResult['rate']),
+        serverPeakRss: peakRss(pid),
+        serverCpuS,
+        wallS,
+        stats,
+      };
+    } finally {
       clearInterval(statsTimer);
-      await sleep(Math.max(0, (o.statsEveryMs ?? 0) / 2));
     }
-    const serverPeakRss = peakRss(server.role.pid);
-    return {
-      subRates: subResults.map((r) => Number(r['rate'])),
-      subTuples: subResults.map((r) => Number(r['tuples'])),
-      verified: subResults.map((r) => (r['verified'] === null || r['verified'] === undefined ? null : Boolean(r['verified']))),
-      pubTuples: Number(pubResult['tuples']),
-      pubRate: Number(pubResult['rate']),
-      serverPeakRss,
-      serverIdleRss,
-      stats,
-    };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.purgeTimer);
+    await this.control?.close().catch(() => {});
+    this.pub.send({ stop: true });
+    await Promise.all([this.pub, ...this.subs].map((r) => r.stop()));
+    await this.server.stop();
+  }
+}
+
+/** Starts the rigs of a case once, and stops them however the case ends. */
+export async function withRigs<T>(ctx: Ctx, options: RigOptions[], body: (rigs: StreamRig[]) => Promise<T>): Promise<T> {
+  const rigs: StreamRig[] = [];
+  try {
+    // Started together: rig start-up is mostly module loading, which overlaps well.
+    const started = await Promise.allSettled(options.map((o) => StreamRig.start(ctx, o)));
+    for (const s of started) if (s.status === 'fulfilled') rigs.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    return await body(rigs);
   } finally {
-    clearInterval(purgeTimer);
-    clearInterval(statsTimer);
-    await control?.close().catch(() => {});
-    await Promise.all(roles.reverse().map((r) => r.stop()));
+    await Promise.all(rigs.map((r) => r.stop()));
   }
 }

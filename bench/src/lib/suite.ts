@@ -31,9 +31,16 @@ export interface Case {
   name: string;
   /** Why the case cannot run here (a dependency has not landed), or null. */
   skip(ctx: Ctx): string | null;
-  /** Runs (at least 3 in both modes); each returns its figures. `i` alternates who goes first. */
+  /** Runs (at least 3 in both modes). */
   runs(ctx: Ctx): number;
-  run(ctx: Ctx, i: number): Promise<Figure[]>;
+  /** Starts the case's processes once (both sides); the session then runs it `runs` times. */
+  open(ctx: Ctx): Promise<Session>;
+}
+
+export interface Session {
+  /** One run of both sides, side by side; `i` alternates who goes first. Returns its figures. */
+  run(i: number): Promise<Figure[]>;
+  close(): Promise<void>;
 }
 
 export interface Target {

@@ -2,12 +2,13 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { encode } from '@sluice/common';
 import { connectPublisher } from '@sluice/buffer-server';
-import { emit, now, num, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
-import { FINAL_WINDOW, TupleSource } from '../lib/tuples.js';
+import { commands, emit, now, num, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
+import { TupleSource, firstWindowOf, markerOf } from '../lib/tuples.js';
 
 /**
  * Publishes `--batch`-tuple batches of `--size`-byte tuples as fast as the connection takes them,
- * for `--duration-ms` or `--max-tuples`, in windows of `--window-tuples`; then the final window.
+ * in windows of `--window-tuples`. Connects once, then for every `{"run": {k, durationMs}}` on
+ * stdin publishes for that long, ends with run k's marker window and reports the run.
  *   --mode sluice: the product client (connectPublisher: token handshake, corked sends, ready()).
  *   --mode raw:    a plain ws client doing the same thing: same frames, same encode(), same
  *                  cork-per-tick and 1 MiB bufferedAmount threshold; no handshake.
@@ -75,45 +76,45 @@ async function main(): Promise<void> {
   const stream = str(args, 'stream', 'bench');
   const size = num(args, 'size', 100);
   const batch = num(args, 'batch', 100);
-  const durationMs = num(args, 'duration-ms', 0);
-  const maxTuples = num(args, 'max-tuples', 0);
   const windowTuples = num(args, 'window-tuples', 100_000);
   const sink: Sink =
     mode === 'raw'
       ? await rawSink(url, stream)
       : await connectPublisher({ url, token: readToken(str(args, 'token-file')), stream, window: 1 });
   emit('ready', { mode });
-  // Wait for the go signal (stdin is ignored by child.ts, so the runner uses a start delay instead).
-  await new Promise((r) => setTimeout(r, num(args, 'start-delay-ms', 0)));
   const src = new TupleSource(size, batch);
-  const started = now();
-  const deadline = durationMs > 0 ? started + durationMs : Infinity;
-  const limit = maxTuples > 0 ? maxTuples : Infinity;
   const burst = Math.max(4, Math.ceil(BURST_TUPLES / batch));
-  let w = 1;
-  let inWindow = 0;
-  sink.begin(w);
-  while (now() < deadline && src.seq < limit) {
-    for (let i = 0; i < burst && src.seq < limit; i++) {
-      sink.data(w, src.next());
-      inWindow += batch;
-      if (inWindow >= windowTuples) {
-        sink.end(w);
-        w++;
-        inWindow = 0;
-        sink.begin(w);
+  for await (const cmd of commands()) {
+    const run = cmd['run'] as { k: number; durationMs: number };
+    const seq0 = src.seq;
+    const started = now();
+    const deadline = started + run.durationMs;
+    let w = firstWindowOf(run.k);
+    let inWindow = 0;
+    sink.begin(w);
+    while (now() < deadline) {
+      for (let i = 0; i < burst; i++) {
+        sink.data(w, src.next());
+        inWindow += batch;
+        if (inWindow >= windowTuples) {
+          sink.end(w);
+          w++;
+          inWindow = 0;
+          sink.begin(w);
+        }
       }
+      await sink.ready();
+      // Let the uncork tick and socket writes run even when the socket always has room.
+      await new Promise<void>((r) => setImmediate(r));
     }
-    await sink.ready();
-    // Let the uncork tick and socket writes run even when the socket always has room.
-    await new Promise<void>((r) => setImmediate(r));
+    sink.end(w);
+    const elapsed = (now() - started) / 1000;
+    sink.begin(markerOf(run.k));
+    sink.end(markerOf(run.k));
+    const tuples = src.seq - seq0;
+    emit('result', { k: run.k, tuples, windows: w - firstWindowOf(run.k) + 1, seconds: elapsed, rate: tuples / elapsed, lastSeq: src.seq });
   }
-  sink.end(w);
-  sink.begin(FINAL_WINDOW);
-  sink.end(FINAL_WINDOW);
-  const elapsed = (now() - started) / 1000;
   await sink.ready();
-  emit('result', { tuples: src.seq, windows: w, seconds: elapsed, rate: src.seq / elapsed });
   await sink.close();
 }
 

@@ -2,15 +2,15 @@ import WebSocket from 'ws';
 import { decode } from '@sluice/common';
 import { connectSubscriber } from '@sluice/buffer-server';
 import { emit, now, num, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
-import { FINAL_WINDOW, tupleSeq } from '../lib/tuples.js';
+import { isMarker, runOf, tupleSeq } from '../lib/tuples.js';
 
 /**
- * Counts the tuples of one stream until the publisher's final window ends. Reports progress
- * (last ended window, for the runner's purges) every 100 ms and the steady-state rate: tuples
- * after the first `--warmup-ms` of data, over the time until the last data.
+ * Counts the tuples of one stream; at each run's marker window reports that run's steady-state
+ * rate: tuples after the first `--warmup-ms` of data, over the time until the run's last data.
+ * Reports progress (last ended window, for the runner's purges) every 100 ms. Runs until stopped.
  *   --mode sluice: the product client (connectSubscriber). --mode raw: plain ws + the same decode().
- *   --read-rate N: read at most N tuples/s (pauses the socket between windows), for slow readers.
- *   --verify:      check every tuple's sequence number (each once, in order).
+ *   --read-rate N: read at most N tuples/s (holds the socket between windows): a slow reader.
+ *   --verify:      check every tuple's sequence number (each once, in order, across runs).
  */
 async function main(): Promise<void> {
   const args = parseArgs();
@@ -21,19 +21,20 @@ async function main(): Promise<void> {
   const warmupMs = num(args, 'warmup-ms', 500);
   const readRate = num(args, 'read-rate', 0);
   const verify = args.has('verify');
-  const timeoutMs = num(args, 'timeout-ms', 120_000);
 
+  // Per run.
   let tuples = 0;
   let firstAt = 0;
   let lastAt = 0;
   let warmAt = 0;
   let warmTuples = 0;
+  let readStart = 0;
+  let stalls = 0;
+  let stallMs = 0;
+  // Across runs.
   let lastEnded = 0;
   let expected = 0;
   let misordered = 0;
-  let readStart = 0;
-  let finish!: () => void;
-  const finished = new Promise<void>((r) => (finish = r));
 
   const onData = (tuplesIn: unknown[]): void => {
     const t = now();
@@ -41,6 +42,11 @@ async function main(): Promise<void> {
     else if (warmAt === 0 && t - firstAt >= warmupMs) {
       warmAt = t;
       warmTuples = tuples;
+    }
+    // Stalls: gaps of 20 ms or more between two data messages (a stuck pipeline shows here).
+    if (tuples > 0 && t - lastAt >= 20 && readRate <= 0) {
+      stalls++;
+      stallMs += t - lastAt;
     }
     tuples += tuplesIn.length;
     lastAt = t;
@@ -51,23 +57,34 @@ async function main(): Promise<void> {
       }
     }
   };
+  const report = (k: number): void => {
+    const steady = warmAt > 0 && lastAt > warmAt ? (tuples - warmTuples) / ((lastAt - warmAt) / 1000) : tuples / Math.max(1e-3, (lastAt - firstAt) / 1000);
+    emit('result', {
+      k,
+      tuples,
+      rate: steady,
+      seconds: (lastAt - firstAt) / 1000,
+      stalls,
+      stallMs: Math.round(stallMs),
+      misordered,
+      received: expected,
+      verified: verify ? misordered === 0 : null,
+    });
+    tuples = firstAt = lastAt = warmAt = warmTuples = readStart = stalls = stallMs = 0;
+  };
   /** For --read-rate: how long to hold the socket so that tuples / elapsed stays at the rate. */
   const holdMs = (): number => {
     if (readRate <= 0) return 0;
-    if (readStart === 0) readStart = now();
+    if (readStart === 0) readStart = firstAt || now();
     return Math.max(0, (tuples / readRate) * 1000 - (now() - readStart));
   };
   const onEnd = (w: number): void | Promise<void> => {
     lastEnded = w;
-    if (w === FINAL_WINDOW) {
-      finish();
-      return;
-    }
+    if (isMarker(w)) return report(runOf(w));
     const hold = holdMs();
     if (hold > 1) return new Promise((r) => setTimeout(r, hold));
   };
 
-  let close: () => Promise<void>;
   if (mode === 'raw') {
     const ws = new WebSocket(`${url}/sub/${stream}`, { perMessageDeflate: false });
     ws.on('message', (data: Buffer) => {
@@ -85,12 +102,8 @@ async function main(): Promise<void> {
       ws.once('open', resolve);
       ws.once('error', reject);
     });
-    close = async () => {
-      ws.close(1000);
-      await new Promise((r) => ws.once('close', r));
-    };
   } else {
-    const sub = await connectSubscriber({
+    await connectSubscriber({
       url,
       token: readToken(str(args, 'token-file')),
       stream,
@@ -100,20 +113,13 @@ async function main(): Promise<void> {
       onData: (_w, t) => onData(t),
       onEnd,
       onClose: (code, reason) => {
-        if (code !== 1000) emit('error', `subscriber closed ${code} ${reason}`);
+        if (code !== 1000 && code !== 1001) emit('error', `subscriber closed ${code} ${reason}`);
       },
     });
-    close = () => sub.close();
   }
   emit('ready', { mode, name });
-  const progress = setInterval(() => emit('progress', { w: lastEnded, tuples }), 100);
-  const timeout = setTimeout(() => emit('error', `no final window within ${timeoutMs} ms (got ${tuples} tuples, last window ${lastEnded})`), timeoutMs);
-  await finished;
-  clearInterval(progress);
-  clearTimeout(timeout);
-  const steady = warmAt > 0 && lastAt > warmAt ? (tuples - warmTuples) / ((lastAt - warmAt) / 1000) : tuples / Math.max(1e-3, (lastAt - firstAt) / 1000);
-  emit('result', { tuples, rate: steady, seconds: (lastAt - firstAt) / 1000, misordered, verified: verify ? misordered === 0 && expected === tuples : null });
-  await close();
+  setInterval(() => emit('progress', { w: lastEnded }), 100);
+  await new Promise<void>((r) => process.once('SIGTERM', r));
 }
 
 runRole(main);

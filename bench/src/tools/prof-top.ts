@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * `node bench/dist/tools/prof-top.js FILE.cpuprofile [N]`: the top self-time functions of a
+ * V8 CPU profile (from `node --cpu-prof`), for finding the hot path without a browser.
+ */
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: Node[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const [file, nArg] = process.argv.slice(2);
+if (!file) throw new Error('usage: prof-top FILE.cpuprofile [N]');
+const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const self = new Map<number, number>();
+prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+const byFn = new Map<string, number>();
+let total = 0;
+for (const n of prof.nodes) {
+  const t = self.get(n.id) ?? 0;
+  total += t;
+  const url = n.callFrame.url.replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '').replace(/^file:\/\/\/work\/main\//, '');
+  const key = `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url}:${n.callFrame.lineNumber + 1}` : ''}`;
+  byFn.set(key, (byFn.get(key) ?? 0) + t);
+}
+const rows = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(nArg ?? 25));
+process.stdout.write(`total ${(total / 1000).toFixed(0)} ms sampled\n`);
+for (const [k, t] of rows) process.stdout.write(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${(t / 1000).toFixed(0).padStart(6)} ms  ${k}\n`);
