@@ -75,7 +75,7 @@ interface TestStram {
 }
 
 /** A minimal umbilical server: accepts hello from a container's STRAM token, answers heartbeats. */
-async function startTestStram(authority: StramSecretManager): Promise<TestStram> {
+async function startTestStram(authority: StramSecretManager, app = APP): Promise<TestStram> {
   const http = createServer();
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
   const sockets = new Set<WebSocket>();
@@ -99,7 +99,7 @@ async function startTestStram(authority: StramSecretManager): Promise<TestStram>
   wss.on('connection', (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    acceptAuthenticated(socket, new ServerHandshake(`stram:${APP}`, authority), {
+    acceptAuthenticated(socket, new ServerHandshake(`stram:${app}`, authority), {
       onAccepted: (accepted) => {
         const container = (accepted.request as { container: string }).container;
         const session: Session = accepted.session;
@@ -359,3 +359,46 @@ describe('container processes', () => {
   });
 });
 
+
+describe('a container whose operator fails', () => {
+  it('reports the error in a heartbeat, stops and exits 4', async () => {
+    const failingApp = join(repo, 'packages', 'container', 'dist', 'fixtures', 'failing-app.js');
+    const appDir = mkdtempSync(join(tmpdir(), 'sluice-failing-'));
+    const authority = await StramSecretManager.open({ stateDir: null, logger: silent });
+    const stram = await startTestStram(authority, 'failing');
+    let proc: Proc | undefined;
+    try {
+      const plan = planApp(validateApp(appFromModule(await import(pathToFileURL(failingApp).href))));
+      let sent = false;
+      stram.onHeartbeat = (hb) => {
+        if (sent || !hb.bufferServer) return;
+        sent = true;
+        stram.pending.set('c1', [{ c: 'deploy', operators: deployFor(plan, 'c1', new Map()) }]);
+      };
+      const credentials: Credentials = {
+        version: 1,
+        app: 'failing',
+        container: 'c1',
+        stram: stram.url,
+        stramToken: tokenToText(await authority.issue({ owner: 'test', renewer: 'stram', app: 'failing', container: 'c1' })),
+        bufferServer: { id: 'bs-c1', secret: generateSecret().toString('hex') },
+        subscribe: {},
+        appModule: failingApp,
+        appDir,
+        settings: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 5_000, windowMs: 20, checkpointWindows: 100, insecure: false },
+      };
+      const path = join(appDir, 'containers', 'c1', 'credentials');
+      writeCredentials(path, credentials);
+      proc = launch(path);
+      expect(await proc.exited).toBe(4);
+      const reported = stram.heartbeats.flatMap((h) => h.errors ?? []);
+      expect(reported).toContain('operator flaky#0 failed: boom in window 3');
+      expect(stram.heartbeats.at(-1)!.state).toBe('stopping');
+    } finally {
+      if (proc && proc.child.exitCode === null) proc.child.kill('SIGKILL');
+      await stram.close();
+      await authority.close();
+      rmSync(appDir, { recursive: true, force: true });
+    }
+  });
+});
