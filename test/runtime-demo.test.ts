@@ -25,3 +25,15 @@ describe('sluice demo', () => {
     expect(readdirSync(join(appDir, 'output')).length).toBe(summary.windows);
   });
 });
+
+describe('sluice demo --insecure', () => {
+  const tmp = tempDir('sluice-demo-insecure-');
+  afterAll(() => tmp.remove());
+
+  it('runs the same protocol with well-known keys, says so loudly, and still counts exactly', async () => {
+    const r = await runCli(['demo', '--duration', '3s', '--json', '--insecure', '--app-dir', join(tmp.path, 'app')], tmp.path);
+    expect(r.stderr).toContain('INSECURE MODE: any process on this machine can join this app');
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(summary).toMatchObject({ secure: false, exact: true });
+  });
+});

@@ -30,7 +30,7 @@ describe('sluice launch: a secure app in real processes', () => {
 
   beforeAll(async () => {
     const app = writeTestApp(tmp.path, 'pipeline');
-    cli = startCli(['launch', app, '--app-dir', appDir, '--log-level', 'warn'], tmp.path, { SLUICE_E2E_CANARY: CANARY });
+    cli = startCli(['launch', app, '--app-dir', appDir, '--log-level', 'debug'], tmp.path, { SLUICE_E2E_CANARY: CANARY });
     await cli.waitFor(/launched \S+/);
     // Every container heartbeating and deployed (the test timeout bounds the wait).
     await until(async () => (await containers()).every((c) => c.state === 'running' && c.deployed));
@@ -68,6 +68,18 @@ describe('sluice launch: a secure app in real processes', () => {
       expect(environ).not.toContain(CANARY);
       expect(vars.every((v) => ['PATH', 'HOME', 'SLUICE_CREDENTIALS', 'SLUICE_LOG_LEVEL'].includes(v))).toBe(true);
     }
+  });
+
+  it('writes no secret to STRAM output, container logs or REST responses', async () => {
+    const secrets: string[] = [webToken()];
+    for (const id of ['c1', 'c2', 'c3', 'c4']) {
+      const c = readCredentials(join(appDir, 'containers', id, 'credentials'));
+      secrets.push(c.stramToken, c.bufferServer.secret, ...Object.values(c.subscribe));
+    }
+    const responses = await Promise.all(['/ws/v1/app', '/ws/v1/containers', '/ws/v1/operators', '/metrics'].map(async (p) => (await rest(p, webToken())).text));
+    const logs = ['c1', 'c2', 'c3', 'c4'].map((id) => readFileSync(join(appDir, 'containers', id, 'container.log'), 'utf8'));
+    expect(cli.stderr.length).toBeGreaterThan(0); // debug logging is on: there is something to check
+    for (const text of [cli.stdout, cli.stderr, ...logs, ...responses]) for (const s of secrets) expect(text).not.toContain(s);
   });
 
   it('refuses forged, tampered, other-app and other-container tokens with the right code and reason, and counts them', async () => {
