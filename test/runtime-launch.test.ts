@@ -133,6 +133,15 @@ describe('sluice launch: a secure app in real processes', () => {
     expect(json.stdout).not.toContain(webToken());
   });
 
+  it('reports a container whose process died in status (recovery is a later issue)', async () => {
+    const c4 = (await containers()).find((c) => c.id === 'c4')!;
+    process.kill(c4.pid!, 'SIGKILL');
+    await until(async () => (await containers()).find((c) => c.id === 'c4')!.state === 'exited');
+    expect((await containers()).find((c) => c.id === 'c4')!.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    const table = await runCli(['status', '--app-dir', appDir], tmp.path);
+    expect(table.stdout).toMatch(/c4 +│ exited \(SIGKILL\)/);
+  });
+
   it('sluice shutdown leaves no process, no spool file and no credentials behind', async () => {
     const stramPid = info().pid;
     const r = await runCli(['shutdown', '--app-dir', appDir], tmp.path);
