@@ -175,13 +175,16 @@ describe('STRAM umbilical', () => {
   });
 
   it('sends the committed window (minimum checkpoint over every operator) to every container', async () => {
-    const { stram, cred } = await launch();
+    const { stram, cred } = await launch({ heartbeatIntervalMs: 50 });
     const fakes = await Promise.all(['c1', 'c2', 'c3', 'c4'].map((id) => connect(cred(id))));
     const ops = [['gen#0'], ['count#0'], ['count#1'], ['sink#0']];
     const beat = (i: number, checkpoint: number) =>
       fakes[i]!.heartbeat({ bufferServer: `ws://127.0.0.1:1/c${i + 1}`, operators: ops[i]!.map((id) => ({ id, window: checkpoint + 3, tuplesIn: 10, tuplesOut: 10, latencyMs: 2, checkpoint })) });
-    for (let i = 0; i < 4; i++) await beat(i, 60 + i * 60);
-    for (let i = 0; i < 4; i++) await beat(i, 60 + i * 60);
+    // STRAM recomputes the committed window once per heartbeat interval; beat until every container has it.
+    while (fakes.some((f) => commandsOf(f.acks, 'committed').length === 0)) {
+      for (let i = 0; i < 4; i++) await beat(i, 60 + i * 60);
+      await new Promise((r) => setTimeout(r, 20));
+    }
     expect(stram.committedWindow).toBe(60);
     for (const f of fakes) expect(commandsOf(f.acks, 'committed')).toEqual([{ c: 'committed', w: 60 }]);
   });

@@ -290,15 +290,14 @@ export class Stram {
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
     const commands = r.pending.splice(0);
     if (!r.deployed) {
-      const urls = this.bufferServerUrls();
-      const upstream = [...subscriptionsOf(this.plan, r.id).keys()].map((bs) => this.plan.containers.find((c) => c.bufferServer === bs)!.id);
-      if (upstream.every((id) => urls.has(id))) {
-        commands.push({ c: 'deploy', operators: deployFor(this.plan, r.id, urls) });
+      if (this.upstreamOf(r.id).every((id) => this.records.get(id)?.bufferServerUrl)) {
+        commands.push({ c: 'deploy', operators: deployFor(this.plan, r.id, this.bufferServerUrls()) });
         r.deployed = true;
         this.o.logger.info({ container: r.id, operators: r.operators }, 'deploy sent');
       }
     }
-    this.updateCommitted();
+    // The committed window is recomputed once per heartbeat interval (watch), not per heartbeat:
+    // with many containers a per-heartbeat scan of every operator would be quadratic.
     if (this.committed > r.committedSent && r.deployed) {
       commands.push({ c: 'committed', w: this.committed });
       r.committedSent = this.committed;
@@ -307,6 +306,19 @@ export class Stram {
     return commands;
   }
 
+
+  private readonly upstreams = new Map<string, string[]>();
+
+  /** The containers whose buffer servers container `id` reads from (computed once). */
+  private upstreamOf(id: string): string[] {
+    let ids = this.upstreams.get(id);
+    if (!ids) {
+      const byBs = new Map(this.plan.containers.map((c) => [c.bufferServer, c.id]));
+      ids = [...subscriptionsOf(this.plan, id).keys()].map((bs) => byBs.get(bs)!);
+      this.upstreams.set(id, ids);
+    }
+    return ids;
+  }
 
   private bufferServerUrls(): Map<string, string> {
     const urls = new Map<string, string>();
@@ -329,6 +341,7 @@ export class Stram {
 
   /** Marks containers silent for longer than the heartbeat timeout as lost (recovery comes later). */
   private watch(): void {
+    this.updateCommitted();
     const now = this.o.clock.now();
     for (const r of this.records.values()) {
       const since = r.lastHeartbeatAt ?? r.launchedAt;
