@@ -1,9 +1,83 @@
-import type { Case } from '../lib/suite.js';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cpuSeconds, startRole, type Role } from '../lib/child.js';
+import type { Case, Ctx, Figure } from '../lib/suite.js';
 
-/** stram/heartbeats-1000: waits for packages/stram's umbilical server and fake-container client. */
+/**
+ * stram/heartbeats-1000: STRAM serving 1,000 containers heartbeating at 1 Hz over real sockets
+ * (fake containers in one load-generator process, each with its own token), against the same
+ * load on an idle echo ws server. Both sides run at the same time over the same span, so the
+ * shared CPU's load hits them alike; STRAM's CPU is read from /proc over exactly that span.
+ */
+const CONTAINERS = 1000;
+
+interface Side {
+  server: Role;
+  load: Role;
+}
+
+async function stop(roles: (Role | undefined)[]): Promise<void> {
+  await Promise.all(roles.map((r) => r?.stop()));
+}
+
 export const stramHeartbeats: Case = {
   name: 'stram/heartbeats-1000',
-  skip: () => 'packages/stram has not landed its STRAM server and fake-container load client yet',
+  skip: (ctx: Ctx) => (existsSync(join(ctx.root, 'packages/stram/dist/testing/fake-container.js')) ? null : 'packages/stram (STRAM and its fake-container client) is not built'),
   runs: () => 3,
-  open: () => Promise.reject(new Error('not available')),
+  async open(ctx) {
+    const dir = join(ctx.tmp, 'stram');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const started: Role[] = [];
+    const side = async (server: Role, loadArgs: (ready: Record<string, unknown>) => string[]): Promise<Side> => {
+      started.push(server);
+      const ready = await server.ready;
+      const load = startRole('heartbeat-load', loadArgs(ready), { timeoutMs: 60 * 60_000 });
+      started.push(load);
+      await load.ready;
+      return { server, load };
+    };
+    try {
+      const [stram, echo] = await Promise.all([
+        side(startRole('stram-server', ['--containers', String(CONTAINERS), '--dir', dir], { timeoutMs: 60 * 60_000 }), (ready) => {
+          const list = join(dir, 'credentials.json');
+          writeFileSync(list, JSON.stringify(ready['credentials']), { mode: 0o600 });
+          return ['--mode', 'stram', '--credentials-list', list];
+        }),
+        side(startRole('echo-server', [], { timeoutMs: 60 * 60_000 }), (ready) => ['--mode', 'echo', '--url', String(ready['url']), '--containers', String(CONTAINERS)]),
+      ]);
+      // Let connection set-up and the first deploy acks settle before anything is measured.
+      await new Promise((r) => setTimeout(r, ctx.quick ? 1000 : 3000));
+      const durationMs = ctx.quick ? 2000 : 10_000;
+      return {
+        async run(): Promise<Figure[]> {
+          const c0 = [cpuSeconds(stram.server.pid), cpuSeconds(echo.server.pid)];
+          const l0 = [cpuSeconds(stram.load.pid), cpuSeconds(echo.load.pid)];
+          const t0 = performance.now();
+          stram.load.send({ run: { durationMs } });
+          echo.load.send({ run: { durationMs } });
+          const [s, e] = await Promise.all([stram.load.nextResult(), echo.load.nextResult()]);
+          const secs = (performance.now() - t0) / 1000;
+          const cpu = [cpuSeconds(stram.server.pid) - c0[0]!, cpuSeconds(echo.server.pid) - c0[1]!].map((c) => (c / secs) * 100);
+          const loadCpu = [cpuSeconds(stram.load.pid) - l0[0]!, cpuSeconds(echo.load.pid) - l0[1]!].map((c) => Math.round((c / secs) * 1000) / 10);
+          const extra = {
+            stramHeartbeatsPerS: Math.round(Number(s['perSecond'])),
+            echoHeartbeatsPerS: Math.round(Number(e['perSecond'])),
+            stramErrors: Number(s['errors']),
+            stramLastError: String(s['lastError'] ?? ''),
+            stramMaxMs: Number(s['max']),
+            loadGeneratorCpuPct: loadCpu[0]!,
+          };
+          return [
+            { name: 'stram/heartbeats-1000/cpu', unit: '% of one core', better: 'lower', value: cpu[0]!, baseline: cpu[1]!, baselineLabel: 'idle echo ws server, same load', extra },
+            { name: 'stram/heartbeats-1000/p50', unit: 'ms round trip', better: 'lower', value: Number(s['p50']), baseline: Number(e['p50']), baselineLabel: 'idle echo ws server, same load' },
+            { name: 'stram/heartbeats-1000/p99', unit: 'ms round trip', better: 'lower', value: Number(s['p99']), baseline: Number(e['p99']), baselineLabel: 'idle echo ws server, same load' },
+          ];
+        },
+        close: () => stop(started.reverse()),
+      };
+    } catch (err) {
+      await stop(started.reverse());
+      throw err;
+    }
+  },
 };
