@@ -37,6 +37,7 @@ import { CredentialsKeeper } from './credentials-keeper.js';
  */
 
 const DAY = 86_400_000;
+const KILL_AFTER_TERM_MS = 2_000;
 
 export interface StramOptions {
   /** Path of the built app module (`export default defineApp({...})`). */
@@ -432,11 +433,15 @@ export class Stram {
     const all = Promise.all(exits);
     const graceOver = await Promise.race([all.then(() => false), delay(this.o.shutdownGraceMs).then(() => true)]);
     if (graceOver) {
+      // SIGTERM first (a container stops cleanly on it), SIGKILL for whatever is still there.
       for (const r of this.records.values()) {
         if (!r.exit) {
-          log.warn({ container: r.id }, 'container did not exit within the grace period; killing it');
-          r.process?.kill('SIGKILL');
+          log.warn({ container: r.id }, 'container did not exit within the grace period; terminating it');
+          r.process?.kill('SIGTERM');
         }
+      }
+      if (await Promise.race([all.then(() => false), delay(KILL_AFTER_TERM_MS).then(() => true)])) {
+        for (const r of this.records.values()) if (!r.exit) r.process?.kill('SIGKILL');
       }
       await all;
     }
