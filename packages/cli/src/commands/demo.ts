@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
@@ -141,7 +142,8 @@ function generatorWindow(ops: OperatorView[]): number {
 
 function line(stram: Stram, started: number): string {
   const ops = stram.operators();
-  const out = ops.filter((o) => o.operator === 'output').reduce((m, o) => Math.max(m, o.window), 0);
+  // Windows written by the output operator (its files; its heartbeat stats lag by up to a second).
+  const out = existsSync(stram.dir.output) ? readdirSync(stram.dir.output).filter((f) => f.startsWith('window-')).length : 0;
   const rates = ops.map((o) => `${o.id} ${compact(o.tuplesPerSecond)}/s`).join('  ');
   const cs = stram.containers();
   const up = cs.filter((c) => c.state === 'running').length;
