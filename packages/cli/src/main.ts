@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { SluiceError } from '@sluice/common';
 import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
+import { registerContainerCommand } from './commands/container.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 
 /** The one `sluice` command. Each subcommand lives in commands/ and registers itself here. */
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerSecretCommands(program);
   registerBufferServerCommand(program);
+  registerContainerCommand(program);
   registerRuntimeCommands(program);
   return program;
 }

@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
@@ -93,12 +94,12 @@ export class Container {
     this.server = await this.o.dataPlane.startBufferServer({
       id: c.bufferServer.id,
       secret: Buffer.from(c.bufferServer.secret, 'hex'),
-      host: '127.0.0.1',
+      host: c.settings.bindHost ?? '127.0.0.1',
       port: 0,
       spoolDir,
       logger: this.log.child({ component: 'buffer-server' }),
     });
-    this.log.info({ bufferServer: this.server.url }, 'buffer server listening');
+    this.log.info({ bufferServer: this.bufferServerUrl }, 'buffer server listening');
     this.umbilical = new UmbilicalClient({
       url: c.stram,
       container: c.container,
@@ -114,12 +115,27 @@ export class Container {
     this.umbilical.start();
   }
 
+  /**
+   * The URL other containers reach this buffer server by: listening on a wildcard address (in
+   * Docker), it is advertised under settings.advertiseHost or this host's name (the launcher
+   * makes that the container's name on its network).
+   */
+  get bufferServerUrl(): string | null {
+    if (!this.server) return null;
+    const { bindHost, advertiseHost } = this.credentials.settings;
+    const host = advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined);
+    if (host === undefined) return this.server.url;
+    const url = new URL(this.server.url);
+    url.hostname = host;
+    return url.toString().replace(/\/$/, '');
+  }
+
   heartbeat(): HeartbeatMessage {
     const operators = [...this.deployed.values()].map((d) => d.runner.stats());
     return {
       t: 'heartbeat',
       container: this.id,
-      bufferServer: this.server?.url ?? null,
+      bufferServer: this.bufferServerUrl,
       state: this.state,
       operators,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),

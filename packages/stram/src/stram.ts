@@ -54,7 +54,12 @@ export interface StramOptions {
   logger?: Logger;
   /** The launching user: owner of every token, subject of the web token. */
   user?: string;
+  /** Address STRAM's umbilical and REST listen on (default 127.0.0.1; 0.0.0.0 in a Docker container). */
   host?: string;
+  /** Host name containers reach STRAM's umbilical by, when `host` is not it (e.g. STRAM's Docker container name). */
+  advertiseHost?: string;
+  /** Address containers' buffer servers listen on (credentials settings.bindHost); on a wildcard they advertise their hostname. */
+  containerBindHost?: string;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
   windowMs?: number;
@@ -199,11 +204,11 @@ export class Stram {
       renew: this.tokens.renew?.bind(this.tokens),
       renewIntervalMs: o.renewIntervalMs,
       common: {
-        stramUrl: this.umbilical.url,
+        stramUrl: advertised(this.umbilical.url, o.advertiseHost),
         appModule: resolve(o.appModule),
         appDir: this.dir.root,
         config: o.config,
-        settings: { heartbeatIntervalMs: o.heartbeatIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, windowMs: o.windowMs, checkpointWindows: o.checkpointWindows, insecure: o.insecure },
+        settings: { heartbeatIntervalMs: o.heartbeatIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, windowMs: o.windowMs, checkpointWindows: o.checkpointWindows, insecure: o.insecure, ...(o.containerBindHost ? { bindHost: o.containerBindHost } : {}) },
       },
     });
     const webKey = generateSecret();
@@ -459,6 +464,14 @@ export class Stram {
     this.updateGauges();
     log.info('app stopped');
   }
+}
+
+/** `url` with its host replaced by `host` (when given): what a listener on a wildcard address is reached by. */
+function advertised(url: string, host: string | undefined): string {
+  if (!host) return url;
+  const u = new URL(url);
+  u.hostname = host;
+  return u.toString().replace(/\/$/, '');
 }
 
 function delay(ms: number): Promise<void> {

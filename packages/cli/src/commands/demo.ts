@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { createLogger, parseDuration } from '@sluice/common';
 import { Stram, type OperatorView } from '@sluice/stram';
 import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
-import { containerEntry } from './container-entry.js';
+import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { warnInsecure } from './runtime.js';
 
 /**
@@ -17,7 +17,7 @@ import { warnInsecure } from './runtime.js';
  * totals.
  */
 
-interface DemoOptions {
+interface DemoOptions extends LauncherFlags {
   duration: string;
   json?: boolean;
   insecure?: boolean;
@@ -30,7 +30,7 @@ interface DemoOptions {
 }
 
 export function registerDemoCommand(program: Command): void {
-  program
+  addLauncherOptions(program
     .command('demo')
     .description('run the word-count demo: seeded generator → 2 counter partitions → idempotent output; checks exact counts')
     .option('--duration <duration>', 'how long to generate (30s, 2m); Ctrl-C stops earlier', '30s')
@@ -41,7 +41,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--tuples-per-window <n>', 'words the generator emits per window', '1000')
     .option('--window <duration>', 'streaming window length', '500ms')
     .option('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', '60s')
-    .option('--log-level <level>', 'STRAM and container log level (STRAM logs go to stderr)', 'error')
+    .option('--log-level <level>', 'STRAM and container log level (STRAM logs go to stderr)', 'error'))
     .action((opts: DemoOptions) => runDemo(opts));
 }
 
@@ -52,14 +52,16 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const drainMs = parseDuration(opts.drainTimeout, '--drain-timeout');
   const config = { seed: Number(opts.seed), tuplesPerWindow: Number(opts.tuplesPerWindow), windows: 0 };
   if (opts.insecure) warnInsecure();
+  const logger = createLogger({ name: 'stram', level: opts.logLevel });
+  const containerLogLevel = opts.logLevel === 'error' ? 'warn' : opts.logLevel;
   const stram = await Stram.launch({
     appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
     config,
-    containerEntry: containerEntry(),
+    ...launcherOptions(opts, containerLogLevel, logger),
     insecure: opts.insecure ?? false,
     windowMs: parseDuration(opts.window, '--window'),
-    logger: createLogger({ name: 'stram', level: opts.logLevel }),
-    containerLogLevel: opts.logLevel === 'error' ? 'warn' : opts.logLevel,
+    logger,
+    containerLogLevel,
     ...(opts.appDir ? { appDir: resolve(opts.appDir) } : {}),
   });
   const err = process.stderr;

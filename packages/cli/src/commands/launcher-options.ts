@@ -1,0 +1,39 @@
+import { hostname } from 'node:os';
+import type { Command } from 'commander';
+import { SluiceError, type Logger } from '@sluice/common';
+import { DockerLauncher, type StramOptions } from '@sluice/stram';
+import { containerEntry } from './container-entry.js';
+
+/** `--launcher local|docker` and the Docker launcher's settings, shared by `sluice launch` and `sluice demo` (issue 8). */
+export interface LauncherFlags {
+  launcher: string;
+  dockerNetwork?: string;
+  dockerImage: string;
+  dockerSocket: string;
+  advertiseHost?: string;
+}
+
+export function addLauncherOptions(cmd: Command): Command {
+  return cmd
+    .option('--launcher <kind>', 'how containers start: local (child processes) or docker (one Docker container each)', 'local')
+    .option('--docker-network <name>', 'docker launcher: the user-defined network STRAM and the containers share')
+    .option('--docker-image <image>', 'docker launcher: the Sluice image the containers run', 'sluice:local')
+    .option('--docker-socket <path>', 'docker launcher: the Docker Engine API socket', '/var/run/docker.sock')
+    .option('--advertise-host <host>', "docker launcher: the name containers reach STRAM by (default: this host's name, its container name in Docker)");
+}
+
+/**
+ * The STRAM options a launcher implies. Docker: STRAM and every buffer server listen on 0.0.0.0
+ * and are reached by name on the network, so STRAM should itself run in a container on it.
+ */
+export function launcherOptions(flags: LauncherFlags, logLevel: string, logger: Logger): Pick<StramOptions, 'launcher' | 'containerEntry' | 'host' | 'advertiseHost' | 'containerBindHost'> {
+  if (flags.launcher === 'local') return { containerEntry: containerEntry() };
+  if (flags.launcher !== 'docker') throw new SluiceError('BAD_CONFIG', `--launcher must be local or docker, not "${flags.launcher}"`);
+  if (!flags.dockerNetwork) throw new SluiceError('BAD_CONFIG', '--launcher docker needs --docker-network (a user-defined network: docker network create sluice)');
+  return {
+    launcher: new DockerLauncher({ image: flags.dockerImage, network: flags.dockerNetwork, socketPath: flags.dockerSocket, logLevel, logger }),
+    host: '0.0.0.0',
+    advertiseHost: flags.advertiseHost ?? hostname(),
+    containerBindHost: '0.0.0.0',
+  };
+}
