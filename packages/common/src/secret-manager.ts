@@ -71,6 +71,7 @@ const defaults = {
 
 /** How often start()'s timer looks at the clock; the decisions themselves use the injected clock. */
 const MAX_TICK_MS = 60_000;
+const MIN_TICK_MS = 10;
 
 function checkInterval(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value <= 0) {
@@ -98,6 +99,7 @@ export class StramSecretManager implements TokenAuthority {
   private sequenceNumber = 0;
   private liveTokens = 0;
   private lastRemoval: number;
+  private rolls = 0;
   private rolling: Promise<void> | undefined;
   private ticking: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -183,6 +185,11 @@ export class StramSecretManager implements TokenAuthority {
   /** Tokens issued and not cancelled (expired ones count until removeExpired drops them). */
   get tokenCount(): number {
     return this.liveTokens;
+  }
+
+  /** Master key rolls since this manager was opened (sluice_master_key_rolls_total). */
+  get keyRolls(): number {
+    return this.rolls;
   }
 
   get keyCount(): number {
@@ -369,6 +376,7 @@ export class StramSecretManager implements TokenAuthority {
     await this.keysCommit?.commit();
     // Never step back to an older key if two rolls overlap.
     if (next.id > this.current.id) this.current = next;
+    this.rolls++;
     this.logger?.info({ keyId: next.id, expires: isoTime(next.expiryDate) }, 'master key rolled');
   }
 
@@ -433,7 +441,9 @@ export class StramSecretManager implements TokenAuthority {
 
   start(): void {
     if (this.timer) return;
-    const every = Math.min(this.keyUpdateIntervalMs, this.removalScanIntervalMs, MAX_TICK_MS);
+    // A quarter of the shortest interval, so a roll is late by at most that much (a timer firing
+    // exactly on the interval can find the key a hair short of due and wait a whole interval).
+    const every = Math.max(MIN_TICK_MS, Math.floor(Math.min(this.keyUpdateIntervalMs, this.removalScanIntervalMs, MAX_TICK_MS) / 4));
     this.timer = setInterval(() => {
       this.tick().catch((err: unknown) => this.logger?.error({ err }, 'token authority background work failed; will retry'));
     }, every);

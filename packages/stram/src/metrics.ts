@@ -58,6 +58,45 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /** Token renewals (issue 6) by result; a failure is retried with backoff (renewal.ts). */
+  readonly tokenRenewals = new Counter({
+    name: 'sluice_token_renewals_total',
+    help: 'Renewals of containers\' STRAM delegation tokens by result (success, failure)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  /** Reissues of a container's tokens (STRAM and subscribe tokens) before their max date, by result. */
+  readonly tokenReissues = new Counter({
+    name: 'sluice_token_reissues_total',
+    help: 'Reissues of containers\' tokens before their max date by result (success, failure)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  private keyRolls: () => number = () => 0;
+
+  /** Master key rolls, read from the token authority at scrape time. */
+  readonly masterKeyRolls = new Counter({
+    name: 'sluice_master_key_rolls_total',
+    help: 'Master key rolls of the STRAM token authority since STRAM started',
+    registers: [this.registry],
+    collect: () => {
+      const n = this.keyRolls();
+      const seen = this.keyRollsSeen;
+      if (n > seen) {
+        this.masterKeyRolls.inc(n - seen);
+        this.keyRollsSeen = n;
+      }
+    },
+  });
+  private keyRollsSeen = 0;
+
+  /** Where sluice_master_key_rolls_total reads its count (the secret manager's keyRolls). */
+  countKeyRollsFrom(source: () => number): void {
+    this.keyRolls = source;
+  }
+
   async text(): Promise<string> {
     return this.registry.metrics();
   }

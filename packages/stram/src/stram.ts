@@ -28,7 +28,8 @@ import { LocalLauncher, type Launcher } from './launcher.js';
 import { StramMetrics } from './metrics.js';
 import { RestServer, signWebToken } from './rest.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
-import { CredentialsKeeper } from './credentials-keeper.js';
+import { CredentialsKeeper, type TokenStatus } from './credentials-keeper.js';
+import type { RenewalPolicy } from './renewal.js';
 
 /**
  * The application master (issue 5): plans the app, seeds each container's credentials, launches
@@ -69,6 +70,13 @@ export interface StramOptions {
   renewIntervalMs?: number;
   maxLifetimeMs?: number;
   removalScanIntervalMs?: number;
+  /** Retry backoff of token renewals (renewal.ts); the defaults suit any lifetime. */
+  renewalPolicy?: Partial<RenewalPolicy>;
+  /**
+   * Wraps the delegation-token store STRAM issues, renews and cancels through: the seam a test
+   * uses to make the store temporarily unavailable (issue 6), as `launcher` is for processes.
+   */
+  wrapTokenStore?: (store: TokenStore) => TokenStore;
   /** How long containers get to exit after `shutdown` before they are killed. */
   shutdownGraceMs?: number;
   containerLogLevel?: string;
@@ -87,6 +95,9 @@ const defaults = {
   shutdownGraceMs: 10_000,
   host: '127.0.0.1',
 };
+
+/** The delegation-token store as STRAM uses it: StramSecretManager, or the insecure one. */
+export type TokenStore = DelegationTokens & { close?(): Promise<void>; start?(): void; renew?(t: Token, r: string): Promise<number>; readonly keyRolls?: number };
 
 type Resolved = typeof defaults & StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown> };
 
@@ -145,7 +156,7 @@ export class Stram {
     readonly appId: string,
     readonly dir: AppDir,
     readonly plan: PhysicalPlan,
-    private readonly tokens: DelegationTokens & { close?(): Promise<void>; start?(): void; renew?(t: Token, r: string): Promise<number> },
+    private readonly tokens: TokenStore,
     private readonly authority: StramAuthority,
     private readonly launcher: Launcher,
   ) {
@@ -162,7 +173,7 @@ export class Stram {
     const logger = o.logger.child({ app: appId });
     o.logger = logger;
     if (o.insecure) logger.warn(INSECURE_WARNING);
-    const tokens = o.insecure
+    const store: TokenStore = o.insecure
       ? new InsecureDelegationTokens(o.clock, o.maxLifetimeMs)
       : await StramSecretManager.open({
           stateDir: dir.stramDir,
@@ -173,6 +184,7 @@ export class Stram {
           removalScanIntervalMs: o.removalScanIntervalMs,
           logger,
         });
+    const tokens = o.wrapTokenStore ? o.wrapTokenStore(store) : store;
     const authority = new StramAuthority({ app: appId, tokens, clock: o.clock, owner: o.user, bufferTokenTtlMs: o.maxLifetimeMs, insecure: o.insecure });
     const launcher = o.launcher ?? new LocalLauncher({ entry: o.containerEntry!, logger, ...(o.containerLogLevel ? { logLevel: o.containerLogLevel } : {}) });
     const stram = new Stram(o, appId, dir, plan, tokens, authority, launcher);
@@ -182,7 +194,9 @@ export class Stram {
 
   private async start(): Promise<void> {
     const o = this.o;
-    (this.tokens as { start?(): void }).start?.();
+    // Master key rolls and the expired-token scan (DESIGN.md "Token lifetime").
+    this.tokens.start?.();
+    this.metrics.countKeyRollsFrom(() => this.tokens.keyRolls ?? 0);
     this.umbilical = await UmbilicalServer.listen({
       service: this.authority.service,
       authority: this.authority,
@@ -202,7 +216,9 @@ export class Stram {
       authority: this.authority,
       logger: o.logger,
       renew: this.tokens.renew?.bind(this.tokens),
-      renewIntervalMs: o.renewIntervalMs,
+      clock: o.clock,
+      metrics: this.metrics,
+      ...(o.renewalPolicy ? { policy: o.renewalPolicy } : {}),
       common: {
         stramUrl: advertised(this.umbilical.url, o.advertiseHost),
         appModule: resolve(o.appModule),
@@ -243,7 +259,7 @@ export class Stram {
     });
     for (const r of this.records.values()) this.launchContainer(r);
     this.every(o.heartbeatIntervalMs, () => this.watch());
-    this.every(Math.max(1_000, Math.floor(o.renewIntervalMs * 0.75)), () => void this.renewTokens());
+    this.keeper.start();
     this.updateGauges();
     o.logger.info({ umbilical: this.umbilical.url, rest: this.rest.url, containers: this.records.size }, 'app launched');
   }
@@ -359,13 +375,6 @@ export class Stram {
     this.updateGauges();
   }
 
-  /** Renews each container's STRAM token at 75% of the renew interval; reissues and pushes new credentials before max date. */
-  private async renewTokens(): Promise<void> {
-    if (this.state !== AppState.running) return;
-    await this.keeper.renewAll(this.o.clock.now());
-    this.updateGauges();
-  }
-
   private updateGauges(): void {
     const counts: Record<string, number> = { launching: 0, running: 0, lost: 0, exited: 0 };
     for (const r of this.records.values()) {
@@ -390,8 +399,8 @@ export class Stram {
     return this.committed;
   }
 
-  containers(): ContainerView[] {
-    return [...this.records.values()].map((r) => containerView(r, this.keeper.expiryOf(r.id)));
+  containers(): (ContainerView & { tokens: TokenStatus | null })[] {
+    return [...this.records.values()].map((r) => ({ ...containerView(r, this.keeper.expiryOf(r.id)), tokens: this.keeper.statusOf(r.id) }));
   }
 
   operators(): OperatorView[] {
@@ -414,6 +423,13 @@ export class Stram {
       containers: { total: containers.length, running: containers.filter((c) => c.state === ContainerState.running).length },
       operators: this.plan.operators.length,
       committedWindow: this.committed,
+      tokens: {
+        ...this.keeper.totals(),
+        keyRolls: this.tokens.keyRolls ?? 0,
+        renewIntervalMs: this.o.renewIntervalMs,
+        maxLifetimeMs: this.o.maxLifetimeMs,
+        keyUpdateIntervalMs: this.o.keyUpdateIntervalMs,
+      },
     };
   }
 
