@@ -1,5 +1,5 @@
 import type { Logger, PartitionFilter, Token } from '@sluice/common';
-import { CloseCode } from '@sluice/common';
+import { CloseCode, decodeIdentifier } from '@sluice/common';
 import type { Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import type { OperatorRunner } from './operator-runner.js';
 
@@ -8,6 +8,13 @@ import type { OperatorRunner } from './operator-runner.js';
  * backoff from the first window the operator has not completed for this source, using the
  * subscribe token current at that moment (tokens are renewed over the umbilical without
  * dropping streams: the live connection keeps going, the next one uses the new token).
+ *
+ * Reissued subscribe tokens (issue 6): a subscribe token has a max date, at which the buffer
+ * server closes the connection (4401 expired). The link looks at the credentials' token every
+ * quarter of its connection token's remaining life and, once a newer one is there, re-subscribes
+ * with it from the first window the operator has not completed. Events of the old connection are
+ * dropped from that moment (generation check), and the window tracker skips the tuples of a window
+ * it had already received part of, so nothing is lost or processed twice.
  */
 
 export interface UpstreamTarget {
@@ -27,10 +34,14 @@ export interface UpstreamLinkOptions {
   token(bufferServer: string): Token;
   connect(o: SubscriberOptions): Promise<Subscriber>;
   logger: Logger;
+  now?: () => number;
 }
 
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
+/** Bounds of the wait between looks for a newer subscribe token. */
+const REFRESH_MIN_MS = 50;
+const REFRESH_MAX_MS = 60_000;
 
 export class UpstreamLink {
   private sub: Subscriber | null = null;
@@ -38,6 +49,7 @@ export class UpstreamLink {
   private attempt = 0;
   private timer: NodeJS.Timeout | undefined;
   private generation = 0;
+  private refresh: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
   constructor(private readonly o: UpstreamLinkOptions) {
@@ -58,6 +70,7 @@ export class UpstreamLink {
     const old = this.sub;
     this.sub = null;
     this.generation++;
+    clearTimeout(this.refresh);
     await old?.close();
     this.attempt = 0;
     this.start(window);
@@ -66,16 +79,20 @@ export class UpstreamLink {
   private async connect(gen: number, window: number): Promise<void> {
     const { runner, source, target } = this.o;
     try {
+      const token = this.o.token(target.bufferServer);
+      const live = () => gen === this.generation && !this.closed;
       const sub = await this.o.connect({
         url: target.url,
-        token: this.o.token(target.bufferServer),
+        token,
         stream: this.o.stream,
         subscriber: this.o.subscriber,
         window,
         ...(target.partitions ? { partitions: target.partitions } : {}),
-        onBegin: (w) => runner.deliver(source, { t: 'begin', w }),
-        onData: (w, tuples) => runner.deliver(source, { t: 'data', w, tuples }),
+        // A replaced connection's late events are dropped: its successor resumes where these stop.
+        onBegin: (w) => live() && runner.deliver(source, { t: 'begin', w }),
+        onData: (w, tuples) => live() && runner.deliver(source, { t: 'data', w, tuples }),
         onEnd: (w) => {
+          if (!live()) return undefined;
           runner.deliver(source, { t: 'end', w });
           // A promise makes the subscriber hold its socket until it settles: only when needed.
           return runner.backlogged ? runner.ready() : undefined;
@@ -98,11 +115,46 @@ export class UpstreamLink {
       this.sub = sub;
       this.attempt = 0;
       this.log.info({ url: target.url, window, from: sub.from }, 'subscribed');
+      this.armRefresh(gen, token);
     } catch (err) {
       if (gen !== this.generation || this.closed) return;
       this.log.warn({ url: target.url, err: (err as Error).message }, 'subscribe failed; retrying');
       this.retry();
     }
+  }
+
+  /** Looks for a newer subscribe token every quarter of the current one's remaining life. */
+  private armRefresh(gen: number, used: Token): void {
+    clearTimeout(this.refresh);
+    const now = this.o.now ?? Date.now;
+    const maxDate = decodeIdentifier(used.identifier).maxDate;
+    const wait = Math.min(REFRESH_MAX_MS, Math.max(REFRESH_MIN_MS, Math.floor((maxDate - now()) / 4)));
+    this.refresh = setTimeout(() => this.switchIfRenewed(gen, used, maxDate), wait);
+    this.refresh.unref();
+  }
+
+  private switchIfRenewed(gen: number, used: Token, maxDate: number): void {
+    if (gen !== this.generation || this.closed || !this.sub) return;
+    let next: Token;
+    try {
+      next = this.o.token(this.o.target.bufferServer);
+    } catch {
+      this.armRefresh(gen, used);
+      return;
+    }
+    if (decodeIdentifier(next.identifier).maxDate <= maxDate) {
+      this.armRefresh(gen, used);
+      return;
+    }
+    // Make before break: from now on only the new connection delivers; the buffer server would
+    // replace the old one anyway (same subscriber name, 4409), closing it is just tidier.
+    const old = this.sub;
+    this.sub = null;
+    this.generation++;
+    this.attempt = 0;
+    this.log.info({ window: this.o.runner.resumeWindow(this.o.source) }, 'subscribe token reissued; re-subscribing with it');
+    this.start();
+    void old.close().catch(() => undefined);
   }
 
   private retry(): void {
@@ -114,6 +166,7 @@ export class UpstreamLink {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.refresh);
     const sub = this.sub;
     this.sub = null;
     await sub?.close();
