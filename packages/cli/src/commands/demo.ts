@@ -8,6 +8,7 @@ import { Stram, type OperatorView } from '@sluice/stram';
 import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { warnInsecure } from './runtime.js';
+import { addTokenOptions, tokenOptions, type TokenFlags } from './token-options.js';
 
 /**
  * `sluice demo`: the word count of issue 5 in real processes. STRAM runs in this process; the
@@ -17,7 +18,7 @@ import { warnInsecure } from './runtime.js';
  * totals.
  */
 
-interface DemoOptions extends LauncherFlags {
+interface DemoOptions extends LauncherFlags, TokenFlags {
   duration: string;
   json?: boolean;
   insecure?: boolean;
@@ -30,7 +31,7 @@ interface DemoOptions extends LauncherFlags {
 }
 
 export function registerDemoCommand(program: Command): void {
-  addLauncherOptions(program
+  addTokenOptions(addLauncherOptions(program
     .command('demo')
     .description('run the word-count demo: seeded generator → 2 counter partitions → idempotent output; checks exact counts')
     .option('--duration <duration>', 'how long to generate (30s, 2m); Ctrl-C stops earlier', '30s')
@@ -41,7 +42,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--tuples-per-window <n>', 'words the generator emits per window', '1000')
     .option('--window <duration>', 'streaming window length', '500ms')
     .option('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', '60s')
-    .option('--log-level <level>', 'STRAM and container log level (STRAM logs go to stderr)', 'error'))
+    .option('--log-level <level>', 'STRAM and container log level (STRAM logs go to stderr)', 'error')))
     .action((opts: DemoOptions) => runDemo(opts));
 }
 
@@ -58,6 +59,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
     config,
     ...launcherOptions(opts, containerLogLevel, logger),
+    ...tokenOptions(opts),
     insecure: opts.insecure ?? false,
     windowMs: parseDuration(opts.window, '--window'),
     logger,
@@ -101,6 +103,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   progress.done();
   process.off('SIGINT', onSigint);
   const containers = stram.plan.containers.length;
+  // Renewals, reissues, failures and key rolls over the run (before shutdown cancels the tokens).
+  const tokens = stram.appView()['tokens'] as { renewals: number; reissues: number; failures: number; keyRolls: number };
   await stram.shutdown(drained ? 'demo finished' : 'demo stopped before the output caught up');
 
   // Phase 3: compare. Every window file is complete (atomic, written once all partitions ended it).
@@ -120,11 +124,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     expected: sortKeys(expected),
     actual: sortKeys(actual.counts),
     exact,
+    tokens,
     durationMs: Date.now() - started,
     appDir: stram.dir.root,
   };
   const out = process.stdout;
   out.write(`windows: ${windows} (generator finished ${finished}), tuples: ${tuples}, containers: ${containers}\n`);
+  out.write(`tokens: ${tokens.renewals} renewals, ${tokens.reissues} reissues, ${tokens.failures} failures, ${tokens.keyRolls} master key rolls\n`);
   out.write(`counts ${exact ? 'match the generator exactly' : 'DO NOT match the generator'}${drained ? '' : ' (the output did not catch up in time)'}\n`);
   if (!opts.json) {
     for (const [word, n] of Object.entries(summary.expected)) out.write(`  ${word.padEnd(12)} expected ${String(n).padStart(8)}  actual ${String(summary.actual[word] ?? 0).padStart(8)}\n`);

@@ -5,24 +5,26 @@ import { INSECURE_WARNING, Stram } from '@sluice/stram';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerDemoCommand } from './demo.js';
 import { registerStatusCommands } from './status.js';
+import { addTokenOptions, tokenOptions, type TokenFlags } from './token-options.js';
 
 /** `sluice launch | status | shutdown | demo` (issue 5). */
 export function registerRuntimeCommands(program: Command): void {
-  addLauncherOptions(program
+  addTokenOptions(addLauncherOptions(program
     .command('launch')
     .description('launch an app (a built .js module exporting defineApp) and run its STRAM in the foreground')
     .argument('<app>', 'path of the built app module')
     .option('--app-dir <dir>', 'app directory (default: .sluice/apps/<app id>)')
     .option('--config <key=value...>', 'app config entries (values parsed as JSON when they parse)')
     .option('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)')
-    .option('--log-level <level>', 'STRAM and container log level', 'info'))
-    .action(async (app: string, opts: { appDir?: string; config?: string[]; insecure?: boolean; logLevel: string } & LauncherFlags) => {
+    .option('--log-level <level>', 'STRAM and container log level', 'info')))
+    .action(async (app: string, opts: { appDir?: string; config?: string[]; insecure?: boolean; logLevel: string } & LauncherFlags & TokenFlags) => {
       if (opts.insecure) warnInsecure();
       const logger = createLogger({ name: 'stram', level: opts.logLevel });
       const stram = await Stram.launch({
         appModule: resolve(app),
         config: parseConfig(opts.config ?? []),
         ...launcherOptions(opts, opts.logLevel, logger),
+        ...tokenOptions(opts),
         insecure: opts.insecure ?? false,
         logger,
         containerLogLevel: opts.logLevel,

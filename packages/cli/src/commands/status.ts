@@ -1,5 +1,6 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import type { TokenStatus } from '@sluice/stram';
 import { fetchStatus, openApp, type AppStatus } from './runtime-client.js';
 
 /** `sluice status` and `sluice shutdown`. */
@@ -46,11 +47,18 @@ function alive(pid: number): boolean {
 export function renderStatus(s: AppStatus): string {
   const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string };
   const lines = [`app ${a.id} (${a.name}): ${a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  const t = s.app['tokens'] as { renewals: number; reissues: number; failures: number; failing: number; keyRolls: number } | undefined;
+  if (t) {
+    const failing = t.failing > 0 ? `, RENEWAL FAILING for ${t.failing} container(s)` : '';
+    lines.push(`tokens: ${t.renewals} renewals, ${t.reissues} reissues, ${t.failures} failures, ${t.keyRolls} master key rolls${failing}`);
+  }
   // Plain text when piped (no ANSI colours in files or other programs' input).
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'operators', 'heartbeats', 'last heartbeat', 'deployed'] });
+  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'operators', 'heartbeats', 'last heartbeat', 'deployed', 'token expiry', 'last renewal', 'renewal failures'] });
   for (const c of s.containers) {
-    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no']);
+    const tk = (c as { tokens?: TokenStatus | null }).tokens;
+    const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
+    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
   }
   const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint'] });
   for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint]);
