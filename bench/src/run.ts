@@ -117,7 +117,7 @@ async function main(): Promise<void> {
             if (!figures.has(f.name)) figures.set(f.name, []);
             figures.get(f.name)!.push(f);
           }
-          log(`[${n + 1}/${selected.length}] ${c.name} run ${i + 1}/${runs}: ${figs.map((f) => `${f.name.slice(c.name.length + 1) || f.name} ${fmtShort(f.value)} vs ${fmtShort(f.baseline)}`).join('; ')}`);
+          log(`[${n + 1}/${selected.length}] ${c.name} run ${i + 1}/${runs}: ${figs.map((f) => `${f.name.startsWith(`${c.name}/`) ? f.name.slice(c.name.length + 1) : f.name} ${fmtShort(f.value)} vs ${fmtShort(f.baseline)}`).join('; ')}`);
         }
       } finally {
         await session.close();

@@ -45,7 +45,7 @@ export const handshakes: Case[] = [
       await secure.server.stop();
       throw err;
     });
-    const ms = ctx.quick ? 400 : 2500;
+    const ms = ctx.quick ? 250 : 2500;
     return {
       async run(i) {
         const [s, p] = await sideBySide(
@@ -81,7 +81,7 @@ export const tokenVerify: Case = {
     await role.ready;
     return {
       async run(i) {
-        role.send({ run: { durationMs: ctx.quick ? 300 : 1500, first: i % 2 ? 'hmac' : 'verify' } });
+        role.send({ run: { durationMs: ctx.quick ? 200 : 1500, first: i % 2 ? 'hmac' : 'verify' } });
         const r = await role.nextResult();
         return [
           {

@@ -4,7 +4,7 @@ import { sideBySide, type Case, type Ctx, type Figure, type Session } from '../l
 
 /** Buffer-server throughput cases (issue 7: bs/*). */
 
-const publishMs = (ctx: Ctx): number => (ctx.quick ? 500 : 3000);
+const publishMs = (ctx: Ctx): number => (ctx.quick ? 300 : 3000);
 const steadyAfterMs = (ctx: Ctx): number => Math.min(500, publishMs(ctx) * 0.2);
 const RUNS = 3;
 
@@ -22,6 +22,7 @@ const SHAPES: Shape[] = [
 
 const windowTuples = (s: Shape): number => (s.batch === 1 ? 10_000 : 50_000);
 const runTimeoutMs = (ctx: Ctx): number => publishMs(ctx) * 10 + 30_000;
+const warmupMs = (ctx: Ctx): number => (ctx.quick ? 150 : 500);
 
 /** Keeps a case's rigs up from open() until the session's close(), however the case ends. */
 async function rigSession(ctx: Ctx, options: RigOptions[], figures: (i: number, rigs: StreamRig[]) => Promise<Figure[]>): Promise<Session> {
@@ -60,7 +61,7 @@ export const secureVsRaw: Case[] = SHAPES.map((shape) => ({
   skip: cliBuilt,
   runs: () => RUNS,
   open(ctx) {
-    const common = { size: shape.size, batch: shape.batch, subscribers: 1, windowTuples: windowTuples(shape), runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx) };
+    const common = { size: shape.size, batch: shape.batch, subscribers: 1, windowTuples: windowTuples(shape), runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx), warmupMs: warmupMs(ctx) };
     return twoRigs(ctx, { ...common, server: 'secure' }, { ...common, server: 'raw' }, async (i, s, r) => {
       const [secure, raw] = await pair(i, s, r, publishMs(ctx));
       return [
@@ -91,7 +92,7 @@ export const secureVsInsecure: Case = {
   skip: cliBuilt,
   runs: () => RUNS,
   open(ctx) {
-    const common = { size: 100, batch: 100, subscribers: 1, windowTuples: 50_000, runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx) };
+    const common = { size: 100, batch: 100, subscribers: 1, windowTuples: 50_000, runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx), warmupMs: warmupMs(ctx) };
     return twoRigs(ctx, { ...common, server: 'secure' }, { ...common, server: 'insecure' }, async (i, s, n) => {
       const [secure, insecure] = await pair(i, s, n, publishMs(ctx));
       return [
@@ -114,7 +115,7 @@ export const fanout4: Case = {
   skip: cliBuilt,
   runs: () => RUNS,
   open(ctx) {
-    const common = { size: 100, batch: 100, windowTuples: 50_000, server: 'secure' as const, runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx) };
+    const common = { size: 100, batch: 100, windowTuples: 50_000, server: 'secure' as const, runTimeoutMs: runTimeoutMs(ctx), steadyAfterMs: steadyAfterMs(ctx), warmupMs: warmupMs(ctx) };
     return twoRigs(ctx, { ...common, subscribers: 4 }, { ...common, subscribers: 1 }, async (i, four, one) => {
       const [f, o] = await pair(i, four, one, publishMs(ctx));
       const perSub = f.subRates.reduce((a, b) => a + b, 0) / f.subRates.length;
@@ -136,17 +137,17 @@ export const fanout4: Case = {
 /**
  * bs/memory-bounded: a publisher at full speed, one subscriber reading at a tenth of the
  * one-subscriber rate measured earlier in this suite run (bs/secure-vs-raw/100B-x100), for 30 s
- * (quick: 1.5 s) per run; the subscriber checks every tuple's sequence number.
+ * (quick: 0.5 s) per run; the subscriber checks every tuple's sequence number.
  */
 export const memoryBounded: Case = {
   name: 'bs/memory-bounded',
   skip: cliBuilt,
   runs: () => RUNS,
   open(ctx) {
-    const limitMiB = ctx.quick ? 4 : 64;
+    const limitMiB = ctx.quick ? 1 : 64;
     const measured = ctx.done.get('bs/secure-vs-raw/100B-x100')?.value;
     const readRate = (measured && Number.isFinite(measured) ? measured : 1_000_000) / 10;
-    const publishFor = ctx.quick ? 1500 : 30_000;
+    const publishFor = ctx.quick ? 500 : 30_000;
     const options: RigOptions = {
       server: 'secure',
       size: 100,

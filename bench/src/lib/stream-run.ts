@@ -84,16 +84,16 @@ export class StreamRig {
         subs.push(sub);
         roles.push(sub);
       }
-      await Promise.all(subs.map((s) => s.ready));
       const pubArgs = ['--mode', mode, '--url', server.url, '--size', String(o.size), '--batch', String(o.batch), '--window-tuples', String(o.windowTuples)];
       if (mode === 'sluice') pubArgs.push('--token-file', server.token('publish'));
       const pub = startRole('publisher', pubArgs, { timeoutMs: 60 * 60_000, ...(o.nodeArgs?.publisher ? { nodeArgs: o.nodeArgs.publisher } : {}) });
       roles.push(pub);
-      await pub.ready;
+      // All start together: the publisher sends nothing before its first run command.
+      await Promise.all([...subs, pub].map((r) => r.ready));
       const rig = new StreamRig(o, server, pub, subs, progress);
       if (mode === 'sluice') await rig.startPurging();
       // One short run, not reported: JIT warm-up and first-connection costs hit neither side's figures.
-      await rig.run(Math.min(300, o.warmupMs ?? 300));
+      await rig.run(o.warmupMs ?? 300);
       return rig;
     } catch (err) {
       await Promise.all(roles.map((r) => r.stop()));
@@ -190,10 +190,12 @@ export async function withRigs<T>(ctx: Ctx, options: RigOptions[], body: (rigs: 
   const rigs: StreamRig[] = [];
   try {
     // Started together: rig start-up is mostly module loading, which overlaps well.
+    const t0 = performance.now();
     const started = await Promise.allSettled(options.map((o) => StreamRig.start(ctx, o)));
     for (const s of started) if (s.status === 'fulfilled') rigs.push(s.value);
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+    ctx.log(`rigs (${options.map((o) => o.server).join(', ')}) up and warm in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return await body(rigs);
   } finally {
     await Promise.all(rigs.map((r) => r.stop()));
