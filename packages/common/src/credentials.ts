@@ -35,6 +35,8 @@ export const credentialsSchema = z.object({
     windowMs: z.number().int().positive(),
     checkpointWindows: z.number().int().positive(),
     insecure: z.boolean(),
+    /** How long the container streams on without STRAM before it stops (default heartbeatTimeoutMs); longer than a STRAM restart. */
+    stramLossTimeoutMs: z.number().int().positive().optional(),
     /** Address the container's buffer server listens on (default 127.0.0.1; 0.0.0.0 in Docker). */
     bindHost: z.string().optional(),
     /** Host name others reach that buffer server by (default: bindHost, or the hostname when bindHost is a wildcard). */

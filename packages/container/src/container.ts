@@ -7,6 +7,7 @@ import {
   credentialsSchema,
   mintBufferToken,
   openCredentials,
+  readCredentials,
   tokenFromText,
   writeCredentials,
   type AppDefinition,
@@ -40,6 +41,8 @@ export const ExitCode = {
   stramLost: 3,
   /** An operator threw; STRAM relaunches the container from the last checkpoint. */
   operatorFailed: 4,
+  /** STRAM refused this container's token (4401: cancelled or expired): it has been, or will be, replaced. */
+  stramRefused: 5,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -102,13 +105,17 @@ export class Container {
     this.log.info({ bufferServer: this.bufferServerUrl }, 'buffer server listening');
     this.umbilical = new UmbilicalClient({
       url: c.stram,
+      // A recovered STRAM that could not get its old port back wrote the new URL into our credentials file.
+      resolveUrl: () => this.stramUrl(),
       container: c.container,
       token: () => tokenFromText(this.credentials.stramToken),
       heartbeatIntervalMs: c.settings.heartbeatIntervalMs,
-      heartbeatTimeoutMs: c.settings.heartbeatTimeoutMs,
+      // Operators keep streaming while STRAM is away (restarting); only past this do they stop (issue 6).
+      heartbeatTimeoutMs: c.settings.stramLossTimeoutMs ?? c.settings.heartbeatTimeoutMs,
       heartbeat: () => this.heartbeat(),
       onCommands: (commands, session) => this.enqueue(commands, session),
       onLost: () => void this.stop(ExitCode.stramLost, 'STRAM unreachable past the heartbeat timeout'),
+      onRefused: (reason) => void this.stop(ExitCode.stramRefused, `STRAM refused this container's token: ${reason}`),
       logger: this.log.child({ component: 'umbilical' }),
       now: this.now,
     });
@@ -128,6 +135,14 @@ export class Container {
     const url = new URL(this.server.url);
     url.hostname = host;
     return url.toString().replace(/\/$/, '');
+  }
+
+  private stramUrl(): string {
+    try {
+      return readCredentials(this.o.credentialsPath).stram;
+    } catch {
+      return this.credentials.stram;
+    }
   }
 
   heartbeat(): HeartbeatMessage {
@@ -174,7 +189,9 @@ export class Container {
           this.log.warn({ operator: cmd.operator, port: cmd.port, upstream: cmd.upstream.operator }, 'resubscribe for an unknown input; ignored');
           return;
         }
-        await link.retarget({ url: cmd.upstream.url, bufferServer: cmd.upstream.bufferServer, partitions: cmd.upstream.partitions }, cmd.window);
+        // The replacement publishes from cmd.window; windows this operator has already ended need not come again.
+        const window = Math.max(cmd.window, this.deployed.get(cmd.operator)!.runner.resumeWindow(sourceId(cmd.port, cmd.upstream.operator)));
+        await link.retarget({ url: cmd.upstream.url, bufferServer: cmd.upstream.bufferServer, partitions: cmd.upstream.partitions }, window);
         return;
       }
       case 'committed':

@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
 import {
   CloseCode,
+  ConnectionClosedError,
   SluiceError,
   closeReason,
   connectAuthenticated,
@@ -28,6 +29,8 @@ import {
 
 export interface UmbilicalClientOptions {
   url: string;
+  /** Where STRAM is now, asked before every (re)connection; default `url`. */
+  resolveUrl?(): string;
   container: string;
   /** The current STRAM token (may change when STRAM pushes new credentials). */
   token(): Token;
@@ -38,6 +41,11 @@ export interface UmbilicalClientOptions {
   /** Commands of one ack, with the session they came on (credentials are sealed under its key). */
   onCommands(commands: Command[], session: Session): void;
   onLost(): void;
+  /**
+   * STRAM refused the token outright (4401 in the handshake: cancelled, expired, unknown): retrying
+   * with it is pointless. Without this handler the client keeps retrying until onLost.
+   */
+  onRefused?(reason: string): void;
   logger: Logger;
   now?: () => number;
 }
@@ -146,7 +154,8 @@ export class UmbilicalClient {
     const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
       if (pending) this.onFrame(pending, toBuffer(data), isBinary);
     };
-    connectAuthenticated(this.o.url, token, { role: 'hello', container: this.o.container }, { onMessage }).then(
+    const url = this.o.resolveUrl?.() ?? this.o.url;
+    connectAuthenticated(url, token, { role: 'hello', container: this.o.container }, { onMessage }).then(
       ({ socket, session }) => {
         this.connecting = false;
         pending = { socket, session };
@@ -157,7 +166,7 @@ export class UmbilicalClient {
         this.live = pending;
         this.attempt = 0;
         this.lastContact = this.now();
-        this.o.logger.info({ url: this.o.url }, 'connected to STRAM');
+        this.o.logger.info({ url }, 'connected to STRAM');
         socket.on('error', (err) => this.o.logger.warn({ err: err.message }, 'umbilical socket error'));
         socket.once('close', (code, reason) => {
           if (this.live?.socket === socket) this.live = null;
@@ -171,7 +180,13 @@ export class UmbilicalClient {
       },
       (err: unknown) => {
         this.connecting = false;
-        this.o.logger.warn({ url: this.o.url, err: (err as Error).message }, 'cannot reach STRAM; retrying');
+        if (err instanceof ConnectionClosedError && err.remoteCode === CloseCode.unauthenticated && this.o.onRefused && !this.stopped) {
+          this.o.logger.error({ url, code: err.remoteCode, reason: err.remoteReason }, 'STRAM refused the token; not retrying');
+          this.stop();
+          this.o.onRefused(err.remoteReason);
+          return;
+        }
+        this.o.logger.warn({ url, err: (err as Error).message }, 'cannot reach STRAM; retrying');
         this.scheduleReconnect();
       },
     );

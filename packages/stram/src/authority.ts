@@ -32,6 +32,11 @@ export interface DelegationTokens {
   cancel(token: Token, canceller: string): Promise<unknown>;
   /** When the token stops being accepted (its renewal expiry), or undefined if unknown. */
   expiryOf(identifier: TokenIdentifier): number | undefined;
+  /**
+   * Recovery of an in-memory authority (insecure mode): accept again a token it issued before
+   * STRAM restarted. A persistent authority reloads its records from disk instead.
+   */
+  adopt?(token: Token): void;
 }
 
 /** The well-known key of `--insecure` mode: anybody can compute it, which is the point of the warning. */
@@ -90,6 +95,11 @@ export class InsecureDelegationTokens implements DelegationTokens {
 
   expiryOf(identifier: TokenIdentifier): number | undefined {
     return this.live.get(identifier.sequenceNumber)?.maxDate;
+  }
+
+  adopt(token: Token): void {
+    const id = decodeIdentifier(token.identifier);
+    if (!this.live.has(id.sequenceNumber)) this.live.set(id.sequenceNumber, { maxDate: id.maxDate, cancelled: false });
   }
 }
 
@@ -170,24 +180,48 @@ export class StramAuthority implements TokenAuthority {
   async grant(container: string, bufferServer: string, reads: ReadonlyMap<string, string[]>): Promise<ContainerGrant> {
     const stramToken = await this.o.tokens.issue({ owner: this.o.owner, renewer: this.renewer, app: this.o.app, container });
     const subscribe: Record<string, string> = {};
-    const now = this.o.clock.now();
     for (const [bs, streams] of reads) {
       if (streams.length === 0) continue;
-      subscribe[bs] = tokenToText(
-        mintBufferToken({
-          secret: this.bufferSecret(bs),
-          bs,
-          streams: [...streams].sort(),
-          access: 'subscribe',
-          container,
-          owner: this.o.owner,
-          renewer: this.renewer,
-          now,
-          ttlMs: this.o.bufferTokenTtlMs,
-        }),
-      );
+      subscribe[bs] = this.subscribeToken(container, bs, streams);
     }
     return { container, bufferServer: { id: bufferServer, secret: this.bufferSecret(bufferServer) }, stramToken, subscribe };
+  }
+
+  /** A subscribe token (text form) for `container` naming exactly `streams` at buffer server `bs`. */
+  subscribeToken(container: string, bs: string, streams: readonly string[]): string {
+    return tokenToText(
+      mintBufferToken({
+        secret: this.bufferSecret(bs),
+        bs,
+        streams: [...streams].sort(),
+        access: 'subscribe',
+        container,
+        owner: this.o.owner,
+        renewer: this.renewer,
+        now: this.o.clock.now(),
+        ttlMs: this.o.bufferTokenTtlMs,
+      }),
+    );
+  }
+
+  /**
+   * A replacement container's buffer server gets a new secret (DESIGN.md "Windows, checkpoints,
+   * recovery"): every token of the dead one's server, wherever it leaked, stops working.
+   */
+  rotateSecret(bs: string): Buffer {
+    const s = this.o.insecure ? INSECURE_KEY : generateSecret();
+    this.secrets.set(bs, s);
+    return s;
+  }
+
+  /** STRAM restart: the secret a running buffer server holds (read back from its container's 0600 credentials). */
+  adoptSecret(bs: string, secret: Buffer): void {
+    this.secrets.set(bs, secret);
+  }
+
+  /** Recovery of an insecure (in-memory) token authority: accept this token again. */
+  adopt(token: Token): void {
+    this.o.tokens.adopt?.(token);
   }
 
   /** A control token for a buffer server (STRAM's own use: purge, revoke). */

@@ -30,6 +30,14 @@ export interface ContainerRecord {
   committedSent: number;
   /** Commands waiting for the container's next heartbeat. */
   pending: Command[];
+  /** Times this container was replaced (issue 6). */
+  restarts: number;
+  /** The window its operators restore from when next deployed (0 = fresh start). */
+  restore: number;
+  /** Replaced: its downstream containers must be told its new buffer server once it reports one. */
+  announce: boolean;
+  /** Upstream buffer servers whose secret changed: this container needs new subscribe tokens for them. */
+  pushSubscribe: Set<string>;
 }
 
 export interface ContainerView {
@@ -45,6 +53,8 @@ export interface ContainerView {
   exit: { code: number | null; signal: string | null } | null;
   tokenExpiry: string | null;
   errors: string[];
+  /** Times the container was replaced (process exit or heartbeat timeout). */
+  restarts: number;
 }
 
 export interface OperatorView {
@@ -80,6 +90,10 @@ export function newRecord(plan: PhysicalPlan, id: string, now: number): Containe
     deployed: false,
     committedSent: 0,
     pending: [],
+    restarts: 0,
+    restore: 0,
+    announce: false,
+    pushSubscribe: new Set(),
   };
 }
 
@@ -97,6 +111,7 @@ export function containerView(r: ContainerRecord, tokenExpiry: number | undefine
     exit: r.exit ?? null,
     tokenExpiry: tokenExpiry === undefined ? null : isoTime(tokenExpiry),
     errors: r.errors,
+    restarts: r.restarts,
   };
 }
 

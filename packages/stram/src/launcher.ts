@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import type { Logger } from '@sluice/common';
 
 /**
@@ -25,6 +25,12 @@ export interface LaunchedContainer {
 export interface Launcher {
   readonly name: string;
   launch(spec: LaunchSpec): LaunchedContainer;
+  /**
+   * STRAM restart (`sluice launch --recover`): a handle on a container a previous STRAM launched,
+   * by the pid it recorded. Launchers that cannot do this leave it out; STRAM then relies on
+   * heartbeats alone.
+   */
+  adopt?(spec: LaunchSpec, pid: number): LaunchedContainer;
 }
 
 export interface LocalLauncherOptions {
@@ -75,4 +81,45 @@ export class LocalLauncher implements Launcher {
       },
     };
   }
+
+  /**
+   * A container started by an earlier STRAM is not our child: its exit is seen by polling the pid.
+   * A pid is only trusted while /proc says it still runs this launcher's entry (pids are reused).
+   */
+  adopt(spec: LaunchSpec, pid: number): LaunchedContainer {
+    const ours = (): boolean => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return false;
+      }
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(this.options.entry);
+      } catch {
+        return true; // no /proc (not Linux): the pid is all there is to go by
+      }
+    };
+    let gone = !ours();
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+      if (gone) return resolve({ code: null, signal: null });
+      const t = setInterval(() => {
+        if (ours()) return;
+        gone = true;
+        clearInterval(t);
+        resolve({ code: null, signal: null });
+      }, ADOPTED_POLL_MS);
+      t.unref();
+    });
+    this.options.logger?.info({ container: spec.container, pid, alive: !gone }, 'container adopted from the previous STRAM');
+    return {
+      pid,
+      exited,
+      kill: (signal: NodeJS.Signals = 'SIGTERM') => {
+        if (!gone && ours()) process.kill(pid, signal);
+      },
+    };
+  }
 }
+
+/** How often an adopted container's pid is checked. */
+const ADOPTED_POLL_MS = 500;

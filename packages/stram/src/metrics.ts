@@ -97,6 +97,14 @@ export class StramMetrics {
     this.keyRolls = source;
   }
 
+  /** Containers replaced after their process exited or they stopped heartbeating (issue 6). */
+  readonly containerRestarts = new Counter({
+    name: 'sluice_container_restarts_total',
+    help: 'Containers replaced (relaunched from their last checkpoint) by container',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
   async text(): Promise<string> {
     return this.registry.metrics();
   }

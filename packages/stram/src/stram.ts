@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -10,9 +10,12 @@ import {
   deployFor,
   generateSecret,
   planApp,
+  sealCredentials,
   subscriptionsOf,
   systemClock,
+  tokenFromText,
   validateApp,
+  writeCredentials,
   writeFileAtomic,
   type Clock,
   type Command,
@@ -24,11 +27,12 @@ import {
 import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
 import { InsecureDelegationTokens, StramAuthority, type DelegationTokens } from './authority.js';
 import { ContainerState, RateTracker, containerView, newRecord, operatorViews, type ContainerRecord, type ContainerView, type OperatorView } from './container-table.js';
-import { LocalLauncher, type Launcher } from './launcher.js';
+import { LocalLauncher, type LaunchSpec, type LaunchedContainer, type Launcher } from './launcher.js';
 import { StramMetrics } from './metrics.js';
 import { RestServer, signWebToken } from './rest.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 import { CredentialsKeeper, type TokenStatus } from './credentials-keeper.js';
+import { credentialsOf, downstreamOf, loadState, primitiveOptions, resubscribesFor, saveState, statePath, tokenSeqs, type SavedState } from './recovery.js';
 import type { RenewalPolicy } from './renewal.js';
 
 /**
@@ -62,7 +66,15 @@ export interface StramOptions {
   /** Address containers' buffer servers listen on (credentials settings.bindHost); on a wildcard they advertise their hostname. */
   containerBindHost?: string;
   heartbeatIntervalMs?: number;
+  /** A container silent this long (or whose process exits) is replaced from its last checkpoint (issue 6). */
   heartbeatTimeoutMs?: number;
+  /**
+   * How long a container keeps streaming without STRAM before it gives up (credentials
+   * settings.stramLossTimeoutMs): longer than a STRAM restart (`sluice launch --recover`).
+   */
+  stramLossTimeoutMs?: number;
+  /** Internal: set by Stram.recover — resume the app saved in the app directory instead of launching it anew. */
+  recoverFrom?: SavedState;
   windowMs?: number;
   checkpointWindows?: number;
   webTokenTtlMs?: number;
@@ -85,6 +97,7 @@ export interface StramOptions {
 const defaults = {
   heartbeatIntervalMs: 1_000,
   heartbeatTimeoutMs: 30_000,
+  stramLossTimeoutMs: 120_000,
   windowMs: 500,
   checkpointWindows: 60,
   webTokenTtlMs: 7 * DAY,
@@ -113,7 +126,7 @@ function resolveOptions(options: StramOptions): Resolved {
   o.user = options.user ?? userInfo().username;
   o.insecure = options.insecure ?? false;
   o.config = options.config ?? {};
-  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
+  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `STRAM option ${k} must be a positive integer, not ${String(o[k])}`);
   }
   if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {
@@ -192,22 +205,60 @@ export class Stram {
     return stram;
   }
 
+  /**
+   * Resumes the app saved in `appDir` after its STRAM died (`sluice launch --recover`, issue 6):
+   * same app id, keys and tokens (the secret manager reloads `<appDir>/stram`), the umbilical on
+   * its old port, and the running containers adopted rather than relaunched — they reconnect with
+   * the tokens they hold. Those that do not heartbeat within the heartbeat timeout are replaced.
+   * `options` override what was saved (timeouts, logger, launcher).
+   */
+  static async recover(options: Partial<StramOptions> & { appDir: string }): Promise<Stram> {
+    const dir = new AppDir(resolve(options.appDir));
+    const saved = loadState(dir);
+    if (existsSync(dir.info)) {
+      const { pid } = dir.readInfo();
+      if (pid !== process.pid && alive(pid)) throw new SluiceError('BAD_CONFIG', `the STRAM of ${saved.appId} is still running (pid ${pid}); recover only an app whose STRAM is gone`);
+    }
+    return Stram.launch({
+      ...(saved.options as Partial<StramOptions>),
+      ...options,
+      appModule: saved.appModule,
+      appId: saved.appId,
+      appDir: dir.root,
+      config: saved.config,
+      user: saved.user,
+      insecure: saved.insecure,
+      recoverFrom: saved,
+    });
+  }
+
   private async start(): Promise<void> {
     const o = this.o;
+    if (o.recoverFrom) {
+      this.committed = o.recoverFrom.committed;
+      this.metrics.committedWindow.set(this.committed);
+    }
     // Master key rolls and the expired-token scan (DESIGN.md "Token lifetime").
     this.tokens.start?.();
     this.metrics.countKeyRollsFrom(() => this.tokens.keyRolls ?? 0);
-    this.umbilical = await UmbilicalServer.listen({
+    const umbilical = {
       service: this.authority.service,
       authority: this.authority,
       metrics: this.metrics,
       logger: o.logger,
       host: o.host,
       handler: {
-        onConnect: (conn) => o.logger.info({ container: conn.container }, 'container connected'),
-        onHeartbeat: (conn, hb) => this.onHeartbeat(conn, hb),
-        onDisconnect: (conn, code) => o.logger.info({ container: conn.container, code }, 'container disconnected'),
+        onConnect: (conn: UmbilicalConnection) => o.logger.info({ container: conn.container }, 'container connected'),
+        onHeartbeat: (conn: UmbilicalConnection, hb: HeartbeatMessage) => this.onHeartbeat(conn, hb),
+        onDisconnect: (conn: UmbilicalConnection, code: number) => o.logger.info({ container: conn.container, code }, 'container disconnected'),
       },
+    };
+    // A recovered STRAM listens where the previous one did: its containers hold that URL (issue 6).
+    const port = o.recoverFrom?.umbilicalPort;
+    this.umbilical = await UmbilicalServer.listen(port ? { ...umbilical, port } : umbilical).catch((err: Error) => {
+      if (!port) throw err;
+      o.logger.warn({ port, err: err.message }, 'the previous umbilical port is taken; listening on a new one (containers find it in their credentials files)');
+      return UmbilicalServer.listen(umbilical);
     });
     this.keeper = new CredentialsKeeper({
       app: this.appId,
@@ -224,7 +275,7 @@ export class Stram {
         appModule: resolve(o.appModule),
         appDir: this.dir.root,
         config: o.config,
-        settings: { heartbeatIntervalMs: o.heartbeatIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, windowMs: o.windowMs, checkpointWindows: o.checkpointWindows, insecure: o.insecure, ...(o.containerBindHost ? { bindHost: o.containerBindHost } : {}) },
+        settings: { heartbeatIntervalMs: o.heartbeatIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, stramLossTimeoutMs: o.stramLossTimeoutMs, windowMs: o.windowMs, checkpointWindows: o.checkpointWindows, insecure: o.insecure, ...(o.containerBindHost ? { bindHost: o.containerBindHost } : {}) },
       },
     });
     const webKey = generateSecret();
@@ -245,8 +296,10 @@ export class Stram {
     });
     writeFileAtomic(this.dir.webToken, `${await signWebToken(webKey, { app: this.appId, user: o.user, now: o.clock.now(), ttlMs: o.webTokenTtlMs })}\n`);
     for (const c of this.plan.containers) {
-      this.records.set(c.id, newRecord(this.plan, c.id, o.clock.now()));
-      await this.keeper.issue(c.id);
+      const r = newRecord(this.plan, c.id, o.clock.now());
+      this.records.set(c.id, r);
+      if (o.recoverFrom) this.adoptRecord(r, o.recoverFrom);
+      else await this.keeper.issue(c.id);
     }
     this.dir.writeInfo({
       appId: this.appId,
@@ -257,7 +310,11 @@ export class Stram {
       startedAt: new Date(this.startedAt).toISOString(),
       insecure: o.insecure,
     });
-    for (const r of this.records.values()) this.launchContainer(r);
+    for (const r of this.records.values()) {
+      if (o.recoverFrom) this.resume(r, o.recoverFrom);
+      else this.launchContainer(r);
+    }
+    this.persist();
     this.every(o.heartbeatIntervalMs, () => this.watch());
     this.keeper.start();
     this.updateGauges();
@@ -270,18 +327,27 @@ export class Stram {
     this.timers.push(t);
   }
 
+  private specOf(r: ContainerRecord): LaunchSpec {
+    return { container: r.id, credentialsPath: this.dir.credentials(r.id), logPath: this.dir.containerLog(r.id) };
+  }
+
   private launchContainer(r: ContainerRecord): void {
-    const proc = this.launcher.launch({ container: r.id, credentialsPath: this.dir.credentials(r.id), logPath: this.dir.containerLog(r.id) });
+    this.watchProcess(r, this.launcher.launch(this.specOf(r)));
+  }
+
+  private watchProcess(r: ContainerRecord, proc: LaunchedContainer): void {
     r.process = proc;
+    r.exit = undefined;
     r.state = ContainerState.launching;
     r.launchedAt = this.o.clock.now();
     void proc.exited.then((exit) => {
+      if (r.process !== proc) return; // a process already replaced
       r.exit = exit;
       r.state = ContainerState.exited;
       this.updateGauges();
       if (this.state === AppState.running) {
-        // Recovery (relaunch from checkpoints) is a later issue: report it for now.
-        this.o.logger.error({ container: r.id, ...exit }, 'container exited unexpectedly');
+        this.o.logger.error({ container: r.id, ...exit }, 'container exited unexpectedly; replacing it');
+        void this.replace(r, `process exited (${exit.code ?? exit.signal})`);
       }
     });
   }
@@ -299,7 +365,11 @@ export class Stram {
     r.heartbeats++;
     r.reportedState = hb.state;
     if (r.state !== ContainerState.exited) r.state = ContainerState.running;
-    if (hb.bufferServer) r.bufferServerUrl = hb.bufferServer;
+    let changed = false;
+    if (hb.bufferServer && hb.bufferServer !== r.bufferServerUrl) {
+      r.bufferServerUrl = hb.bufferServer;
+      changed = true;
+    }
     if (hb.errors?.length) r.errors = hb.errors.slice(-20);
     this.metrics.heartbeats.inc({ container: r.id });
     for (const s of hb.operators) {
@@ -310,11 +380,13 @@ export class Stram {
       this.metrics.operatorWindow.set({ operator: s.id }, s.window);
     }
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
-    const commands = r.pending.splice(0);
+    const commands = [...this.recoveryCommands(r, hb, conn.session.key), ...r.pending.splice(0)];
     if (!r.deployed) {
       if (this.upstreamOf(r.id).every((id) => this.records.get(id)?.bufferServerUrl)) {
-        commands.push({ c: 'deploy', operators: deployFor(this.plan, r.id, this.bufferServerUrls()) });
+        const restore = r.restore > 0 ? new Map(r.operators.map((op) => [op, r.restore])) : undefined;
+        commands.push({ c: 'deploy', operators: deployFor(this.plan, r.id, this.bufferServerUrls(), restore) });
         r.deployed = true;
+        changed = true;
         this.o.logger.info({ container: r.id, operators: r.operators }, 'deploy sent');
       }
     }
@@ -325,6 +397,7 @@ export class Stram {
       r.committedSent = this.committed;
     }
     commands.push(...this.keeper.commandsFor(r.id, conn.session.key));
+    if (changed) this.persist();
     return commands;
   }
 
@@ -358,10 +431,17 @@ export class Stram {
     if (min > this.committed && min !== Number.MAX_SAFE_INTEGER) {
       this.committed = min;
       this.metrics.committedWindow.set(min);
+      // On disk before any container hears of it: a recovered STRAM must never restore from a
+      // window older than what containers have purged (issue 6).
+      this.persist();
     }
   }
 
-  /** Marks containers silent for longer than the heartbeat timeout as lost (recovery comes later). */
+  /**
+   * Replaces containers silent for longer than the heartbeat timeout (SIGSTOP, a hung process, a
+   * network cut, or one that did not come back after a STRAM restart), and retries replacements
+   * that failed (e.g. the token store was unavailable).
+   */
   private watch(): void {
     this.updateCommitted();
     const now = this.o.clock.now();
@@ -369,10 +449,179 @@ export class Stram {
       const since = r.lastHeartbeatAt ?? r.launchedAt;
       if ((r.state === ContainerState.running || r.state === ContainerState.launching) && now - since > this.o.heartbeatTimeoutMs) {
         r.state = ContainerState.lost;
-        this.o.logger.error({ container: r.id, silentMs: now - since }, 'container stopped heartbeating');
+        this.o.logger.error({ container: r.id, silentMs: now - since }, 'container stopped heartbeating; replacing it');
+        void this.replace(r, `no heartbeat for ${now - since} ms`);
+      } else if (r.state === ContainerState.lost || r.state === ContainerState.exited) {
+        void this.replace(r, 'retrying the replacement');
       }
     }
     this.updateGauges();
+  }
+
+  // ---- recovery (issue 6; DESIGN.md "Windows, checkpoints, recovery") ------------------------------
+  private readonly replacing = new Set<string>();
+  /** Containers adopted after a STRAM restart that have not heartbeated yet. */
+  private readonly unconfirmed = new Set<string>();
+
+  /**
+   * Replaces container `r` the way Apex's StreamingContainerManager does: the old process is
+   * killed if it still exists (a SIGSTOPped one too), its STRAM token cancelled and its subscribe
+   * tokens revoked at the upstream buffer servers; the replacement gets fresh credentials — a new
+   * buffer-server secret, so every token for the dead server dies with it, and downstream
+   * containers get subscribe tokens for the new one — and restores its operators from the
+   * committed window, which every downstream operator has passed and every upstream buffer server
+   * still holds (they purge only up to it). Downstream inputs re-subscribe once it reports its
+   * buffer server (recoveryCommands).
+   */
+  private async replace(r: ContainerRecord, reason: string): Promise<void> {
+    if (this.state !== AppState.running || this.replacing.has(r.id)) return;
+    this.replacing.add(r.id);
+    const log = this.o.logger;
+    try {
+      r.state = ContainerState.lost;
+      r.process?.kill('SIGKILL');
+      const old = credentialsOf(this.dir, r.id);
+      for (const [bs, seq] of Object.entries(tokenSeqs(old).subscribe)) {
+        this.recordOfBufferServer(bs)?.pending.push({ c: 'revoke', seqs: [seq] });
+      }
+      this.authority.rotateSecret(r.bufferServer);
+      await this.keeper.replace(r.id);
+      if (this.state !== AppState.running) return;
+      for (const id of downstreamOf(this.plan, (c) => this.upstreamOf(c), r.id)) this.records.get(id)!.pushSubscribe.add(r.bufferServer);
+      r.restore = this.committed;
+      // Until the replacement checkpoints anew, its operators count as checkpointed at the
+      // restore window: the committed window must not pass it, or upstreams would purge what it replays.
+      for (const [id, st] of r.stats) r.stats.set(id, { ...st, window: r.restore, checkpoint: r.restore });
+      r.bufferServerUrl = null;
+      r.deployed = false;
+      r.committedSent = 0;
+      r.pending = [];
+      r.pushSubscribe.clear();
+      r.announce = true;
+      r.lastHeartbeatAt = undefined;
+      r.errors = [];
+      r.restarts++;
+      this.unconfirmed.delete(r.id);
+      this.metrics.containerRestarts.inc({ container: r.id });
+      log.warn({ container: r.id, reason, restoreWindow: r.restore, restarts: r.restarts }, 'replacing container');
+      this.launchContainer(r);
+      this.persist();
+    } catch (err) {
+      // watch() retries while the record stays lost.
+      log.error({ container: r.id, err: (err as Error).message }, 'container replacement failed; will retry');
+    } finally {
+      this.replacing.delete(r.id);
+      this.updateGauges();
+    }
+  }
+
+  private recordOfBufferServer(bs: string): ContainerRecord | undefined {
+    for (const r of this.records.values()) if (r.bufferServer === bs) return r;
+    return undefined;
+  }
+
+  /**
+   * Recovery's share of a heartbeat-ack, ahead of the pending commands: new subscribe tokens for
+   * replaced upstreams (sealed, before any resubscribe that needs them), and — once a replacement
+   * reports its buffer server — a resubscribe for every downstream input reading from it.
+   */
+  private recoveryCommands(r: ContainerRecord, hb: HeartbeatMessage, sessionKey: Uint8Array): Command[] {
+    const commands: Command[] = [];
+    if (this.unconfirmed.delete(r.id) && r.deployed && hb.operators.length === 0 && hb.state === 'starting') {
+      r.deployed = false; // STRAM died before this container got its deploy
+    }
+    if (r.pushSubscribe.size > 0) {
+      const held = credentialsOf(this.dir, r.id);
+      if (held) {
+        const reads = subscriptionsOf(this.plan, r.id);
+        const subscribe = { ...held.subscribe };
+        for (const bs of r.pushSubscribe) subscribe[bs] = this.authority.subscribeToken(r.id, bs, reads.get(bs) ?? []);
+        // The container merges the changed fields, writes its credentials file and uses them for new connections.
+        commands.push({ c: 'credentials', box: sealCredentials(sessionKey, { subscribe }) });
+      }
+      r.pushSubscribe.clear();
+    }
+    if (r.announce && r.bufferServerUrl) {
+      r.announce = false;
+      const me = this.plan.containers.find((c) => c.id === r.id)!;
+      for (const id of downstreamOf(this.plan, (c) => this.upstreamOf(c), r.id)) {
+        const d = this.records.get(id)!;
+        // A downstream not deployed yet (or being replaced itself) gets the new URL in its deploy.
+        if (d.deployed) d.pending.push(...resubscribesFor(this.plan, id, me, r.bufferServerUrl, r.restore + 1));
+      }
+      this.o.logger.info({ container: r.id, bufferServer: r.bufferServerUrl }, 'downstream containers told to re-subscribe');
+      this.persist();
+    }
+    return commands;
+  }
+
+  /** STRAM restart: container `r` runs on with the credentials it holds; this STRAM takes them over. */
+  private adoptRecord(r: ContainerRecord, saved: SavedState): void {
+    const s = saved.containers[r.id];
+    r.restarts = s?.restarts ?? 0;
+    r.restore = s?.restore ?? 0;
+    r.announce = s?.announce ?? false;
+    r.bufferServerUrl = s?.bufferServerUrl ?? null;
+    r.deployed = s?.deployed ?? false;
+    if (r.restarts > 0) this.metrics.containerRestarts.inc({ container: r.id }, r.restarts);
+    const held = credentialsOf(this.dir, r.id);
+    if (!held) return; // resume() replaces it
+    const token = tokenFromText(held.stramToken);
+    this.authority.adopt(token);
+    this.keeper.adopt(r.id, token);
+    this.authority.adoptSecret(r.bufferServer, Buffer.from(held.bufferServer.secret, 'hex'));
+    const url = advertised(this.umbilical.url, this.o.advertiseHost);
+    // The old port was taken: the container re-reads its credentials file when it reconnects.
+    if (held.stram !== url) writeCredentials(this.dir.credentials(r.id), { ...held, stram: url });
+  }
+
+  /** STRAM restart: watch the process the previous STRAM launched, or replace it if it is gone. */
+  private resume(r: ContainerRecord, saved: SavedState): void {
+    const pid = saved.containers[r.id]?.pid;
+    if (!credentialsOf(this.dir, r.id)) {
+      void this.replace(r, 'no credentials left after the STRAM restart');
+      return;
+    }
+    this.unconfirmed.add(r.id);
+    if (pid && this.launcher.adopt) {
+      this.watchProcess(r, this.launcher.adopt(this.specOf(r), pid));
+    } else {
+      // No handle on the process: heartbeats alone tell whether it is still there (watch()).
+      r.state = ContainerState.launching;
+      r.launchedAt = this.o.clock.now();
+    }
+  }
+
+  /** Writes what a recovered STRAM needs (state.json, 0600, no secrets). */
+  private persist(): void {
+    if (this.state !== AppState.running || !this.umbilical) return;
+    const containers: SavedState['containers'] = {};
+    for (const r of this.records.values()) {
+      const seqs = tokenSeqs(credentialsOf(this.dir, r.id));
+      containers[r.id] = {
+        pid: r.process?.pid ?? null,
+        bufferServerUrl: r.bufferServerUrl,
+        deployed: r.deployed,
+        restarts: r.restarts,
+        announce: r.announce,
+        restore: r.restore,
+        stramSeq: seqs.stram,
+        subscribeSeqs: seqs.subscribe,
+      };
+    }
+    const { recoverFrom: _, ...options } = this.o;
+    saveState(this.dir, {
+      version: 1,
+      appId: this.appId,
+      appModule: resolve(this.o.appModule),
+      user: this.o.user,
+      insecure: this.o.insecure,
+      config: this.o.config,
+      options: primitiveOptions(options),
+      umbilicalPort: Number(new URL(this.umbilical.url).port),
+      committed: this.committed,
+      containers,
+    });
   }
 
   private updateGauges(): void {
@@ -475,6 +724,7 @@ export class Stram {
     }
     rmSync(this.dir.spoolRoot, { recursive: true, force: true });
     rmSync(this.dir.info, { force: true });
+    rmSync(statePath(this.dir), { force: true }); // a stopped app is not recovered
     rmSync(this.dir.webToken, { force: true });
     this.state = AppState.stopped;
     this.updateGauges();
@@ -488,6 +738,15 @@ function advertised(url: string, host: string | undefined): string {
   const u = new URL(url);
   u.hostname = host;
   return u.toString().replace(/\/$/, '');
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function delay(ms: number): Promise<void> {

@@ -1,0 +1,128 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  SluiceError,
+  decodeIdentifier,
+  deployFor,
+  readCredentials,
+  tokenFromText,
+  writeFileAtomic,
+  type Command,
+  type Credentials,
+  type PhysicalContainer,
+  type PhysicalPlan,
+} from '@sluice/common';
+import type { AppDir } from './app-dir.js';
+
+/**
+ * Recovery (issue 6; DESIGN.md "Windows, checkpoints, recovery"), the parts that are pure
+ * bookkeeping: what STRAM persists to resume after it is killed, and which commands a replaced
+ * container's neighbours need. Apex's StreamingContainerManager is the model: a replacement
+ * restores from the committed window, so every downstream operator (which has checkpointed at
+ * least that far) can replay from it, and upstream buffer servers still hold every window after it.
+ */
+
+/** What STRAM knows of one container, enough to find it again after a STRAM restart. */
+export interface SavedContainer {
+  pid: number | null;
+  bufferServerUrl: string | null;
+  deployed: boolean;
+  restarts: number;
+  /** Replaced, and its downstream containers not yet told where its buffer server now is. */
+  announce: boolean;
+  /** The window its operators restore from (0 = fresh start). */
+  restore: number;
+  /** Sequence numbers of its STRAM token and subscribe tokens (information; the tokens are in its credentials file). */
+  stramSeq: number | null;
+  subscribeSeqs: Record<string, number>;
+}
+
+/** `<appDir>/stram/state.json` (0600, no secrets): rewritten atomically on every change that matters. */
+export interface SavedState {
+  version: 1;
+  appId: string;
+  appModule: string;
+  user: string;
+  insecure: boolean;
+  config: Record<string, unknown>;
+  /** The primitive STRAM options it was launched with (timeouts, window, host…). */
+  options: Record<string, string | number | boolean>;
+  /** The umbilical's port: a recovered STRAM listens there again so containers find it at the URL they hold. */
+  umbilicalPort: number;
+  committed: number;
+  containers: Record<string, SavedContainer>;
+}
+
+export function statePath(dir: AppDir): string {
+  return join(dir.stramDir, 'state.json');
+}
+
+export function saveState(dir: AppDir, state: SavedState): void {
+  writeFileAtomic(statePath(dir), `${JSON.stringify(state)}\n`, 0o600);
+}
+
+export function loadState(dir: AppDir): SavedState {
+  const path = statePath(dir);
+  if (!existsSync(path)) {
+    throw new SluiceError('BAD_CONFIG', `${dir.root} holds no STRAM state to recover (${path} is missing); launch the app instead`);
+  }
+  let state: SavedState;
+  try {
+    state = JSON.parse(readFileSync(path, 'utf8')) as SavedState;
+  } catch (err) {
+    throw new SluiceError('STATE_CORRUPT', `${path} cannot be read: ${(err as Error).message}`, { cause: err });
+  }
+  if (state.version !== 1 || typeof state.appId !== 'string' || typeof state.containers !== 'object') {
+    throw new SluiceError('STATE_CORRUPT', `${path} is not a STRAM state file of version 1`);
+  }
+  return state;
+}
+
+/** The primitive-valued options, the part of StramOptions that can be saved and given back. */
+export function primitiveOptions(options: object): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(options)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
+  return out;
+}
+
+/** A container's credentials file, or undefined if it is gone or unreadable. */
+export function credentialsOf(dir: AppDir, id: string): Credentials | undefined {
+  try {
+    return readCredentials(dir.credentials(id));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sequence numbers of the tokens a credentials file holds: the STRAM token's and one per upstream buffer server. */
+export function tokenSeqs(c: Credentials | undefined): { stram: number | null; subscribe: Record<string, number> } {
+  if (!c) return { stram: null, subscribe: {} };
+  const subscribe: Record<string, number> = {};
+  for (const [bs, text] of Object.entries(c.subscribe)) subscribe[bs] = decodeIdentifier(tokenFromText(text).identifier).sequenceNumber;
+  return { stram: decodeIdentifier(tokenFromText(c.stramToken).identifier).sequenceNumber, subscribe };
+}
+
+/** The containers that read, through a buffer server, from container `id`'s buffer server. */
+export function downstreamOf(plan: PhysicalPlan, upstreams: (id: string) => string[], id: string): string[] {
+  return plan.containers.filter((c) => c.id !== id && upstreams(c.id).includes(id)).map((c) => c.id);
+}
+
+/**
+ * The `resubscribe` commands container `downstream` needs once `upstream`'s replacement listens at
+ * `url`: one per input of its operators that reads from that buffer server, from `window` (the
+ * first window the replacement publishes). Partition filters are deployFor's, so a resubscription
+ * asks for exactly what the original subscription did.
+ */
+export function resubscribesFor(plan: PhysicalPlan, downstream: string, upstream: PhysicalContainer, url: string, window: number): Command[] {
+  // deployFor wants every upstream's URL; only `upstream`'s matters here.
+  const urls = new Map(plan.containers.map((c) => [c.id, c.id === upstream.id ? url : '']));
+  const commands: Command[] = [];
+  for (const op of deployFor(plan, downstream, urls)) {
+    for (const input of op.inputs) {
+      for (const up of input.upstreams) {
+        if (up.bufferServer === upstream.bufferServer) commands.push({ c: 'resubscribe', operator: op.id, port: input.port, upstream: up, window });
+      }
+    }
+  }
+  return commands;
+}
