@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem, release } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { handshakes, tokenVerify } from './cases/auth.js';
 import { fanout4, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
@@ -34,20 +34,22 @@ const TARGETS: [RegExp, Target][] = [
 ];
 const targetFor = (name: string): Target | undefined => TARGETS.find(([re]) => re.test(name))?.[1];
 
-function parseCli(argv: string[]): { quick: boolean; only: RegExp | null } {
+function parseCli(argv: string[]): { quick: boolean; only: RegExp | null; profile: string | null } {
   let quick = false;
   let only: RegExp | null = null;
+  let profile: string | null = null;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
     else if (a === '--only') only = new RegExp(argv[++i] ?? '');
     else if (a.startsWith('--only=')) only = new RegExp(a.slice('--only='.length));
+    else if (a === '--profile') profile = resolve(argv[++i] ?? 'bench/profiles');
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: pnpm bench [--quick] [--only PATTERN]\n  --quick   smoke run (under a minute), still 3 runs per figure\n  --only    run only cases whose name matches PATTERN (a regular expression)\n');
+      process.stdout.write('usage: pnpm bench [--quick] [--only PATTERN]\n  --quick   smoke run (under a minute), still 3 runs per figure\n  --only    run only cases whose name matches PATTERN (a regular expression)\n  --profile DIR  write a CPU profile of every process into DIR (read with node bench/dist/tools/prof-top.js FILE)\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}; try --help`);
   }
-  return { quick, only };
+  return { quick, only, profile };
 }
 
 function versionOf(pkg: string, from: string): string | null {
@@ -87,13 +89,14 @@ function machine(quick: boolean): Record<string, unknown> {
 }
 
 async function main(): Promise<void> {
-  const { quick, only } = parseCli(process.argv.slice(2));
+  const { quick, only, profile } = parseCli(process.argv.slice(2));
+  if (profile) mkdirSync(profile, { recursive: true });
   const started = Date.now();
   const tmp = join(benchDir, 'tmp', `${started}`);
   mkdirSync(tmp, { recursive: true, mode: 0o700 });
   const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
   const done = new Map<string, { value: number; baseline: number }>();
-  const ctx: Ctx = { quick, tmp, root, log, done };
+  const ctx: Ctx = { quick, tmp, root, log, done, profileDir: profile };
   const results: Summary[] = [];
   const skipped: Skipped[] = [];
   const selected = CASES.filter((c) => !only || only.test(c.name));

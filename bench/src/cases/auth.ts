@@ -1,4 +1,4 @@
-import { startRole, type Role } from '../lib/child.js';
+import { profileArgs, startRole, type Role } from '../lib/child.js';
 import { cliBuilt, startServer, type RunningServer, type ServerMode } from '../lib/servers.js';
 import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
 
@@ -15,7 +15,7 @@ async function side(ctx: Ctx, mode: ServerMode, concurrency: number): Promise<Si
   const server = await startServer(ctx, mode);
   const args = ['--mode', mode === 'raw' ? 'plain' : 'sluice', '--url', server.url, '--concurrency', String(concurrency)];
   if (mode !== 'raw') args.push('--token-file', server.token('control', []));
-  const client = startRole('handshaker', args, { timeoutMs: 60 * 60_000 });
+  const client = startRole('handshaker', args, { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, `handshaker-${mode}`) });
   try {
     await client.ready;
   } catch (err) {
@@ -77,7 +77,7 @@ export const tokenVerify: Case = {
   skip: () => null,
   runs: () => RUNS,
   async open(ctx) {
-    const role = startRole('token-verify', [], { timeoutMs: 60 * 60_000 });
+    const role = startRole('token-verify', [], { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'token-verify') });
     await role.ready;
     return {
       async run(i) {

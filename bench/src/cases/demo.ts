@@ -16,7 +16,9 @@ let serial = 0;
 async function demoRate(ctx: Ctx, insecure: boolean): Promise<{ rate: number; exact: boolean; tuples: number; seconds: number }> {
   const args = ['demo', '--json', '--duration', '8s', '--tuples-per-window', '1000000', '--app-dir', join(ctx.tmp, `demo-${++serial}`)];
   if (insecure) args.push('--insecure');
-  const role = startNode(`sluice demo${insecure ? ' --insecure' : ''}`, cliPath(ctx), args, { readyLine: /^\{.*"tuples"/, timeoutMs: 180_000 });
+  // With --profile, NODE_OPTIONS carries the flags to the containers STRAM spawns as well.
+  const prof = ctx.profileDir ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${ctx.profileDir}` } } : {};
+  const role = startNode(`sluice demo${insecure ? ' --insecure' : ''}`, cliPath(ctx), args, { readyLine: /^\{.*"tuples"/, timeoutMs: 180_000, ...prof });
   try {
     const line = String((await role.ready)['line']);
     const s = JSON.parse(line) as { tuples: number; durationMs: number; exact: boolean };

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuSeconds, startRole, type Role } from '../lib/child.js';
+import { cpuSeconds, profileArgs, startRole, type Role } from '../lib/child.js';
 import type { Case, Ctx, Figure } from '../lib/suite.js';
 
 /**
@@ -48,12 +48,12 @@ export const stramHeartbeats: Case = {
     };
     try {
       const [stram, echo] = await Promise.all([
-        side(startRole('stram-server', ['--containers', String(containers), '--dir', dir], { timeoutMs: 60 * 60_000 }), (ready) => {
+        side(startRole('stram-server', ['--containers', String(containers), '--dir', dir], { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'stram') }), (ready) => {
           const list = join(dir, 'credentials.json');
           writeFileSync(list, JSON.stringify(ready['credentials']), { mode: 0o600 });
           return ['--mode', 'stram', '--credentials-list', list];
         }),
-        side(startRole('echo-server', [], { timeoutMs: 60 * 60_000 }), (ready) => ['--mode', 'echo', '--url', String(ready['url']), '--containers', String(containers)]),
+        side(startRole('echo-server', [], { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'echo-server') }), (ready) => ['--mode', 'echo', '--url', String(ready['url']), '--containers', String(containers)]),
       ]);
       // Let connection set-up and the first deploy acks settle before anything is measured.
       await new Promise((r) => setTimeout(r, ctx.quick ? 500 : 3000));

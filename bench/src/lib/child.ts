@@ -33,6 +33,19 @@ export interface SpawnOptions {
   timeoutMs?: number;
   nodeArgs?: string[];
   cwd?: string;
+  /** Extra environment (e.g. NODE_OPTIONS for processes this one spawns). */
+  env?: Record<string, string>;
+}
+
+let profiled = 0;
+
+/**
+ * Node flags that make a role write a V8 CPU profile into `dir` when it exits
+ * (`pnpm bench --profile DIR`; read them with `node bench/dist/tools/prof-top.js FILE`).
+ */
+export function profileArgs(dir: string | null, label: string): string[] {
+  if (!dir) return [];
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${String(++profiled).padStart(3, '0')}-${label.replace(/[^A-Za-z0-9_-]/g, '_')}.cpuprofile`];
 }
 
 /** Starts `node <script> ...args`. */
@@ -40,6 +53,7 @@ export function startNode(name: string, script: string, args: string[], options:
   const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
     stdio: ['pipe', 'pipe', 'pipe'],
     cwd: options.cwd,
+    env: options.env ? { ...process.env, ...options.env } : process.env,
   });
   let stderr = '';
   proc.stderr!.setEncoding('utf8');

@@ -46,6 +46,8 @@ export function emit(kind: 'ready' | 'progress' | 'result' | 'error', payload: u
 
 /** Runs a role's main; reports a failure as an `error` line and a non-zero exit. */
 export function runRole(main: () => Promise<void>): void {
+  // A normal exit on SIGTERM, so `--cpu-prof` profiles get written (the runner stops roles so).
+  process.once('SIGTERM', () => setImmediate(() => process.exit(0)));
   main().then(
     () => process.exit(0),
     (err: unknown) => {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateSecret, mintBufferToken, tokenToText, type BufferAccess } from '@sluice/common';
 import { connectControl, type Control } from '@sluice/buffer-server';
-import { startNode, startRole, type Role } from './child.js';
+import { profileArgs, startNode, startRole, type Role } from './child.js';
 import type { Ctx } from './suite.js';
 
 /**
@@ -45,7 +45,7 @@ export interface ServerOptions {
 export async function startServer(ctx: Ctx, mode: ServerMode, o: ServerOptions = {}): Promise<RunningServer> {
   const n = ++serial;
   if (mode === 'raw') {
-    const role = startRole('relay', [], { timeoutMs: 30 * 60_000, ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}) });
+    const role = startRole('relay', [], { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs ?? []), ...profileArgs(ctx.profileDir, 'relay')] });
     const ready = await role.ready;
     return {
       mode,
@@ -68,8 +68,8 @@ export async function startServer(ctx: Ctx, mode: ServerMode, o: ServerOptions =
   if (o.spoolLimit) args.push('--spool-limit', o.spoolLimit);
   const role = startNode(`buffer-server(${mode})`, cliPath(ctx), args, {
     readyLine: /listening (ws:\/\/\S+)/,
-    timeoutMs: 30 * 60_000,
-    ...(o.nodeArgs ? { nodeArgs: o.nodeArgs } : {}),
+    timeoutMs: 60 * 60_000,
+    nodeArgs: [...(o.nodeArgs ?? []), ...profileArgs(ctx.profileDir, `buffer-server-${mode}`)],
   });
   const ready = await role.ready;
   const url = (ready['match'] as RegExpExecArray)[1]!;

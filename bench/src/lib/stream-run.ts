@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { Control } from '@sluice/buffer-server';
-import { cpuSeconds, peakRss, startRole, type Role } from './child.js';
+import { cpuSeconds, peakRss, profileArgs, startRole, type Role } from './child.js';
 import { startServer, type RunningServer, type ServerMode, type ServerOptions } from './servers.js';
 import type { Ctx } from './suite.js';
 
@@ -78,7 +78,7 @@ export class StreamRig {
         if (mode === 'sluice') args.push('--token-file', server.token('subscribe'));
         if (o.readRate) args.push('--read-rate', String(Math.round(o.readRate)));
         if (o.verify) args.push('--verify');
-        const sub = startRole('subscriber', args, { timeoutMs: 60 * 60_000, ...(o.nodeArgs?.subscriber ? { nodeArgs: o.nodeArgs.subscriber } : {}) });
+        const sub = startRole('subscriber', args, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.subscriber ?? []), ...profileArgs(ctx.profileDir, `subscriber-${o.server}`)] });
         progress.push(0);
         sub.onProgress((p) => (progress[s] = Number(p['w'])));
         subs.push(sub);
@@ -86,7 +86,7 @@ export class StreamRig {
       }
       const pubArgs = ['--mode', mode, '--url', server.url, '--size', String(o.size), '--batch', String(o.batch), '--window-tuples', String(o.windowTuples)];
       if (mode === 'sluice') pubArgs.push('--token-file', server.token('publish'));
-      const pub = startRole('publisher', pubArgs, { timeoutMs: 60 * 60_000, ...(o.nodeArgs?.publisher ? { nodeArgs: o.nodeArgs.publisher } : {}) });
+      const pub = startRole('publisher', pubArgs, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.publisher ?? []), ...profileArgs(ctx.profileDir, `publisher-${o.server}`)] });
       roles.push(pub);
       // All start together: the publisher sends nothing before its first run command.
       await Promise.all([...subs, pub].map((r) => r.ready));

@@ -22,6 +22,8 @@ export interface Ctx {
   /** Repository root. */
   root: string;
   log(line: string): void;
+  /** `--profile DIR`: every Sluice-side role writes a CPU profile there. */
+  profileDir: string | null;
   /** Medians of figures already measured in this suite run, by name (later cases may scale on them). */
   done: ReadonlyMap<string, { value: number; baseline: number }>;
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 /**
  * `node bench/dist/tools/prof-top.js FILE.cpuprofile [N]`: the top self-time functions of a
  * V8 CPU profile (from `node --cpu-prof`), for finding the hot path without a browser.
+ * `--by-package` sums self time per package (ws, msgpackr, packages/buffer-server, GC, ...).
  */
 interface Node {
   id: number;
@@ -16,8 +17,8 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const [file, nArg] = process.argv.slice(2);
-if (!file) throw new Error('usage: prof-top FILE.cpuprofile [N]');
+const [file, nArg, mode] = process.argv.slice(2);
+if (!file) throw new Error('usage: prof-top FILE.cpuprofile [N] [--by-package]');
 const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const self = new Map<number, number>();
 prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
@@ -27,7 +28,16 @@ for (const n of prof.nodes) {
   const t = self.get(n.id) ?? 0;
   total += t;
   const url = n.callFrame.url.replace(/^.*node_modules\/\.pnpm\/[^/]+\/node_modules\//, '').replace(/^file:\/\/\/work\/main\//, '');
-  const key = `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url}:${n.callFrame.lineNumber + 1}` : ''}`;
+  const key =
+    mode === '--by-package'
+      ? url.startsWith('packages/') || url.startsWith('bench/')
+        ? url.split('/').slice(0, 2).join('/')
+        : url.startsWith('node:')
+          ? 'node internals'
+          : url
+            ? url.split('/')[0]!
+            : n.callFrame.functionName || '(native)'
+      : `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url}:${n.callFrame.lineNumber + 1}` : ''}`;
   byFn.set(key, (byFn.get(key) ?? 0) + t);
 }
 const rows = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(nArg ?? 25));
