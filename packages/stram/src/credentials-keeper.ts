@@ -38,7 +38,7 @@ export interface CredentialsKeeperOptions {
   common: { stramUrl: string; appModule: string; appDir: string; settings: Credentials['settings']; config: Record<string, unknown> };
 }
 
-/** A container's token state as `sluice status` shows it (no secrets). */
+/** A container's token state as `sluice status` shows it (no secrets); event times to the millisecond. */
 export interface TokenStatus {
   expiry: string | null;
   maxDate: string | null;
@@ -138,14 +138,14 @@ export class CredentialsKeeper {
     return {
       expiry: isoTime(h.life.expiry),
       maxDate: isoTime(h.life.maxDate),
-      lastRenewal: h.lastRenewal === undefined ? null : isoTime(h.lastRenewal),
-      lastReissue: h.lastReissue === undefined ? null : isoTime(h.lastReissue),
+      lastRenewal: h.lastRenewal === undefined ? null : new Date(h.lastRenewal).toISOString(),
+      lastReissue: h.lastReissue === undefined ? null : new Date(h.lastReissue).toISOString(),
       renewals: h.renewals,
       reissues: h.reissues,
       failures: h.failures,
       consecutiveFailures: h.consecutiveFailures,
       lastError: h.lastError ?? null,
-      next: next ? { action: next, at: isoTime(h.nextAt) } : null,
+      next: next ? { action: next, at: new Date(h.nextAt).toISOString() } : null,
     };
   }
 

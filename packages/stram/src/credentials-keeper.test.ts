@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock, SluiceError, StramSecretManager, createLogger, readCredentials, type Token } from '@sluice/common';
+import { AppDir } from './app-dir.js';
+import { StramAuthority } from './authority.js';
+import { CredentialsKeeper } from './credentials-keeper.js';
+import { StramMetrics } from './metrics.js';
+import { planModule } from './stram.js';
+import { writeTestApp } from './testing/index.js';
+
+const S = 1_000;
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+/** A keeper over a real in-memory secret manager on a ManualClock; `down` makes renew() fail (the store is unavailable). */
+async function setup() {
+  const root = mkdtempSync(join(tmpdir(), 'sluice-keeper-'));
+  cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  const clock = new ManualClock();
+  const manager = await StramSecretManager.open({ stateDir: null, clock, renewIntervalMs: 3 * S, maxLifetimeMs: 10 * S, keyUpdateIntervalMs: 4 * S });
+  const dir = new AppDir(join(root, 'app'));
+  dir.create();
+  const plan = await planModule(writeTestApp(root, 'pipeline'));
+  const authority = new StramAuthority({ app: 'app-1', tokens: manager, clock, owner: 'alice', bufferTokenTtlMs: 10 * S, insecure: false });
+  const metrics = new StramMetrics();
+  const store = { down: false, calls: 0 };
+  const keeper = new CredentialsKeeper({
+    app: 'app-1',
+    plan,
+    dir,
+    authority,
+    clock,
+    metrics,
+    logger: createLogger({ name: 'keeper-test', level: 'silent' }),
+    renew: async (token: Token, renewer: string) => {
+      store.calls++;
+      if (store.down) throw new SluiceError('CONNECTION_CLOSED', 'token store unavailable');
+      return manager.renew(token, renewer);
+    },
+    random: () => 0.5,
+    common: { stramUrl: 'ws://127.0.0.1:1', appModule: '/app.js', appDir: dir.root, config: {}, settings: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 30000, windowMs: 500, checkpointWindows: 60, insecure: false } },
+  });
+  cleanups.push(() => keeper.stop());
+  for (const c of plan.containers) await keeper.issue(c.id);
+  /** Moves the clock to the next due action of container `id` and runs it. */
+  const step = async (id = 'c1') => {
+    clock.set(Date.parse(keeper.statusOf(id)!.next!.at));
+    await keeper.tick();
+  };
+  return { clock, keeper, manager, metrics, store, dir, step };
+}
+
+describe('credentials keeper', () => {
+  it('renews at 75% of the renew interval and reissues before max date, pushing the new tokens once', async () => {
+    const { clock, keeper, manager, dir, step } = await setup();
+    keeper.start(); // statusOf shows the next action only while running
+    const t0 = clock.now();
+    const first = readCredentials(dir.credentials('c2'));
+    await step('c2');
+    expect(clock.now() - t0).toBe(2_250);
+    expect(keeper.statusOf('c2')).toMatchObject({ renewals: 1, reissues: 0 });
+    expect(keeper.expiryOf('c2')).toBe(t0 + 2_250 + 3 * S);
+    while (keeper.statusOf('c2')!.reissues === 0) await step('c2');
+    expect(clock.now() - t0).toBe(7_500);
+    const second = readCredentials(dir.credentials('c2'));
+    expect(second.stramToken).not.toBe(first.stramToken);
+    expect(second.subscribe).not.toEqual(first.subscribe);
+    const key = new Uint8Array(32);
+    expect(keeper.commandsFor('c2', key).map((c) => c.c)).toEqual(['credentials']);
+    expect(keeper.commandsFor('c2', key)).toEqual([]); // pushed once; this heartbeat proves delivery
+    await new Promise((r) => setImmediate(r));
+    expect(manager.cancelledCount).toBe(1); // the replaced token
+  });
+
+  it('retries a failed renewal with backoff capped at a third of the validity left, reports it, and recovers', async () => {
+    const { clock, keeper, metrics, store, step } = await setup();
+    keeper.start();
+    const t0 = clock.now();
+    store.down = true;
+    await step(); // due at 2.25 s: 750 ms of validity left
+    const waits: number[] = [];
+    let last = clock.now();
+    for (let i = 0; i < 4; i++) {
+      await step();
+      waits.push(clock.now() - last);
+      last = clock.now();
+    }
+    // A third of what is left each time (the 1 s initial backoff is larger): 250, 166, 111, 74 ms.
+    expect(waits).toEqual([250, 166, 111, 74]);
+    expect(keeper.statusOf('c1')).toMatchObject({ renewals: 0, failures: 5, consecutiveFailures: 5, lastError: 'renew failed: token store unavailable', next: { action: 'renew' } });
+    expect(keeper.totals()).toMatchObject({ failing: 4 });
+    expect(await metrics.text()).toMatch(/sluice_token_renewals_total\{result="failure"\} \d+/);
+    store.down = false;
+    await step();
+    expect(keeper.statusOf('c1')).toMatchObject({ renewals: 1, failures: 5, consecutiveFailures: 0, lastError: null });
+    expect(keeper.expiryOf('c1')).toBeGreaterThan(t0 + 3 * S);
+  });
+
+  it('reissues a token whose renewal expiry passed while the store was down', async () => {
+    const { clock, keeper, store, step } = await setup();
+    keeper.start();
+    const t0 = clock.now();
+    store.down = true;
+    clock.set(t0 + 3 * S + 1); // past the renewal expiry without a renewal
+    const calls = store.calls;
+    await keeper.tick();
+    expect(store.calls).toBe(calls); // renew() would refuse it: not even tried
+    expect(keeper.statusOf('c1')).toMatchObject({ reissues: 1, consecutiveFailures: 0 });
+    expect(keeper.commandsFor('c1', new Uint8Array(32))).toHaveLength(1);
+    store.down = false;
+    await step();
+    expect(keeper.statusOf('c1')!.failures).toBe(0);
+    expect(keeper.statusOf('c1')!.next!.action).toBe('renew');
+  });
+});
