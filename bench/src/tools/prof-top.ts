@@ -12,16 +12,25 @@ interface Node {
   children?: number[];
 }
 interface Profile {
+  startTime: number;
   nodes: Node[];
   samples: number[];
   timeDeltas: number[];
 }
 
-const [file, nArg, mode] = process.argv.slice(2);
-if (!file) throw new Error('usage: prof-top FILE.cpuprofile [N] [--by-package]');
+const argv = process.argv.slice(2);
+const fromIdx = argv.indexOf('--from');
+/** `--from S`: only samples taken S seconds or more after the profile started (skip start-up). */
+const fromS = fromIdx >= 0 ? Number(argv.splice(fromIdx, 2)[1]) : 0;
+const [file, nArg, mode] = argv;
+if (!file) throw new Error('usage: prof-top FILE.cpuprofile [N] [--by-package] [--from SECONDS]');
 const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const self = new Map<number, number>();
-prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+let t = 0;
+prof.samples.forEach((id, i) => {
+  t += prof.timeDeltas[i] ?? 0;
+  if (t >= fromS * 1e6) self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+});
 const byFn = new Map<string, number>();
 let total = 0;
 for (const n of prof.nodes) {
