@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startNode } from '../lib/child.js';
+import { profileArgs, startNode } from '../lib/child.js';
 import { cliPath } from '../lib/servers.js';
 import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
 
@@ -14,11 +14,15 @@ import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
 let serial = 0;
 
 async function demoRate(ctx: Ctx, insecure: boolean): Promise<{ rate: number; exact: boolean; tuples: number; seconds: number }> {
-  const args = ['demo', '--json', '--duration', '8s', '--tuples-per-window', '1000000', '--app-dir', join(ctx.tmp, `demo-${++serial}`)];
+  const args = ['demo', '--json', '--duration', '12s', '--tuples-per-window', '1000000', '--app-dir', join(ctx.tmp, `demo-${++serial}`)];
   if (insecure) args.push('--insecure');
-  // With --profile, NODE_OPTIONS carries the flags to the containers STRAM spawns as well.
-  const prof = ctx.profileDir ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${ctx.profileDir}` } } : {};
-  const role = startNode(`sluice demo${insecure ? ' --insecure' : ''}`, cliPath(ctx), args, { readyLine: /^\{.*"tuples"/, timeoutMs: 180_000, ...prof });
+  // --profile covers the demo process (STRAM); containers get no node flags from STRAM's launcher
+  // (its environment is filtered), so profile them with tools/inspect-prof.js PID SECONDS.
+  const role = startNode(`sluice demo${insecure ? ' --insecure' : ''}`, cliPath(ctx), args, {
+    readyLine: /^\{.*"tuples"/,
+    timeoutMs: 180_000,
+    nodeArgs: profileArgs(ctx.profileDir, `demo${insecure ? '-insecure' : ''}`),
+  });
   try {
     const line = String((await role.ready)['line']);
     const s = JSON.parse(line) as { tuples: number; durationMs: number; exact: boolean };

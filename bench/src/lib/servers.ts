@@ -9,9 +9,10 @@ import type { Ctx } from './suite.js';
  * The servers a case runs against, each in its own process:
  *   raw      — bench/src/roles/relay.ts (no auth, no retention)
  *   secure   — `sluice buffer-server` with a fresh random secret
- *   insecure — `sluice buffer-server` in its insecure mode. The buffer server has no `--insecure`
- *              flag (yet), so, as issue 7 allows, insecure = the same server with a well-known
- *              all-zero secret: the same code path with a key anyone could mint tokens from.
+ *   insecure — `sluice buffer-server` has no `--insecure` flag, so, as issue 7 allows, insecure =
+ *              the same server with the well-known all-zero secret. That is also what Sluice's
+ *              insecure mode is (`sluice launch|demo --insecure`: "well-known all-zero keys"):
+ *              the same code path with a key anyone could mint tokens from.
  */
 export type ServerMode = 'raw' | 'secure' | 'insecure';
 
