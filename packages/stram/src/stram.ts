@@ -73,6 +73,8 @@ export interface StramOptions {
    * settings.stramLossTimeoutMs): longer than a STRAM restart (`sluice launch --recover`).
    */
   stramLossTimeoutMs?: number;
+  /** A launched container that has not heartbeated this long is replaced (starting a process can take a while on a busy host). */
+  launchTimeoutMs?: number;
   /** Internal: set by Stram.recover — resume the app saved in the app directory instead of launching it anew. */
   recoverFrom?: SavedState;
   windowMs?: number;
@@ -98,6 +100,7 @@ const defaults = {
   heartbeatIntervalMs: 1_000,
   heartbeatTimeoutMs: 30_000,
   stramLossTimeoutMs: 120_000,
+  launchTimeoutMs: 60_000,
   windowMs: 500,
   checkpointWindows: 60,
   webTokenTtlMs: 7 * DAY,
@@ -126,7 +129,7 @@ function resolveOptions(options: StramOptions): Resolved {
   o.user = options.user ?? userInfo().username;
   o.insecure = options.insecure ?? false;
   o.config = options.config ?? {};
-  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
+  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `STRAM option ${k} must be a positive integer, not ${String(o[k])}`);
   }
   if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {
@@ -447,7 +450,9 @@ export class Stram {
     const now = this.o.clock.now();
     for (const r of this.records.values()) {
       const since = r.lastHeartbeatAt ?? r.launchedAt;
-      if ((r.state === ContainerState.running || r.state === ContainerState.launching) && now - since > this.o.heartbeatTimeoutMs) {
+      // A process this STRAM started gets the launch timeout for its first heartbeat; one adopted after a restart is already up.
+      const timeout = r.lastHeartbeatAt === undefined && !this.unconfirmed.has(r.id) ? Math.max(this.o.launchTimeoutMs, this.o.heartbeatTimeoutMs) : this.o.heartbeatTimeoutMs;
+      if ((r.state === ContainerState.running || r.state === ContainerState.launching) && now - since > timeout) {
         r.state = ContainerState.lost;
         this.o.logger.error({ container: r.id, silentMs: now - since }, 'container stopped heartbeating; replacing it');
         void this.replace(r, `no heartbeat for ${now - since} ms`);

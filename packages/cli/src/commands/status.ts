@@ -54,11 +54,11 @@ export function renderStatus(s: AppStatus): string {
   }
   // Plain text when piped (no ANSI colours in files or other programs' input).
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'operators', 'heartbeats', 'last heartbeat', 'deployed', 'token expiry', 'last renewal', 'renewal failures'] });
+  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'restarts', 'operators', 'heartbeats', 'last heartbeat', 'deployed', 'token expiry', 'last renewal', 'renewal failures'] });
   for (const c of s.containers) {
     const tk = (c as { tokens?: TokenStatus | null }).tokens;
     const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
-    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
+    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
   }
   const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint'] });
   for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint]);
