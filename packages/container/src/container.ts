@@ -282,8 +282,14 @@ export class Container {
       // The running buffer server keeps its secret; a replacement container starts with the new one.
       this.log.warn('new credentials change the buffer-server secret; it takes effect when the container is replaced');
     }
-    writeCredentials(this.o.credentialsPath, next);
     this.credentials = next;
+    try {
+      writeCredentials(this.o.credentialsPath, next);
+    } catch (err) {
+      // Mounted read-only, like a Kubernetes Secret (Docker launcher, issue 8): STRAM owns the file
+      // and writes a replacement's afresh; the new credentials live in memory meanwhile.
+      this.log.warn({ code: (err as NodeJS.ErrnoException).code }, 'credentials file is not writable; using the new credentials from memory');
+    }
     this.log.info('credentials renewed');
   }
 
