@@ -133,13 +133,17 @@ describe('sluice launch: a secure app in real processes', () => {
     expect(json.stdout).not.toContain(webToken());
   });
 
-  it('reports a container whose process died in status (recovery is a later issue)', async () => {
+  it('replaces a container whose process died, and shows its restarts in status (issue 6)', async () => {
     const c4 = (await containers()).find((c) => c.id === 'c4')!;
     process.kill(c4.pid!, 'SIGKILL');
-    await until(async () => (await containers()).find((c) => c.id === 'c4')!.state === 'exited');
-    expect((await containers()).find((c) => c.id === 'c4')!.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    await until(async () => {
+      const now = (await containers()).find((c) => c.id === 'c4')!;
+      return now.restarts === c4.restarts + 1 && now.state === 'running' && now.pid !== c4.pid;
+    });
+    pids.push((await containers()).find((c) => c.id === 'c4')!.pid!);
     const table = await runCli(['status', '--app-dir', appDir], tmp.path);
-    expect(table.stdout).toMatch(/c4 +│ exited \(SIGKILL\)/);
+    expect(table.stdout).toMatch(new RegExp(`c4 +│ running +│ \\d+ +│ ${c4.restarts + 1} +│`));
+    expect((await rest('/metrics', webToken())).text).toContain(`sluice_container_restarts_total{container="c4"} ${c4.restarts + 1}`);
   });
 
   it('sluice shutdown leaves no process, no spool file and no credentials behind', async () => {
