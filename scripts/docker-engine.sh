@@ -41,7 +41,12 @@ start() {
 }
 
 stop() {
+  # Whatever the tests left behind (they clean up after themselves; this is for a run cut short):
+  # testcontainers' containers and networks, exited docker-launcher workers, the test images.
   docker rm -f $(docker ps -aq --filter label=org.testcontainers=true) >/dev/null 2>&1 || true
+  docker rm -f $(docker ps -aq --filter label=sluice.launcher=docker --filter status=exited) >/dev/null 2>&1 || true
+  docker network rm $(docker network ls -q --filter label=org.testcontainers=true) >/dev/null 2>&1 || true
+  docker rmi -f $(docker images -q 'sluice-test') >/dev/null 2>&1 || true
   if [ -f "$pidfile" ]; then
     kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
