@@ -24,8 +24,8 @@ const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4, .
 
 const atLeast = (min: number): Target => ({ describe: `ratio >= ${min}`, met: (r) => r.ratio >= min });
 const TARGETS: [RegExp, Target][] = [
-  [/^bs\/secure-vs-raw\//, atLeast(0.9)],
-  [/^bs\/secure-vs-insecure\//, atLeast(0.95)],
+  [/^bs\/secure-vs-raw\/[^/]+$/, atLeast(0.9)],
+  [/^bs\/secure-vs-insecure\/[^/]+$/, atLeast(0.95)],
   [/^auth\/handshakes\//, atLeast(0.5)],
   [/^stram\/heartbeats-1000\/cpu$/, { describe: '< 10 % of a core', met: (r) => r.value < 10 }],
   [/^stram\/heartbeats-1000\/p99$/, { describe: '< 50 ms', met: (r) => r.value < 50 }],
