@@ -67,9 +67,9 @@ export function chart(results: Summary[], title: string): string {
     out.push(`<text x="10" y="${y + 14}" font-weight="bold">${esc(r.name)}</text>`);
     out.push(`<text x="10" y="${y + 30}" fill="#555">${esc(r.unit)}${r.better === 'lower' ? ' (lower is better)' : ''}</text>`);
     out.push(`<rect x="${labelW}" y="${y + 2}" width="${wv.toFixed(1)}" height="16" fill="#2f6fb0"/>`);
-    out.push(`<text x="${labelW + wv + 4}" y="${y + 14}">${fmt(r.value)}</text>`);
+    out.push(`<text x="${(labelW + wv + 4).toFixed(1)}" y="${y + 14}">${fmt(r.value)}</text>`);
     out.push(`<rect x="${labelW}" y="${y + 20}" width="${wb.toFixed(1)}" height="16" fill="#b8b8b8"/>`);
-    out.push(`<text x="${labelW + wb + 4}" y="${y + 32}">${fmt(r.baseline)}</text>`);
+    out.push(`<text x="${(labelW + wb + 4).toFixed(1)}" y="${y + 32}">${fmt(r.baseline)}</text>`);
     const colour = r.targetMet === null ? '#222' : r.targetMet ? '#1b7a2f' : '#b3261e';
     const mark = r.targetMet === null ? '' : r.targetMet ? ' ✓' : ' ✗';
     out.push(`<text x="${labelW + barW + 10}" y="${y + 24}" font-size="14" font-weight="bold" fill="${colour}">${Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : '-'}${mark}</text>`);
