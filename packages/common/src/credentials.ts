@@ -37,6 +37,8 @@ export const credentialsSchema = z.object({
     insecure: z.boolean(),
     /** How long the container streams on without STRAM before it stops (default heartbeatTimeoutMs); longer than a STRAM restart. */
     stramLossTimeoutMs: z.number().int().positive().optional(),
+    /** The app's token max lifetime: publish tokens a container mints for its own buffer server live this long (default 7 days). */
+    maxLifetimeMs: z.number().int().positive().optional(),
     /** Address the container's buffer server listens on (default 127.0.0.1; 0.0.0.0 in Docker). */
     bindHost: z.string().optional(),
     /** Host name others reach that buffer server by (default: bindHost, or the hostname when bindHost is a wildcard). */

@@ -61,8 +61,14 @@ export interface ContainerOptions {
   now?: () => number;
 }
 
-/** Publish tokens this container mints for its own server live this long (re-minted per connection). */
-const PUBLISH_TOKEN_TTL_MS = 7 * 24 * 3600_000;
+/**
+ * Publish tokens this container mints for its own server live as long as the app's tokens
+ * (settings.maxLifetimeMs; this when the settings predate it). A publisher re-registers with a
+ * fresh one at 75% of its life (publisher-link.ts).
+ */
+const DEFAULT_PUBLISH_TOKEN_TTL_MS = 7 * 24 * 3600_000;
+/** How long a container whose publisher was lost waits to hear STRAM's verdict before it exits as failed. */
+const LOST_PUBLISHER_GRACE_MS = 5_000;
 
 export class Container {
   private credentials: Credentials;
@@ -239,6 +245,7 @@ export class Container {
         subscribeToken: (bs) => this.subscribeToken(bs),
         clients: this.o.dataPlane,
         onError: (err, runner) => this.operatorFailed(err, runner),
+        onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
       },
       fresh,
       this.deployed,
@@ -258,7 +265,7 @@ export class Container {
       container: c.container,
       owner: c.container,
       now: this.now(),
-      ttlMs: PUBLISH_TOKEN_TTL_MS,
+      ttlMs: c.settings.maxLifetimeMs ?? DEFAULT_PUBLISH_TOKEN_TTL_MS,
     });
   }
 
@@ -301,6 +308,23 @@ export class Container {
   private operatorFailed(err: Error, runner: OperatorRunner): void {
     this.report(`operator ${runner.id} failed: ${err.message}`);
     void this.stop(ExitCode.operatorFailed, `operator ${runner.id} failed`);
+  }
+
+  /**
+   * The buffer server closed one of our publishers (its token expired: this process was frozen or
+   * cut off past its max date). The stream cannot go on without the windows in flight, so the
+   * container must be replaced. It first checks in with STRAM: a container cut off past its
+   * STRAM token's max date is refused (4401 expired) and exits stramRefused; otherwise, or when
+   * STRAM says nothing within the grace, it exits as failed. Either way STRAM replaces it.
+   */
+  private publisherLost(stream: string, code: number, reason: string): void {
+    if (this.stopping) return;
+    this.report(`publisher of ${stream} closed by the buffer server (${code} ${reason})`);
+    const umbilical = this.umbilical;
+    void (async () => {
+      if (umbilical) await umbilical.confirm(LOST_PUBLISHER_GRACE_MS);
+      void this.stop(ExitCode.failed, `publisher of ${stream} lost (${code} ${reason})`);
+    })();
   }
 
   /** Stops operators, closes streams and the buffer server (removing its spool), then exits. */

@@ -66,10 +66,12 @@ export class UmbilicalClient {
   private stopped = false;
   private attempt = 0;
   private lastContact: number;
-  private inFlight: { since: number; resolve: () => void; promise: Promise<void> } | null = null;
+  /** The heartbeat awaiting its ack, with the confirm() calls its ack answers. */
+  private inFlight: { since: number; resolve: () => void; promise: Promise<void>; confirms: (() => void)[] } | null = null;
   private tick: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  private confirmations: (() => void)[] = [];
 
   constructor(private readonly o: UmbilicalClientOptions) {
     this.now = o.now ?? Date.now;
@@ -89,7 +91,7 @@ export class UmbilicalClient {
     if (!live || this.stopped) return Promise.resolve();
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
-    this.inFlight = { since: this.now(), resolve, promise };
+    this.inFlight = { since: this.now(), resolve, promise, confirms: this.confirmations.splice(0) };
     try {
       live.socket.send(live.session.seal(this.o.heartbeat() as unknown as Record<string, unknown>));
     } catch (err) {
@@ -99,11 +101,35 @@ export class UmbilicalClient {
     return promise;
   }
 
+  /**
+   * Resolves once STRAM has answered a heartbeat sent from now on (a reconnection first, if the
+   * link is down), once the client stops (refused, lost), or after timeoutMs.
+   */
+  confirm(timeoutMs: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.confirmations.push(done);
+      if (this.live && !this.inFlight) void this.beat();
+    });
+  }
+
+  private confirmed(): void {
+    const waiting = this.confirmations;
+    this.confirmations = [];
+    for (const done of waiting) done();
+  }
+
   stop(): void {
     this.stopped = true;
     clearInterval(this.tick);
     clearTimeout(this.retryTimer);
     this.settle();
+    this.confirmed();
     const live = this.live;
     this.live = null;
     live?.socket.close(1000, 'container stopping');
@@ -132,10 +158,14 @@ export class UmbilicalClient {
     }
   }
 
-  private settle(): void {
+  /** Ends the heartbeat in flight; unless it was acked, its confirm() calls wait for the next one. */
+  private settle(acked = false): void {
     const f = this.inFlight;
     this.inFlight = null;
-    f?.resolve();
+    if (!f) return;
+    if (acked) for (const done of f.confirms) done();
+    else this.confirmations.push(...f.confirms);
+    f.resolve();
   }
 
   private connect(): void {
@@ -211,7 +241,7 @@ export class UmbilicalClient {
       return;
     }
     this.lastContact = this.now();
-    this.settle();
+    this.settle(true);
     if (ack.commands.length > 0) this.o.onCommands(ack.commands, live.session);
   }
 }

@@ -3,6 +3,7 @@ import type { Publisher, PublisherOptions, Subscriber, SubscriberOptions } from 
 import type { CheckpointStore } from './checkpoint-store.js';
 import { OutputEmitter, type OutputSink } from './emitter.js';
 import { OperatorRunner } from './operator-runner.js';
+import { PublisherLink } from './publisher-link.js';
 import { UpstreamLink } from './upstream.js';
 
 /**
@@ -26,25 +27,24 @@ export interface WiringContext {
   windowMs: number;
   /** URL of the buffer server this container hosts. */
   ownServerUrl: string;
+  /** A fresh publish token for the stream on this container's own buffer server (renewed at 75% of its life). */
   publishToken(stream: string): Token;
   subscribeToken(bufferServer: string): Token;
   clients: DataPlaneClients;
   onError(err: Error, runner: OperatorRunner): void;
+  /** A publisher's connection was closed by the buffer server (e.g. 4401 expired): the stream cannot go on. */
+  onPublisherLost?(stream: string, code: number, reason: string): void;
 }
 
 export interface Deployed {
   runner: OperatorRunner;
   links: Map<string, UpstreamLink>;
-  publishers: Map<string, Publisher>;
+  publishers: Map<string, PublisherLink>;
 }
 
 /** Key of an upstream link: `<port>|<upstream operator id>`; also the tracker source id. */
 export function sourceId(port: string, upstream: string): string {
   return `${port}|${upstream}`;
-}
-
-function publisherSink(p: Publisher): OutputSink {
-  return { begin: (w) => p.begin(w), data: (w, t, parts) => p.data(w, t, parts), end: (w) => p.end(w), ready: () => p.ready() };
 }
 
 /**
@@ -98,14 +98,18 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
         let key: ((t: unknown) => number) | undefined | false = false;
         if (sinks.length === 0) {
           // Not consumed in-process: the stream goes through this container's buffer server.
-          const publisher = await ctx.clients.connectPublisher({
+          const stream = out.stream;
+          const publisher = await PublisherLink.open({
             url: ctx.ownServerUrl,
-            token: ctx.publishToken(out.stream),
-            stream: out.stream,
+            stream,
             window: runner.deploy.restoreWindow + 1,
+            token: () => ctx.publishToken(stream),
+            connect: (o) => ctx.clients.connectPublisher(o),
+            onLost: (code, reason) => (ctx.onPublisherLost ? ctx.onPublisherLost(stream, code, reason) : ctx.onError(new Error(`publisher of ${stream} closed (${code} ${reason})`), runner)),
+            logger: ctx.logger.child({ operator: runner.id }),
           });
-          entry.publishers.set(out.stream, publisher);
-          sinks.push(publisherSink(publisher));
+          entry.publishers.set(stream, publisher);
+          sinks.push(publisher);
           if (out.partitioned) key = partitionKeyFor(ctx, out.stream);
         }
         runner.setOutput(out.port, new OutputEmitter(sinks, key));

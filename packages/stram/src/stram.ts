@@ -249,6 +249,7 @@ export class Stram {
       authority: this.authority,
       metrics: this.metrics,
       logger: o.logger,
+      clock: o.clock,
       host: o.host,
       handler: {
         onConnect: (conn: UmbilicalConnection) => o.logger.info({ container: conn.container }, 'container connected'),
@@ -278,7 +279,7 @@ export class Stram {
         appModule: resolve(o.appModule),
         appDir: this.dir.root,
         config: o.config,
-        settings: { heartbeatIntervalMs: o.heartbeatIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, stramLossTimeoutMs: o.stramLossTimeoutMs, windowMs: o.windowMs, checkpointWindows: o.checkpointWindows, insecure: o.insecure, ...(o.containerBindHost ? { bindHost: o.containerBindHost } : {}) },
+        settings: { heartbeatIntervalMs: o.heartbeatIntervalMs, heartbeatTimeoutMs: o.heartbeatTimeoutMs, stramLossTimeoutMs: o.stramLossTimeoutMs, maxLifetimeMs: o.maxLifetimeMs, windowMs: o.windowMs, checkpointWindows: o.checkpointWindows, insecure: o.insecure, ...(o.containerBindHost ? { bindHost: o.containerBindHost } : {}) },
       },
     });
     const webKey = generateSecret();

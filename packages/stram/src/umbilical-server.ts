@@ -7,6 +7,7 @@ import {
   SluiceError,
   acceptAuthenticated,
   closeWith,
+  isoTime,
   parseFrame,
   parseMessage,
   toBuffer,
@@ -14,6 +15,7 @@ import {
   type Command,
   type HeartbeatMessage,
   type Logger,
+  type Clock,
   type SealedMessage,
   type Session,
   type TokenAuthority,
@@ -42,6 +44,8 @@ export interface UmbilicalServerOptions {
   handler: UmbilicalHandler;
   metrics: StramMetrics;
   logger: Logger;
+  /** For the session expiry; default the system clock. */
+  clock?: Clock;
   host?: string;
   port?: number;
   handshakeTimeoutMs?: number;
@@ -49,6 +53,8 @@ export interface UmbilicalServerOptions {
 }
 
 const SEALED_ONLY = new Set(['msg']);
+/** Longest setTimeout delay; a later max date is looked at again then. */
+const MAX_TIMER = 2 ** 31 - 1;
 const HEARTBEAT_ONLY = new Set(['heartbeat']);
 
 /** One authenticated container connection. */
@@ -109,7 +115,7 @@ export class UmbilicalServer {
     socket.on('error', (err) => this.o.logger.debug({ err: err.message }, 'umbilical socket error'));
     const handshake = new ServerHandshake(this.o.service, this.o.authority);
     const options = {
-      onAccepted: (accepted: { request: { role: string; container?: string }; welcome(): Buffer; session: Session }) => {
+      onAccepted: (accepted: { identifier: { maxDate: number }; request: { role: string; container?: string }; welcome(): Buffer; session: Session }) => {
         // authorize() made sure the role is hello and the token's scope names this container.
         const container = accepted.request.container as string;
         const conn = new UmbilicalConnection(container, accepted.session, socket);
@@ -117,7 +123,12 @@ export class UmbilicalServer {
         if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same container');
         this.connections.set(container, conn);
         socket.on('message', (data, isBinary) => this.onMessage(conn, socket, toBuffer(data), isBinary));
+        // Like a buffer server's connections, a session lives no longer than its token's max date
+        // (4401 expired): the container reconnects with the token STRAM pushed meanwhile; one cut
+        // off past that date holds no valid token and is refused (issue 6).
+        const expiry = this.armExpiry(socket, container, accepted.identifier.maxDate);
         socket.once('close', (code, reason) => {
+          clearTimeout(expiry.timer);
           if (this.connections.get(container) === conn) this.connections.delete(container);
           this.o.handler.onDisconnect(conn, code, reason.toString('utf8'));
         });
@@ -127,6 +138,22 @@ export class UmbilicalServer {
       onRefused: (err: SluiceError) => this.refuse(err),
     };
     acceptAuthenticated(socket, handshake, this.o.handshakeTimeoutMs === undefined ? options : { ...options, timeoutMs: this.o.handshakeTimeoutMs });
+  }
+
+  private armExpiry(socket: WebSocket, container: string, maxDate: number, holder: { timer?: NodeJS.Timeout } = {}): { timer?: NodeJS.Timeout } {
+    const now = (): number => (this.o.clock ?? Date).now();
+    holder.timer = setTimeout(() => {
+      if (socket.readyState !== socket.OPEN) return;
+      if (now() < maxDate) {
+        this.armExpiry(socket, container, maxDate, holder);
+        return;
+      }
+      const err = new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(maxDate)}; reconnect with a renewed token`);
+      this.o.logger.info({ container, code: err.code, closeCode: err.closeCode }, 'umbilical session closed: its token passed its max date');
+      closeWith(socket, err);
+    }, Math.min(Math.max(maxDate - now(), 0), MAX_TIMER));
+    holder.timer.unref();
+    return holder;
   }
 
   private onMessage(conn: UmbilicalConnection, socket: WebSocket, data: Buffer, isBinary: boolean): void {

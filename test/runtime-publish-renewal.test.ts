@@ -1,0 +1,74 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RecoveryRun } from './helpers/recovery-wordcount.js';
+import { WORDCOUNT, startCli } from './helpers/runtime-cli.js';
+
+/**
+ * Issue 6, publish tokens: a container mints the publish token of each stream it publishes on its
+ * own buffer server with the app's max lifetime (not a fixed 7 days), and at 75% of that life the
+ * publisher re-registers with a fresh one at a window boundary. The word count runs with a 3 s max
+ * lifetime for more than four lifetimes: every publisher re-registers again and again, none is
+ * ever closed 4401 expired, no container is replaced, and the counts are exact.
+ */
+
+const LIFETIME = ['--renew-interval', '1s', '--max-lifetime', '3s'];
+const TIMING = ['--window', '100ms', '--checkpoint-windows', '10', '--heartbeat-interval', '250ms', '--heartbeat-timeout', '5s', '--stram-loss-timeout', '60s'];
+
+/** The recovery word count, launched with short token lifetimes and containers logging at info. */
+class ShortLivedRun extends RecoveryRun {
+  override async launch(): Promise<void> {
+    const cfg = Object.entries(this.config).flatMap(([k, v]) => ['--config', `${k}=${v}`]);
+    this.strams.push(startCli(['launch', WORDCOUNT, '--app-dir', this.appDir, ...cfg, ...TIMING, ...LIFETIME, '--log-level', 'info'], this.tmp.path));
+    await this.stram.waitFor(/launched \S+/);
+    await this.untilContainers((cs) => cs.length === 4 && cs.every((c) => c.state === 'running' && c.deployed));
+  }
+
+  /** A container's whole log, one parsed JSON line each. */
+  lines(id: string): Record<string, unknown>[] {
+    const path = join(this.appDir, 'containers', id, 'container.log');
+    if (!existsSync(path)) return [];
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+}
+
+describe('publish tokens follow the app max lifetime', () => {
+  let run: ShortLivedRun | undefined;
+  afterEach(async () => {
+    await run?.cleanup();
+    run = undefined;
+  });
+
+  it('publishers re-register with fresh tokens before expiry across > 4 lifetimes of 3 s; never closed 4401; counts exact', async () => {
+    run = new ShortLivedRun({ windows: 150 });
+    await run.launch();
+    const counts = await run.finalCounts();
+    console.log(`publish renewal: ${counts.windows.length} windows, ${counts.tuples} words, exact=${counts.exact}`);
+    expect(counts, run.log('c4')).toMatchObject({ exact: true, tuples: 150 * 200 });
+    expect(counts.actual).toEqual(counts.expected);
+    // Nobody was replaced: the streams went on across every renewal.
+    const containers = await run.containers();
+    expect(containers.map((c) => [c.id, c.restarts])).toEqual([['c1', 0], ['c2', 0], ['c3', 0], ['c4', 0]]);
+    // c1 (generator) and c2, c3 (counters) publish on their own buffer servers; c4 (output) does not.
+    const renewals: Record<string, number[]> = {};
+    for (const id of ['c1', 'c2', 'c3']) {
+      const lines = run.lines(id);
+      const renewed = lines.filter((l) => l['msg'] === 'publish token renewed; publisher re-registered');
+      renewals[id] = renewed.map((l) => l['window'] as number);
+      // The generator ran 150 windows of 100 ms: > 4 lifetimes of 3 s, a renewal every 2.25 s.
+      expect(renewed.length, run.log(id)).toBeGreaterThanOrEqual(4);
+      // Each re-registration starts at a later window than the last.
+      expect([...renewals[id]!].sort((a, b) => a - b)).toEqual(renewals[id]);
+      // The buffer server saw a fresh publisher authenticate for each renewal (the first, plus one per renewal).
+      const publishAuths = lines.filter((l) => l['component'] === 'buffer-server' && l['msg'] === 'authenticated' && l['role'] === 'publish');
+      expect(publishAuths.length).toBeGreaterThanOrEqual(renewed.length + 1);
+      // Never closed for an expired token, never lost.
+      expect(lines.filter((l) => l['code'] === 'TOKEN_EXPIRED' && l['role'] === 'publish')).toEqual([]);
+      expect(lines.filter((l) => l['msg'] === 'publisher closed by the buffer server; the stream cannot go on')).toEqual([]);
+    }
+    console.log(`publisher re-registrations (from window): ${JSON.stringify(renewals)}`);
+  }, 60_000);
+});
