@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs';
+import { chownSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateSecret, mintBufferToken, writeSecretFile } from '@sluice/common';
 import { CREDENTIALS_MOUNT } from '@sluice/stram';
+import { rawAuth } from './helpers/bs-clients.js';
 import { until } from './helpers/runtime-cli.js';
 import { DockerEnv, SOCKET, docker, engine, inspect, workers, type Demo } from './helpers/docker-env.js';
 
@@ -56,6 +58,7 @@ describe.skipIf(!available)(`Sluice in Docker (issue 8)${why}`, () => {
 
     it("counts exactly the generator's words, in four worker containers named sluice-<app>-<container>", async () => {
       const { code, summary } = await demo.finished();
+      console.log(`docker demo: ${String(summary['windows'])} windows, ${String(summary['tuples'])} words, exact=${String(summary['exact'])}`);
       expect(summary, demo.output.slice(-3000)).toMatchObject({ secure: true, containers: WORKERS, exact: true });
       expect(summary['windows']).toBeGreaterThan(0);
       expect(summary['tuples']).toBe((summary['windows'] as number) * 1000);
@@ -97,6 +100,7 @@ describe.skipIf(!available)(`Sluice in Docker (issue 8)${why}`, () => {
 
     it('a container on the same network without credentials cannot subscribe to any stream (4401)', () => {
       const bs = rogue.filter((r) => r['target'] === 'buffer-server');
+      console.log(`rogue: ${rogue.map((r) => `${String(r['target'])}${r['stream'] ? `/${String(r['bs'])}/${String(r['stream'])}` : ''}${r['forgery'] ? `/${String(r['forgery'])}` : ''}=${String(r['code'] ?? r['status'])}`).join(' ')}`);
       // Three buffer servers feed others in the demo (generator, two counters), each stream forged two ways.
       expect(new Set(bs.map((r) => r['bs'])).size).toBe(3);
       for (const r of bs) expect(r, JSON.stringify(r)).toMatchObject({ code: 4401, frames: ['challenge'] });
@@ -110,6 +114,20 @@ describe.skipIf(!available)(`Sluice in Docker (issue 8)${why}`, () => {
     });
   });
 
+  it('the same image runs a standalone buffer server: its own tokens are welcome, forged ones refused 4401', async () => {
+    const secretFile = join(env.dir, 'bs-secret');
+    const secret = generateSecret();
+    writeSecretFile(secretFile, secret);
+    if (process.getuid?.() === 0) chownSync(secretFile, 1000, 1000);
+    const url = await env.bufferServer('bs-standalone', secretFile);
+    const mint = (key: Buffer) => mintBufferToken({ secret: key, bs: 'bs-standalone', streams: ['s'], access: 'subscribe', owner: 'test', now: Date.now(), ttlMs: 60_000 });
+    const good = await rawAuth(url, mint(secret), { role: 'subscribe', stream: 's', subscriber: 'a', window: 0 });
+    expect((await good.next())['t']).toBe('welcome');
+    good.ws.close();
+    const forged = await rawAuth(url, mint(generateSecret()), { role: 'subscribe', stream: 's', subscriber: 'b', window: 0 });
+    expect((await forged.closed).code).toBe(4401);
+  }, 60_000);
+
   describe('recovery', () => {
     it('a worker container killed with docker kill is replaced and the counts stay exact', async () => {
       const demo = await env.startDemo(['--duration', '20s']);
@@ -120,7 +138,9 @@ describe.skipIf(!available)(`Sluice in Docker (issue 8)${why}`, () => {
       await docker('kill', victim.id);
       await until(async () => (await workers(demo.app)).some((w) => w.container === 'c2' && w.id !== victim.id && w.state === 'running'), 250);
       const { code, summary } = await demo.finished();
+      console.log(`docker kill c2: ${String(summary['windows'])} windows, ${String(summary['tuples'])} words, exact=${String(summary['exact'])}`);
       expect(summary, demo.output.slice(-3000)).toMatchObject({ secure: true, containers: WORKERS, exact: true });
+      expect(summary['tuples']).toBe((summary['windows'] as number) * 1000);
       expect(code).toBe(0);
     }, 150_000);
   });

@@ -16,7 +16,7 @@ import { DockerEngine } from '@sluice/stram';
  */
 
 const run = promisify(execFile);
-export const SOCKET = '/var/run/docker.sock';
+export const SOCKET = process.env['SLUICE_DOCKER_SOCKET'] ?? '/var/run/docker.sock';
 export const BASE_IMAGE = process.env['SLUICE_DOCKER_BASE'] ?? 'local/node-min:latest';
 
 // testcontainers without a registry (shared/notes/docker-on-these-machines.md): no ryuk, no gateway probe.
@@ -64,22 +64,19 @@ export async function workers(app: string): Promise<{ id: string; name: string; 
 
 export class DockerEnv {
   readonly tag = `sluice-test:${randomBytes(4).toString('hex')}`;
-  readonly dir: string;
+  dir = '';
   network!: StartedNetwork;
   private readonly started: StartedTestContainer[] = [];
   private readonly apps: string[] = [];
   /** uid:gid STRAM runs as: uid 1000 (the image's) unless this is not root, gid of the Docker socket (to reach the engine). */
-  readonly user: string;
+  user = '';
 
-  constructor() {
+  /** Builds the Sluice image from the built workspace (docker/Dockerfile) on the local base. */
+  async setUp(): Promise<void> {
     const uid = process.getuid?.() ?? 1000;
     this.user = `${uid === 0 ? 1000 : uid}:${statSync(SOCKET).gid}`;
     this.dir = mkdtempSync('/tmp/sluice-docker-');
     if (uid === 0) chownSync(this.dir, 1000, 1000);
-  }
-
-  /** Builds the Sluice image from the built workspace (docker/Dockerfile) on the local base. */
-  async setUp(): Promise<void> {
     try {
       await docker('image', 'inspect', BASE_IMAGE);
     } catch {
@@ -151,12 +148,26 @@ export class DockerEnv {
       .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
+  /** `sluice buffer-server` from the image, its secret file mounted read-only, published on a host port. */
+  async bufferServer(id: string, secretFile: string): Promise<string> {
+    const c = await new GenericContainer(this.tag)
+      .withLabels({ 'sluice.test': '1' })
+      .withBindMounts([{ source: secretFile, target: '/run/sluice/secret', mode: 'ro' }])
+      .withCommand(['buffer-server', '--id', id, '--secret-file', '/run/sluice/secret', '--host', '0.0.0.0', '--port', '7000'])
+      .withExposedPorts(7000)
+      .withWaitStrategy(Wait.forLogMessage(/listening ws:/))
+      .withStartupTimeout(30_000)
+      .start();
+    this.started.push(c);
+    return `ws://127.0.0.1:${c.getMappedPort(7000)}`;
+  }
+
   async close(): Promise<void> {
     for (const c of this.started) await c.stop({ remove: true, timeout: 1_000 }).catch(() => undefined);
     for (const app of this.apps) for (const w of await workers(app).catch(() => [])) await engine.call('DELETE', `/containers/${w.id}?force=1`).catch(() => undefined);
     await this.network?.stop().catch(() => undefined);
     await docker('rmi', '-f', this.tag).catch(() => undefined);
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
