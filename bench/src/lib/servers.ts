@@ -31,11 +31,6 @@ let serial = 0;
 
 export const cliPath = (ctx: Ctx): string => join(ctx.root, 'packages/cli/bin/sluice.js');
 
-export function insecureFlagSupported(): boolean {
-  // Kept as a function so the switch is one place once the buffer server grows an --insecure mode.
-  return false;
-}
-
 export interface ServerOptions {
   memoryLimit?: string;
   spoolLimit?: string;
