@@ -13,7 +13,9 @@ import { summarize, type Case, type Ctx, type Figure, type Summary, type Target 
 
 /**
  * `node bench/dist/run.js [--quick] [--only PATTERN]` (issue 7). Progress on stderr, the table on
- * stdout, bench/results.json and bench/results.svg next to this package. Reports; never asserts.
+ * stdout, bench/results.json and bench/results.svg next to this package (--quick: results-quick.*,
+ * --only: results-only.*,
+ * so a smoke run never overwrites the committed full-run figures). Reports; never asserts.
  */
 
 const benchDir = fileURLToPath(new URL('..', import.meta.url));
@@ -140,10 +142,12 @@ async function main(): Promise<void> {
   }
   const elapsedS = Math.round((Date.now() - started) / 100) / 10;
   const out = { machine: machine(quick), elapsedS, results, skipped };
-  writeFileSync(join(benchDir, 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
-  writeFileSync(join(benchDir, 'results.svg'), chart(results, `Sluice bench (${quick ? 'quick' : 'full'}) — ${cpus().length} cores, Node ${process.version}`));
+  // A smoke or partial run must not overwrite the committed full-run figures.
+  const base = quick ? 'results-quick' : only ? 'results-only' : 'results';
+  writeFileSync(join(benchDir, `${base}.json`), `${JSON.stringify(out, null, 2)}\n`);
+  writeFileSync(join(benchDir, `${base}.svg`), chart(results, `Sluice bench (${quick ? 'quick' : 'full'}) — ${cpus().length} cores, Node ${process.version}`));
   process.stdout.write(`${table(results, skipped)}\n`);
-  log(`done in ${elapsedS} s; wrote bench/results.json and bench/results.svg`);
+  log(`done in ${elapsedS} s; wrote bench/${base}.json and bench/${base}.svg`);
   rmSync(tmp, { recursive: true, force: true });
 }
 
