@@ -73,3 +73,17 @@ export async function* commands(): AsyncGenerator<Record<string, unknown>> {
     yield cmd;
   }
 }
+
+/**
+ * The server's URL: `--url`, or (for roles the runner starts while the server is still booting)
+ * the first command on stdin, `{"connect": {"url": ...}}`. Module loading then overlaps the
+ * server's start-up.
+ */
+export async function serverUrl(args: Map<string, string>, cmds: AsyncGenerator<Record<string, unknown>>): Promise<string> {
+  const given = args.get('url');
+  if (given) return given;
+  const first = await cmds.next();
+  const connect = first.done ? undefined : (first.value['connect'] as { url?: string } | undefined);
+  if (!connect?.url) throw new Error('expected {"connect": {"url": ...}} as the first command');
+  return connect.url;
+}

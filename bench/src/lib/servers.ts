@@ -20,8 +20,8 @@ export interface RunningServer {
   mode: ServerMode;
   url: string;
   role: Role;
-  /** Writes a 0600 token file for this server and returns its path (raw: no token, returns ''). */
-  token(access: BufferAccess, streams?: string[]): string;
+  /** Writes a 0600 token file for this server (at `path`, if given) and returns its path (raw: no token, returns ''). */
+  token(access: BufferAccess, streams?: string[], path?: string): string;
   /** A control connection (Sluice modes only). */
   control(): Promise<Control>;
   stop(): Promise<void>;
@@ -76,8 +76,8 @@ export async function startServer(ctx: Ctx, mode: ServerMode, o: ServerOptions =
     mode,
     url,
     role,
-    token: (access, streams = ['bench']) => {
-      const file = join(dir, `token-${++tokens}`);
+    token: (access, streams = ['bench'], path) => {
+      const file = path ?? join(dir, `token-${++tokens}`);
       writeFileSync(file, tokenToText(mint(access, streams)), { mode: 0o600 });
       return file;
     },

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Control } from '@sluice/buffer-server';
 import { cpuSeconds, peakRss, profileArgs, startRole, type Role } from './child.js';
 import { startServer, type RunningServer, type ServerMode, type ServerOptions } from './servers.js';
@@ -50,6 +51,8 @@ export interface RunResult {
   stats: { peakSpoolBytes: number; spilledBytes: number; pauses: number; peakMemoryBytes: number; memoryLimit: number; spoolLimit: number } | null;
 }
 
+let rigs = 0;
+
 export class StreamRig {
   private control: Control | null = null;
   private purgeTimer: NodeJS.Timeout | undefined;
@@ -67,29 +70,41 @@ export class StreamRig {
   }
 
   static async start(ctx: Ctx, o: RigOptions): Promise<StreamRig> {
-    const server = await startServer(ctx, o.server, o.serverOptions);
+    const n = ++rigs;
+    const mode = o.server === 'raw' ? 'raw' : 'sluice';
+    // Clients start while the server boots (module loading overlaps); they connect on command.
     const roles: Role[] = [];
+    const tokenFiles: [string, 'subscribe' | 'publish'][] = [];
+    const tokenFile = (access: 'subscribe' | 'publish'): string[] => {
+      if (mode === 'raw') return [];
+      const path = join(ctx.tmp, `rig-${n}-${tokenFiles.length}.token`);
+      tokenFiles.push([path, access]);
+      return ['--token-file', path];
+    };
+    const subs: Role[] = [];
+    const progress: number[] = [];
+    for (let s = 0; s < o.subscribers; s++) {
+      const args = ['--mode', mode, '--name', `sub-${s}`, '--warmup-ms', String(o.steadyAfterMs), ...tokenFile('subscribe')];
+      if (o.readRate) args.push('--read-rate', String(Math.round(o.readRate)));
+      if (o.verify) args.push('--verify');
+      const sub = startRole('subscriber', args, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.subscriber ?? []), ...profileArgs(ctx.profileDir, `subscriber-${o.server}`)] });
+      progress.push(0);
+      sub.onProgress((p) => (progress[s] = Number(p['w'])));
+      subs.push(sub);
+      roles.push(sub);
+    }
+    const pubArgs = ['--mode', mode, '--size', String(o.size), '--batch', String(o.batch), '--window-tuples', String(o.windowTuples), ...tokenFile('publish')];
+    const pub = startRole('publisher', pubArgs, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.publisher ?? []), ...profileArgs(ctx.profileDir, `publisher-${o.server}`)] });
+    roles.push(pub);
+    let server: RunningServer | undefined;
     try {
-      const mode = o.server === 'raw' ? 'raw' : 'sluice';
-      const subs: Role[] = [];
-      const progress: number[] = [];
-      for (let s = 0; s < o.subscribers; s++) {
-        const args = ['--mode', mode, '--url', server.url, '--name', `sub-${s}`, '--warmup-ms', String(o.steadyAfterMs)];
-        if (mode === 'sluice') args.push('--token-file', server.token('subscribe'));
-        if (o.readRate) args.push('--read-rate', String(Math.round(o.readRate)));
-        if (o.verify) args.push('--verify');
-        const sub = startRole('subscriber', args, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.subscriber ?? []), ...profileArgs(ctx.profileDir, `subscriber-${o.server}`)] });
-        progress.push(0);
-        sub.onProgress((p) => (progress[s] = Number(p['w'])));
-        subs.push(sub);
-        roles.push(sub);
-      }
-      const pubArgs = ['--mode', mode, '--url', server.url, '--size', String(o.size), '--batch', String(o.batch), '--window-tuples', String(o.windowTuples)];
-      if (mode === 'sluice') pubArgs.push('--token-file', server.token('publish'));
-      const pub = startRole('publisher', pubArgs, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.publisher ?? []), ...profileArgs(ctx.profileDir, `publisher-${o.server}`)] });
-      roles.push(pub);
-      // All start together: the publisher sends nothing before its first run command.
-      await Promise.all([...subs, pub].map((r) => r.ready));
+      server = await startServer(ctx, o.server, o.serverOptions);
+      for (const [path, access] of tokenFiles) server.token(access, ['bench'], path);
+      // Subscribers first, so they are there from the first window.
+      for (const sub of subs) sub.send({ connect: { url: server.url } });
+      await Promise.all(subs.map((r) => r.ready));
+      pub.send({ connect: { url: server.url } });
+      await pub.ready;
       const rig = new StreamRig(o, server, pub, subs, progress);
       if (mode === 'sluice') await rig.startPurging();
       // One short run, not reported: JIT warm-up and first-connection costs hit neither side's figures.
@@ -97,7 +112,7 @@ export class StreamRig {
       return rig;
     } catch (err) {
       await Promise.all(roles.map((r) => r.stop()));
-      await server.stop();
+      await server?.stop();
       throw err;
     }
   }

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { encode } from '@sluice/common';
 import { connectPublisher } from '@sluice/buffer-server';
-import { commands, emit, now, num, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
+import { commands, emit, now, num, parseArgs, readToken, runRole, serverUrl, str } from '../lib/role-io.js';
 import { TupleSource, firstWindowOf, markerOf } from '../lib/tuples.js';
 
 /**
@@ -72,7 +72,8 @@ async function rawSink(url: string, stream: string): Promise<Sink> {
 async function main(): Promise<void> {
   const args = parseArgs();
   const mode = str(args, 'mode');
-  const url = str(args, 'url');
+  const cmds = commands();
+  const url = await serverUrl(args, cmds);
   const stream = str(args, 'stream', 'bench');
   const size = num(args, 'size', 100);
   const batch = num(args, 'batch', 100);
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   emit('ready', { mode });
   const src = new TupleSource(size, batch);
   const burst = Math.max(4, Math.ceil(BURST_TUPLES / batch));
-  for await (const cmd of commands()) {
+  for await (const cmd of cmds) {
     const run = cmd['run'] as { k: number; durationMs: number };
     const seq0 = src.seq;
     const started = now();

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { decode } from '@sluice/common';
 import { connectSubscriber } from '@sluice/buffer-server';
-import { emit, now, num, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
+import { commands, emit, now, num, parseArgs, readToken, runRole, serverUrl, str } from '../lib/role-io.js';
 import { isMarker, runOf, tupleSeq } from '../lib/tuples.js';
 
 /**
@@ -15,7 +15,7 @@ import { isMarker, runOf, tupleSeq } from '../lib/tuples.js';
 async function main(): Promise<void> {
   const args = parseArgs();
   const mode = str(args, 'mode');
-  const url = str(args, 'url');
+  const url = await serverUrl(args, commands());
   const stream = str(args, 'stream', 'bench');
   const name = str(args, 'name', 'sub');
   const warmupMs = num(args, 'warmup-ms', 500);
