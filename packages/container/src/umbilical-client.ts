@@ -5,6 +5,7 @@ import {
   SluiceError,
   closeReason,
   connectAuthenticated,
+  decodeIdentifier,
   parseFrame,
   parseMessage,
   toBuffer,
@@ -58,6 +59,19 @@ const BACKOFF_MAX_MS = 5_000;
 interface Live {
   socket: WebSocket;
   session: Session;
+  /** Max date of the token this session was opened with: STRAM closes it then (4401 expired). */
+  maxDate: number;
+  /** Closed by the client to move to a renewed token (no reconnect from its close). */
+  retired?: boolean;
+}
+
+/** A token's max date; Infinity when its identifier cannot be read (never switched away from). */
+function maxDateOf(token: Token): number {
+  try {
+    return decodeIdentifier(token.identifier).maxDate;
+  } catch {
+    return Infinity;
+  }
 }
 
 export class UmbilicalClient {
@@ -152,6 +166,18 @@ export class UmbilicalClient {
       this.live?.socket.terminate();
       return;
     }
+    if (this.live && !this.inFlight && this.renewedToken(this.live)) {
+      // STRAM pushed a reissued token: move the session to it before the old one's max date
+      // (when STRAM would close it), between heartbeats.
+      const old = this.live;
+      old.retired = true;
+      this.live = null;
+      old.socket.close(1000, 'switching to a renewed token');
+      this.o.logger.info('reconnecting to STRAM with the renewed token');
+      this.attempt = 0;
+      this.connect();
+      return;
+    }
     if (now - this.lastBeat >= this.o.heartbeatIntervalMs && this.live && !this.inFlight) {
       this.lastBeat = now;
       void this.beat();
@@ -159,6 +185,14 @@ export class UmbilicalClient {
   }
 
   /** Ends the heartbeat in flight; unless it was acked, its confirm() calls wait for the next one. */
+  private renewedToken(live: Live): boolean {
+    try {
+      return maxDateOf(this.o.token()) > live.maxDate;
+    } catch {
+      return false;
+    }
+  }
+
   private settle(acked = false): void {
     const f = this.inFlight;
     this.inFlight = null;
@@ -188,7 +222,7 @@ export class UmbilicalClient {
     connectAuthenticated(url, token, { role: 'hello', container: this.o.container }, { onMessage }).then(
       ({ socket, session }) => {
         this.connecting = false;
-        pending = { socket, session };
+        pending = { socket, session, maxDate: maxDateOf(token) };
         if (this.stopped) {
           socket.close(1000, 'container stopping');
           return;
@@ -198,8 +232,10 @@ export class UmbilicalClient {
         this.lastContact = this.now();
         this.o.logger.info({ url }, 'connected to STRAM');
         socket.on('error', (err) => this.o.logger.warn({ err: err.message }, 'umbilical socket error'));
+        const opened = pending;
         socket.once('close', (code, reason) => {
           if (this.live?.socket === socket) this.live = null;
+          if (opened.retired) return;
           this.settle();
           if (this.stopped) return;
           this.o.logger.warn({ code, reason: reason.toString('utf8') }, 'umbilical closed; reconnecting');
