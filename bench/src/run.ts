@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem, release } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { handshakes, tokenVerify } from './cases/auth.js';
 import { fanout4, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
@@ -55,12 +55,21 @@ function parseCli(argv: string[]): { quick: boolean; only: RegExp | null; profil
 }
 
 function versionOf(pkg: string, from: string): string | null {
+  const req = createRequire(join(root, from, 'package.json'));
+  let dir: string;
   try {
-    const req = createRequire(join(root, from, 'package.json'));
-    return (JSON.parse(readFileSync(req.resolve(`${pkg}/package.json`), 'utf8')) as { version: string }).version;
+    // Some packages do not export their package.json: find it above the resolved entry.
+    dir = dirname(req.resolve(pkg));
   } catch {
     return null;
   }
+  for (; dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const json = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (json.name === pkg) return json.version ?? null;
+  }
+  return null;
 }
 
 function machine(quick: boolean): Record<string, unknown> {

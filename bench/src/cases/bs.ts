@@ -1,5 +1,5 @@
 import { cliBuilt } from '../lib/servers.js';
-import { withRigs, type RigOptions, type RunResult, type StreamRig } from '../lib/stream-run.js';
+import { startRigs, stopRigs, type RigOptions, type RunResult, type StreamRig } from '../lib/stream-run.js';
 import { sideBySide, type Case, type Ctx, type Figure, type Session } from '../lib/suite.js';
 
 /** Buffer-server throughput cases (issue 7: bs/*). */
@@ -25,25 +25,10 @@ const windowTuples = (s: Shape): number => (s.batch === 1 ? 10_000 : 50_000);
 const runTimeoutMs = (ctx: Ctx): number => publishMs(ctx) * 10 + 30_000;
 const warmupMs = (ctx: Ctx): number => (ctx.quick ? 150 : 500);
 
-/** Keeps a case's rigs up from open() until the session's close(), however the case ends. */
+/** A case's rigs stay up from open() to the session's close(): the runs only send commands. */
 async function rigSession(ctx: Ctx, options: RigOptions[], figures: (i: number, rigs: StreamRig[]) => Promise<Figure[]>): Promise<Session> {
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let ready!: (r: StreamRig[]) => void;
-  let failed!: (e: unknown) => void;
-  const rigsP = new Promise<StreamRig[]>((res, rej) => ((ready = res), (failed = rej)));
-  const life = withRigs(ctx, options, async (r) => {
-    ready(r);
-    await released;
-  }).catch((err: unknown) => failed(err));
-  const rigs = await rigsP;
-  return {
-    run: (i) => figures(i, rigs),
-    close: async () => {
-      release();
-      await life;
-    },
-  };
+  const rigs = await startRigs(ctx, options);
+  return { run: (i) => figures(i, rigs), close: () => stopRigs(rigs) };
 }
 
 const twoRigs = (ctx: Ctx, a: RigOptions, b: RigOptions, figures: (i: number, a: StreamRig, b: StreamRig) => Promise<Figure[]>): Promise<Session> =>

@@ -200,19 +200,20 @@ export class StreamRig {
   }
 }
 
-/** Starts the rigs of a case once, and stops them however the case ends. */
-export async function withRigs<T>(ctx: Ctx, options: RigOptions[], body: (rigs: StreamRig[]) => Promise<T>): Promise<T> {
-  const rigs: StreamRig[] = [];
-  try {
-    // Started together: rig start-up is mostly module loading, which overlaps well.
-    const t0 = performance.now();
-    const started = await Promise.allSettled(options.map((o) => StreamRig.start(ctx, o)));
-    for (const s of started) if (s.status === 'fulfilled') rigs.push(s.value);
-    const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-    ctx.log(`rigs (${options.map((o) => o.server).join(', ')}) up and warm in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    return await body(rigs);
-  } finally {
-    await Promise.all(rigs.map((r) => r.stop()));
+/** Starts a case's rigs together (start-up is mostly module loading, which overlaps well); all or none. */
+export async function startRigs(ctx: Ctx, options: RigOptions[]): Promise<StreamRig[]> {
+  const t0 = performance.now();
+  const started = await Promise.allSettled(options.map((o) => StreamRig.start(ctx, o)));
+  const rigs = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await stopRigs(rigs);
+    throw failed.reason;
   }
+  ctx.log(`rigs (${options.map((o) => o.server).join(', ')}) up and warm in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return rigs;
+}
+
+export async function stopRigs(rigs: StreamRig[]): Promise<void> {
+  await Promise.all(rigs.map((r) => r.stop()));
 }
