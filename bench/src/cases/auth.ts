@@ -11,9 +11,9 @@ interface Side {
   client: Role;
 }
 
-async function side(ctx: Ctx, mode: ServerMode, concurrency: number): Promise<Side> {
+async function side(ctx: Ctx, mode: ServerMode): Promise<Side> {
   const server = await startServer(ctx, mode);
-  const args = ['--mode', mode === 'raw' ? 'plain' : 'sluice', '--url', server.url, '--concurrency', String(concurrency)];
+  const args = ['--mode', mode === 'raw' ? 'plain' : 'sluice', '--url', server.url];
   if (mode !== 'raw') args.push('--token-file', server.token('control', []));
   const client = startRole('handshaker', args, { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, `handshaker-${mode}`) });
   try {
@@ -26,44 +26,44 @@ async function side(ctx: Ctx, mode: ServerMode, concurrency: number): Promise<Si
   return { server, client };
 }
 
-async function rate(s: Side, durationMs: number): Promise<number> {
-  s.client.send({ run: { durationMs } });
+async function rate(s: Side, durationMs: number, concurrency: number): Promise<number> {
+  s.client.send({ run: { durationMs, concurrency } });
   return Number((await s.client.nextResult())['rate']);
 }
 
-export const handshakes: Case[] = [
+const LEVELS = [
   { label: 'sequential', concurrency: 1 },
   { label: 'concurrent-50', concurrency: 50 },
-].map(({ label, concurrency }) => ({
-  name: `auth/handshakes/${label}`,
+] as const;
+
+/** One case, both concurrency levels: the servers and clients start once. */
+export const handshakes: Case = {
+  name: 'auth/handshakes',
   skip: cliBuilt,
-  // Full: 5 runs of 1.5 s, so a busy moment of the shared CPU moves the median less.
+  // Full: 5 runs of 1.5 s per level, so a busy moment of the shared CPU moves the median less.
   runs: (ctx) => (ctx.quick ? RUNS : 5),
   async open(ctx) {
-    const secure = await side(ctx, 'secure', concurrency);
-    const plain = await side(ctx, 'raw', concurrency).catch(async (err: unknown) => {
-      await secure.client.stop();
-      await secure.server.stop();
-      throw err;
-    });
+    const [secure, plain] = await Promise.all([side(ctx, 'secure'), side(ctx, 'raw')]);
     const ms = ctx.quick ? 250 : 1500;
     return {
       async run(i) {
-        const [s, p] = await sideBySide(
-          i,
-          () => rate(secure, ms),
-          () => rate(plain, ms),
-        );
-        return [
-          {
+        const figures = [];
+        for (const { label, concurrency } of LEVELS) {
+          const [s, p] = await sideBySide(
+            i,
+            () => rate(secure, ms, concurrency),
+            () => rate(plain, ms, concurrency),
+          );
+          figures.push({
             name: `auth/handshakes/${label}`,
             unit: 'connections/s',
-            better: 'higher',
+            better: 'higher' as const,
             value: s,
             baseline: p,
             baselineLabel: 'plain ws connections (open + close) to the bench relay',
-          },
-        ];
+          });
+        }
+        return figures;
       },
       async close() {
         await Promise.all([secure.client.stop(), plain.client.stop()]);
@@ -71,7 +71,7 @@ export const handshakes: Case[] = [
       },
     };
   },
-}));
+};
 
 export const tokenVerify: Case = {
   name: 'token/verify',

@@ -23,7 +23,7 @@ const SHAPES: Shape[] = [
 
 const windowTuples = (s: Shape): number => (s.batch === 1 ? 10_000 : 50_000);
 const runTimeoutMs = (ctx: Ctx): number => publishMs(ctx) * 10 + 30_000;
-const warmupMs = (ctx: Ctx): number => (ctx.quick ? 150 : 500);
+const warmupMs = (ctx: Ctx): number => (ctx.quick ? 100 : 500);
 
 /** A case's rigs stay up from open() to the session's close(): the runs only send commands. */
 async function rigSession(ctx: Ctx, options: RigOptions[], figures: (i: number, rigs: StreamRig[]) => Promise<Figure[]>): Promise<Session> {
@@ -130,7 +130,7 @@ export const fanout4: Case = {
 /**
  * bs/memory-bounded: a publisher at full speed, one subscriber reading at a tenth of the
  * one-subscriber rate measured earlier in this suite run (bs/secure-vs-raw/100B-x100), for 30 s
- * (quick: 0.5 s) per run; the subscriber checks every tuple's sequence number.
+ * (quick: 0.3 s) per run; the subscriber checks every tuple's sequence number.
  */
 export const memoryBounded: Case = {
   name: 'bs/memory-bounded',
@@ -140,7 +140,7 @@ export const memoryBounded: Case = {
     const limitMiB = ctx.quick ? 1 : 64;
     const measured = ctx.done.get('bs/secure-vs-raw/100B-x100')?.value;
     const readRate = (measured && Number.isFinite(measured) ? measured : 1_000_000) / 10;
-    const publishFor = ctx.quick ? 500 : 30_000;
+    const publishFor = ctx.quick ? 300 : 30_000;
     const options: RigOptions = {
       server: 'secure',
       size: 100,

@@ -1,10 +1,10 @@
 import WebSocket from 'ws';
 import { connectAuthenticated } from '@sluice/common';
-import { commands, emit, now, num, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
+import { commands, emit, now, parseArgs, readToken, runRole, str } from '../lib/role-io.js';
 
 /**
- * For every `{"run": {durationMs}}` on stdin: opens and closes connections for that long,
- * `--concurrency` at a time, and reports completed connections/s. A connection counts once it is open and usable (then it is closed):
+ * For every `{"run": {durationMs, concurrency}}` on stdin: opens and closes connections for that
+ * long, `concurrency` at a time, and reports completed connections/s. A connection counts once it is open and usable (then it is closed):
  *   --mode sluice: challenge → auth (proof) → welcome (server proof checked), as a control client;
  *   --mode plain:  a plain ws upgrade.
  */
@@ -12,7 +12,6 @@ async function main(): Promise<void> {
   const args = parseArgs();
   const mode = str(args, 'mode');
   const url = str(args, 'url');
-  const concurrency = num(args, 'concurrency', 1);
   const token = mode === 'sluice' ? readToken(str(args, 'token-file')) : null;
 
   const once = async (): Promise<void> => {
@@ -36,7 +35,7 @@ async function main(): Promise<void> {
   // A few warm-up connections (JIT, first-connection costs) before the clock starts.
   for (let i = 0; i < 20; i++) await once();
   for await (const cmd of commands()) {
-    const { durationMs } = cmd['run'] as { durationMs: number };
+    const { durationMs, concurrency } = cmd['run'] as { durationMs: number; concurrency: number };
     let done = 0;
     let failed = 0;
     const started = now();
