@@ -17,6 +17,10 @@ export default defineConfig({
       { extends: true, test: { name: 'docker', include: ['test/docker-*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000, sequence: { groupOrder: 1 } } },
     ],
     testTimeout: 30_000,
+    // One test file at a time: the cross-process suites each start several node processes and
+    // hold token lifetimes of a few seconds; two of them at once on a 2-core machine starve each
+    // other's timers. Unit suites are fast enough that running them in series costs little.
+    fileParallelism: false,
     exclude: ['**/node_modules/**', '**/dist/**'],
   },
 });

@@ -80,8 +80,12 @@ describe('a container cut off from STRAM past its token max date', () => {
 
     const lines = run.lines('c2');
     const refused = lines.filter((l) => l['msg'] === "STRAM refused the token; not retrying");
-    expect(refused, run.log('c2')).toHaveLength(1);
-    expect(refused[0]).toMatchObject({ code: CloseCode.unauthenticated, reason: expect.stringMatching(/^TOKEN_EXPIRED: token \d+ passed its max date /) });
+    // At least one refusal (the umbilical may be refused both on the woken session's reconnect and
+    // on the confirm check a closed publisher triggers); every one of them says expired.
+    expect(refused.length, run.log('c2')).toBeGreaterThanOrEqual(1);
+    for (const r of refused) {
+      expect(r).toMatchObject({ code: CloseCode.unauthenticated, reason: expect.stringMatching(/^TOKEN_EXPIRED: token \d+ passed its max date /) });
+    }
     expect(lines.filter((l) => l['msg'] === 'container stopping').map((l) => l['code'])).toContain(5);
     // STRAM's side: the session closed at the max date, the handshake refused for the same reason,
     // the exit (code 5) seen and the container replaced because of it.
