@@ -10,23 +10,55 @@ import {
   type TokenIdentifier,
 } from '@sluice/common';
 
+/** Most secrets a buffer server accepts at once: the current one and a few still being switched from. */
+export const MAX_ACCEPTED_SECRETS = 4;
+
 /**
  * How a buffer server judges tokens (DESIGN.md "Tokens", "Authenticated connection"): the
  * password comes from this server's own secret; the token must be live and not revoked; its
  * scope must name this server, the access the role needs and, for publish and subscribe, the
- * stream. Stateless apart from the revoked sequence numbers.
+ * stream. Stateless apart from the revoked sequence numbers and the accepted secrets.
+ *
+ * Secret rotation (issue 6): `secrets[0]` is the current secret (new tokens are minted from it);
+ * the others are previous secrets still accepted while their holders switch. Each handshake
+ * tries every accepted secret (a handful at most), so a token minted from any of them is welcome
+ * until its secret is retired.
  */
 export class BufferTokenAuthority implements TokenAuthority {
   readonly revoked = new Set<number>();
+  private accepted: Buffer[];
 
   constructor(
     private readonly id: string,
-    private readonly secret: Uint8Array,
+    secrets: readonly Uint8Array[],
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.accepted = secrets.map((s) => Buffer.from(s));
+  }
 
-  password(idBytes: Uint8Array): Buffer {
-    return bufferTokenPassword(this.secret, idBytes).password;
+  /** The accepted secrets, current first. */
+  get secrets(): readonly Buffer[] {
+    return this.accepted;
+  }
+
+  /** Makes `secret` current; the previous ones stay accepted (the oldest beyond the limit are dropped and returned). */
+  rotate(secret: Uint8Array): Buffer[] {
+    const s = Buffer.from(secret);
+    const rest = this.accepted.filter((a) => !a.equals(s));
+    this.accepted = [s, ...rest];
+    return this.accepted.length > MAX_ACCEPTED_SECRETS ? this.accepted.splice(MAX_ACCEPTED_SECRETS) : [];
+  }
+
+  /** Keeps the current secret and those of `keep`; returns the secrets no longer accepted. */
+  retire(keep: readonly Uint8Array[]): Buffer[] {
+    const kept = (a: Buffer, i: number) => i === 0 || keep.some((k) => a.equals(k));
+    const retired = this.accepted.filter((a, i) => !kept(a, i));
+    this.accepted = this.accepted.filter(kept);
+    return retired;
+  }
+
+  password(idBytes: Uint8Array): Buffer[] {
+    return this.accepted.map((s) => bufferTokenPassword(s, idBytes).password);
   }
 
   checkLive(identifier: TokenIdentifier): void {

@@ -28,6 +28,8 @@ export class Connection {
   role: 'publish' | 'subscribe' | 'control' | null = null;
   stream: string | null = null;
   seq: number | null = null;
+  /** The secret the token was minted from (which of the accepted secrets the proof matched). */
+  secret: Buffer | null = null;
   publisher: PublisherSession | null = null;
   subscriber: SubscriberLink | null = null;
   private subscriberKey: string | null = null;
@@ -65,8 +67,9 @@ export class Connection {
     closeWith(this.ws, err);
   }
 
-  accept(a: AcceptedAuth): void {
+  accept(a: AcceptedAuth, secret: Buffer | null): void {
     if (this.done || this.ws.readyState !== 1) return;
+    this.secret = secret;
     const request = a.request;
     this.seq = a.identifier.sequenceNumber;
     this.scope = a.identifier.scope as unknown as BufferScope;

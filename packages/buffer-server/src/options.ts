@@ -1,3 +1,4 @@
+import { MAX_ACCEPTED_SECRETS } from './authority.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, SluiceError, createLogger, systemClock, type Clock, type Logger } from '@sluice/common';
@@ -7,6 +8,11 @@ export interface BufferServerOptions {
   id: string;
   /** The 32-byte secret buffer-server tokens for this server are minted from. */
   secret: Uint8Array;
+  /**
+   * Previous secrets still accepted (a rotation in progress, issue 6): tokens minted from them are
+   * welcome until `retireSecrets` drops them. Default none.
+   */
+  previousSecrets?: Uint8Array[];
   host?: string;
   port?: number;
   /** Parent directory for spool files (a private subdirectory is made in it). Default: OS temp dir. */
@@ -41,10 +47,13 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     ...stripUndefined(o),
     id: o.id,
     secret: o.secret,
+    previousSecrets: o.previousSecrets ?? [],
     memoryLimit,
   };
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(r.id)) throw new SluiceError('BAD_CONFIG', `id: "${r.id}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
   if (r.secret.length !== 32) throw new SluiceError('BAD_CONFIG', 'secret: a buffer-server secret must be 32 bytes');
+  if (r.previousSecrets.some((s) => s.length !== 32)) throw new SluiceError('BAD_CONFIG', 'previousSecrets: a buffer-server secret must be 32 bytes');
+  if (r.previousSecrets.length >= MAX_ACCEPTED_SECRETS) throw new SluiceError('BAD_CONFIG', `previousSecrets: at most ${MAX_ACCEPTED_SECRETS - 1}`);
   if (!(r.memoryLimit >= 64 * 1024)) throw new SluiceError('BAD_CONFIG', `memoryLimit: ${r.memoryLimit} is below the 64 KiB minimum`);
   if (!(r.spoolLimit >= 0)) throw new SluiceError('BAD_CONFIG', `spoolLimit: ${r.spoolLimit} must be zero or more`);
   if (!(r.maxPayload >= 1024)) throw new SluiceError('BAD_CONFIG', `maxPayload: ${r.maxPayload} is below 1 KiB`);

@@ -28,6 +28,20 @@ export interface BufferServer {
   reset(stream: string): void;
   /** Refuses tokens with these sequence numbers from now on and closes connections using them (4401). */
   revoke(seqs: number[]): void;
+  /**
+   * Secret rotation (issue 6): `secret` becomes current — the one new tokens should be minted
+   * from — and every secret accepted so far stays accepted (at most 4 in all; the oldest beyond
+   * that is retired at once) until `retireSecrets`. Live connections are untouched.
+   */
+  rotateSecret(secret: Uint8Array): void;
+  /**
+   * Stops accepting every previous secret not in `keep` (the current one is always kept): tokens
+   * minted from them are refused (4401), and live connections made with them are closed 4401
+   * with a reason saying their secret was retired. Call it once every holder has switched.
+   */
+  retireSecrets(keep?: Uint8Array[]): void;
+  /** How many secrets are accepted now (the current one included). */
+  readonly acceptedSecrets: number;
   /** Closes every connection (1001), stops listening, removes spool files. */
   close(): Promise<void>;
 }
@@ -66,7 +80,7 @@ class BufferServerImpl implements BufferServer {
     this.log = o.logger.child({ bs: o.id });
     this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
-    this.authority = new BufferTokenAuthority(o.id, o.secret, o.clock);
+    this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
     this.http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('a Sluice buffer server speaks WebSocket only\n');
     });
@@ -111,7 +125,8 @@ class BufferServerImpl implements BufferServer {
     }
     acceptAuthenticated(ws, new ServerHandshake(this.id, this.authority), {
       timeoutMs: this.o.handshakeTimeoutMs,
-      onAccepted: (accepted: AcceptedAuth) => conn.accept(accepted),
+      // The handshake ran synchronously against the accepted secrets as they are now.
+      onAccepted: (accepted: AcceptedAuth) => conn.accept(accepted, this.authority.secrets[accepted.keyIndex] ?? null),
       onRefused: (err: SluiceError) => conn.log.warn({ code: err.code, closeCode: err.closeCode }, 'auth refused'),
     });
   }
@@ -159,6 +174,33 @@ class BufferServerImpl implements BufferServer {
     for (const c of this.connections) {
       if (c.seq !== null && set.has(c.seq)) {
         c.fail(new SluiceError('TOKEN_REVOKED', `token ${c.seq} was revoked; its holder must get new credentials`));
+      }
+    }
+  }
+
+  get acceptedSecrets(): number {
+    return this.authority.secrets.length;
+  }
+
+  rotateSecret(secret: Uint8Array): void {
+    if (secret.length !== 32) throw new SluiceError('BAD_CONFIG', 'a buffer-server secret must be 32 bytes');
+    const dropped = this.authority.rotate(secret);
+    this.log.info({ accepted: this.authority.secrets.length }, 'buffer-server secret rotated; previous secrets still accepted');
+    this.closeRetired(dropped);
+  }
+
+  retireSecrets(keep: Uint8Array[] = []): void {
+    const retired = this.authority.retire(keep);
+    if (retired.length === 0) return;
+    this.log.info({ retired: retired.length, accepted: this.authority.secrets.length }, 'previous buffer-server secrets retired');
+    this.closeRetired(retired);
+  }
+
+  private closeRetired(retired: Buffer[]): void {
+    if (retired.length === 0) return;
+    for (const c of this.connections) {
+      if (c.secret && retired.some((r) => r.equals(c.secret!))) {
+        c.fail(new SluiceError('SECRET_RETIRED', 'the buffer-server secret of this token was retired; reconnect with a token minted from the current secret'));
       }
     }
   }

@@ -20,7 +20,16 @@ export const credentialsSchema = z.object({
   /** STRAM delegation token for this container (scope {app, container}). */
   stramToken: z.string(),
   /** The buffer server this container hosts: its id and 32-byte secret (hex). */
-  bufferServer: z.object({ id: z.string(), secret: z.string().regex(/^[0-9a-f]{64}$/) }),
+  bufferServer: z.object({
+    id: z.string(),
+    secret: z.string().regex(/^[0-9a-f]{64}$/),
+    /**
+     * Secrets of this buffer server that are still accepted during a rotation (issue 6): the
+     * current `secret` mints new tokens; holders of tokens from these are switching. A push
+     * without them retires them. Absent = none.
+     */
+    previous: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(8).optional(),
+  }),
   /** Subscribe tokens by upstream buffer server id: each names exactly the streams this container reads there. */
   subscribe: z.record(z.string(), z.string()),
   /** Where the app lives: app module path and app directory (checkpoints, output). */

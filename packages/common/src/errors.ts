@@ -30,6 +30,7 @@ export const ErrorCodes = {
   TOKEN_UNKNOWN: { closeCode: CloseCode.unauthenticated, retriable: false },
   TOKEN_WRONG_KIND: { closeCode: CloseCode.unauthenticated, retriable: false },
   TOKEN_REVOKED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  SECRET_RETIRED: { closeCode: CloseCode.unauthenticated, retriable: false },
   BAD_PROOF: { closeCode: CloseCode.unauthenticated, retriable: false },
   BAD_MAC: { closeCode: CloseCode.unauthenticated, retriable: false },
   BAD_SEQUENCE: { closeCode: CloseCode.unauthenticated, retriable: false },

@@ -27,9 +27,11 @@ export function serverProof(password: Uint8Array, cnonce: Uint8Array, nonce: Uin
 export interface TokenAuthority {
   /**
    * The password of these identifier bytes under this server's key(s). Throws a 4401 SluiceError
-   * when the key is unknown or the token is of the wrong kind.
+   * when the key is unknown or the token is of the wrong kind. A server that accepts several keys
+   * at once (a buffer server during a secret rotation, issue 6) returns one candidate per key —
+   * a handful at most: the proof is checked against each, in constant time.
    */
-  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer;
+  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer | Buffer[];
   /** Throws a 4401 SluiceError when the token is expired, cancelled or revoked. Runs after the proof checks out. */
   checkLive(identifier: TokenIdentifier): void;
   /** Throws a 4403 SluiceError when the authenticated token may not make this request. */
@@ -43,6 +45,8 @@ export interface AcceptedAuth {
   welcome(extra?: Record<string, unknown>): Buffer;
   /** The MAC'd session (umbilical); buffer-server streams do not use it. */
   session: Session;
+  /** Which of the authority's candidate passwords the proof matched (0 when it returns one). */
+  keyIndex: number;
 }
 
 const HandshakeState = { awaitingAuth: 'awaiting-auth', accepted: 'accepted', failed: 'failed' } as const;
@@ -79,10 +83,17 @@ export class ServerHandshake {
     this.state = HandshakeState.failed;
     const message = parseFrame(data, isBinary, AUTH_ONLY) as unknown as AuthMessage;
     const identifier = decodeIdentifier(message.id);
-    const password = this.authority.password(message.id, identifier);
-    if (!safeEqual(clientProof(password, this.nonce, message.cnonce, this.service), message.proof)) {
+    const candidates = this.authority.password(message.id, identifier);
+    const passwords = Array.isArray(candidates) ? candidates : [candidates];
+    // Every candidate is tried (no early exit), each compare in constant time.
+    let keyIndex = -1;
+    for (let i = 0; i < passwords.length; i++) {
+      if (safeEqual(clientProof(passwords[i]!, this.nonce, message.cnonce, this.service), message.proof) && keyIndex < 0) keyIndex = i;
+    }
+    if (keyIndex < 0) {
       throw new SluiceError('BAD_PROOF', 'proof does not match the token; the token is forged, tampered or for another key');
     }
+    const password = passwords[keyIndex]!;
     this.authority.checkLive(identifier);
     const { t: _t, id: _id, cnonce, proof: _proof, ...request } = message;
     this.authority.authorize(identifier, request as AuthRequest);
@@ -93,6 +104,7 @@ export class ServerHandshake {
       request: request as AuthRequest,
       welcome: (extra) => encode({ ...extra, t: 'welcome', proof: serverProof(password, cnonce, nonce) }),
       session: new Session(deriveSessionKey(password, nonce, cnonce)),
+      keyIndex,
     };
   }
 }
