@@ -5,6 +5,8 @@ import {
   closeWith,
   encode,
   parseFrame,
+  scanStreamFrame,
+  streamHeader,
   toBuffer,
   type AcceptedAuth,
   type BufferScope,
@@ -123,8 +125,9 @@ export class Connection {
   private onPublish(frame: Buffer, isBinary: boolean): void {
     if (this.done) return;
     try {
-      const m = parseFrame(frame, isBinary, PUBLISH_TYPES) as { t: string; w: number };
-      this.publisher!.handle(m, frame);
+      // Fast path: a header scan of well-formed begin/data/end frames; anything else gets the
+      // full parser, which names the fault (common/stream-scan.ts).
+      this.publisher!.handle((isBinary && scanStreamFrame(frame)) || streamHeader(parseFrame(frame, isBinary, PUBLISH_TYPES)), frame);
     } catch (err) {
       this.fail(asSluice(err));
       return;

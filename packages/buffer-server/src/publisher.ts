@@ -1,4 +1,4 @@
-import { SluiceError, type DataMessage } from '@sluice/common';
+import { SluiceError, type StreamFrameHeader } from '@sluice/common';
 import type { Stream, StreamStore, Win } from './stream-store.js';
 
 /**
@@ -25,7 +25,7 @@ export class PublisherSession {
     return this.open?.w ?? null;
   }
 
-  handle(m: { t: string; w: number }, frame: Buffer): void {
+  handle(m: StreamFrameHeader, frame: Buffer): void {
     switch (m.t) {
       case 'begin':
         if (this.open) throw new SluiceError('UNEXPECTED_MESSAGE', `begin ${m.w} while window ${this.open.w} is open; send end ${this.open.w} first`);
@@ -35,8 +35,7 @@ export class PublisherSession {
         return;
       case 'data': {
         const win = this.expectOpen('data', m.w);
-        const n = (m as unknown as DataMessage).tuples.length;
-        if (n > 0) this.store.data(this.stream, win, frame, n);
+        if (m.count > 0) this.store.data(this.stream, win, frame, m.count);
         return;
       }
       case 'end': {
@@ -45,8 +44,6 @@ export class PublisherSession {
         this.open = null;
         return;
       }
-      default:
-        throw new SluiceError('UNEXPECTED_MESSAGE', `a publisher may not send "${m.t}"`);
     }
   }
 

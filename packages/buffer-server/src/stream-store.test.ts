@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SluiceError } from '@sluice/common';
+import { SluiceError, type StreamFrameHeader } from '@sluice/common';
 import { PublisherSession } from './publisher.js';
 import { Spool } from './spool.js';
 import { StreamStore } from './stream-store.js';
@@ -26,10 +26,10 @@ describe('PublisherSession (window bookkeeping, one frame at a time)', () => {
     const { store } = setup();
     const s = store.stream('a');
     const p = new PublisherSession(s, store, 3);
-    p.handle({ t: 'begin', w: 3 }, frame(4));
-    p.handle({ t: 'data', w: 3, tuples: [1, 2] } as never, frame(10));
-    p.handle({ t: 'end', w: 3 }, frame(4));
-    p.handle({ t: 'begin', w: 9 }, frame(4));
+    p.handle({ t: 'begin', w: 3, count: 0 }, frame(4));
+    p.handle({ t: 'data', w: 3, count: 2 }, frame(10));
+    p.handle({ t: 'end', w: 3, count: 0 }, frame(4));
+    p.handle({ t: 'begin', w: 9, count: 0 }, frame(4));
     expect(s.windows.map((w) => [w.w, w.count, w.complete, w.tuples])).toEqual([
       [3, 3, true, 2],
       [9, 1, false, 0],
@@ -46,7 +46,7 @@ describe('PublisherSession (window bookkeeping, one frame at a time)', () => {
     const { store } = setup();
     const p = new PublisherSession(store.stream('a'), store, 3);
     const run = (): void => {
-      for (const [t, w] of steps as [string, number][]) p.handle({ t, w, tuples: [1] } as never, frame(4));
+      for (const [t, w] of steps as [string, number][]) p.handle({ t, w, count: 1 } as StreamFrameHeader, frame(4));
     };
     expect(run).toThrow(SluiceError);
     try {
@@ -56,7 +56,7 @@ describe('PublisherSession (window bookkeeping, one frame at a time)', () => {
     }
     expect(() => {
       const q = new PublisherSession(store.stream('b'), store, 3);
-      for (const [t, w] of steps as [string, number][]) q.handle({ t, w, tuples: [1] } as never, frame(4));
+      for (const [t, w] of steps as [string, number][]) q.handle({ t, w, count: 1 } as StreamFrameHeader, frame(4));
     }).toThrow(expect.objectContaining({ code }));
   });
 
@@ -65,10 +65,10 @@ describe('PublisherSession (window bookkeeping, one frame at a time)', () => {
     const s = store.stream('a');
     const p = new PublisherSession(s, store, 0);
     for (const w of [0, 1, 2]) {
-      p.handle({ t: 'begin', w }, frame(4));
-      p.handle({ t: 'end', w }, frame(4));
+      p.handle({ t: 'begin', w, count: 0 }, frame(4));
+      p.handle({ t: 'end', w, count: 0 }, frame(4));
     }
-    p.handle({ t: 'begin', w: 3 }, frame(4));
+    p.handle({ t: 'begin', w: 3, count: 0 }, frame(4));
     new PublisherSession(s, store, 2);
     expect(s.windows.map((w) => w.w)).toEqual([0, 1]);
     expect(store.memoryBytes).toBe(16);
@@ -81,9 +81,9 @@ describe('StreamStore (memory, spool, purge)', () => {
     const s = store.stream('a');
     const p = new PublisherSession(s, store, 0);
     for (let w = 0; w < 10; w++) {
-      p.handle({ t: 'begin', w }, frame(8, w));
-      p.handle({ t: 'data', w, tuples: [1] } as never, frame(8 * 1024, w));
-      p.handle({ t: 'end', w }, frame(8, w));
+      p.handle({ t: 'begin', w, count: 0 }, frame(8, w));
+      p.handle({ t: 'data', w, count: 1 }, frame(8 * 1024, w));
+      p.handle({ t: 'end', w, count: 0 }, frame(8, w));
     }
     expect(store.memoryBytes).toBeLessThanOrEqual(32 * 1024);
     expect(spool.bytes).toBeGreaterThan(0);
@@ -109,9 +109,9 @@ describe('StreamStore (memory, spool, purge)', () => {
     const p = new PublisherSession(s, store, 0);
     let w = 0;
     while (!store.overLimit) {
-      p.handle({ t: 'begin', w }, frame(8));
-      p.handle({ t: 'data', w, tuples: [1] } as never, frame(4 * 1024));
-      p.handle({ t: 'end', w }, frame(8));
+      p.handle({ t: 'begin', w, count: 0 }, frame(8));
+      p.handle({ t: 'data', w, count: 1 }, frame(4 * 1024));
+      p.handle({ t: 'end', w, count: 0 }, frame(8));
       w++;
     }
     expect(store.belowResume).toBe(false);
@@ -124,7 +124,7 @@ describe('StreamStore (memory, spool, purge)', () => {
     const s = store.stream('a');
     expect(s.startFor(4)).toBe(4);
     const p = new PublisherSession(s, store, 10);
-    p.handle({ t: 'begin', w: 10 }, frame(4));
+    p.handle({ t: 'begin', w: 10, count: 0 }, frame(4));
     expect(s.startFor(0)).toBe(10);
     expect(s.startFor(11)).toBe(11);
     store.purge(s, 12);

@@ -69,3 +69,4 @@ export { appFromModule, defineApp } from './app/define.js';
 export { instantiateOperator, validateApp } from './app/validate.js';
 export { bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
+export { scanStreamFrame, streamHeader, type StreamFrameHeader } from './stream-scan.js';

@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { encode } from './codec.js';
+import { parseFrame } from './protocol.js';
+import { scanStreamFrame, streamHeader } from './stream-scan.js';
+
+const STREAM = new Set(['begin', 'data', 'end']);
+
+/** What the full parser says of a frame: its header, or the error code it refuses it with. */
+function full(bytes: Buffer): ReturnType<typeof streamHeader> | string {
+  try {
+    return streamHeader(parseFrame(bytes, true, STREAM));
+  } catch (err) {
+    return (err as { code: string }).code;
+  }
+}
+
+// A small deterministic PRNG so a failure is reproducible.
+function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function randomTuple(r: () => number, depth = 0): unknown {
+  const k = Math.floor(r() * (depth > 2 ? 6 : 9));
+  switch (k) {
+    case 0: return Math.floor(r() * 2 ** 40) - 2 ** 20;
+    case 1: return 'w'.repeat(Math.floor(r() * 300));
+    case 2: return r() * 1000;
+    case 3: return null;
+    case 4: return r() < 0.5;
+    case 5: return Buffer.alloc(Math.floor(r() * 70), 7);
+    case 6: return Array.from({ length: Math.floor(r() * 20) }, () => randomTuple(r, depth + 1));
+    case 7: return Object.fromEntries(Array.from({ length: Math.floor(r() * 20) }, (_, i) => [`k${i}`, randomTuple(r, depth + 1)]));
+    default: return new Date(Math.floor(r() * 2 ** 41));
+  }
+}
+
+describe('scanStreamFrame', () => {
+  it('reads begin, data and end exactly as the full parser does', () => {
+    const r = rng(1);
+    for (let i = 0; i < 500; i++) {
+      const w = Math.floor(r() * 2 ** 52);
+      const tuples = Array.from({ length: Math.floor(r() * 40) }, () => randomTuple(r));
+      const messages = [
+        { t: 'begin', w },
+        { t: 'end', w },
+        { t: 'data', w, tuples },
+        { t: 'data', w, tuples, p: tuples.map(() => Math.floor(r() * 2 ** 31)) },
+      ];
+      for (const m of messages) {
+        const bytes = encode(m);
+        const header = scanStreamFrame(bytes);
+        expect(header).not.toBeNull();
+        expect(header).toEqual(full(bytes));
+      }
+    }
+  });
+
+  it('never accepts a frame the full parser refuses, and never disagrees on one it accepts (mutation fuzz)', () => {
+    let accepted = 0;
+    for (let i = 0; i < 60_000; i++) {
+      const r = rng(1000 + i);
+      const tuples = Array.from({ length: 1 + Math.floor(r() * 6) }, () => randomTuple(r));
+      const bytes = Buffer.from(encode({ t: 'data', w: Math.floor(r() * 1e6), tuples, p: tuples.map(() => Math.floor(r() * 100)) }));
+      const cut = r() < 0.3;
+      if (cut) {
+        const mutated = bytes.subarray(0, Math.floor(r() * bytes.length));
+        const header = scanStreamFrame(mutated);
+        if (header) expect(header).toEqual(full(mutated));
+        continue;
+      }
+      for (let k = 0; k < 1 + Math.floor(r() * 3); k++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      const header = scanStreamFrame(bytes);
+      if (header) {
+        accepted++;
+        expect(header).toEqual(full(bytes));
+      }
+    }
+    expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('leaves faults to the full parser: trailing bytes, other types, bad p, negative or float windows', () => {
+    const ok = encode({ t: 'data', w: 1, tuples: ['a'] });
+    expect(scanStreamFrame(Buffer.concat([ok, Buffer.from([0])]))).toBeNull();
+    expect(scanStreamFrame(encode({ t: 'purge', stream: 's', w: 1 }))).toBeNull();
+    expect(scanStreamFrame(encode({ t: 'data', w: 1, tuples: ['a', 'b'], p: [1] }))).toBeNull();
+    expect(scanStreamFrame(encode({ t: 'data', w: 1, tuples: ['a'], p: [2 ** 31] }))).toBeNull();
+    expect(scanStreamFrame(encode({ t: 'begin', w: -1 }))).toBeNull();
+    expect(scanStreamFrame(encode({ t: 'begin', w: 1.5 }))).toBeNull();
+    expect(scanStreamFrame(encode({ t: 'data', w: 1 }))).toBeNull();
+    expect(scanStreamFrame(Buffer.from([0xc1]))).toBeNull();
+  });
+});
