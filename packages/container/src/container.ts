@@ -83,6 +83,10 @@ export class Container {
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
   private stopping: Promise<void> | null = null;
+  /** Own buffer-server secrets rotated so far (issue 6). */
+  private secretRotations = 0;
+  /** Settles once every publisher has re-registered after the last secret rotation. */
+  private publishersSwitched: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ContainerOptions) {
     this.credentials = o.credentials;
@@ -103,6 +107,8 @@ export class Container {
     this.server = await this.o.dataPlane.startBufferServer({
       id: c.bufferServer.id,
       secret: Buffer.from(c.bufferServer.secret, 'hex'),
+      // Started in the middle of a rotation: tokens of the previous secrets are still welcome.
+      previousSecrets: (c.bufferServer.previous ?? []).map((h) => Buffer.from(h, 'hex')),
       host: c.settings.bindHost ?? '127.0.0.1',
       port: 0,
       spoolDir,
@@ -280,16 +286,19 @@ export class Container {
    * box opens to a credentials object (whole or the changed fields); it is merged, validated,
    * written atomically (0600), and used for the next connections; live streams are not dropped.
    */
-  private renewCredentials(session: Session, box: Uint8Array): void {
+  private async renewCredentials(session: Session, box: Uint8Array): Promise<void> {
     const opened = openCredentials(session.key, box);
     if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new Error('sealed credentials do not hold an object');
     const next = credentialsSchema.parse({ ...this.credentials, ...(opened as Record<string, unknown>) });
     if (next.container !== this.credentials.container || next.app !== this.credentials.app) throw new Error('new credentials are for another container');
-    if (next.bufferServer.secret !== this.credentials.bufferServer.secret) {
-      // The running buffer server keeps its secret; a replacement container starts with the new one.
-      this.log.warn('new credentials change the buffer-server secret; it takes effect when the container is replaced');
-    }
+    if (next.bufferServer.id !== this.credentials.bufferServer.id) throw new Error('new credentials are for another buffer server');
+    const prev = this.credentials;
     this.credentials = next;
+    await this.rotateSecrets(prev, next);
+    if (JSON.stringify(next.subscribe) !== JSON.stringify(prev.subscribe)) {
+      // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
+      for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
+    }
     try {
       writeCredentials(this.o.credentialsPath, next);
     } catch (err) {
@@ -298,6 +307,33 @@ export class Container {
       this.log.warn({ code: (err as NodeJS.ErrnoException).code }, 'credentials file is not writable; using the new credentials from memory');
     }
     this.log.info('credentials renewed');
+  }
+
+  /**
+   * Live secret rotation (issue 6). A new own secret: the buffer server makes it current and keeps
+   * accepting the previous ones; publish tokens are minted from it from now on and each publisher
+   * re-registers at its next window boundary. Previous secrets no longer listed: once every
+   * publisher has re-registered, the buffer server retires them (STRAM sends that only after the
+   * downstream containers hold subscribe tokens of the new secret).
+   */
+  private async rotateSecrets(prev: Credentials, next: Credentials): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    if (next.bufferServer.secret !== prev.bufferServer.secret) {
+      server.rotateSecret(Buffer.from(next.bufferServer.secret, 'hex'));
+      this.secretRotations++;
+      const links = [...this.deployed.values()].flatMap((d) => [...d.publishers.values()]);
+      this.publishersSwitched = Promise.all(links.map((l) => l.renewSoon())).then(() => undefined);
+      this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets, publishers: links.length }, 'buffer-server secret rotated');
+    }
+    const keep = next.bufferServer.previous ?? [];
+    if (server.acceptedSecrets > 1 + keep.length) {
+      await this.publishersSwitched;
+      // A newer rotation may have come meanwhile: keep what the latest credentials list.
+      const latest = this.credentials.bufferServer;
+      server.retireSecrets((latest.previous ?? []).map((h) => Buffer.from(h, 'hex')));
+      this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
+    }
   }
 
   private report(message: string): void {

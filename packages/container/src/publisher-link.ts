@@ -48,6 +48,9 @@ export class PublisherLink implements OutputSink {
   private lost = false;
   /** Connections made after the first (fresh tokens). */
   renewals = 0;
+  /** Waiters for the next re-registration (renewSoon). */
+  private waiters: (() => void)[] = [];
+  private renewAgain = false;
   private readonly now: () => number;
   private readonly log: Logger;
 
@@ -77,6 +80,7 @@ export class PublisherLink implements OutputSink {
         if (this.pub === conn) this.pub = null;
         if (this.lost) return;
         this.lost = true;
+        this.wake();
         this.log.error({ code, reason }, 'publisher closed by the buffer server; the stream cannot go on');
         this.o.onLost(code, reason);
       },
@@ -94,6 +98,7 @@ export class PublisherLink implements OutputSink {
         // Closing under us (the close event has not come yet): the same as a close.
         if (this.closed) return;
         this.lost = true;
+        this.wake();
         this.log.error({ err: (err as Error).message }, 'publisher closed by the buffer server; the stream cannot go on');
         this.o.onLost(1006, (err as Error).message);
       }
@@ -111,6 +116,23 @@ export class PublisherLink implements OutputSink {
   end(w: number): void {
     this.send((p) => p.end(w));
     if (!this.switching && !this.closed && !this.lost && this.now() >= this.renewAt) this.switching = this.renew(w + 1);
+  }
+
+  /**
+   * Secret rotation (issue 6): re-register with a fresh token (minted from the new secret) at the
+   * next window boundary instead of at 75% of the token's life. Resolves once the new connection
+   * is up — or at once when the link is closed or lost (no connection holds the old token then).
+   */
+  renewSoon(): Promise<void> {
+    if (this.closed || this.lost) return Promise.resolve();
+    // A switch under way may be using a token minted before the rotation: switch once more after it.
+    if (this.switching) this.renewAgain = true;
+    else this.renewAt = -Infinity;
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
   }
 
   async ready(): Promise<void> {
@@ -153,12 +175,16 @@ export class PublisherLink implements OutputSink {
       this.o.onLost(1006, (err as Error).message);
     } finally {
       this.switching = null;
+      if (this.renewAgain && !this.lost && !this.closed) this.renewAt = -Infinity;
+      else this.wake();
+      this.renewAgain = false;
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     await this.switching;
+    this.wake();
     const c = this.pub;
     this.pub = null;
     if (c) c.closing = true;

@@ -50,6 +50,8 @@ export class UpstreamLink {
   private timer: NodeJS.Timeout | undefined;
   private generation = 0;
   private refresh: NodeJS.Timeout | undefined;
+  /** The live connection's token and its max date (for refreshNow). */
+  private using: { gen: number; token: Token; maxDate: number } | undefined;
   private readonly log: Logger;
 
   constructor(private readonly o: UpstreamLinkOptions) {
@@ -128,9 +130,21 @@ export class UpstreamLink {
     clearTimeout(this.refresh);
     const now = this.o.now ?? Date.now;
     const maxDate = decodeIdentifier(used.identifier).maxDate;
+    this.using = { gen, token: used, maxDate };
     const wait = Math.min(REFRESH_MAX_MS, Math.max(REFRESH_MIN_MS, Math.floor((maxDate - now()) / 4)));
     this.refresh = setTimeout(() => this.switchIfRenewed(gen, used, maxDate), wait);
     this.refresh.unref();
+  }
+
+  /**
+   * New credentials arrived (issue 6): switch to a newer subscribe token now rather than at the
+   * next look, so a rotated-away secret has no holder left by the time it is retired.
+   */
+  refreshNow(): void {
+    const u = this.using;
+    if (!u || u.gen !== this.generation) return;
+    clearTimeout(this.refresh);
+    this.switchIfRenewed(u.gen, u.token, u.maxDate);
   }
 
   private switchIfRenewed(gen: number, used: Token, maxDate: number): void {

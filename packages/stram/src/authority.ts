@@ -123,7 +123,10 @@ export interface StramAuthorityOptions {
 }
 
 export class StramAuthority implements TokenAuthority {
+  /** Per buffer server, the secret tokens are minted from: one its owner is known to hold. */
   private readonly secrets = new Map<string, Buffer>();
+  /** Per buffer server, a new secret sent to its owner and not yet confirmed (a live rotation, issue 6). */
+  private readonly pending = new Map<string, Buffer>();
   readonly renewer: string;
 
   constructor(private readonly o: StramAuthorityOptions) {
@@ -211,12 +214,38 @@ export class StramAuthority implements TokenAuthority {
   rotateSecret(bs: string): Buffer {
     const s = this.o.insecure ? INSECURE_KEY : generateSecret();
     this.secrets.set(bs, s);
+    this.pending.delete(bs);
     return s;
+  }
+
+  /** Live rotation is pointless under the insecure mode's well-known key. */
+  get canRotate(): boolean {
+    return !this.o.insecure;
+  }
+
+  /**
+   * Live rotation (issue 6), step one: a new secret for buffer server `bs`, to be sent to its
+   * owner. Tokens are still minted from the current one until `confirmSecret` (the owner's
+   * server accepts both from the moment it has the new one).
+   */
+  nextSecret(bs: string): Buffer {
+    const s = this.o.insecure ? INSECURE_KEY : generateSecret();
+    this.pending.set(bs, s);
+    return s;
+  }
+
+  /** Step two: the owner holds the pending secret; tokens for `bs` are minted from it from now on. */
+  confirmSecret(bs: string): void {
+    const s = this.pending.get(bs);
+    if (!s) return;
+    this.pending.delete(bs);
+    this.secrets.set(bs, s);
   }
 
   /** STRAM restart: the secret a running buffer server holds (read back from its container's 0600 credentials). */
   adoptSecret(bs: string, secret: Buffer): void {
     this.secrets.set(bs, secret);
+    this.pending.delete(bs);
   }
 
   /** Recovery of an insecure (in-memory) token authority: accept this token again. */

@@ -1,4 +1,4 @@
-import { decodeIdentifier, isoTime, sealCredentials, subscriptionsOf, writeCredentials, type Clock, type Command, type Credentials, type Logger, type PhysicalPlan, type Token } from '@sluice/common';
+import { decodeIdentifier, isoTime, readCredentials, sealCredentials, subscriptionsOf, writeCredentials, type Clock, type Command, type Credentials, type Logger, type PhysicalPlan, type Token } from '@sluice/common';
 import type { AppDir } from './app-dir.js';
 import { credentialsFor, type StramAuthority } from './authority.js';
 import { RenewalAction, nextAction, remainingValidity, renewalPolicy, retryDelay, type RenewalPolicy, type TokenLife } from './renewal.js';
@@ -10,6 +10,17 @@ import { RenewalAction, nextAction, remainingValidity, renewalPolicy, retryDelay
  * is cancelled once the container has its successor, and every token is cancelled at shutdown.
  * A failed renewal or reissue retries with backoff and jitter (renewal.ts); the app keeps running
  * meanwhile, and the failure shows in status and metrics.
+ *
+ * Live buffer-server secret rotation (issue 6), at each reissue of a container's tokens:
+ *  1. a new secret for its buffer server goes to the owner (sealed credentials: `secret` = new,
+ *     `previous` = [old]); its server accepts both;
+ *  2. the owner's next heartbeat after that push proves it has it: tokens for that server are
+ *     minted from the new secret from then on, and every downstream container is pushed
+ *     subscribe tokens minted from it (it re-subscribes with them at once);
+ *  3. once every downstream container has heartbeated after its push, the owner is pushed its
+ *     credentials without `previous`: it retires the old secret once its own publishers have
+ *     re-registered, closing (4401) whatever still uses it — nothing, in a normal run.
+ * One rotation per buffer server at a time; a reissue during one keeps it going.
  */
 
 /** Counters the keeper reports to (StramMetrics' token counters). */
@@ -68,12 +79,28 @@ interface Held {
   lastError: string | undefined;
 }
 
+/** A buffer server's secret rotation in progress (see the class comment). */
+interface Rotation {
+  owner: string;
+  bs: string;
+  old: Buffer;
+  next: Buffer;
+  phase: 'owner' | 'downstream';
+  /** The owner was pushed the new secret (its next heartbeat confirms it). */
+  ownerDelivered: boolean;
+  /** Downstream containers still to confirm their new subscribe tokens: pushed yet? */
+  waiting: Map<string, boolean>;
+}
+
 /** How long the keeper's timer sleeps at most before looking at the (possibly injected) clock again. */
 const MAX_SLEEP_MS = 60_000;
 
 export class CredentialsKeeper {
   private readonly held = new Map<string, Held>();
-  private readonly toPush = new Map<string, Credentials>();
+  private readonly toPush = new Map<string, Partial<Credentials>>();
+  private readonly rotations = new Map<string, Rotation>();
+  /** Completed secret rotations per owner container. */
+  private readonly rotated = new Map<string, number>();
   private readonly retiring = new Map<string, { token: Token; delivered: boolean }>();
   private readonly busy = new Set<string>();
   private readonly policy: RenewalPolicy;
@@ -85,8 +112,11 @@ export class CredentialsKeeper {
     this.policy = renewalPolicy(o.policy);
   }
 
-  /** (Re)issues container `id`'s tokens and writes its credentials file. */
-  async issue(id: string): Promise<Credentials> {
+  /**
+   * (Re)issues container `id`'s tokens and writes its credentials file. `rotate` (a scheduled
+   * reissue): also start rotating its buffer server's secret, unless a rotation is under way.
+   */
+  async issue(id: string, rotate = false): Promise<Credentials> {
     const bufferServer = this.o.plan.containers.find((c) => c.id === id)!.bufferServer;
     const grant = await this.o.authority.grant(id, bufferServer, subscriptionsOf(this.o.plan, id));
     const identifier = decodeIdentifier(grant.stramToken.identifier);
@@ -94,6 +124,14 @@ export class CredentialsKeeper {
     const { config, ...common } = this.o.common;
     const credentials = credentialsFor(grant, { app: this.o.app, ...common });
     if (Object.keys(config).length > 0) credentials.config = config;
+    let rotation = this.rotations.get(id);
+    if (!rotation && rotate && this.o.authority.canRotate) {
+      const old = this.o.authority.bufferSecret(bufferServer);
+      rotation = { owner: id, bs: bufferServer, old, next: this.o.authority.nextSecret(bufferServer), phase: 'owner', ownerDelivered: false, waiting: new Map() };
+      this.rotations.set(id, rotation);
+      this.o.logger.info({ container: id, bufferServer }, 'buffer-server secret rotation started; new secret goes to its owner');
+    }
+    if (rotation) credentials.bufferServer = { id: bufferServer, secret: rotation.next.toString('hex'), previous: [rotation.old.toString('hex')] };
     writeCredentials(this.o.dir.credentials(id), credentials);
     const previous = this.held.get(id);
     const previousToken = previous?.token;
@@ -206,7 +244,7 @@ export class CredentialsKeeper {
     this.busy.add(id);
     try {
       if (action === RenewalAction.reissue) {
-        this.toPush.set(id, await this.issue(id));
+        this.queuePush(id, await this.issue(id, true));
         h.reissues++;
         h.lastReissue = this.o.clock.now();
         this.o.metrics?.tokenReissues.inc({ result: 'success' });
@@ -251,12 +289,76 @@ export class CredentialsKeeper {
       this.retiring.delete(id);
       void this.cancel(id, retiring.token);
     }
+    const own = this.rotations.get(id);
+    if (own?.phase === 'owner' && own.ownerDelivered) this.ownerHasSecret(own);
+    for (const r of [...this.rotations.values()]) {
+      if (r.waiting.get(id) === true) {
+        r.waiting.delete(id);
+        this.retireIfDone(r);
+      }
+    }
     const credentials = this.toPush.get(id);
     if (!credentials) return [];
     this.toPush.delete(id);
     const stillRetiring = this.retiring.get(id);
     if (stillRetiring) stillRetiring.delivered = true;
+    // Every push carries what the container's credentials file says now, rotation included.
+    const rotation = this.rotations.get(id);
+    if (rotation?.phase === 'owner') rotation.ownerDelivered = true;
+    for (const r of this.rotations.values()) if (r.waiting.has(id)) r.waiting.set(id, true);
     return [{ c: 'credentials', box: sealCredentials(sessionKey, credentials) }];
+  }
+
+  /** Secret rotations container `id`'s buffer server has completed. */
+  secretRotationsOf(id: string): number {
+    return this.rotated.get(id) ?? 0;
+  }
+
+  /** Pushes merge: what is queued for a container reflects its credentials file at the latest change. */
+  private queuePush(id: string, fields: Partial<Credentials>): void {
+    this.toPush.set(id, { ...this.toPush.get(id), ...fields });
+  }
+
+  /** Rotation step two: the owner has the new secret; downstream containers get subscribe tokens minted from it. */
+  private ownerHasSecret(r: Rotation): void {
+    this.o.authority.confirmSecret(r.bs);
+    r.phase = 'downstream';
+    for (const c of this.o.plan.containers) {
+      if (c.id === r.owner) continue;
+      const streams = subscriptionsOf(this.o.plan, c.id).get(r.bs);
+      if (!streams || streams.length === 0) continue;
+      const path = this.o.dir.credentials(c.id);
+      let held: Credentials;
+      try {
+        held = readCredentials(path);
+      } catch {
+        continue; // being replaced: its new credentials are minted from the new secret
+      }
+      const subscribe = { ...held.subscribe, [r.bs]: this.o.authority.subscribeToken(c.id, r.bs, streams) };
+      writeCredentials(path, { ...held, subscribe });
+      this.queuePush(c.id, { subscribe });
+      r.waiting.set(c.id, false);
+    }
+    this.o.logger.info({ container: r.owner, bufferServer: r.bs, downstream: [...r.waiting.keys()] }, 'owner holds the new buffer-server secret; downstream subscribe tokens minted from it');
+    this.retireIfDone(r);
+  }
+
+  /** Rotation step three: every downstream container has its new tokens; the owner retires the old secret. */
+  private retireIfDone(r: Rotation): void {
+    if (r.phase !== 'downstream' || r.waiting.size > 0) return;
+    this.rotations.delete(r.owner);
+    const path = this.o.dir.credentials(r.owner);
+    let held: Credentials;
+    try {
+      held = readCredentials(path);
+    } catch {
+      return;
+    }
+    const bufferServer = { id: held.bufferServer.id, secret: held.bufferServer.secret };
+    writeCredentials(path, { ...held, bufferServer });
+    this.queuePush(r.owner, { bufferServer });
+    this.rotated.set(r.owner, (this.rotated.get(r.owner) ?? 0) + 1);
+    this.o.logger.info({ container: r.owner, bufferServer: r.bs, rotations: this.rotated.get(r.owner) }, 'downstream containers hold the new tokens; the owner retires the old buffer-server secret');
   }
 
   /**
@@ -265,6 +367,12 @@ export class CredentialsKeeper {
    */
   async replace(id: string): Promise<Credentials> {
     const stale = new Set([this.held.get(id)?.token, this.retiring.get(id)?.token]);
+    // Its server restarts with a fresh secret (stram.ts rotated it): no rotation of the old one goes on.
+    this.rotations.delete(id);
+    for (const r of [...this.rotations.values()]) {
+      // A replaced downstream container gets subscribe tokens of the current secrets in its new credentials.
+      if (r.waiting.delete(id)) this.retireIfDone(r);
+    }
     const credentials = await this.issue(id);
     this.retiring.delete(id);
     this.toPush.delete(id);
