@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock, SluiceError, StramSecretManager, createLogger, readCredentials, type Token } from '@sluice/common';
+import { ManualClock, SluiceError, StramSecretManager, bufferTokenPassword, createLogger, openCredentials, readCredentials, tokenFromText, type Command, type Credentials, type Token } from '@sluice/common';
 import { AppDir } from './app-dir.js';
 import { StramAuthority } from './authority.js';
 import { CredentialsKeeper } from './credentials-keeper.js';
@@ -51,7 +51,7 @@ async function setup() {
     clock.set(Date.parse(keeper.statusOf(id)!.next!.at));
     await keeper.tick();
   };
-  return { clock, keeper, manager, metrics, store, dir, step };
+  return { clock, keeper, manager, metrics, store, dir, step, plan };
 }
 
 describe('credentials keeper', () => {
@@ -115,5 +115,51 @@ describe('credentials keeper', () => {
     await step();
     expect(keeper.statusOf('c1')!.failures).toBe(0);
     expect(keeper.statusOf('c1')!.next!.action).toBe('renew');
+  });
+
+  it('rotates a buffer-server secret at reissue: owner first, then downstream subscribe tokens, then the old secret is retired', async () => {
+    const { keeper, dir, step, plan } = await setup();
+    keeper.start();
+    const key = new Uint8Array(32);
+    const first = readCredentials(dir.credentials('c1'));
+    const bs = first.bufferServer.id;
+    const downstream = plan.containers.map((c) => c.id).filter((id) => readCredentials(dir.credentials(id)).subscribe[bs] !== undefined);
+    expect(downstream.length).toBeGreaterThan(0);
+    /** Does this subscribe token verify under that secret (hex)? */
+    const mintedFrom = (text: string, secret: string) => {
+      const t = tokenFromText(text);
+      return bufferTokenPassword(Buffer.from(secret, 'hex'), t.identifier).password.equals(Buffer.from(t.password));
+    };
+    const opened = (cmds: Command[]) => cmds.filter((c) => c.c === 'credentials').map((c) => openCredentials(key, (c as { box: Uint8Array }).box) as Partial<Credentials>);
+    const all = () => plan.containers.map((c) => c.id);
+
+    while (keeper.statusOf('c1')!.reissues === 0) await step('c1');
+    const rotated = readCredentials(dir.credentials('c1'));
+    expect(rotated.bufferServer.secret).not.toBe(first.bufferServer.secret);
+    expect(rotated.bufferServer.previous).toEqual([first.bufferServer.secret]);
+    // Until the owner has the new secret, downstream tokens are still minted from the old one.
+    for (const id of downstream) expect(mintedFrom(readCredentials(dir.credentials(id)).subscribe[bs]!, first.bufferServer.secret)).toBe(true);
+
+    // The push to the owner carries the new secret and keeps the old one accepted.
+    const toOwner = opened(keeper.commandsFor('c1', key));
+    expect(toOwner).toHaveLength(1);
+    expect(toOwner[0]!.bufferServer).toEqual({ id: bs, secret: rotated.bufferServer.secret, previous: [first.bufferServer.secret] });
+    for (const id of all()) if (id !== 'c1') keeper.commandsFor(id, key); // other reissue pushes go out
+
+    // The owner's next heartbeat: downstream subscribe tokens are minted from the new secret.
+    expect(opened(keeper.commandsFor('c1', key)).map((c) => c.bufferServer)).toEqual([]);
+    for (const id of downstream) {
+      expect(mintedFrom(readCredentials(dir.credentials(id)).subscribe[bs]!, rotated.bufferServer.secret)).toBe(true);
+      const pushed = opened(keeper.commandsFor(id, key));
+      expect(pushed).toHaveLength(1);
+      expect(mintedFrom(pushed[0]!.subscribe![bs]!, rotated.bufferServer.secret)).toBe(true);
+    }
+    expect(keeper.secretRotationsOf('c1')).toBe(0);
+    // Their next heartbeats: the owner is told to retire the old secret.
+    for (const id of downstream) keeper.commandsFor(id, key);
+    const retire = opened(keeper.commandsFor('c1', key));
+    expect(retire.map((c) => c.bufferServer)).toEqual([{ id: bs, secret: rotated.bufferServer.secret }]);
+    expect(readCredentials(dir.credentials('c1')).bufferServer).toEqual({ id: bs, secret: rotated.bufferServer.secret });
+    expect(keeper.secretRotationsOf('c1')).toBe(1);
   });
 });
