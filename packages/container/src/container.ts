@@ -170,8 +170,8 @@ export class Container {
   }
 
   /** Commands run one at a time in arrival order; heartbeats go on meanwhile. */
-  private enqueue(commands: Command[], session: Session): void {
-    this.commands = this.commands.then(async () => {
+  private enqueue(commands: Command[], session: Session): Promise<void> {
+    return (this.commands = this.commands.then(async () => {
       for (const cmd of commands) {
         if (this.stopping) return;
         try {
@@ -182,7 +182,7 @@ export class Container {
           if (cmd.c === 'deploy') void this.stop(ExitCode.failed, 'deploy failed');
         }
       }
-    });
+    }));
   }
 
   private async run(cmd: Command, session: Session): Promise<void> {

@@ -40,7 +40,8 @@ export interface UmbilicalClientOptions {
   /** Builds the heartbeat to send now. */
   heartbeat(): HeartbeatMessage;
   /** Commands of one ack, with the session they came on (credentials are sealed under its key). */
-  onCommands(commands: Command[], session: Session): void;
+  /** Applies STRAM's commands; resolves once they are applied (new credentials in memory). */
+  onCommands(commands: Command[], session: Session): void | Promise<void>;
   onLost(): void;
   /**
    * STRAM refused the token outright (4401 in the handshake: cancelled, expired, unknown): retrying
@@ -166,25 +167,30 @@ export class UmbilicalClient {
       this.live?.socket.terminate();
       return;
     }
-    if (this.live && !this.inFlight && this.renewedToken(this.live)) {
-      // STRAM pushed a reissued token: move the session to it before the old one's max date
-      // (when STRAM would close it), between heartbeats.
-      const old = this.live;
-      old.retired = true;
-      this.live = null;
-      old.socket.close(1000, 'switching to a renewed token');
-      this.o.logger.info('reconnecting to STRAM with the renewed token');
-      this.attempt = 0;
-      this.connect();
-      return;
-    }
+    if (this.switchIfRenewed()) return;
     if (now - this.lastBeat >= this.o.heartbeatIntervalMs && this.live && !this.inFlight) {
       this.lastBeat = now;
       void this.beat();
     }
   }
 
-  /** Ends the heartbeat in flight; unless it was acked, its confirm() calls wait for the next one. */
+  /**
+   * STRAM pushed a reissued token: move the session to it before the old one's max date (when
+   * STRAM would close it), between heartbeats. Runs on every tick and right after pushed
+   * credentials are applied, so the switch does not wait for the next tick.
+   */
+  private switchIfRenewed(): boolean {
+    if (this.stopped || !this.live || this.inFlight || !this.renewedToken(this.live)) return false;
+    const old = this.live;
+    old.retired = true;
+    this.live = null;
+    old.socket.close(1000, 'switching to a renewed token');
+    this.o.logger.info('reconnecting to STRAM with the renewed token');
+    this.attempt = 0;
+    this.connect();
+    return true;
+  }
+
   private renewedToken(live: Live): boolean {
     try {
       return maxDateOf(this.o.token()) > live.maxDate;
@@ -193,6 +199,7 @@ export class UmbilicalClient {
     }
   }
 
+  /** Ends the heartbeat in flight; unless it was acked, its confirm() calls wait for the next one. */
   private settle(acked = false): void {
     const f = this.inFlight;
     this.inFlight = null;
@@ -278,6 +285,8 @@ export class UmbilicalClient {
     }
     this.lastContact = this.now();
     this.settle(true);
-    if (ack.commands.length > 0) this.o.onCommands(ack.commands, live.session);
+    if (ack.commands.length === 0) return;
+    const applied = this.o.onCommands(ack.commands, live.session);
+    if (ack.commands.some((c) => c.c === 'credentials')) void Promise.resolve(applied).then(() => this.switchIfRenewed());
   }
 }
