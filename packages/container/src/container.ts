@@ -286,7 +286,7 @@ export class Container {
    * box opens to a credentials object (whole or the changed fields); it is merged, validated,
    * written atomically (0600), and used for the next connections; live streams are not dropped.
    */
-  private async renewCredentials(session: Session, box: Uint8Array): Promise<void> {
+  private renewCredentials(session: Session, box: Uint8Array): void {
     const opened = openCredentials(session.key, box);
     if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new Error('sealed credentials do not hold an object');
     const next = credentialsSchema.parse({ ...this.credentials, ...(opened as Record<string, unknown>) });
@@ -294,7 +294,7 @@ export class Container {
     if (next.bufferServer.id !== this.credentials.bufferServer.id) throw new Error('new credentials are for another buffer server');
     const prev = this.credentials;
     this.credentials = next;
-    await this.rotateSecrets(prev, next);
+    this.rotateSecrets(prev, next);
     if (JSON.stringify(next.subscribe) !== JSON.stringify(prev.subscribe)) {
       // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
       for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
@@ -316,7 +316,7 @@ export class Container {
    * publisher has re-registered, the buffer server retires them (STRAM sends that only after the
    * downstream containers hold subscribe tokens of the new secret).
    */
-  private async rotateSecrets(prev: Credentials, next: Credentials): Promise<void> {
+  private rotateSecrets(prev: Credentials, next: Credentials): void {
     const server = this.server;
     if (!server) return;
     if (next.bufferServer.secret !== prev.bufferServer.secret) {
@@ -328,11 +328,14 @@ export class Container {
     }
     const keep = next.bufferServer.previous ?? [];
     if (server.acceptedSecrets > 1 + keep.length) {
-      await this.publishersSwitched;
-      // A newer rotation may have come meanwhile: keep what the latest credentials list.
-      const latest = this.credentials.bufferServer;
-      server.retireSecrets((latest.previous ?? []).map((h) => Buffer.from(h, 'hex')));
-      this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
+      // Off the command queue: a publisher waits for its next window boundary, other commands need not.
+      void this.publishersSwitched.then(() => {
+        if (this.stopping) return;
+        // A newer rotation may have come meanwhile: keep what the latest credentials list.
+        const before = server.acceptedSecrets;
+        server.retireSecrets((this.credentials.bufferServer.previous ?? []).map((h) => Buffer.from(h, 'hex')));
+        if (server.acceptedSecrets < before) this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
+      });
     }
   }
 
