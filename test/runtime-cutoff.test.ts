@@ -1,9 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, decodeIdentifier, readCredentials, tokenFromText } from '@sluice/common';
 import { RecoveryRun } from './helpers/recovery-wordcount.js';
-import { WORDCOUNT, pidAlive, startCli, until } from './helpers/runtime-cli.js';
+import { pidAlive, until } from './helpers/runtime-cli.js';
 
 /**
  * Issue 6: "a container cut off from STRAM past its token's max date is refused when it comes back
@@ -19,36 +18,17 @@ import { WORDCOUNT, pidAlive, startCli, until } from './helpers/runtime-cli.js';
 
 const MAX_LIFETIME_MS = 6_000;
 const LIFETIME = ['--renew-interval', '2s', '--max-lifetime', '6s'];
-const TIMING = ['--window', '100ms', '--checkpoint-windows', '10', '--heartbeat-interval', '250ms', '--heartbeat-timeout', '15s', '--stram-loss-timeout', '60s'];
 
-class CutoffRun extends RecoveryRun {
-  override async launch(): Promise<void> {
-    const cfg = Object.entries(this.config).flatMap(([k, v]) => ['--config', `${k}=${v}`]);
-    this.strams.push(startCli(['launch', WORDCOUNT, '--app-dir', this.appDir, ...cfg, ...TIMING, ...LIFETIME, '--log-level', 'info'], this.tmp.path));
-    await this.stram.waitFor(/launched \S+/);
-    await this.untilContainers((cs) => cs.length === 4 && cs.every((c) => c.state === 'running' && c.deployed));
-  }
-
-  /** A container's whole log (every process of it appends there), one parsed JSON line each. */
-  lines(id: string): Record<string, unknown>[] {
-    const path = join(this.appDir, 'containers', id, 'container.log');
-    if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  }
-}
 
 describe('a container cut off from STRAM past its token max date', () => {
-  let run: CutoffRun | undefined;
+  let run: RecoveryRun | undefined;
   afterEach(async () => {
     await run?.cleanup();
     run = undefined;
   });
 
   it('is refused when it comes back (4401, TOKEN_EXPIRED), exits 5 and is replaced; counts stay exact', async () => {
-    run = new CutoffRun({ windows: 150 });
+    run = new RecoveryRun({ windows: 150, launchArgs: [...LIFETIME, '--heartbeat-timeout', '15s'], logLevel: 'info' });
     await run.launch();
     await run.untilOutputHas(20);
     const before = await run.containers();

@@ -1,8 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecoveryRun } from './helpers/recovery-wordcount.js';
-import { WORDCOUNT, startCli } from './helpers/runtime-cli.js';
 
 /**
  * Issue 6, publish tokens: a container mints the publish token of each stream it publishes on its
@@ -14,37 +11,18 @@ import { WORDCOUNT, startCli } from './helpers/runtime-cli.js';
 
 // Renew interval close to the max lifetime: a container slow to start on a busy host still finds its first token valid.
 const LIFETIME = ['--renew-interval', '3s', '--max-lifetime', '4s'];
-const TIMING = ['--window', '100ms', '--checkpoint-windows', '10', '--heartbeat-interval', '250ms', '--heartbeat-timeout', '5s', '--stram-loss-timeout', '60s'];
 
 /** The recovery word count, launched with short token lifetimes and containers logging at info. */
-class ShortLivedRun extends RecoveryRun {
-  override async launch(): Promise<void> {
-    const cfg = Object.entries(this.config).flatMap(([k, v]) => ['--config', `${k}=${v}`]);
-    this.strams.push(startCli(['launch', WORDCOUNT, '--app-dir', this.appDir, ...cfg, ...TIMING, ...LIFETIME, '--log-level', 'info'], this.tmp.path));
-    await this.stram.waitFor(/launched \S+/);
-    await this.untilContainers((cs) => cs.length === 4 && cs.every((c) => c.state === 'running' && c.deployed));
-  }
-
-  /** A container's whole log, one parsed JSON line each. */
-  lines(id: string): Record<string, unknown>[] {
-    const path = join(this.appDir, 'containers', id, 'container.log');
-    if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  }
-}
 
 describe('publish tokens follow the app max lifetime', () => {
-  let run: ShortLivedRun | undefined;
+  let run: RecoveryRun | undefined;
   afterEach(async () => {
     await run?.cleanup();
     run = undefined;
   });
 
   it('publishers re-register with fresh tokens before expiry across 5 lifetimes of 4 s; never closed 4401; counts exact', async () => {
-    run = new ShortLivedRun({ windows: 200 });
+    run = new RecoveryRun({ windows: 200, launchArgs: [...LIFETIME, '--heartbeat-timeout', '5s'], logLevel: 'info' });
     await run.launch();
     const counts = await run.finalCounts();
     console.log(`publish renewal: ${counts.windows.length} windows, ${counts.tuples} words, exact=${counts.exact}`);

@@ -1,8 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RecoveryRun } from './helpers/recovery-wordcount.js';
-import { WORDCOUNT, startCli } from './helpers/runtime-cli.js';
 
 /**
  * Issue 6, live buffer-server secret rotation: at each reissue of a container's tokens STRAM sends
@@ -14,35 +11,17 @@ import { WORDCOUNT, startCli } from './helpers/runtime-cli.js';
  */
 
 const LIFETIME = ['--renew-interval', '3s', '--max-lifetime', '4s'];
-const TIMING = ['--window', '100ms', '--checkpoint-windows', '10', '--heartbeat-interval', '250ms', '--heartbeat-timeout', '5s', '--stram-loss-timeout', '60s'];
 
-class RotatingRun extends RecoveryRun {
-  override async launch(): Promise<void> {
-    const cfg = Object.entries(this.config).flatMap(([k, v]) => ['--config', `${k}=${v}`]);
-    this.strams.push(startCli(['launch', WORDCOUNT, '--app-dir', this.appDir, ...cfg, ...TIMING, ...LIFETIME, '--log-level', 'info'], this.tmp.path));
-    await this.stram.waitFor(/launched \S+/);
-    await this.untilContainers((cs) => cs.length === 4 && cs.every((c) => c.state === 'running' && c.deployed));
-  }
-
-  lines(id: string): Record<string, unknown>[] {
-    const path = join(this.appDir, 'containers', id, 'container.log');
-    if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  }
-}
 
 describe('buffer-server secrets rotate while the app runs', () => {
-  let run: RotatingRun | undefined;
+  let run: RecoveryRun | undefined;
   afterEach(async () => {
     await run?.cleanup();
     run = undefined;
   });
 
   it('every buffer server with downstream subscribers rotates its secret ≥ 2 times; nothing closed expired or retired; counts exact', async () => {
-    run = new RotatingRun({ windows: 200 });
+    run = new RecoveryRun({ windows: 200, launchArgs: [...LIFETIME, '--heartbeat-timeout', '5s'], logLevel: 'info' });
     await run.launch();
     const counts = await run.finalCounts();
     console.log(`secret rotation: ${counts.windows.length} windows, ${counts.tuples} words, exact=${counts.exact}`);

@@ -31,6 +31,10 @@ export interface RecoveryRunOptions {
   windows?: number;
   tuplesPerWindow?: number;
   seed?: number;
+  /** More `sluice launch` flags (token lifetimes, a longer heartbeat timeout); later flags win. */
+  launchArgs?: string[];
+  /** STRAM and container log level (default warn; tests that read container logs use info). */
+  logLevel?: string;
 }
 
 /** The same settings on launch and on --recover (a recovered STRAM keeps the saved ones anyway). */
@@ -44,9 +48,13 @@ export class RecoveryRun {
   readonly strams: CliProcess[] = [];
   /** Every container pid seen, for cleanup. */
   private readonly pids = new Set<number>();
+  private readonly launchArgs: string[];
+  private readonly logLevel: string;
 
   constructor(o: RecoveryRunOptions = {}) {
     this.config = { seed: o.seed ?? 7, tuplesPerWindow: o.tuplesPerWindow ?? 200, windows: o.windows ?? 150 };
+    this.launchArgs = o.launchArgs ?? [];
+    this.logLevel = o.logLevel ?? 'warn';
   }
 
   get stram(): CliProcess {
@@ -56,7 +64,7 @@ export class RecoveryRun {
   /** Launches the app and waits until every container heartbeats with its operators deployed. */
   async launch(): Promise<void> {
     const cfg = Object.entries(this.config).flatMap(([k, v]) => ['--config', `${k}=${v}`]);
-    this.strams.push(startCli(['launch', WORDCOUNT, '--app-dir', this.appDir, ...cfg, ...TIMING, '--log-level', 'warn'], this.tmp.path));
+    this.strams.push(startCli(['launch', WORDCOUNT, '--app-dir', this.appDir, ...cfg, ...TIMING, ...this.launchArgs, '--log-level', this.logLevel], this.tmp.path));
     await this.stram.waitFor(/launched \S+/);
     await this.untilContainers((cs) => cs.length === 4 && cs.every((c) => c.state === 'running' && c.deployed));
   }
@@ -126,6 +134,16 @@ export class RecoveryRun {
     const expected = m.expectedCounts(this.config, all);
     const tuples = Object.values(counts).reduce((a, b) => a + b, 0);
     return { exact: isDeepStrictEqual(windows, all) && isDeepStrictEqual(sorted(counts), sorted(expected)), windows, tuples, expected, actual: counts };
+  }
+
+  /** A container's whole log (every process of it appends there), one parsed JSON line each. */
+  lines(id: string): Record<string, unknown>[] {
+    const path = join(this.appDir, 'containers', id, 'container.log');
+    if (!existsSync(path)) return [];
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   }
 
   /** A container's log (for failure messages). */

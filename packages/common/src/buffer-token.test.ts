@@ -1,18 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { bufferTokenPassword, checkBufferTokenLive, mintBufferToken } from './buffer-token.js';
-import { SluiceError } from './errors.js';
 import { computePassword, decodeIdentifier, encodeIdentifier, safeEqual, tokenFromText, tokenToText } from './token.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
+import { codeOf } from './test-support.js';
 
 const secret = randomBytes(32);
 const now = Date.UTC(2026, 10, 25, 10);

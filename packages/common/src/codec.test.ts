@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME, decode, encode, toWire } from './codec.js';
 import { SluiceError } from './errors.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
+import { codeOf } from './test-support.js';
 
 describe('codec', () => {
   it('packs integers of 2^32 and above as MessagePack integers, never float64', () => {

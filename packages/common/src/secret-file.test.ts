@@ -2,18 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SluiceError } from './errors.js';
 import { generateSecret, readSecretFile, writeSecretFile } from './secret-file.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
+import { codeOf } from './test-support.js';
 
 let dir: string;
 beforeEach(() => {

@@ -8,19 +8,10 @@ import { mintBufferToken } from './buffer-token.js';
 import { SluiceError } from './errors.js';
 import { StramSecretManager, type SecretManagerOptions } from './secret-manager.js';
 import { computePassword, decodeIdentifier, encodeIdentifier, tokenFromText, tokenToText, type Token, type TokenIdentifier } from './token.js';
+import { codeOf } from './test-support.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 async function codeOfAsync(p: Promise<unknown>): Promise<string | undefined> {
   try {

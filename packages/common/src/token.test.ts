@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encode } from './codec.js';
-import { SluiceError } from './errors.js';
+import { codeOf } from './test-support.js';
 import {
   computePassword,
   decodeIdentifier,
@@ -13,16 +13,6 @@ import {
   tokenToText,
   type TokenIdentifier,
 } from './token.js';
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof SluiceError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 const id: TokenIdentifier = {
   version: 1,
