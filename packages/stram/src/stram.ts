@@ -1,39 +1,32 @@
 import { existsSync, rmSync } from 'node:fs';
-import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import {
   SluiceError,
   StramSecretManager,
-  appFromModule,
-  createLogger,
   deployFor,
   generateSecret,
-  planApp,
   sealCredentials,
   subscriptionsOf,
-  systemClock,
   tokenFromText,
-  validateApp,
   writeCredentials,
   writeFileAtomic,
-  type Clock,
   type Command,
   type HeartbeatMessage,
-  type Logger,
   type PhysicalPlan,
   type Token,
 } from '@sluice/common';
 import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
-import { InsecureDelegationTokens, StramAuthority, type DelegationTokens } from './authority.js';
+import { InsecureDelegationTokens, StramAuthority } from './authority.js';
 import { ContainerState, RateTracker, containerView, newRecord, operatorViews, type ContainerRecord, type ContainerView, type OperatorView } from './container-table.js';
 import { LocalLauncher, type LaunchSpec, type LaunchedContainer, type Launcher } from './launcher.js';
 import { StramMetrics } from './metrics.js';
 import { RestServer, signWebToken } from './rest.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 import { CredentialsKeeper, type TokenStatus } from './credentials-keeper.js';
+import { AppState, INSECURE_WARNING, planModule, resolveOptions, type Resolved, type StramOptions, type TokenStore } from './stram-options.js';
+
+export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
 import { credentialsOf, downstreamOf, loadState, primitiveOptions, resubscribesFor, saveState, statePath, tokenSeqs, type SavedState } from './recovery.js';
-import type { RenewalPolicy } from './renewal.js';
 
 /**
  * The application master (issue 5): plans the app, seeds each container's credentials, launches
@@ -41,114 +34,7 @@ import type { RenewalPolicy } from './renewal.js';
  * are known, tracks the committed window, and shuts everything down.
  */
 
-const DAY = 86_400_000;
 const KILL_AFTER_TERM_MS = 2_000;
-
-export interface StramOptions {
-  /** Path of the built app module (`export default defineApp({...})`). */
-  appModule: string;
-  /** App config passed to every operator's create(config). */
-  config?: Record<string, unknown>;
-  appId?: string;
-  appDir?: string;
-  /** Container entry script for the default local launcher (resolved by the CLI; STRAM never imports container). */
-  containerEntry?: string;
-  launcher?: Launcher;
-  insecure?: boolean;
-  clock?: Clock;
-  logger?: Logger;
-  /** The launching user: owner of every token, subject of the web token. */
-  user?: string;
-  /** Address STRAM's umbilical and REST listen on (default 127.0.0.1; 0.0.0.0 in a Docker container). */
-  host?: string;
-  /** Host name containers reach STRAM's umbilical by, when `host` is not it (e.g. STRAM's Docker container name). */
-  advertiseHost?: string;
-  /** Address containers' buffer servers listen on (credentials settings.bindHost); on a wildcard they advertise their hostname. */
-  containerBindHost?: string;
-  heartbeatIntervalMs?: number;
-  /** A container silent this long (or whose process exits) is replaced from its last checkpoint (issue 6). */
-  heartbeatTimeoutMs?: number;
-  /**
-   * How long a container keeps streaming without STRAM before it gives up (credentials
-   * settings.stramLossTimeoutMs): longer than a STRAM restart (`sluice launch --recover`).
-   */
-  stramLossTimeoutMs?: number;
-  /** A launched container that has not heartbeated this long is replaced (starting a process can take a while on a busy host). */
-  launchTimeoutMs?: number;
-  /** Internal: set by Stram.recover — resume the app saved in the app directory instead of launching it anew. */
-  recoverFrom?: SavedState;
-  windowMs?: number;
-  checkpointWindows?: number;
-  webTokenTtlMs?: number;
-  keyUpdateIntervalMs?: number;
-  renewIntervalMs?: number;
-  maxLifetimeMs?: number;
-  removalScanIntervalMs?: number;
-  /** Retry backoff of token renewals (renewal.ts); the defaults suit any lifetime. */
-  renewalPolicy?: Partial<RenewalPolicy>;
-  /**
-   * Wraps the delegation-token store STRAM issues, renews and cancels through: the seam a test
-   * uses to make the store temporarily unavailable (issue 6), as `launcher` is for processes.
-   */
-  wrapTokenStore?: (store: TokenStore) => TokenStore;
-  /** How long containers get to exit after `shutdown` before they are killed. */
-  shutdownGraceMs?: number;
-  containerLogLevel?: string;
-}
-
-const defaults = {
-  heartbeatIntervalMs: 1_000,
-  heartbeatTimeoutMs: 30_000,
-  stramLossTimeoutMs: 120_000,
-  launchTimeoutMs: 60_000,
-  windowMs: 500,
-  checkpointWindows: 60,
-  webTokenTtlMs: 7 * DAY,
-  keyUpdateIntervalMs: DAY,
-  renewIntervalMs: DAY,
-  maxLifetimeMs: 7 * DAY,
-  removalScanIntervalMs: 3_600_000,
-  shutdownGraceMs: 10_000,
-  host: '127.0.0.1',
-};
-
-/** The delegation-token store as STRAM uses it: StramSecretManager, or the insecure one. */
-export type TokenStore = DelegationTokens & { close?(): Promise<void>; start?(): void; renew?(t: Token, r: string): Promise<number>; readonly keyRolls?: number };
-
-type Resolved = typeof defaults & StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown> };
-
-export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped' } as const;
-export type AppState = (typeof AppState)[keyof typeof AppState];
-
-export const INSECURE_WARNING = 'INSECURE MODE: any process on this machine can join this app (tokens use a well-known all-zero key)';
-
-function resolveOptions(options: StramOptions): Resolved {
-  const o = { ...defaults, ...options } as Resolved;
-  o.clock = options.clock ?? systemClock;
-  o.logger = options.logger ?? createLogger({ name: 'stram' });
-  o.user = options.user ?? userInfo().username;
-  o.insecure = options.insecure ?? false;
-  o.config = options.config ?? {};
-  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
-    if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `STRAM option ${k} must be a positive integer, not ${String(o[k])}`);
-  }
-  if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {
-    throw new SluiceError('BAD_CONFIG', `heartbeatTimeoutMs (${o.heartbeatTimeoutMs}) must be longer than heartbeatIntervalMs (${o.heartbeatIntervalMs})`);
-  }
-  if (!options.launcher && !options.containerEntry) throw new SluiceError('BAD_CONFIG', 'STRAM needs a launcher or a containerEntry for the local launcher');
-  return o;
-}
-
-/** Loads and plans an app module: INVALID_DAG (naming the fault) when the DAG is not runnable. */
-export async function planModule(appModule: string, config: Record<string, unknown> = {}): Promise<PhysicalPlan> {
-  let mod: unknown;
-  try {
-    mod = await import(pathToFileURL(resolve(appModule)).href);
-  } catch (err) {
-    throw new SluiceError('BAD_CONFIG', `cannot load app module ${appModule}: ${(err as Error).message}`, { cause: err });
-  }
-  return planApp(validateApp(appFromModule(mod), config));
-}
 
 export class Stram {
   readonly metrics = new StramMetrics();
