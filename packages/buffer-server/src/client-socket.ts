@@ -1,13 +1,14 @@
 import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { ConnectionClosedError, SluiceError } from '@sluice/common';
+import { BurstCork } from './burst-cork.js';
 
 /**
  * Bits both client sides share: corking a socket per burst of sends, waiting for room in it,
  * and turning the close into a promise.
  */
 export class ClientSocket {
-  private corked = false;
+  private readonly cork: BurstCork;
   private readonly raw: Socket;
   closeInfo: { code: number; reason: string } | null = null;
   readonly closed: Promise<void>;
@@ -16,7 +17,8 @@ export class ClientSocket {
     readonly socket: WebSocket,
     onClose?: (code: number, reason: string) => void,
   ) {
-    this.raw = (socket as unknown as { _socket: Socket })._socket;
+    this.cork = new BurstCork(socket);
+    this.raw = this.cork.raw;
     socket.on('error', () => {
       // The close event that follows carries what a caller needs; nothing else to do here.
     });
@@ -36,14 +38,7 @@ export class ClientSocket {
       const info = this.closeInfo;
       throw info ? new ConnectionClosedError(info.code, info.reason) : new SluiceError('CONNECTION_CLOSED', 'connection is closing; nothing more can be sent');
     }
-    if (!this.corked) {
-      this.corked = true;
-      this.raw.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.raw.uncork();
-      });
-    }
+    this.cork.hold();
     this.socket.send(frame);
   }
 

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { decode, encode, type DataMessage, type PartitionFilter } from '@sluice/common';
 import type { Stream, StreamReader, StreamStore, Win } from './stream-store.js';
+import { BurstCork } from './burst-cork.js';
 
 /** Stop writing to a subscriber's socket above this many buffered bytes; go on when it drains. */
 const HIGH_WATER = 1024 * 1024;
@@ -21,11 +22,11 @@ export class SubscriberLink implements StreamReader {
   private cache: Buffer[] = [];
   private cacheFrom = 0;
   private cacheBytes = 0;
-  private corked = false;
   private drainArmed = false;
   private closed = false;
   private readonly keys: Set<number> | null;
   private readonly mask: number;
+  private readonly cork: BurstCork;
   private readonly raw: Socket;
   tuplesOut = 0;
   bytesOut = 0;
@@ -43,7 +44,8 @@ export class SubscriberLink implements StreamReader {
     this.lastDone = from - 1;
     this.keys = partitions ? new Set(partitions.keys) : null;
     this.mask = partitions?.mask ?? 0;
-    this.raw = (socket as unknown as { _socket: Socket })._socket;
+    this.cork = new BurstCork(socket);
+    this.raw = this.cork.raw;
   }
 
   /** Windows retained after the last one fully sent (the subscriber's lag). */
@@ -118,15 +120,7 @@ export class SubscriberLink implements StreamReader {
       if (!filtered) return;
       [bytes, tuples] = filtered;
     }
-    if (!this.corked) {
-      // One syscall per burst instead of one per frame (notes/performance-limits.md).
-      this.corked = true;
-      this.raw.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.raw.uncork();
-      });
-    }
+    this.cork.hold();
     this.socket.send(bytes);
     this.tuplesOut += tuples;
     this.bytesOut += bytes.length;

@@ -1,4 +1,4 @@
-export { Stram, AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram.js';
+export { Stram, AppState, processAlive, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram.js';
 export { RenewalAction, defaultRenewalPolicy, nextAction, renewalPolicy, retryDelay, remainingValidity, type RenewalPolicy, type TokenLife } from './renewal.js';
 export type { TokenStatus } from './credentials-keeper.js';
 export { AppDir, DEFAULT_APPS_DIR, defaultAppDir, latestAppDir, newAppId, type StramInfo } from './app-dir.js';

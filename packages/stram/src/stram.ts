@@ -106,7 +106,7 @@ export class Stram {
     const saved = loadState(dir);
     if (existsSync(dir.info)) {
       const { pid } = dir.readInfo();
-      if (pid !== process.pid && alive(pid)) throw new SluiceError('BAD_CONFIG', `the STRAM of ${saved.appId} is still running (pid ${pid}); recover only an app whose STRAM is gone`);
+      if (pid !== process.pid && processAlive(pid)) throw new SluiceError('BAD_CONFIG', `the STRAM of ${saved.appId} is still running (pid ${pid}); recover only an app whose STRAM is gone`);
     }
     return Stram.launch({
       ...(saved.options as Partial<StramOptions>),
@@ -632,7 +632,8 @@ function advertised(url: string, host: string | undefined): string {
   return u.toString().replace(/\/$/, '');
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
-import type { TokenStatus } from '@sluice/stram';
+import { processAlive, type TokenStatus } from '@sluice/stram';
 import { fetchStatus, openApp, type AppStatus } from './runtime-client.js';
 
 /** `sluice status` and `sluice shutdown`. */
@@ -25,23 +25,14 @@ export function registerStatusCommands(program: Command): void {
       await client.post('/ws/v1/shutdown');
       process.stdout.write(`shutdown requested for ${client.info.appId}\n`);
       const deadline = Date.now() + Number(opts.wait) * 1000;
-      while (alive(client.info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      if (alive(client.info.pid)) {
+      while (processAlive(client.info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (processAlive(client.info.pid)) {
         process.stderr.write(`STRAM (pid ${client.info.pid}) is still running after ${opts.wait}s\n`);
         process.exitCode = 1;
       } else {
         process.stdout.write(`${client.info.appId} stopped\n`);
       }
     });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function renderStatus(s: AppStatus): string {
