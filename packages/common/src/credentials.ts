@@ -24,9 +24,9 @@ export const credentialsSchema = z.object({
     id: z.string(),
     secret: z.string().regex(/^[0-9a-f]{64}$/),
     /**
-     * Secrets of this buffer server that are still accepted during a rotation (issue 6): the
-     * current `secret` mints new tokens; holders of tokens from these are switching. A push
-     * without them retires them. Absent = none.
+     * Secrets of this buffer server that are still accepted during a rotation: the current
+     * `secret` mints new tokens; holders of tokens from these are switching. Only the umbilical
+     * command `retire-secrets` retires them (docs/protocol.md "Secret rotation"). Absent = none.
      */
     previous: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(8).optional(),
   }),

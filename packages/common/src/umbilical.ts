@@ -78,8 +78,14 @@ export const commandSchema = z.discriminatedUnion('c', [
   z.object({ c: z.literal('committed'), w: uint }),
   /** Refuse and disconnect buffer-server tokens with these sequence numbers. */
   z.object({ c: z.literal('revoke'), seqs: z.array(uint) }),
-  /** New credentials, sealed (credentials.ts sealCredentials). */
+  /** New credentials, sealed (credentials.ts sealCredentials): the changed fields, merged into what the container holds. */
   z.object({ c: z.literal('credentials'), box: z.custom<Uint8Array>((v) => v instanceof Uint8Array) }),
+  /**
+   * The last step of a secret rotation (docs/protocol.md "Secret rotation"): once its publishers
+   * have re-registered with tokens of the current secret, the buffer server stops accepting every
+   * previous one.
+   */
+  z.object({ c: z.literal('retire-secrets') }),
   z.object({ c: z.literal('shutdown'), reason: z.string() }),
 ]);
 export type Command = z.infer<typeof commandSchema>;

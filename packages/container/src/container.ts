@@ -9,7 +9,7 @@ import {
   openCredentials,
   readCredentials,
   tokenFromText,
-  writeCredentials,
+  type SluiceError,
   type AppDefinition,
   type Command,
   type Credentials,
@@ -25,7 +25,7 @@ import { UmbilicalClient } from './umbilical-client.js';
 import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
 
 /**
- * A streaming container (issue "container runtime"): hosts one buffer server for its operators'
+ * A streaming container (docs/architecture.md "Processes"): hosts one buffer server for its operators'
  * outputs, runs the operators STRAM deploys, heartbeats over the umbilical and obeys the
  * commands that come back. Exits (through `exit`) with one of ExitCode.
  */
@@ -83,7 +83,7 @@ export class Container {
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
   private stopping: Promise<void> | null = null;
-  /** Own buffer-server secrets rotated so far (issue 6). */
+  /** Own buffer-server secrets rotated so far. */
   private secretRotations = 0;
   /** Settles once every publisher has re-registered after the last secret rotation. */
   private publishersSwitched: Promise<void> = Promise.resolve();
@@ -122,7 +122,7 @@ export class Container {
       container: c.container,
       token: () => tokenFromText(this.credentials.stramToken),
       heartbeatIntervalMs: c.settings.heartbeatIntervalMs,
-      // Operators keep streaming while STRAM is away (restarting); only past this do they stop (issue 6).
+      // Operators keep streaming while STRAM is away (restarting); only past this do they stop (docs/architecture.md "Recovery").
       heartbeatTimeoutMs: c.settings.stramLossTimeoutMs ?? c.settings.heartbeatTimeoutMs,
       heartbeat: () => this.heartbeat(),
       onCommands: (commands, session) => this.enqueue(commands, session),
@@ -149,10 +149,12 @@ export class Container {
     return url.toString().replace(/\/$/, '');
   }
 
+  /** STRAM's URL as its credentials file says now: a STRAM recovered on a new port writes it there (docs/architecture.md "Recovery"). */
   private stramUrl(): string {
     try {
       return readCredentials(this.o.credentialsPath).stram;
-    } catch {
+    } catch (err) {
+      this.log.warn({ code: (err as SluiceError).code, err: (err as Error).message }, 'cannot read the credentials file for STRAM\'s URL; using the one held');
       return this.credentials.stram;
     }
   }
@@ -217,6 +219,8 @@ export class Container {
         return;
       case 'credentials':
         return this.renewCredentials(session, cmd.box);
+      case 'retire-secrets':
+        return this.retireSecrets();
       case 'shutdown':
         this.log.info({ reason: cmd.reason }, 'shutdown requested by STRAM');
         void this.stop(ExitCode.ok, cmd.reason);
@@ -282,9 +286,11 @@ export class Container {
   }
 
   /**
-   * New credentials from STRAM (renewed or reissued tokens), sealed under the session key. The
-   * box opens to a credentials object (whole or the changed fields); it is merged, validated,
-   * written atomically (0600), and used for the next connections; live streams are not dropped.
+   * New credentials from STRAM (renewed or reissued tokens, a new own secret), sealed under the
+   * session key. The box opens to the changed fields; they are merged, validated and used for the
+   * next connections; live streams are not dropped. They live in this process's memory only: the
+   * credentials file is STRAM's, which writes every change through to it (docs/architecture.md
+   * "State on disk"), so a replacement process or a recovered STRAM finds them there.
    */
   private renewCredentials(session: Session, box: Uint8Array): void {
     const opened = openCredentials(session.key, box);
@@ -294,49 +300,47 @@ export class Container {
     if (next.bufferServer.id !== this.credentials.bufferServer.id) throw new Error('new credentials are for another buffer server');
     const prev = this.credentials;
     this.credentials = next;
-    this.rotateSecrets(prev, next);
+    this.rotateSecret(prev, next);
     if (JSON.stringify(next.subscribe) !== JSON.stringify(prev.subscribe)) {
       // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
       for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
-    }
-    try {
-      writeCredentials(this.o.credentialsPath, next);
-    } catch (err) {
-      // Mounted read-only, like a Kubernetes Secret (Docker launcher, issue 8): STRAM owns the file
-      // and writes a replacement's afresh; the new credentials live in memory meanwhile.
-      this.log.warn({ code: (err as NodeJS.ErrnoException).code }, 'credentials file is not writable; using the new credentials from memory');
     }
     this.log.info('credentials renewed');
   }
 
   /**
-   * Live secret rotation (issue 6). A new own secret: the buffer server makes it current and keeps
-   * accepting the previous ones; publish tokens are minted from it from now on and each publisher
-   * re-registers at its next window boundary. Previous secrets no longer listed: once every
-   * publisher has re-registered, the buffer server retires them (STRAM sends that only after the
-   * downstream containers hold subscribe tokens of the new secret).
+   * Live secret rotation (docs/protocol.md "Secret rotation"). A new own secret: the buffer server
+   * makes it current and keeps accepting the previous ones; publish tokens are minted from it from
+   * now on and each publisher re-registers at its next window boundary.
    */
-  private rotateSecrets(prev: Credentials, next: Credentials): void {
+  private rotateSecret(prev: Credentials, next: Credentials): void {
     const server = this.server;
+    if (!server || next.bufferServer.secret === prev.bufferServer.secret) return;
+    server.rotateSecret(Buffer.from(next.bufferServer.secret, 'hex'));
+    this.secretRotations++;
+    const links = [...this.deployed.values()].flatMap((d) => [...d.publishers.values()]);
+    this.publishersSwitched = Promise.all(links.map((l) => l.renewSoon())).then(() => undefined);
+    this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets, publishers: links.length }, 'buffer-server secret rotated');
+  }
+
+  /**
+   * `retire-secrets`, the rotation's last step (STRAM sends it once every downstream container
+   * holds subscribe tokens of the new secret): once every publisher has re-registered, the buffer
+   * server stops accepting the previous secrets, closing (4401) whatever still uses one. Off the
+   * command queue: a publisher waits for its next window boundary, other commands need not.
+   */
+  private retireSecrets(): void {
+    const server = this.server;
+    const { id, secret } = this.credentials.bufferServer;
+    this.credentials = { ...this.credentials, bufferServer: { id, secret } };
     if (!server) return;
-    if (next.bufferServer.secret !== prev.bufferServer.secret) {
-      server.rotateSecret(Buffer.from(next.bufferServer.secret, 'hex'));
-      this.secretRotations++;
-      const links = [...this.deployed.values()].flatMap((d) => [...d.publishers.values()]);
-      this.publishersSwitched = Promise.all(links.map((l) => l.renewSoon())).then(() => undefined);
-      this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets, publishers: links.length }, 'buffer-server secret rotated');
-    }
-    const keep = next.bufferServer.previous ?? [];
-    if (server.acceptedSecrets > 1 + keep.length) {
-      // Off the command queue: a publisher waits for its next window boundary, other commands need not.
-      void this.publishersSwitched.then(() => {
-        if (this.stopping) return;
-        // A newer rotation may have come meanwhile: keep what the latest credentials list.
-        const before = server.acceptedSecrets;
-        server.retireSecrets((this.credentials.bufferServer.previous ?? []).map((h) => Buffer.from(h, 'hex')));
-        if (server.acceptedSecrets < before) this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
-      });
-    }
+    void this.publishersSwitched.then(() => {
+      if (this.stopping) return;
+      // A newer rotation may have come meanwhile: the secrets it still accepts stay.
+      const before = server.acceptedSecrets;
+      server.retireSecrets((this.credentials.bufferServer.previous ?? []).map((h) => Buffer.from(h, 'hex')));
+      if (server.acceptedSecrets < before) this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
+    });
   }
 
   private report(message: string): void {

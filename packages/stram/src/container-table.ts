@@ -1,4 +1,4 @@
-import { isoTime, type Command, type HeartbeatMessage, type OperatorStats, type PhysicalPlan } from '@sluice/common';
+import { isoTime, type HeartbeatMessage, type OperatorStats, type PhysicalPlan } from '@sluice/common';
 import type { LaunchedContainer } from './launcher.js';
 
 /** STRAM's view of each container: what it reported, what it has been told, how its process is doing. */
@@ -28,16 +28,14 @@ export interface ContainerRecord {
   deployed: boolean;
   /** Last committed window sent to this container. */
   committedSent: number;
-  /** Commands waiting for the container's next heartbeat. */
-  pending: Command[];
-  /** Times this container was replaced (issue 6). */
+  /** Times this container was replaced. */
   restarts: number;
   /** The window its operators restore from when next deployed (0 = fresh start). */
   restore: number;
   /** Replaced: its downstream containers must be told its new buffer server once it reports one. */
   announce: boolean;
-  /** Upstream buffer servers whose secret changed: this container needs new subscribe tokens for them. */
-  pushSubscribe: Set<string>;
+  /** Adopted after a STRAM restart and not heard from since (docs/architecture.md "Recovery"). */
+  adopted: boolean;
 }
 
 export interface ContainerView {
@@ -89,11 +87,10 @@ export function newRecord(plan: PhysicalPlan, id: string, now: number): Containe
     errors: [],
     deployed: false,
     committedSent: 0,
-    pending: [],
     restarts: 0,
     restore: 0,
     announce: false,
-    pushSubscribe: new Set(),
+    adopted: false,
   };
 }
 

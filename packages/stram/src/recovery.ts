@@ -4,7 +4,6 @@ import {
   SluiceError,
   decodeIdentifier,
   deployFor,
-  readCredentials,
   tokenFromText,
   writeFileAtomic,
   type Command,
@@ -15,7 +14,7 @@ import {
 import type { AppDir } from './app-dir.js';
 
 /**
- * Recovery (issue 6; DESIGN.md "Windows, checkpoints, recovery"), the parts that are pure
+ * Recovery (docs/architecture.md "Recovery", "State on disk"), the parts that are pure
  * bookkeeping: what STRAM persists to resume after it is killed, and which commands a replaced
  * container's neighbours need. Apex's StreamingContainerManager is the model: a replacement
  * restores from the committed window, so every downstream operator (which has checkpointed at
@@ -85,26 +84,12 @@ export function primitiveOptions(options: object): Record<string, string | numbe
   return out;
 }
 
-/** A container's credentials file, or undefined if it is gone or unreadable. */
-export function credentialsOf(dir: AppDir, id: string): Credentials | undefined {
-  try {
-    return readCredentials(dir.credentials(id));
-  } catch {
-    return undefined;
-  }
-}
-
 /** Sequence numbers of the tokens a credentials file holds: the STRAM token's and one per upstream buffer server. */
-export function tokenSeqs(c: Credentials | undefined): { stram: number | null; subscribe: Record<string, number> } {
+export function tokenSeqs(c: Readonly<Credentials> | undefined): { stram: number | null; subscribe: Record<string, number> } {
   if (!c) return { stram: null, subscribe: {} };
   const subscribe: Record<string, number> = {};
   for (const [bs, text] of Object.entries(c.subscribe)) subscribe[bs] = decodeIdentifier(tokenFromText(text).identifier).sequenceNumber;
   return { stram: decodeIdentifier(tokenFromText(c.stramToken).identifier).sequenceNumber, subscribe };
-}
-
-/** The containers that read, through a buffer server, from container `id`'s buffer server. */
-export function downstreamOf(plan: PhysicalPlan, upstreams: (id: string) => string[], id: string): string[] {
-  return plan.containers.filter((c) => c.id !== id && upstreams(c.id).includes(id)).map((c) => c.id);
 }
 
 /**
