@@ -182,4 +182,24 @@ describe('credentials keeper', () => {
     expect(readCredentials(dir.credentials('c1')).bufferServer).toEqual({ id: bs, secret: rotated.bufferServer.secret });
     expect(await rotations('c1')).toBe(1);
   });
+
+  it('keeps one rotation per buffer server: a reissue during one carries it on, the next reissue after it starts another', async () => {
+    const { keeper, dir, step, plan, beat } = await setup();
+    keeper.start();
+    const first = readCredentials(dir.credentials('c1')).bufferServer.secret;
+    while (keeper.statusOf('c1')!.reissues === 0) await step('c1');
+    const rotating = readCredentials(dir.credentials('c1')).bufferServer;
+    // The owner never heartbeats: its next reissue keeps the rotation's pair, no third secret.
+    while (keeper.statusOf('c1')!.reissues === 1) await step('c1');
+    expect(readCredentials(dir.credentials('c1')).bufferServer).toEqual({ id: rotating.id, secret: rotating.secret, previous: [first] });
+    // The owner and then its readers heartbeat: the rotation ends.
+    beat('c1');
+    beat('c1');
+    for (const c of plan.containers) if (c.id !== 'c1') beat(c.id);
+    for (const c of plan.containers) if (c.id !== 'c1') beat(c.id);
+    expect(beat('c1')).toEqual([{ c: 'retire-secrets' }]);
+    while (keeper.statusOf('c1')!.reissues === 2) await step('c1');
+    expect(readCredentials(dir.credentials('c1')).bufferServer).toMatchObject({ previous: [rotating.secret] });
+    expect(readCredentials(dir.credentials('c1')).bufferServer.secret).not.toBe(rotating.secret);
+  });
 });
