@@ -26,6 +26,12 @@ async function wordcountModule(): Promise<WordcountModule> {
   return wordcount;
 }
 
+/** The value of one sample line of a Prometheus text page, e.g. `sluice_x{container="c1"}` (0 when absent). */
+export function sample(metrics: string, line: string): number {
+  const found = metrics.split('\n').find((l) => l.startsWith(`${line} `));
+  return found ? Number(found.slice(line.length).trim()) : 0;
+}
+
 export interface RecoveryRunOptions {
   /** Windows the generator emits words in. */
   windows?: number;

@@ -37,6 +37,14 @@ export const heartbeatSchema = z.object({
   operators: z.array(operatorStatsSchema).max(10_000),
   /** Errors the container wants STRAM to show (operator failures), newest last. */
   errors: z.array(z.string().max(1000)).max(20).optional(),
+  /**
+   * Counts of what happened in the container since it started, by event name (docs/protocol.md
+   * "Umbilical commands and counters"): STRAM shows and exports them as they are.
+   */
+  counters: z
+    .record(z.string().min(1).max(64), uint)
+    .refine((c) => Object.keys(c).length <= 64, 'at most 64 counters')
+    .optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 

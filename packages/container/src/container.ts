@@ -20,6 +20,7 @@ import {
 } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
+import { ContainerCounters, ContainerEvent } from './counters.js';
 import type { OperatorRunner } from './operator-runner.js';
 import { UmbilicalClient } from './umbilical-client.js';
 import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
@@ -83,6 +84,7 @@ export class Container {
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
   private stopping: Promise<void> | null = null;
+  private readonly counters = new ContainerCounters();
   /** Own buffer-server secrets rotated so far. */
   private secretRotations = 0;
   /** Settles once every publisher has re-registered after the last secret rotation. */
@@ -168,6 +170,7 @@ export class Container {
       state: this.state,
       operators,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
+      counters: this.counters.snapshot(),
     };
   }
 
@@ -256,6 +259,7 @@ export class Container {
         clients: this.o.dataPlane,
         onError: (err, runner) => this.operatorFailed(err, runner),
         onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
+        counter: this.counters,
       },
       fresh,
       this.deployed,
@@ -305,6 +309,7 @@ export class Container {
       // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
       for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
     }
+    this.counters.count(ContainerEvent.credentialsApplied);
     this.log.info('credentials renewed');
   }
 
@@ -318,6 +323,7 @@ export class Container {
     if (!server || next.bufferServer.secret === prev.bufferServer.secret) return;
     server.rotateSecret(Buffer.from(next.bufferServer.secret, 'hex'));
     this.secretRotations++;
+    this.counters.count(ContainerEvent.secretRotated);
     const links = [...this.deployed.values()].flatMap((d) => [...d.publishers.values()]);
     this.publishersSwitched = Promise.all(links.map((l) => l.renewSoon())).then(() => undefined);
     this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets, publishers: links.length }, 'buffer-server secret rotated');
@@ -339,7 +345,9 @@ export class Container {
       // A newer rotation may have come meanwhile: the secrets it still accepts stay.
       const before = server.acceptedSecrets;
       server.retireSecrets((this.credentials.bufferServer.previous ?? []).map((h) => Buffer.from(h, 'hex')));
-      if (server.acceptedSecrets < before) this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
+      if (server.acceptedSecrets >= before) return;
+      this.counters.count(ContainerEvent.secretsRetired);
+      this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
     });
   }
 
@@ -362,6 +370,7 @@ export class Container {
    */
   private publisherLost(stream: string, code: number, reason: string): void {
     if (this.stopping) return;
+    this.counters.count(ContainerEvent.publisherLost);
     this.report(`publisher of ${stream} closed by the buffer server (${code} ${reason})`);
     const umbilical = this.umbilical;
     void (async () => {

@@ -1,5 +1,6 @@
 import { decodeIdentifier, type Logger, type Token } from '@sluice/common';
 import type { Publisher, PublisherOptions } from '@sluice/buffer-server';
+import { ContainerEvent, type EventCounter } from './counters.js';
 import type { OutputSink } from './emitter.js';
 
 /**
@@ -28,6 +29,8 @@ export interface PublisherLinkOptions {
   connect(o: PublisherOptions): Promise<Publisher>;
   /** The connection closed under the link (not at its request). */
   onLost(code: number, reason: string): void;
+  /** Where the link counts its re-registrations (counters.ts). */
+  counter?: EventCounter;
   logger: Logger;
   now?: () => number;
 }
@@ -164,6 +167,7 @@ export class PublisherLink implements OutputSink {
       this.pub = next;
       this.renewals++;
       this.log.info({ window, renewals: this.renewals }, 'publish token renewed; publisher re-registered');
+      this.o.counter?.count(ContainerEvent.publisherRenewed);
       const queued = this.queue;
       this.queue = null;
       for (const f of queued) f(next.pub);

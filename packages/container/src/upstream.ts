@@ -1,6 +1,7 @@
 import type { Logger, PartitionFilter, Token } from '@sluice/common';
 import { CloseCode, decodeIdentifier } from '@sluice/common';
 import type { Subscriber, SubscriberOptions } from '@sluice/buffer-server';
+import { ContainerEvent, type EventCounter } from './counters.js';
 import type { OperatorRunner } from './operator-runner.js';
 
 /**
@@ -33,6 +34,8 @@ export interface UpstreamLinkOptions {
   target: UpstreamTarget;
   token(bufferServer: string): Token;
   connect(o: SubscriberOptions): Promise<Subscriber>;
+  /** Where the link counts its switches, reconnects and failures (counters.ts). */
+  counter?: EventCounter;
   logger: Logger;
   now?: () => number;
 }
@@ -107,6 +110,7 @@ export class UpstreamLink {
             return;
           }
           this.log.warn({ code, reason }, 'upstream connection closed; reconnecting');
+          this.o.counter?.count(ContainerEvent.upstreamReconnect);
           this.retry();
         },
       });
@@ -121,6 +125,7 @@ export class UpstreamLink {
     } catch (err) {
       if (gen !== this.generation || this.closed) return;
       this.log.warn({ url: target.url, err: (err as Error).message }, 'subscribe failed; retrying');
+      this.o.counter?.count(ContainerEvent.subscribeFailed);
       this.retry();
     }
   }
@@ -167,6 +172,7 @@ export class UpstreamLink {
     this.generation++;
     this.attempt = 0;
     this.log.info({ window: this.o.runner.resumeWindow(this.o.source) }, 'subscribe token reissued; re-subscribing with it');
+    this.o.counter?.count(ContainerEvent.subscribeSwitched);
     this.start();
     void old.close().catch(() => undefined);
   }

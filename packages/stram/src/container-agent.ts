@@ -134,6 +134,7 @@ export class ContainerAgent {
     r.adopted = false;
     if (r.state !== 'exited') r.state = 'running';
     if (hb.errors?.length) r.errors = hb.errors.slice(-20);
+    if (hb.counters) r.counters = hb.counters;
     for (const s of hb.operators) r.stats.set(s.id, s);
     const bufferServerChanged = hb.bufferServer !== null && hb.bufferServer !== r.bufferServerUrl;
     if (bufferServerChanged) r.bufferServerUrl = hb.bufferServer;

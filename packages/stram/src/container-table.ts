@@ -25,6 +25,8 @@ export interface ContainerRecord {
   reportedState: HeartbeatMessage['state'] | undefined;
   stats: Map<string, OperatorStats>;
   errors: string[];
+  /** What the container counts (heartbeat `counters`), as it last reported them. */
+  counters: Record<string, number>;
   deployed: boolean;
   /** Last committed window sent to this container. */
   committedSent: number;
@@ -51,6 +53,8 @@ export interface ContainerView {
   exit: { code: number | null; signal: string | null } | null;
   tokenExpiry: string | null;
   errors: string[];
+  /** Counts since its process started, by event name (docs/protocol.md "Umbilical commands and counters"). */
+  counters: Record<string, number>;
   /** Times the container was replaced (process exit or heartbeat timeout). */
   restarts: number;
 }
@@ -85,6 +89,7 @@ export function newRecord(plan: PhysicalPlan, id: string, now: number): Containe
     reportedState: undefined,
     stats: new Map(),
     errors: [],
+    counters: {},
     deployed: false,
     committedSent: 0,
     restarts: 0,
@@ -108,6 +113,7 @@ export function containerView(r: ContainerRecord, tokenExpiry: number | undefine
     exit: r.exit ?? null,
     tokenExpiry: tokenExpiry === undefined ? null : isoTime(tokenExpiry),
     errors: r.errors,
+    counters: r.counters,
     restarts: r.restarts,
   };
 }

@@ -105,6 +105,14 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /** What each container counts (heartbeat `counters`), as it last reported: since its process started. */
+  readonly containerEvents = new Gauge({
+    name: 'sluice_container_events',
+    help: 'Counts each container reports with its heartbeats (credentialsApplied, secretRotated, ...), since its process started',
+    labelNames: ['container', 'event'] as const,
+    registers: [this.registry],
+  });
+
   /** Authenticated umbilical sessions STRAM ended (token past its max date, bad MAC, out of scope...). */
   readonly umbilicalCloses = new Counter({
     name: 'sluice_umbilical_session_closes_total',

@@ -235,6 +235,7 @@ export class Stram implements Starting {
 
   private observe(agent: ContainerAgent, hb: HeartbeatMessage, now: number): void {
     this.metrics.heartbeats.inc({ container: agent.id });
+    for (const [event, n] of Object.entries(hb.counters ?? {})) this.metrics.containerEvents.set({ container: agent.id, event }, n);
     for (const s of hb.operators) {
       this.rates.update(s.id, now, s.tuplesOut > 0 ? s.tuplesOut : s.tuplesIn);
       this.metrics.tuples.set({ operator: s.id, direction: 'in' }, s.tuplesIn);
