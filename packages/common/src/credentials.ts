@@ -7,7 +7,7 @@ import { SluiceError } from './errors.js';
 import { hmac } from './token.js';
 
 /**
- * A container's credentials file (DESIGN.md "State and credentials on disk"): JSON, mode 0600,
+ * A container's credentials file (docs/architecture.md "State on disk"): JSON, mode 0600,
  * written by STRAM before launch; its path (env SLUICE_CREDENTIALS) is the only thing a container
  * is given. Token fields hold the portable text form (token.ts).
  */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * The umbilical between STRAM and its containers (DESIGN.md "Processes"). After the handshake
+ * The umbilical between STRAM and its containers (docs/architecture.md "Processes"). After the handshake
  * (role "hello", container id), every frame is a sealed `{t:"msg", seq, body, mac}` (session.ts);
  * these are the inner messages. A container's token speaks only for that container: STRAM closes
  * with 4403 a heartbeat naming another container.

@@ -10,7 +10,7 @@ import type { OperatorRunner } from './operator-runner.js';
  * subscribe token current at that moment (tokens are renewed over the umbilical without
  * dropping streams: the live connection keeps going, the next one uses the new token).
  *
- * Reissued subscribe tokens (issue 6): a subscribe token has a max date, at which the buffer
+ * Reissued subscribe tokens (docs/architecture.md "Token lifetimes and rotation"): a subscribe token has a max date, at which the buffer
  * server closes the connection (4401 expired). The link looks at the credentials' token every
  * quarter of its connection token's remaining life and, once a newer one is there, re-subscribes
  * with it from the first window the operator has not completed. Events of the old connection are
@@ -142,7 +142,7 @@ export class UpstreamLink {
   }
 
   /**
-   * New credentials arrived (issue 6): switch to a newer subscribe token now rather than at the
+   * New credentials arrived: switch to a newer subscribe token now rather than at the
    * next look, so a rotated-away secret has no holder left by the time it is retired.
    */
   refreshNow(): void {

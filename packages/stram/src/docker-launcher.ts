@@ -6,10 +6,10 @@ import { SluiceError, readCredentials, type Logger } from '@sluice/common';
 import type { LaunchSpec, LaunchedContainer, Launcher } from './launcher.js';
 
 /**
- * Issue 8: each container as a Docker container on a user-defined network, started through the
+ * Each container as a Docker container on a user-defined network, started through the
  * Docker Engine API on its unix socket (plain node:http, no client library).
  *
- * What a worker gets (DESIGN.md "State and credentials on disk"):
+ * What a worker gets (docs/architecture.md "State on disk"):
  * - its credentials file, bind-mounted read-only at /run/sluice/credentials (the way Kubernetes
  *   mounts a Secret); env holds only that path and the log level; command and labels hold no
  *   secret either (`docker inspect` shows nothing that grants access);

@@ -4,7 +4,7 @@ import type { Logger } from '@sluice/common';
 
 /**
  * How STRAM starts containers. A launcher gets the path of the container's credentials file and
- * nothing else secret (DESIGN.md "State and credentials on disk"); other launchers (ssh, k8s)
+ * nothing else secret (docs/architecture.md "State on disk"); other launchers (ssh, k8s)
  * implement the same interface later.
  */
 export interface LaunchSpec {

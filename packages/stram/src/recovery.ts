@@ -12,6 +12,7 @@ import {
   type PhysicalPlan,
 } from '@sluice/common';
 import type { AppDir } from './app-dir.js';
+import type { ContainerAgent } from './container-agent.js';
 
 /**
  * Recovery (docs/architecture.md "Recovery", "State on disk"), the parts that are pure
@@ -50,6 +51,22 @@ export interface SavedState {
   umbilicalPort: number;
   committed: number;
   containers: Record<string, SavedContainer>;
+}
+
+/** The state of an app and its containers as `state.json` holds it; token sequence numbers from what each agent holds. */
+export function savedState(
+  app: Pick<SavedState, 'appId' | 'appModule' | 'user' | 'insecure' | 'config' | 'options'>,
+  umbilicalPort: number,
+  committed: number,
+  agents: Iterable<ContainerAgent>,
+): SavedState {
+  const containers: SavedState['containers'] = {};
+  for (const a of agents) {
+    const r = a.record;
+    const seqs = tokenSeqs(a.credentials);
+    containers[r.id] = { pid: r.process?.pid ?? null, bufferServerUrl: r.bufferServerUrl, deployed: r.deployed, restarts: r.restarts, announce: r.announce, restore: r.restore, stramSeq: seqs.stram, subscribeSeqs: seqs.subscribe };
+  }
+  return { version: 1, ...app, umbilicalPort, committed, containers };
 }
 
 export function statePath(dir: AppDir): string {

@@ -6,7 +6,7 @@ import { bind, closeListener, type Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
 
 /**
- * STRAM's REST API (issue 5): app info, containers, operators with stats, shutdown, and
+ * STRAM's REST API (docs/architecture.md "Processes"): app info, containers, operators with stats, shutdown, and
  * Prometheus `/metrics`. Every request needs a web-service token: an HS256 JWT signed with a
  * per-app key kept in `<appDir>/stram/web-key`, audience = app id, issued to the launching user
  * into `<appDir>/web-token` (0600). Refusals are 401 with a reason code; nothing secret is ever

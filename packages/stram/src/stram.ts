@@ -12,13 +12,13 @@ import { offerDeploy } from './deploy.js';
 import { HeartbeatMonitor } from './heartbeat-monitor.js';
 import type { LaunchSpec, LaunchedContainer, Launcher } from './launcher.js';
 import type { StramMetrics } from './metrics.js';
-import { primitiveOptions, saveState, statePath, tokenSeqs, type SavedState } from './recovery.js';
+import { primitiveOptions, saveState, savedState, statePath } from './recovery.js';
 import { LossCause, Replacements } from './replacement.js';
 import { RestServer } from './rest.js';
 import { buildLaunch } from './launch.js';
 import { buildRecovery } from './recover.js';
 import { AppState, type Resolved, type StramOptions, type TokenStore } from './stram-options.js';
-import type { Built, Starting, StramParts } from './stram-parts.js';
+import type { Built, StramParts } from './stram-parts.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
@@ -33,7 +33,7 @@ export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenSt
 
 const KILL_AFTER_TERM_MS = 2_000;
 
-export class Stram implements Starting {
+export class Stram {
   readonly metrics: StramMetrics;
   readonly startedAt: number;
   readonly appId: string;
@@ -72,10 +72,17 @@ export class Stram implements Starting {
     return Stram.start(await buildRecovery(options));
   }
 
+  /** Builds the Stram from its parts; the builder then launches or adopts its containers through these steps (private to the builders). */
   private static async start(built: Built): Promise<Stram> {
-    const stram = new Stram(built.parts);
-    await built.start(stram);
-    return stram;
+    const s = new Stram(built.parts);
+    await built.start({
+      publish: () => s.publish(),
+      launchAll: () => s.launchAll(),
+      adopt: (agent, pid) => s.adopt(agent, pid),
+      replaceUnrecoverable: (agent) => s.replaceUnrecoverable(agent),
+      run: () => s.run(),
+    });
+    return s;
   }
 
   private constructor(p: StramParts) {
@@ -133,12 +140,12 @@ export class Stram implements Starting {
   }
 
   /** Launches a process for every container (a new app). */
-  launchAll(): void {
+  private launchAll(): void {
     for (const a of this.agents) this.launch(a);
   }
 
   /** STRAM restart: watch the process the previous STRAM launched (by its pid, when the launcher can), or rely on heartbeats alone. */
-  adopt(agent: ContainerAgent, pid: number | null): void {
+  private adopt(agent: ContainerAgent, pid: number | null): void {
     const r = agent.record;
     r.adopted = true;
     if (pid && this.launcher.adopt) {
@@ -151,13 +158,13 @@ export class Stram implements Starting {
   }
 
   /** STRAM restart: a container whose credentials are gone cannot go on; it is replaced. */
-  replaceUnrecoverable(agent: ContainerAgent): void {
+  private replaceUnrecoverable(agent: ContainerAgent): void {
     this.metrics.containerLosses.inc({ container: agent.id, cause: LossCause.noCredentials });
     void this.replacements.replace(agent, 'no credentials left after the STRAM restart');
   }
 
   /** Writes stram.json: where this STRAM listens, for `sluice status` and `sluice shutdown` (no secrets). */
-  publish(): void {
+  private publish(): void {
     this.dir.writeInfo({
       appId: this.appId,
       name: this.plan.logical.app,
@@ -170,7 +177,7 @@ export class Stram implements Starting {
   }
 
   /** Saves the state, starts the heartbeat watch and the renewals; the containers are launched or adopted by now. */
-  run(): void {
+  private run(): void {
     this.persist();
     this.timer = setInterval(() => this.tick(), Math.min(this.o.heartbeatIntervalMs, 2 ** 31 - 1));
     this.timer.unref();
@@ -268,24 +275,9 @@ export class Stram implements Starting {
   /** Writes what a recovered STRAM needs (state.json, 0600, no secrets). */
   private persist(): void {
     if (this.state !== AppState.running) return;
-    const containers: SavedState['containers'] = {};
-    for (const a of this.agents) {
-      const r = a.record;
-      const seqs = tokenSeqs(a.credentials);
-      containers[r.id] = { pid: r.process?.pid ?? null, bufferServerUrl: r.bufferServerUrl, deployed: r.deployed, restarts: r.restarts, announce: r.announce, restore: r.restore, stramSeq: seqs.stram, subscribeSeqs: seqs.subscribe };
-    }
-    saveState(this.dir, {
-      version: 1,
-      appId: this.appId,
-      appModule: resolve(this.o.appModule),
-      user: this.o.user,
-      insecure: this.o.insecure,
-      config: this.o.config,
-      options: primitiveOptions(this.o),
-      umbilicalPort: Number(new URL(this.umbilical.url).port),
-      committed: this.committed.value,
-      containers,
-    });
+    const o = this.o;
+    const app = { appId: this.appId, appModule: resolve(o.appModule), user: o.user, insecure: o.insecure, config: o.config, options: primitiveOptions(o) };
+    saveState(this.dir, savedState(app, Number(new URL(this.umbilical.url).port), this.committed.value, this.agents));
   }
 
   private updateGauges(): void {

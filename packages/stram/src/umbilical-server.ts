@@ -24,7 +24,7 @@ import { bind, closeListener, type Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
 
 /**
- * STRAM's end of the umbilical (DESIGN.md "Authenticated connection"): a ws server that runs the
+ * STRAM's end of the umbilical (docs/protocol.md "Authenticated connection (handshake)"): a ws server that runs the
  * challenge/auth/welcome handshake, then accepts only sealed (MAC'd, sequenced) heartbeats and
  * answers each with a sealed heartbeat-ack carrying commands. The protocol lives in common
  * (handshake.ts, session.ts); this module moves bytes and enforces who may say what.
@@ -133,7 +133,7 @@ export class UmbilicalServer {
         socket.on('message', (data, isBinary) => this.onMessage(conn, socket, toBuffer(data), isBinary));
         // Like a buffer server's connections, a session lives no longer than its token's max date
         // (4401 expired): the container reconnects with the token STRAM pushed meanwhile; one cut
-        // off past that date holds no valid token and is refused (issue 6).
+        // off past that date holds no valid token and is refused.
         const expiry = this.armExpiry(socket, container, accepted.identifier.maxDate);
         socket.once('close', (code, reason) => {
           clearTimeout(expiry.timer);
@@ -167,7 +167,7 @@ export class UmbilicalServer {
   private onMessage(conn: UmbilicalConnection, socket: WebSocket, data: Buffer, isBinary: boolean): void {
     let heartbeat: HeartbeatMessage;
     try {
-      // Order of faults (DESIGN.md "Encoding"): malformed envelope, then MAC/sequence, then the inner message, then scope.
+      // Order of faults (docs/protocol.md "Transport and encoding"): malformed envelope, then MAC/sequence, then the inner message, then scope.
       const sealed = parseFrame(data, isBinary, SEALED_ONLY) as unknown as SealedMessage;
       const inner = conn.session.open(sealed);
       heartbeat = parseMessage(inner, HEARTBEAT_ONLY, umbilicalSchemas) as unknown as HeartbeatMessage;
