@@ -2,7 +2,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SluiceError, readCredentials, type Logger } from '@sluice/common';
+import { SluiceError, type Logger } from '@sluice/common';
 import type { LaunchSpec, LaunchedContainer, Launcher } from './launcher.js';
 
 /**
@@ -59,8 +59,8 @@ export class DockerLauncher implements Launcher {
   }
 
   launch(spec: LaunchSpec): LaunchedContainer {
-    // Only the non-secret fields are used: app id (the name), app dir and module (the mounts).
-    const { app, appDir, appModule } = readCredentials(spec.credentialsPath);
+    // The app id names the container; the app dir and module are mounted.
+    const { app, appDir, appModule } = spec;
     const name = containerName(app, spec.container);
     const log = this.o.logger?.child({ container: spec.container, docker: name });
     const body = this.createBody(spec, { app, appDir, appModule, name });

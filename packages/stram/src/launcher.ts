@@ -13,6 +13,10 @@ export interface LaunchSpec {
   credentialsPath: string;
   /** Where the container's stdout/stderr go. */
   logPath: string;
+  /** What the credentials file says too, and nothing secret: the app id, app directory and app module (a launcher that mounts them needs them). */
+  app: string;
+  appDir: string;
+  appModule: string;
 }
 
 export interface LaunchedContainer {

@@ -187,7 +187,7 @@ export class Stram {
   }
 
   private specOf(agent: ContainerAgent): LaunchSpec {
-    return { container: agent.id, credentialsPath: this.dir.credentials(agent.id), logPath: this.dir.containerLog(agent.id) };
+    return { container: agent.id, credentialsPath: this.dir.credentials(agent.id), logPath: this.dir.containerLog(agent.id), app: this.appId, appDir: this.dir.root, appModule: resolve(this.o.appModule) };
   }
 
   private launch(agent: ContainerAgent): void {
