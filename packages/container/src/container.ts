@@ -2,25 +2,11 @@ import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  appFromModule,
-  credentialsSchema,
-  mintBufferToken,
-  openCredentials,
-  readCredentials,
-  tokenFromText,
-  type SluiceError,
-  type AppDefinition,
-  type Command,
-  type Credentials,
-  type HeartbeatMessage,
-  type Logger,
-  type Session,
-  type Token,
-} from '@sluice/common';
+import { appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
 import { ContainerCounters, ContainerEvent } from './counters.js';
+import { HeldCredentials } from './held-credentials.js';
 import type { OperatorRunner } from './operator-runner.js';
 import { UmbilicalClient } from './umbilical-client.js';
 import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
@@ -62,17 +48,11 @@ export interface ContainerOptions {
   now?: () => number;
 }
 
-/**
- * Publish tokens this container mints for its own server live as long as the app's tokens
- * (settings.maxLifetimeMs; this when the settings predate it). A publisher re-registers with a
- * fresh one at 75% of its life (publisher-link.ts).
- */
-const DEFAULT_PUBLISH_TOKEN_TTL_MS = 7 * 24 * 3600_000;
 /** How long a container whose publisher was lost waits to hear STRAM's verdict before it exits as failed. */
 const LOST_PUBLISHER_GRACE_MS = 5_000;
 
 export class Container {
-  private credentials: Credentials;
+  private readonly held: HeldCredentials;
   private readonly log: Logger;
   private readonly now: () => number;
   private server: BufferServer | null = null;
@@ -91,18 +71,18 @@ export class Container {
   private publishersSwitched: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ContainerOptions) {
-    this.credentials = o.credentials;
+    this.held = new HeldCredentials(o.credentials);
     this.log = o.logger;
     this.now = o.now ?? Date.now;
     this.checkpoints = new CheckpointStore(o.credentials.appDir);
   }
 
   get id(): string {
-    return this.credentials.container;
+    return this.held.value.container;
   }
 
   async start(): Promise<void> {
-    const c = this.credentials;
+    const c = this.held.value;
     const spoolDir = join(c.appDir, 'spool', c.container);
     // A predecessor killed outright (SIGKILL, OOM) left its spool behind: it is ours to clear.
     rmSync(spoolDir, { recursive: true, force: true });
@@ -122,7 +102,7 @@ export class Container {
       // A recovered STRAM that could not get its old port back wrote the new URL into our credentials file.
       resolveUrl: () => this.stramUrl(),
       container: c.container,
-      token: () => tokenFromText(this.credentials.stramToken),
+      token: () => this.held.stramToken(),
       heartbeatIntervalMs: c.settings.heartbeatIntervalMs,
       // Operators keep streaming while STRAM is away (restarting); only past this do they stop (docs/architecture.md "Recovery").
       heartbeatTimeoutMs: c.settings.stramLossTimeoutMs ?? c.settings.heartbeatTimeoutMs,
@@ -143,7 +123,7 @@ export class Container {
    */
   get bufferServerUrl(): string | null {
     if (!this.server) return null;
-    const { bindHost, advertiseHost } = this.credentials.settings;
+    const { bindHost, advertiseHost } = this.held.value.settings;
     const host = advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined);
     if (host === undefined) return this.server.url;
     const url = new URL(this.server.url);
@@ -157,7 +137,7 @@ export class Container {
       return readCredentials(this.o.credentialsPath).stram;
     } catch (err) {
       this.log.warn({ code: (err as SluiceError).code, err: (err as Error).message }, 'cannot read the credentials file for STRAM\'s URL; using the one held');
-      return this.credentials.stram;
+      return this.held.value.stram;
     }
   }
 
@@ -233,7 +213,7 @@ export class Container {
 
   private async loadApp(): Promise<AppDefinition> {
     if (!this.app) {
-      const mod: unknown = await import(pathToFileURL(resolve(this.credentials.appModule)).href);
+      const mod: unknown = await import(pathToFileURL(resolve(this.held.value.appModule)).href);
       this.app = appFromModule(mod);
     }
     return this.app;
@@ -243,7 +223,7 @@ export class Container {
     const fresh = operators.filter((d) => !this.deployed.has(d.id));
     if (fresh.length === 0 || !this.server) return;
     const app = await this.loadApp();
-    const c = this.credentials;
+    const c = this.held.value;
     const entries = await deployOperators(
       {
         app,
@@ -254,8 +234,8 @@ export class Container {
         checkpointWindows: c.settings.checkpointWindows,
         windowMs: c.settings.windowMs,
         ownServerUrl: this.server.url,
-        publishToken: (stream) => this.publishToken(stream),
-        subscribeToken: (bs) => this.subscribeToken(bs),
+        publishToken: (stream) => this.held.publishToken(stream, this.now()),
+        subscribeToken: (bs) => this.held.subscribeToken(bs),
         clients: this.o.dataPlane,
         onError: (err, runner) => this.operatorFailed(err, runner),
         onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
@@ -269,46 +249,12 @@ export class Container {
     this.log.info({ operators: entries.map((e) => e.runner.id) }, 'operators deployed');
   }
 
-  private publishToken(stream: string): Token {
-    const c = this.credentials;
-    return mintBufferToken({
-      secret: Buffer.from(c.bufferServer.secret, 'hex'),
-      bs: c.bufferServer.id,
-      streams: [stream],
-      access: 'publish',
-      container: c.container,
-      owner: c.container,
-      now: this.now(),
-      ttlMs: c.settings.maxLifetimeMs ?? DEFAULT_PUBLISH_TOKEN_TTL_MS,
-    });
-  }
-
-  private subscribeToken(bufferServer: string): Token {
-    const text = this.credentials.subscribe[bufferServer];
-    if (text === undefined) throw new Error(`no subscribe token for buffer server ${bufferServer} in the credentials`);
-    return tokenFromText(text);
-  }
-
-  /**
-   * New credentials from STRAM (renewed or reissued tokens, a new own secret), sealed under the
-   * session key. The box opens to the changed fields; they are merged, validated and used for the
-   * next connections; live streams are not dropped. They live in this process's memory only: the
-   * credentials file is STRAM's, which writes every change through to it (docs/architecture.md
-   * "State on disk"), so a replacement process or a recovered STRAM finds them there.
-   */
+  /** New credentials from STRAM (held-credentials.ts); live streams are not dropped. */
   private renewCredentials(session: Session, box: Uint8Array): void {
-    const opened = openCredentials(session.key, box);
-    if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new Error('sealed credentials do not hold an object');
-    const next = credentialsSchema.parse({ ...this.credentials, ...(opened as Record<string, unknown>) });
-    if (next.container !== this.credentials.container || next.app !== this.credentials.app) throw new Error('new credentials are for another container');
-    if (next.bufferServer.id !== this.credentials.bufferServer.id) throw new Error('new credentials are for another buffer server');
-    const prev = this.credentials;
-    this.credentials = next;
-    this.rotateSecret(prev, next);
-    if (JSON.stringify(next.subscribe) !== JSON.stringify(prev.subscribe)) {
-      // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
-      for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
-    }
+    const applied = this.held.apply(session.key, box);
+    if (applied.secret) this.rotateSecret(applied.secret);
+    // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
+    if (applied.subscribe) for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
     this.counters.count(ContainerEvent.credentialsApplied);
     this.log.info('credentials renewed');
   }
@@ -318,10 +264,10 @@ export class Container {
    * makes it current and keeps accepting the previous ones; publish tokens are minted from it from
    * now on and each publisher re-registers at its next window boundary.
    */
-  private rotateSecret(prev: Credentials, next: Credentials): void {
+  private rotateSecret(secret: Buffer): void {
     const server = this.server;
-    if (!server || next.bufferServer.secret === prev.bufferServer.secret) return;
-    server.rotateSecret(Buffer.from(next.bufferServer.secret, 'hex'));
+    if (!server) return;
+    server.rotateSecret(secret);
     this.secretRotations++;
     this.counters.count(ContainerEvent.secretRotated);
     const links = [...this.deployed.values()].flatMap((d) => [...d.publishers.values()]);
@@ -336,15 +282,14 @@ export class Container {
    * command queue: a publisher waits for its next window boundary, other commands need not.
    */
   private retireSecrets(): void {
+    this.held.dropPrevious();
     const server = this.server;
-    const { id, secret } = this.credentials.bufferServer;
-    this.credentials = { ...this.credentials, bufferServer: { id, secret } };
     if (!server) return;
     void this.publishersSwitched.then(() => {
       if (this.stopping) return;
       // A newer rotation may have come meanwhile: the secrets it still accepts stay.
       const before = server.acceptedSecrets;
-      server.retireSecrets((this.credentials.bufferServer.previous ?? []).map((h) => Buffer.from(h, 'hex')));
+      server.retireSecrets(this.held.previousSecrets());
       if (server.acceptedSecrets >= before) return;
       this.counters.count(ContainerEvent.secretsRetired);
       this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
