@@ -36,7 +36,7 @@ describe('writeFileAtomic', () => {
   it('replaces a file in place, with the mode asked for', () => {
     const path = join(dir, 'file');
     writeFileSync(path, 'old', { mode: 0o644 });
-    writeFileAtomic(path, 'new', { mode: 0o640 });
+    writeFileAtomic(path, 'new', 0o640);
     expect(readFileSync(path, 'utf8')).toBe('new');
     expect(statSync(path).mode & 0o777).toBe(0o640);
     expect(readdirSync(dir)).toEqual(['file']);

@@ -10,8 +10,6 @@ import { SluiceError, type ErrorCode } from './errors.js';
  */
 
 export interface AtomicWriteOptions {
-  /** The file's mode, exact (the umask does not apply). Default 0600. */
-  mode?: number;
   /**
    * Create the parent directory (0700) when it is missing. Default true. The token state passes
    * false: its directory is made once at start, and one that vanished was removed under us.
@@ -21,11 +19,10 @@ export interface AtomicWriteOptions {
 
 /**
  * Replaces `path` with `data` atomically: a temp file in the same directory, fsync, rename over
- * the target, fsync the directory. A crash leaves either the old or the new file, never a torn
+ * the target, fsync the directory. `mode` is exact (the umask does not apply). A crash leaves either the old or the new file, never a torn
  * one. Failures are STATE_IO and leave no temp file behind.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): void {
-  const mode = options.mode ?? 0o600;
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600, options: AtomicWriteOptions = {}): void {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {

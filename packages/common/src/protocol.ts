@@ -71,7 +71,13 @@ export type AckMessage = z.infer<typeof ackSchema>;
 // The figures of a stats ack (docs/protocol.md "Control"). Limits and counters are plain numbers:
 // a limit may be configured past 2^53 or as Infinity, and the ack is only ever read, never trusted.
 const figure = z.custom<number>((v) => typeof v === 'number', 'must be a number');
-export const subscriberStatsSchema = z.object({ tuplesOut: figure, bytesOut: figure, lagWindows: figure, from: figure });
+export const subscriberStatsSchema = z.object({
+  tuplesOut: figure,
+  bytesOut: figure,
+  /** Retained windows this subscriber has not fully received yet. */
+  lagWindows: figure,
+  from: figure,
+});
 export const streamStatsSchema = z.object({
   /** Oldest and newest retained window; null when none is retained. */
   firstWindow: figure.nullable(),

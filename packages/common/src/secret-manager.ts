@@ -111,8 +111,8 @@ export class StramSecretManager implements TokenAuthority {
       // Snapshots are taken synchronously at the start of each write (GroupCommit contract). The
       // state directory is made once, by load(): one that vanished is an error, not recreated empty.
       const onDisk = { createDir: false };
-      this.keysCommit = new GroupCommit(async () => writeFileAtomic(keysFile, serializeKeys(this.lastKeyId, this.keys.values()), onDisk));
-      this.tokensCommit = new GroupCommit(async () => writeFileAtomic(tokensFile, serializeTokens(this.sequenceNumber, this.tokens.values()), onDisk));
+      this.keysCommit = new GroupCommit(async () => writeFileAtomic(keysFile, serializeKeys(this.lastKeyId, this.keys.values()), 0o600, onDisk));
+      this.tokensCommit = new GroupCommit(async () => writeFileAtomic(tokensFile, serializeTokens(this.sequenceNumber, this.tokens.values()), 0o600, onDisk));
     }
   }
 

@@ -20,19 +20,19 @@ describe('writeFileAtomic', () => {
   it('replaces a file with mode 0600 and leaves no temp files', () => {
     const path = join(dir, 'state');
     writeFileSync(path, 'old', { mode: 0o644 });
-    writeFileAtomic(path, 'new', stateWrite);
+    writeFileAtomic(path, 'new', 0o600, stateWrite);
     expect(readFileSync(path, 'utf8')).toBe('new');
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(['state']);
   });
 
   it('fails with STATE_IO, leaving nothing behind, when the directory is missing', () => {
-    expect(codeOf(() => writeFileAtomic(join(dir, 'missing', 'state'), 'x', stateWrite))).toBe('STATE_IO');
+    expect(codeOf(() => writeFileAtomic(join(dir, 'missing', 'state'), 'x', 0o600, stateWrite))).toBe('STATE_IO');
     expect(readdirSync(dir)).toEqual([]);
   });
 
   it('reads back what it wrote, and nothing for a missing file', () => {
-    writeFileAtomic(join(dir, 'a'), 'hello', stateWrite);
+    writeFileAtomic(join(dir, 'a'), 'hello', 0o600, stateWrite);
     expect(readStateFile(join(dir, 'a'))?.toString()).toBe('hello');
     expect(readStateFile(join(dir, 'b'))).toBeUndefined();
   });
