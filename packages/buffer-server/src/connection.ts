@@ -77,7 +77,7 @@ export class Connection {
     this.secret = secret;
     const request = a.request;
     this.seq = a.identifier.sequenceNumber;
-    this.scope = a.identifier.scope as unknown as BufferScope;
+    this.scope = a.identifier.scope as BufferScope; // the authority refused any other scope (authority.ts authorize)
     this.armExpiry(a.identifier.maxDate);
     const s = this.server;
     switch (request.role) {

@@ -6,8 +6,28 @@ import type { TokenAuthority } from './handshake.js';
 import type { Logger } from './logger.js';
 import type { AuthRequest } from './protocol.js';
 import { writeFileAtomic } from './private-files.js';
-import { GroupCommit, ensureStateDir, parseKeysFile, parseTokensFile, readStateFile, serializeKeys, serializeTokens, type MasterKey, type TokenRecord } from './state-store.js';
-import { TokenKind, computePassword, decodeIdentifier, encodeIdentifier, isStramScope, safeEqual, type StramScope, type Token, type TokenIdentifier } from './token.js';
+import {
+  GroupCommit,
+  ensureStateDir,
+  parseKeysFile,
+  parseTokensFile,
+  readStateFile,
+  serializeKeys,
+  serializeTokens,
+  type MasterKey,
+  type TokenRecord,
+} from './state-store.js';
+import {
+  TokenKind,
+  computePassword,
+  decodeIdentifier,
+  encodeIdentifier,
+  isStramScope,
+  safeEqual,
+  type StramScope,
+  type Token,
+  type TokenIdentifier,
+} from './token.js';
 import { authorizeUmbilical } from './umbilical.js';
 
 /**
