@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
+import { advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
 import { ContainerCounters, ContainerEvent } from './counters.js';
@@ -124,11 +124,7 @@ export class Container {
   get bufferServerUrl(): string | null {
     if (!this.server) return null;
     const { bindHost, advertiseHost } = this.held.value.settings;
-    const host = advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined);
-    if (host === undefined) return this.server.url;
-    const url = new URL(this.server.url);
-    url.hostname = host;
-    return url.toString().replace(/\/$/, '');
+    return advertisedUrl(this.server.url, advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined));
   }
 
   /** STRAM's URL as its credentials file says now: a STRAM recovered on a new port writes it there (docs/architecture.md "Recovery"). */
@@ -251,7 +247,7 @@ export class Container {
 
   /** New credentials from STRAM (held-credentials.ts); live streams are not dropped. */
   private renewCredentials(session: Session, box: Uint8Array): void {
-    const applied = this.held.apply(session.key, box);
+    const applied = this.held.apply(session.credentialsKey, box);
     if (applied.secret) this.rotateSecret(applied.secret);
     // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
     if (applied.subscribe) for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();

@@ -31,7 +31,7 @@ export class HeldCredentials {
   }
 
   /**
-   * A sealed push (renewed or reissued tokens, a new own secret): opened with the session key,
+   * A sealed push (renewed or reissued tokens, a new own secret): opened with the session's credentials key,
    * merged, validated. Throws, changing nothing, on a box that does not open, does not hold
    * credentials, or is for another container or buffer server.
    */

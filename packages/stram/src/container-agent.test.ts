@@ -40,7 +40,7 @@ function setup() {
   const path = join(dir, 'containers', 'c1', 'credentials');
   const agent = ContainerAgent.launching(record(), path, credentials(1));
   const key = new Uint8Array(32).fill(9);
-  const conn = (tokenSeq: number) => ({ tokenSeq, session: { key } });
+  const conn = (tokenSeq: number) => ({ tokenSeq, session: { credentialsKey: key } });
   const hb = (fields: Partial<HeartbeatMessage> = {}): HeartbeatMessage => ({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [], ...fields });
   const pushed = (commands: Command[]) => commands.filter((c) => c.c === 'credentials').map((c) => openCredentials(key, (c as { box: Uint8Array }).box) as Partial<Credentials>);
   return { agent, path, conn, hb, pushed };

@@ -18,10 +18,10 @@ import type { ContainerRecord } from './container-table.js';
  * other connection means the ack may have been lost with its connection: the change goes out again.
  */
 
-/** The connection a heartbeat came on: its session key seals credentials, its token proves a pushed STRAM token arrived. */
+/** The connection a heartbeat came on: its session seals credentials, its token proves a pushed STRAM token arrived. */
 export interface AckChannel {
   readonly tokenSeq: number;
-  readonly session: { readonly key: Uint8Array };
+  readonly session: { readonly credentialsKey: Uint8Array };
 }
 
 /** What a heartbeat changed in the agent. */
@@ -157,7 +157,7 @@ export class ContainerAgent {
   drain(channel: AckChannel): Command[] {
     const commands: Command[] = [];
     if (this.unsent) {
-      commands.push({ c: 'credentials', box: sealCredentials(channel.session.key, this.unsent) });
+      commands.push({ c: 'credentials', box: sealCredentials(channel.session.credentialsKey, this.unsent) });
       this.inFlight = { revision: this.revision, fields: this.unsent, channel };
       this.sentRevision = this.revision;
       this.unsent = undefined;

@@ -30,7 +30,7 @@ async function setup() {
   const root = mkdtempSync(join(tmpdir(), 'sluice-keeper-'));
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const clock = new ManualClock();
-  const manager = await StramSecretManager.open({ stateDir: null, clock, renewIntervalMs: 3 * S, maxLifetimeMs: 10 * S, keyUpdateIntervalMs: 4 * S });
+  const manager = await StramSecretManager.open({ app: 'app-1', stateDir: null, clock, renewIntervalMs: 3 * S, maxLifetimeMs: 10 * S, keyUpdateIntervalMs: 4 * S });
   const dir = new AppDir(join(root, 'app'));
   dir.create();
   const plan = await planModule(writeTestApp(root, 'pipeline'));
@@ -57,7 +57,7 @@ async function setup() {
   });
   cleanups.push(() => void keeper.cancelAll());
   const key = new Uint8Array(32);
-  const channels = new Map(plan.containers.map((c) => [c.id, { tokenSeq: 0, session: { key } }]));
+  const channels = new Map(plan.containers.map((c) => [c.id, { tokenSeq: 0, session: { credentialsKey: key } }]));
   const beat = (id: string): Command[] => {
     const agent = agents.get(id)!;
     const channel = channels.get(id)!;

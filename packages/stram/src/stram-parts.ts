@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { StramSecretManager, generateSecret, writeFileAtomic, type PhysicalPlan } from '@sluice/common';
+import { StramSecretManager, advertisedUrl, generateSecret, writeFileAtomic, type PhysicalPlan } from '@sluice/common';
 import type { AgentTable } from './agent-table.js';
 import type { AppDir } from './app-dir.js';
 import { InsecureDelegationTokens, StramAuthority } from './authority.js';
@@ -56,6 +56,7 @@ export async function openAuthority(o: Resolved, appId: string, dir: AppDir): Pr
   const store: TokenStore = o.insecure
     ? new InsecureDelegationTokens(o.clock, o.maxLifetimeMs)
     : await StramSecretManager.open({
+        app: appId,
         stateDir: dir.stramDir,
         clock: o.clock,
         keyUpdateIntervalMs: o.keyUpdateIntervalMs,
@@ -77,11 +78,7 @@ export function launcherFor(o: Resolved): Launcher {
 
 /** The umbilical URL containers are given: `host` replaced by advertiseHost (a listener on a wildcard address is reached by another name). */
 export function stramUrl(o: Resolved, umbilical: Listener): string {
-  const url = `ws://${umbilical.host}:${umbilical.port}`;
-  if (!o.advertiseHost) return url;
-  const u = new URL(url);
-  u.hostname = o.advertiseHost;
-  return u.toString().replace(/\/$/, '');
+  return advertisedUrl(`ws://${umbilical.host}:${umbilical.port}`, o.advertiseHost);
 }
 
 export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: PhysicalPlan, authority: StramAuthority, url: string): CredentialsIssuer {
