@@ -7,8 +7,8 @@ import { WORDCOUNT, pidAlive, startCli, tempDir, until, type CliProcess } from '
 
 /**
  * The demo word count under `sluice launch` with short windows, checkpoints and timeouts, for the
- * recovery tests (docs/architecture.md "Recovery"): kill things, then check that the output holds exactly the words the
- * generator emitted (expectedCounts / readActualCounts of packages/cli/src/demo/wordcount.ts).
+ * recovery tests (docs/architecture.md "Recovery"): kill things, then check that the output holds
+ * exactly the words the generator emitted (expectedCounts / readActualCounts of packages/cli/src/demo/wordcount.ts).
  *
  * The generator emits words in windows 1..windows only, so "done" is a fixed point: every window
  * 1..windows written by the output operator, and nothing else.
