@@ -134,4 +134,17 @@ describe('container agent', () => {
     agent.heartbeat(hb(), c, 1);
     expect(agent.drain(c)).toEqual([]);
   });
+
+  it('after a STRAM restart pushes again everything the file holds, since what reached the container is unknown', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-'));
+    dirs.push(dir);
+    const held = credentials(4);
+    const agent = ContainerAgent.adopted(record(), join(dir, 'credentials'), held);
+    agent.resendAll();
+    const key = new Uint8Array(32).fill(9);
+    const c = { tokenSeq: 4, session: { credentialsKey: key } };
+    agent.heartbeat({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [] }, c, 1);
+    const [push] = agent.drain(c);
+    expect(openCredentials(key, (push as { box: Uint8Array }).box)).toEqual({ stram: held.stram, stramToken: held.stramToken, bufferServer: held.bufferServer, subscribe: held.subscribe });
+  });
 });

@@ -101,6 +101,17 @@ export class ContainerAgent {
     writeCredentials(this.path, this.current);
   }
 
+  /**
+   * A recovered STRAM cannot know which of the credentials in the file reached the container (the
+   * previous STRAM may have died between writing a change and pushing it): they all go with the
+   * next ack. What the container already holds merges in unchanged.
+   */
+  resendAll(): void {
+    const { stram, stramToken, bufferServer, subscribe } = this.current;
+    this.unsent = { stram, stramToken, bufferServer, subscribe };
+    this.revision++;
+  }
+
   /** A new process for this container (launch or replacement) reads `credentials` from its file: nothing is in flight. */
   restart(credentials: Credentials): void {
     this.current = credentials;

@@ -67,6 +67,7 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
     const agent = ContainerAgent.adopted(record, dir.credentials(c.id), held);
     // The old port was taken: the container finds the new URL in its file when it reconnects.
     if (held.stram !== url) agent.note({ stram: url });
+    agent.resendAll();
     agents.push(agent);
   }
   const table = new AgentTable(plan, agents);
