@@ -28,6 +28,18 @@ export const operatorStatsSchema = z.object({
 });
 export type OperatorStats = z.infer<typeof operatorStatsSchema>;
 
+/**
+ * Subscriber-name takeovers a container has seen since it started (docs/protocol.md "Subscriber
+ * names"), cumulative: STRAM counts the increase from one heartbeat to the next.
+ */
+export const takeoverReportSchema = z.object({
+  /** Subscribe attempts this container's buffer server refused: the name belonged to another container or owner. */
+  refused: uint,
+  /** This container's input subscriptions closed 4409 by connections it did not make, per operator input port. */
+  takenOver: z.array(z.object({ operator: id, port: id, count: uint })).max(10_000),
+});
+export type TakeoverReport = z.infer<typeof takeoverReportSchema>;
+
 export const heartbeatSchema = z.object({
   t: z.literal('heartbeat'),
   container: id,
@@ -37,6 +49,8 @@ export const heartbeatSchema = z.object({
   operators: z.array(operatorStatsSchema).max(10_000),
   /** Errors the container wants STRAM to show (operator failures), newest last. */
   errors: z.array(z.string().max(1000)).max(20).optional(),
+  /** Sent once there is something to report; absent means none. */
+  takeovers: takeoverReportSchema.optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 

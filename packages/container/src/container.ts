@@ -21,6 +21,7 @@ import {
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
 import type { OperatorRunner } from './operator-runner.js';
+import { TakeoverTally } from './takeover-tally.js';
 import { UmbilicalClient } from './umbilical-client.js';
 import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
 
@@ -80,6 +81,7 @@ export class Container {
   private readonly checkpoints: CheckpointStore;
   private state: HeartbeatMessage['state'] = 'starting';
   private readonly errors: string[] = [];
+  private readonly takeovers = new TakeoverTally();
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
   private stopping: Promise<void> | null = null;
@@ -159,6 +161,7 @@ export class Container {
 
   heartbeat(): HeartbeatMessage {
     const operators = [...this.deployed.values()].map((d) => d.runner.stats());
+    const takeovers = this.takeovers.report(this.server?.takeoversRefused ?? 0);
     return {
       t: 'heartbeat',
       container: this.id,
@@ -166,6 +169,7 @@ export class Container {
       state: this.state,
       operators,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
+      ...(takeovers ? { takeovers } : {}),
     };
   }
 
@@ -252,6 +256,7 @@ export class Container {
         clients: this.o.dataPlane,
         onError: (err, runner) => this.operatorFailed(err, runner),
         onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
+        onSubscriptionTakenOver: (operator, port) => this.takeovers.takenOver(operator, port),
       },
       fresh,
       this.deployed,

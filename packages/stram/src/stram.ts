@@ -23,6 +23,7 @@ import { StramMetrics } from './metrics.js';
 import { RestServer, signWebToken } from './rest.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 import { CredentialsKeeper, type TokenStatus } from './credentials-keeper.js';
+import { StreamHealth, stallThreshold } from './stream-health.js';
 import { AppState, INSECURE_WARNING, planModule, resolveOptions, type Resolved, type StramOptions, type TokenStore } from './stram-options.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
@@ -42,6 +43,7 @@ export class Stram {
   private readonly records = new Map<string, ContainerRecord>();
   private keeper!: CredentialsKeeper;
   private readonly rates = new RateTracker();
+  private readonly health: StreamHealth;
   private umbilical!: UmbilicalServer;
   private rest!: RestServer;
   private state: AppState = AppState.running;
@@ -63,6 +65,7 @@ export class Stram {
     private readonly launcher: Launcher,
   ) {
     this.startedAt = o.clock.now();
+    this.health = new StreamHealth({ plan, metrics: this.metrics, stallAfterMs: stallThreshold(o) });
   }
 
   /** Plans the app, seeds credentials, starts the servers and launches every container. */
@@ -269,6 +272,7 @@ export class Stram {
       this.metrics.tuples.set({ operator: s.id, direction: 'out' }, s.tuplesOut);
       this.metrics.operatorWindow.set({ operator: s.id }, s.window);
     }
+    this.health.observe(r, hb, now);
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
     const commands = [...this.recoveryCommands(r, hb, conn.session.key), ...r.pending.splice(0)];
     if (!r.deployed) {
@@ -335,6 +339,7 @@ export class Stram {
   private watch(): void {
     this.updateCommitted();
     const now = this.o.clock.now();
+    this.health.update(now);
     for (const r of this.records.values()) {
       const since = r.lastHeartbeatAt ?? r.launchedAt;
       // A process this STRAM started gets the launch timeout for its first heartbeat; one adopted after a restart is already up.
@@ -545,7 +550,7 @@ export class Stram {
   }
 
   operators(): OperatorView[] {
-    return operatorViews(this.plan, this.records, this.rates);
+    return operatorViews(this.plan, this.records, this.rates, (id) => this.health.isStalled(id));
   }
 
   appView(): Record<string, unknown> {
@@ -564,6 +569,7 @@ export class Stram {
       containers: { total: containers.length, running: containers.filter((c) => c.state === ContainerState.running).length },
       operators: this.plan.operators.length,
       committedWindow: this.committed,
+      subscriberTakeovers: this.health.takeovers(),
       tokens: {
         ...this.keeper.totals(),
         keyRolls: this.tokens.keyRolls ?? 0,
