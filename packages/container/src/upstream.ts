@@ -29,8 +29,11 @@ export interface UpstreamTarget {
   partitions?: PartitionFilter | undefined;
 }
 
+/** What a link needs of its operator: where to resume, where events go, and whether to hold back. */
+export type UpstreamRunner = Pick<OperatorRunner, 'resumeWindow' | 'deliver' | 'backlogged' | 'ready'>;
+
 export interface UpstreamLinkOptions {
-  runner: OperatorRunner;
+  runner: UpstreamRunner;
   /** Source id in the runner's tracker. */
   source: string;
   stream: string;
