@@ -39,7 +39,8 @@ export interface ConnectionHost {
   readonly log: Logger;
   readonly clock: Clock;
   readonly store: StreamStore;
-  readonly registry: ConnectionRegistry<Connection>;
+  /** A connection only claims its slot and leaves it; lookups and the rest are the server's. */
+  readonly registry: Pick<ConnectionRegistry<Connection>, 'claimPublisher' | 'claimSubscriber' | 'remove'>;
   /** True while publishers are not read (memory and spool full). */
   readonly paused: boolean;
   /** Called after each publisher frame: pauses publishers when memory and spool are full. */

@@ -30,9 +30,10 @@ export interface BufferServer {
   /** Refuses tokens with these sequence numbers from now on and closes connections using them (4401). */
   revoke(seqs: number[]): void;
   /**
-   * Secret rotation (docs/protocol.md "Secret rotation"): `secret` becomes current — the one new tokens should be minted
-   * from — and every secret accepted so far stays accepted (at most 4 in all; the oldest beyond
-   * that is retired at once) until `retireSecrets`. Live connections are untouched.
+   * Secret rotation (docs/protocol.md "Secret rotation"): `secret` becomes current — the one new
+   * tokens should be minted from — and every secret accepted so far stays accepted (at most 4 in
+   * all; the oldest beyond that is retired at once) until `retireSecrets`. Live connections are
+   * untouched.
    */
   rotateSecret(secret: Uint8Array): void;
   /**
