@@ -98,6 +98,9 @@ export class Connection implements RegisteredConnection {
   }
 
   fail(err: SluiceError): void {
+    // Already closing (replaced, or closed by its peer, and waiting for a slow peer to finish the
+    // close): it has its close code; a later revoke or secret retirement has nothing to close.
+    if (this.done || this.ws.readyState > 1) return;
     this.log.warn({ role: this.role, stream: this.stream, code: err.code, closeCode: err.closeCode, why: err.message }, 'closing connection');
     this.done = true;
     closeWith(this.ws, err);
