@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
 import {
   SluiceError,
+  asFrameError,
   closeReason,
   closeWith,
   encode,
@@ -14,6 +15,7 @@ import {
   type BufferScope,
   type Clock,
   type Logger,
+  type Message,
   type PartitionFilter,
 } from '@sluice/common';
 import { controlCovers } from './authority.js';
@@ -24,9 +26,10 @@ import type { StreamStore } from './stream-store.js';
 import { holderOf } from './subscriber-names.js';
 import { SubscriberLink } from './subscriber.js';
 
-const PUBLISH_TYPES = new Set(['begin', 'data', 'end']);
-const SUBSCRIBE_TYPES = new Set<string>();
-const CONTROL_TYPES = new Set(['purge', 'reset', 'revoke', 'stats']);
+const PUBLISH_TYPES = ['begin', 'data', 'end'] as const;
+const SUBSCRIBE_TYPES = [] as const;
+const CONTROL_TYPES = ['purge', 'reset', 'revoke', 'stats'] as const;
+type ControlType = (typeof CONTROL_TYPES)[number];
 /** setTimeout's largest delay; longer expiries re-arm. */
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -135,7 +138,7 @@ export class Connection implements RegisteredConnection {
           // Before the welcome: a refused taker gets the close frame alone (docs/protocol.md "Subscriber names").
           s.registry.claimSubscriber(request.stream, request.subscriber, holderOf(identifier.scope, identifier.owner), this);
         } catch (err) {
-          return this.fail(asSluice(err));
+          return this.fail(asFrameError(err, 'subscribe'));
         }
         this.armExpiry(identifier.maxDate);
         const stream = s.store.stream(request.stream);
@@ -169,36 +172,36 @@ export class Connection implements RegisteredConnection {
       // full parser, which names the fault (common/stream-scan.ts).
       this.publisher!.handle((isBinary && scanStreamFrame(frame)) || streamHeader(parseFrame(frame, isBinary, PUBLISH_TYPES)), frame);
     } catch (err) {
-      this.fail(asSluice(err));
+      this.fail(asFrameError(err, 'message'));
       return;
     }
     this.host.checkPressure();
   }
 
-  private onOther(frame: Buffer, isBinary: boolean, allowed: ReadonlySet<string>): void {
+  private onOther(frame: Buffer, isBinary: boolean, allowed: readonly ControlType[]): void {
     if (this.done) return;
     try {
       const m = parseFrame(frame, isBinary, allowed);
       this.control(m);
     } catch (err) {
-      this.fail(asSluice(err));
+      this.fail(asFrameError(err, 'message'));
     }
   }
 
   /** docs/protocol.md "Control (role `control`)": purge, reset, revoke, and stats (the server's figures), each acked. */
-  private control(m: Record<string, unknown> & { t: string }): void {
+  private control(m: Message<ControlType>): void {
     const s = this.host;
     switch (m.t) {
       case 'purge': {
-        const stream = m['stream'] as string;
+        const stream = m.stream;
         this.checkControlScope(stream);
-        s.purge(stream, m['w'] as number);
-        this.log.info({ stream, w: m['w'] }, 'purged');
-        this.ws.send(encode({ t: 'ack', of: 'purge', stream, w: m['w'] }));
+        s.purge(stream, m.w);
+        this.log.info({ stream, w: m.w }, 'purged');
+        this.ws.send(encode({ t: 'ack', of: 'purge', stream, w: m.w }));
         return;
       }
       case 'reset': {
-        const stream = m['stream'] as string;
+        const stream = m.stream;
         this.checkControlScope(stream);
         s.reset(stream);
         this.log.info({ stream }, 'reset');
@@ -206,7 +209,7 @@ export class Connection implements RegisteredConnection {
         return;
       }
       case 'revoke': {
-        const seqs = m['seqs'] as number[];
+        const seqs = m.seqs;
         this.ws.send(encode({ t: 'ack', of: 'revoke', count: seqs.length }));
         this.log.info({ count: seqs.length }, 'revoked tokens');
         s.revoke(seqs);
@@ -215,8 +218,6 @@ export class Connection implements RegisteredConnection {
       case 'stats':
         this.ws.send(encode({ t: 'ack', of: 'stats', ...s.stats() }));
         return;
-      default:
-        throw new SluiceError('UNEXPECTED_MESSAGE', `"${m.t}" is not a control message`);
     }
   }
 
@@ -247,6 +248,3 @@ export class Connection implements RegisteredConnection {
   }
 }
 
-function asSluice(err: unknown): SluiceError {
-  return err instanceof SluiceError ? err : new SluiceError('MALFORMED_FRAME', `message could not be processed: ${(err as Error).message}`, { cause: err });
-}

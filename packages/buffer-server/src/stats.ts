@@ -1,47 +1,9 @@
+import type { BufferServerStats, StreamStats } from '@sluice/common';
 import type { StreamStore } from './stream-store.js';
 import type { SubscriberLink } from './subscriber.js';
 
-export interface SubscriberStats {
-  tuplesOut: number;
-  bytesOut: number;
-  /** Retained windows this subscriber has not fully received yet. */
-  lagWindows: number;
-  from: number;
-}
-
-export interface StreamStats {
-  /** Oldest and newest retained window; null when none is retained. */
-  firstWindow: number | null;
-  lastWindow: number | null;
-  windows: number;
-  purgedThrough: number;
-  tuplesIn: number;
-  bytesIn: number;
-  publisher: boolean;
-  subscribers: Record<string, SubscriberStats>;
-}
-
-export interface BufferServerStats {
-  /** Bytes of window data in memory (resident windows + frames read back from the spool). */
-  memoryBytes: number;
-  peakMemoryBytes: number;
-  memoryLimit: number;
-  /** Bytes in spool files right now. */
-  spoolBytes: number;
-  spoolLimit: number;
-  /** Bytes ever moved to the spool. */
-  spilledBytes: number;
-  /** True while publishers are not read (memory and spool full). */
-  paused: boolean;
-  /** How many times publishers were paused. */
-  pauses: number;
-  connections: number;
-  /** Subscriber names bound to a container or owner (docs/protocol.md "Subscriber names"). */
-  boundNames: number;
-  /** Subscribe attempts refused (4403 SUBSCRIBER_NAME_TAKEN) because the name belonged to another holder. */
-  takeoversRefused: number;
-  streams: Record<string, StreamStats>;
-}
+// The figures' shape is the stats ack's, defined once with its schema in common (docs/protocol.md "Control").
+export type { BufferServerStats, StreamStats, SubscriberStats } from '@sluice/common';
 
 /** What the figures are read from: the server's store, its connection registry and its pressure state. */
 export interface StatsSource {

@@ -3,7 +3,7 @@ import { encode } from './codec.js';
 import { parseFrame } from './protocol.js';
 import { scanStreamFrame, streamHeader } from './stream-scan.js';
 
-const STREAM = new Set(['begin', 'data', 'end']);
+const STREAM = ['begin', 'data', 'end'] as const;
 
 /** What the full parser says of a frame: its header, or the error code it refuses it with. */
 function full(bytes: Buffer): ReturnType<typeof streamHeader> | string {

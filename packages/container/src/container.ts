@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  advertisedUrl,
   appFromModule,
   credentialsSchema,
   mintBufferToken,
@@ -144,11 +145,7 @@ export class Container {
   get bufferServerUrl(): string | null {
     if (!this.server) return null;
     const { bindHost, advertiseHost } = this.credentials.settings;
-    const host = advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined);
-    if (host === undefined) return this.server.url;
-    const url = new URL(this.server.url);
-    url.hostname = host;
-    return url.toString().replace(/\/$/, '');
+    return advertisedUrl(this.server.url, advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined));
   }
 
   private stramUrl(): string {
@@ -292,7 +289,7 @@ export class Container {
    * written atomically (0600), and used for the next connections; live streams are not dropped.
    */
   private renewCredentials(session: Session, box: Uint8Array): void {
-    const opened = openCredentials(session.key, box);
+    const opened = openCredentials(session.credentialsKey, box);
     if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new Error('sealed credentials do not hold an object');
     const next = credentialsSchema.parse({ ...this.credentials, ...(opened as Record<string, unknown>) });
     if (next.container !== this.credentials.container || next.app !== this.credentials.app) throw new Error('new credentials are for another container');

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import {
   SluiceError,
   StramSecretManager,
+  advertisedUrl,
   deployFor,
   generateSecret,
   sealCredentials,
@@ -81,6 +82,7 @@ export class Stram {
     const store: TokenStore = o.insecure
       ? new InsecureDelegationTokens(o.clock, o.maxLifetimeMs)
       : await StramSecretManager.open({
+          app: appId,
           stateDir: dir.stramDir,
           clock: o.clock,
           keyUpdateIntervalMs: o.keyUpdateIntervalMs,
@@ -164,7 +166,7 @@ export class Stram {
       metrics: this.metrics,
       ...(o.renewalPolicy ? { policy: o.renewalPolicy } : {}),
       common: {
-        stramUrl: advertised(this.umbilical.url, o.advertiseHost),
+        stramUrl: advertisedUrl(this.umbilical.url, o.advertiseHost),
         appModule: resolve(o.appModule),
         appDir: this.dir.root,
         config: o.config,
@@ -274,7 +276,7 @@ export class Stram {
     }
     this.health.observe(r, hb, now);
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
-    const commands = [...this.recoveryCommands(r, hb, conn.session.key), ...r.pending.splice(0)];
+    const commands = [...this.recoveryCommands(r, hb, conn.session.credentialsKey), ...r.pending.splice(0)];
     if (!r.deployed) {
       if (this.upstreamOf(r.id).every((id) => this.records.get(id)?.bufferServerUrl)) {
         const restore = r.restore > 0 ? new Map(r.operators.map((op) => [op, r.restore])) : undefined;
@@ -290,7 +292,7 @@ export class Stram {
       commands.push({ c: 'committed', w: this.committed });
       r.committedSent = this.committed;
     }
-    commands.push(...this.keeper.commandsFor(r.id, conn.session.key));
+    commands.push(...this.keeper.commandsFor(r.id, conn.session.credentialsKey));
     if (changed) this.persist();
     return commands;
   }
@@ -467,7 +469,7 @@ export class Stram {
     this.authority.adopt(token);
     this.keeper.adopt(r.id, token);
     this.authority.adoptSecret(r.bufferServer, Buffer.from(held.bufferServer.secret, 'hex'));
-    const url = advertised(this.umbilical.url, this.o.advertiseHost);
+    const url = advertisedUrl(this.umbilical.url, this.o.advertiseHost);
     // The old port was taken: the container re-reads its credentials file when it reconnects.
     if (held.stram !== url) writeCredentials(this.dir.credentials(r.id), { ...held, stram: url });
   }
@@ -628,14 +630,6 @@ export class Stram {
     this.updateGauges();
     log.info('app stopped');
   }
-}
-
-/** `url` with its host replaced by `host` (when given): what a listener on a wildcard address is reached by. */
-function advertised(url: string, host: string | undefined): string {
-  if (!host) return url;
-  const u = new URL(url);
-  u.hostname = host;
-  return u.toString().replace(/\/$/, '');
 }
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */
