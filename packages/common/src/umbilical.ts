@@ -31,6 +31,18 @@ export const operatorStatsSchema = z.object({
 });
 export type OperatorStats = z.infer<typeof operatorStatsSchema>;
 
+/**
+ * Subscriber-name takeovers a container has seen since it started (docs/protocol.md "Subscriber
+ * names"), cumulative: STRAM counts the increase from one heartbeat to the next.
+ */
+export const takeoverReportSchema = z.object({
+  /** Subscribe attempts this container's buffer server refused: the name belonged to another container or owner. */
+  refused: uint,
+  /** This container's input subscriptions closed 4409 by connections it did not make, per operator input port. */
+  takenOver: z.array(z.object({ operator: id, port: id, count: uint })).max(10_000),
+});
+export type TakeoverReport = z.infer<typeof takeoverReportSchema>;
+
 export const heartbeatSchema = z.object({
   t: z.literal('heartbeat'),
   container: id,
@@ -48,6 +60,8 @@ export const heartbeatSchema = z.object({
     .record(z.string().min(1).max(64), uint)
     .refine((c) => Object.keys(c).length <= 64, 'at most 64 counters')
     .optional(),
+  /** Sent once there is something to report; absent means none. */
+  takeovers: takeoverReportSchema.optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 

@@ -8,6 +8,7 @@ import { CheckpointStore } from './checkpoint-store.js';
 import { ContainerCounters, ContainerEvent } from './counters.js';
 import { HeldCredentials } from './held-credentials.js';
 import type { OperatorRunner } from './operator-runner.js';
+import { TakeoverTally } from './takeover-tally.js';
 import { UmbilicalClient } from './umbilical-client.js';
 import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
 
@@ -61,6 +62,7 @@ export class Container {
   private readonly checkpoints: CheckpointStore;
   private state: HeartbeatMessage['state'] = 'starting';
   private readonly errors: string[] = [];
+  private readonly takeovers = new TakeoverTally();
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
   private stopping: Promise<void> | null = null;
@@ -139,6 +141,7 @@ export class Container {
 
   heartbeat(): HeartbeatMessage {
     const operators = [...this.deployed.values()].map((d) => d.runner.stats());
+    const takeovers = this.takeovers.report(this.server?.takeoversRefused ?? 0);
     return {
       t: 'heartbeat',
       container: this.id,
@@ -147,6 +150,7 @@ export class Container {
       operators,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
       counters: this.counters.snapshot(),
+      ...(takeovers ? { takeovers } : {}),
     };
   }
 
@@ -236,6 +240,7 @@ export class Container {
         onError: (err, runner) => this.operatorFailed(err, runner),
         onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
         counter: this.counters,
+        onSubscriptionTakenOver: (operator, port) => this.takeovers.takenOver(operator, port),
       },
       fresh,
       this.deployed,

@@ -37,6 +37,8 @@ export interface WiringContext {
   onPublisherLost?(stream: string, code: number, reason: string): void;
   /** Where publishers and subscriptions count what happens to them (counters.ts). */
   counter?: EventCounter;
+  /** An input's subscription was closed 4409 by a connection this container did not make (upstream.ts). */
+  onSubscriptionTakenOver?(operator: string, port: string): void;
 }
 
 export interface Deployed {
@@ -133,6 +135,7 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
             token: (bs) => ctx.subscribeToken(bs),
             connect: (o) => ctx.clients.connectSubscriber(o),
             ...(ctx.counter ? { counter: ctx.counter } : {}),
+            onTakenOver: () => ctx.onSubscriptionTakenOver?.(entry.runner.id, input.port),
             logger: ctx.logger,
           });
           entry.links.set(source, link);

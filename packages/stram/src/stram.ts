@@ -18,6 +18,7 @@ import { RestServer } from './rest.js';
 import { buildLaunch } from './launch.js';
 import { buildRecovery } from './recover.js';
 import { AppState, type Resolved, type StramOptions, type TokenStore } from './stram-options.js';
+import { StreamHealth, stallThreshold } from './stream-health.js';
 import type { Built, StramParts } from './stram-parts.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 
@@ -48,6 +49,7 @@ export class Stram {
   private readonly committed: CommittedWindow;
   private readonly replacements: Replacements;
   private readonly rates = new RateTracker();
+  private readonly health: StreamHealth;
   private readonly umbilical: UmbilicalServer;
   private readonly rest: RestServer;
   private state: AppState = AppState.running;
@@ -98,6 +100,7 @@ export class Stram {
     this.startedAt = p.o.clock.now();
     this.monitor = new HeartbeatMonitor({ clock: p.o.clock, heartbeatTimeoutMs: p.o.heartbeatTimeoutMs, launchTimeoutMs: p.o.launchTimeoutMs });
     this.committed = new CommittedWindow(p.committed, p.metrics.committedWindow);
+    this.health = new StreamHealth({ plan: p.plan, metrics: p.metrics, stallAfterMs: stallThreshold(p.o) });
     this.replacements = new Replacements({
       agents: p.agents,
       keeper: p.keeper,
@@ -227,6 +230,7 @@ export class Stram {
     const heard = agent.heartbeat(hb, conn, now);
     this.monitor.heard(agent.id);
     this.observe(agent, hb, now);
+    this.health.observe(agent.record, hb, now);
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
     let changed = heard.bufferServerChanged;
     changed = this.replacements.onHeartbeat(agent, hb, heard) || changed;
@@ -259,6 +263,7 @@ export class Stram {
    */
   private tick(): void {
     if (this.committed.recompute(this.agents)) this.persist();
+    this.health.update(this.o.clock.now());
     for (const { id, silentMs } of this.monitor.overdue()) {
       const agent = this.agents.get(id)!;
       agent.record.state = ContainerState.lost;
@@ -309,7 +314,7 @@ export class Stram {
   }
 
   operators(): OperatorView[] {
-    return operatorViews(this.plan, this.agents.records(), this.rates);
+    return operatorViews(this.plan, this.agents.records(), this.rates, (id) => this.health.isStalled(id));
   }
 
   appView(): Record<string, unknown> {
@@ -328,6 +333,7 @@ export class Stram {
       containers: { total: containers.length, running: containers.filter((c) => c.state === ContainerState.running).length },
       operators: this.plan.operators.length,
       committedWindow: this.committed.value,
+      subscriberTakeovers: this.health.takeovers(),
       tokens: {
         ...this.keeper.totals(),
         keyRolls: this.tokens.keyRolls ?? 0,
