@@ -53,6 +53,12 @@ export const ErrorCodes = {
   INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
   FILE_EXISTS: { closeCode: CloseCode.normal, retriable: false },
   CONNECTION_CLOSED: { closeCode: CloseCode.normal, retriable: true },
+  // another live STRAM holds the app directory (docs/guide.md "One STRAM per app directory")
+  APP_DIR_IN_USE: { closeCode: CloseCode.normal, retriable: false },
+  // a launcher's engine (the Docker Engine API) does not answer
+  ENGINE_UNREACHABLE: { closeCode: CloseCode.normal, retriable: true },
+  // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")
+  APP_FAILED: { closeCode: CloseCode.normal, retriable: false },
   // a frame over the size limit; the WebSocket layer closes with the standard 1009
   FRAME_TOO_BIG: { closeCode: CloseCode.tooBig, retriable: false },
 } as const satisfies Record<string, { closeCode: number; retriable: boolean }>;
