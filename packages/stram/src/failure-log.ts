@@ -72,8 +72,8 @@ export class FailureLog {
   }
 }
 
-/** One line for a failure: `operator count#0 threw Error: boom` or `process exited (code 1)`. */
+/** One line for a failure: `operator count#0 threw Error: boom` or `process exited (code 1)` (a message's own line breaks folded). */
 export function describeFailure(f: Pick<Failure, 'operator' | 'message' | 'cause'>): string {
-  if (f.cause === FailureCause.operator) return f.operator ? `operator ${f.operator} threw ${f.message}` : f.message;
-  return f.message;
+  const message = f.message.trim().replace(/\s*\n\s*/g, ' ');
+  return f.cause === FailureCause.operator && f.operator ? `operator ${f.operator} threw ${message}` : message;
 }

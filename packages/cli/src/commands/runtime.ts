@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError, createLogger, parseDuration } from '@sluice/common';
-import { INSECURE_WARNING, Stram, type StramOptions } from '@sluice/stram';
+import { INSECURE_WARNING, Stram, parseRestart, type StramOptions } from '@sluice/stram';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
 import { addTokenOptions, tokenOptions, type TokenFlags } from './token-options.js';
@@ -19,14 +19,16 @@ export function registerRuntimeCommands(program: Command): void {
     .option('--heartbeat-interval <duration>', 'container heartbeat interval (default 1s)')
     .option('--heartbeat-timeout <duration>', 'a container silent this long is replaced (default 30s)')
     .option('--stram-loss-timeout <duration>', 'containers stream on without STRAM this long, then stop (default 2m; longer than a STRAM restart)')
+    .option('--restart <strategy>', 'when lost containers restart, and when the app FAILS: exponential[:initial=1s,max=60s,multiplier=2,reset=10m,attempts=10] (default), fixed:attempts=3,delay=10s, failure-rate:max=10,interval=5m,delay=1s, or none')
     .option('--config <key=value...>', 'app config entries (values parsed as JSON when they parse)')
     .option('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)')
     .option('--log-level <level>', 'STRAM and container log level', 'info')))
-    .action(async (app: string | undefined, opts: { appDir?: string; config?: string[]; insecure?: boolean; logLevel: string; recover?: string } & TimingFlags & LauncherFlags & TokenFlags) => {
+    .action(async (app: string | undefined, opts: { appDir?: string; config?: string[]; insecure?: boolean; logLevel: string; recover?: string; restart?: string } & TimingFlags & LauncherFlags & TokenFlags) => {
       if (opts.insecure) warnInsecure();
       const logger = createLogger({ name: 'stram', level: opts.logLevel });
       if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_CONFIG', 'sluice launch needs an app module, or --recover <app dir> (not both)');
-      const common = { ...launcherOptions(opts, opts.logLevel, logger), ...tokenOptions(opts), ...timingOptions(opts), logger, containerLogLevel: opts.logLevel };
+      const restart = opts.restart !== undefined ? { restart: parseRestart(opts.restart, '--restart') } : {};
+      const common = { ...launcherOptions(opts, opts.logLevel, logger), ...tokenOptions(opts), ...timingOptions(opts), ...restart, logger, containerLogLevel: opts.logLevel };
       const stram = opts.recover
         ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
         : await Stram.launch({
@@ -40,6 +42,13 @@ export function registerRuntimeCommands(program: Command): void {
         `${opts.recover ? 'recovered' : 'launched'} ${stram.appId}\n  app dir:  ${stram.dir.root}\n  REST:     ${stram.restUrl} (bearer token in ${stram.dir.webToken})\n  status:   sluice status --app-dir ${stram.dir.root}\n`,
       );
       await runUntilStopped(stram);
+      const failure = stram.failure;
+      if (failure) {
+        // One line (docs/guide.md "Restart strategies"); the directory is kept, and `sluice status` shows the failures.
+        process.stderr.write(`sluice launch: app ${stram.appId} FAILED: ${failure.reason}; see sluice status --app-dir ${stram.dir.root} [APP_FAILED]\n`);
+        process.exitCode = 1;
+        return;
+      }
       process.stdout.write(`${stram.appId} stopped\n`);
     });
   registerStatusCommands(program);
