@@ -2,7 +2,7 @@ import { MAX_ACCEPTED_SECRETS } from './authority.js';
 import { DEFAULT_NAMES_PER_HOLDER } from './subscriber-names.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, SluiceError, createLogger, systemClock, type Clock, type Logger } from '@sluice/common';
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, SluiceError, boundNamesSchema, createLogger, systemClock, type BoundNames, type Clock, type Logger } from '@sluice/common';
 
 export interface BufferServerOptions {
   /** This server's id: tokens must name it in scope.bs; it is also the challenge's service. */
@@ -29,6 +29,14 @@ export interface BufferServerOptions {
    * names"), so this bounds the table. Default 1024.
    */
   subscriberNamesPerHolder?: number;
+  /**
+   * Subscriber names reserved from the start for the containers that subscribe under them,
+   * stream → subscriber name → container id (docs/protocol.md "Subscriber names"): a token of
+   * another holder is refused 4403 SUBSCRIBER_NAME_TAKEN even when it comes first. Names not
+   * listed are bound on first use. More can be reserved later (`BufferServer.reserveNames`).
+   * Default none.
+   */
+  boundNames?: BoundNames;
   /** Largest accepted WebSocket message; larger ones close with 1009. Default 16 MiB. */
   maxPayload?: number;
   clock?: Clock;
@@ -49,6 +57,7 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     spoolLimit: memoryLimit * 4,
     handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
     subscriberNamesPerHolder: DEFAULT_NAMES_PER_HOLDER,
+    boundNames: {},
     maxPayload: DEFAULT_MAX_FRAME,
     clock: systemClock,
     logger: o.logger ?? createLogger({ name: 'buffer-server' }),
@@ -68,8 +77,18 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
   if (!(Number.isSafeInteger(r.subscriberNamesPerHolder) && r.subscriberNamesPerHolder >= 1)) {
     throw new SluiceError('BAD_CONFIG', `subscriberNamesPerHolder: ${r.subscriberNamesPerHolder} must be a whole number of at least 1`);
   }
+  checkBoundNames(r.boundNames, 'boundNames');
   if (!(r.handshakeTimeoutMs > 0)) throw new SluiceError('BAD_CONFIG', 'handshakeTimeoutMs must be positive');
   return r;
+}
+
+/** Throws BAD_CONFIG naming `what` unless `names` maps streams to names to non-empty container ids. */
+export function checkBoundNames(names: BoundNames, what: string): void {
+  const parsed = boundNamesSchema.safeParse(names);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new SluiceError('BAD_CONFIG', `${what}: ${issue ? `${issue.path.join(' / ')}: ${issue.message}` : 'not a map of stream → subscriber name → container id'}`);
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -6,13 +6,14 @@ import {
   SluiceError,
   acceptAuthenticated,
   type AcceptedAuth,
+  type BoundNames,
   type Clock,
   type Logger,
 } from '@sluice/common';
 import { BufferTokenAuthority } from './authority.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { resolveOptions, type BufferServerOptions, type ResolvedOptions } from './options.js';
+import { checkBoundNames, resolveOptions, type BufferServerOptions, type ResolvedOptions } from './options.js';
 import { Spool } from './spool.js';
 import { StreamStore } from './stream-store.js';
 import { collectStats, type BufferServerStats, type StatsSource } from './stats.js';
@@ -49,6 +50,13 @@ export interface BufferServer {
    * bound to another container or owner (docs/protocol.md "Subscriber names"); also in stats().
    */
   readonly takeoversRefused: number;
+  /**
+   * Reserves more subscriber names for their containers (as the `boundNames` option does at
+   * start; docs/protocol.md "Subscriber names"): from now on another holder is refused 4403
+   * SUBSCRIBER_NAME_TAKEN, and a connection of another holder that took such a name before it
+   * was reserved is closed with that code. Throws BAD_CONFIG on a malformed table.
+   */
+  reserveNames(names: BoundNames): void;
   /** Closes every connection (1001), stops listening, removes spool files. */
   close(): Promise<void>;
 }
@@ -90,6 +98,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     this.memoryLimit = o.memoryLimit;
     this.spoolLimit = o.spoolLimit;
     this.registry = new ConnectionRegistry<Connection>(o.subscriberNamesPerHolder);
+    this.registry.reserve(o.boundNames);
     this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
     this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
@@ -112,7 +121,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
       this.http.listen(this.o.port, this.o.host, () => {
         this.http.off('error', reject);
         this.address = this.http.address() as AddressInfo;
-        this.log.info({ url: this.url, memoryLimit: this.o.memoryLimit, spoolLimit: this.o.spoolLimit, spoolDir: this.spool.directory }, 'buffer server listening');
+        this.log.info({ url: this.url, memoryLimit: this.o.memoryLimit, spoolLimit: this.o.spoolLimit, spoolDir: this.spool.directory, boundNames: this.registry.boundNames }, 'buffer server listening');
         resolve();
       });
     });
@@ -191,6 +200,14 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
 
   get takeoversRefused(): number {
     return this.registry.takeoversRefused;
+  }
+
+  reserveNames(names: BoundNames): void {
+    checkBoundNames(names, 'reserveNames');
+    const before = this.registry.takeoversRefused;
+    this.registry.reserve(names);
+    const reserved = Object.values(names).reduce((n, byName) => n + Object.keys(byName).length, 0);
+    this.log.info({ reserved, boundNames: this.registry.boundNames, evicted: this.registry.takeoversRefused - before }, 'subscriber names reserved');
   }
 
   rotateSecret(secret: Uint8Array): void {

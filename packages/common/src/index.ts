@@ -68,7 +68,7 @@ export {
 } from './app/operator.js';
 export { appFromModule, defineApp } from './app/define.js';
 export { instantiateOperator, validateApp } from './app/validate.js';
-export { bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriptionsOf } from './app/plan.js';
+export { boundNamesAt, bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriberName, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
 export { scanStreamFrame, streamHeader, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';

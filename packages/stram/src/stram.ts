@@ -4,6 +4,7 @@ import {
   SluiceError,
   StramSecretManager,
   advertisedUrl,
+  boundNamesAt,
   deployFor,
   generateSecret,
   sealCredentials,
@@ -280,7 +281,7 @@ export class Stram {
     if (!r.deployed) {
       if (this.upstreamOf(r.id).every((id) => this.records.get(id)?.bufferServerUrl)) {
         const restore = r.restore > 0 ? new Map(r.operators.map((op) => [op, r.restore])) : undefined;
-        commands.push({ c: 'deploy', operators: deployFor(this.plan, r.id, this.bufferServerUrls(), restore) });
+        commands.push({ c: 'deploy', operators: deployFor(this.plan, r.id, this.bufferServerUrls(), restore), boundNames: boundNamesAt(this.plan, r.id) });
         r.deployed = true;
         changed = true;
         this.o.logger.info({ container: r.id, operators: r.operators }, 'deploy sent');

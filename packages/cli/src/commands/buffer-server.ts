@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { createLogger, parseDuration, parseSize, readSecretFile } from '@sluice/common';
+import { SluiceError, boundNamesSchema, createLogger, parseDuration, parseSize, readSecretFile, type BoundNames } from '@sluice/common';
 import { startBufferServer, type BufferServerOptions } from '@sluice/buffer-server';
 
 interface BufferServerFlags {
@@ -12,6 +13,21 @@ interface BufferServerFlags {
   spoolLimit?: string;
   handshakeTimeout?: string;
   maxPayload?: string;
+  boundNames?: string;
+  subscriberNamesPerHolder?: string;
+}
+
+/** `--bound-names FILE`: JSON `{stream: {subscriber: container}}` (docs/protocol.md "Subscriber names"). */
+function readBoundNames(file: string): BoundNames {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new SluiceError('BAD_CONFIG', `--bound-names: cannot read ${file} as JSON: ${(err as Error).message}`);
+  }
+  const parsed = boundNamesSchema.safeParse(json);
+  if (!parsed.success) throw new SluiceError('BAD_CONFIG', `--bound-names: ${file} must map stream → subscriber name → container id`);
+  return parsed.data;
 }
 
 /**
@@ -32,6 +48,8 @@ export function registerBufferServerCommand(program: Command): void {
     .option('--spool-limit <size>', 'window data held in spool files before publishers are paused (default: 4 x memory limit)')
     .option('--handshake-timeout <duration>', 'time a connection has to authenticate, like 5s')
     .option('--max-payload <size>', 'largest accepted message (larger: closed with 1009), like 16MiB')
+    .option('--bound-names <file>', 'JSON {stream: {subscriber: container}}: names reserved for those containers from the start')
+    .option('--subscriber-names-per-holder <n>', 'subscriber names one container (or owner) may bind here (default 1024)')
     .action(async (flags: BufferServerFlags) => {
       const port = Number(flags.port);
       const options: BufferServerOptions = {
@@ -47,6 +65,12 @@ export function registerBufferServerCommand(program: Command): void {
       if (flags.spoolLimit !== undefined) options.spoolLimit = parseSize(flags.spoolLimit, '--spool-limit');
       if (flags.handshakeTimeout !== undefined) options.handshakeTimeoutMs = parseDuration(flags.handshakeTimeout, '--handshake-timeout');
       if (flags.maxPayload !== undefined) options.maxPayload = parseSize(flags.maxPayload, '--max-payload');
+      if (flags.boundNames !== undefined) options.boundNames = readBoundNames(flags.boundNames);
+      if (flags.subscriberNamesPerHolder !== undefined) {
+        const n = Number(flags.subscriberNamesPerHolder);
+        if (!(Number.isSafeInteger(n) && n >= 1)) throw new SluiceError('BAD_CONFIG', `--subscriber-names-per-holder: "${flags.subscriberNamesPerHolder}" must be a whole number of at least 1`);
+        options.subscriberNamesPerHolder = n;
+      }
       const server = await startBufferServer(options);
       process.stdout.write(`listening ${server.url}\n`);
       await new Promise<void>((resolve) => {
