@@ -14,6 +14,8 @@ export interface BsProcessOptions {
   spoolLimit?: string;
   handshakeTimeout?: string;
   maxPayload?: string;
+  preAuthMaxPayload?: string;
+  maxPendingHandshakes?: number;
 }
 
 /** A real `sluice buffer-server` process on port 0, with its own temp dir, secret and spool. */
@@ -43,6 +45,8 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
   if (o.spoolLimit) args.push('--spool-limit', o.spoolLimit);
   if (o.handshakeTimeout) args.push('--handshake-timeout', o.handshakeTimeout);
   if (o.maxPayload) args.push('--max-payload', o.maxPayload);
+  if (o.preAuthMaxPayload) args.push('--pre-auth-max-payload', o.preAuthMaxPayload);
+  if (o.maxPendingHandshakes !== undefined) args.push('--max-pending-handshakes', String(o.maxPendingHandshakes));
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
   let err = '';
   proc.stderr!.setEncoding('utf8');

@@ -1,7 +1,17 @@
 import { MAX_ACCEPTED_SECRETS } from './authority.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, SluiceError, createLogger, systemClock, type Clock, type Logger } from '@sluice/common';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_FRAME,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
+  DEFAULT_PRE_AUTH_MAX_PAYLOAD,
+  SluiceError,
+  createLogger,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '@sluice/common';
 
 export interface BufferServerOptions {
   /** This server's id: tokens must name it in scope.bs; it is also the challenge's service. */
@@ -24,6 +34,13 @@ export interface BufferServerOptions {
   handshakeTimeoutMs?: number;
   /** Largest accepted WebSocket message; larger ones close with 1009. Default 16 MiB. */
   maxPayload?: number;
+  /**
+   * Largest message accepted before welcome (docs/protocol.md "Limits before welcome"), or
+   * maxPayload if smaller; larger ones close with 1009. Default 16 KiB. Checked by HandshakeGate.
+   */
+  preAuthMaxPayload?: number;
+  /** Connections that may be authenticating at once; more close with 4408 at once. Default 256. */
+  maxPendingHandshakes?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -42,6 +59,8 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     spoolLimit: memoryLimit * 4,
     handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
     maxPayload: DEFAULT_MAX_FRAME,
+    preAuthMaxPayload: DEFAULT_PRE_AUTH_MAX_PAYLOAD,
+    maxPendingHandshakes: DEFAULT_MAX_PENDING_HANDSHAKES,
     clock: systemClock,
     logger: o.logger ?? createLogger({ name: 'buffer-server' }),
     ...stripUndefined(o),

@@ -35,6 +35,10 @@ export interface BufferServerStats {
   /** How many times publishers were paused. */
   pauses: number;
   connections: number;
+  /** Connections opened but not yet welcomed or refused. */
+  pendingHandshakes: number;
+  /** Refused handshakes since the server started, by error code (e.g. FRAME_TOO_BIG, TOO_MANY_HANDSHAKES, BAD_PROOF). */
+  authRefusals: Record<string, number>;
   streams: Record<string, StreamStats>;
 }
 
@@ -69,6 +73,8 @@ export function collectStats(s: BufferServerImpl): BufferServerStats {
     paused: s.paused,
     pauses: s.pauses,
     connections: s.connections.size,
+    pendingHandshakes: s.gate.pendingHandshakes,
+    authRefusals: Object.fromEntries(s.gate.refusals),
     streams,
   };
 }

@@ -3,6 +3,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CloseCode,
   DEFAULT_MAX_FRAME,
+  HandshakeGate,
   ServerHandshake,
   SluiceError,
   acceptAuthenticated,
@@ -50,6 +51,9 @@ export interface UmbilicalServerOptions {
   port?: number;
   handshakeTimeoutMs?: number;
   maxPayload?: number;
+  /** Largest message before welcome and handshakes in flight at once (docs/protocol.md "Limits before welcome"). Defaults 16 KiB, 256. */
+  preAuthMaxPayload?: number;
+  maxPendingHandshakes?: number;
 }
 
 const SEALED_ONLY = new Set(['msg']);
@@ -81,16 +85,24 @@ export class UmbilicalConnection {
 
 export class UmbilicalServer {
   private readonly connections = new Map<string, UmbilicalConnection>();
+  /** Unauthenticated containers-to-be hold little and few at once; refusals count in authFailures. */
+  private readonly gate: HandshakeGate;
 
   private constructor(
     private readonly wss: WebSocketServer,
     private readonly o: UmbilicalServerOptions,
     readonly url: string,
+    gate: HandshakeGate,
   ) {
+    this.gate = gate;
     wss.on('connection', (socket) => this.accept(socket));
   }
 
   static async listen(o: UmbilicalServerOptions): Promise<UmbilicalServer> {
+    const gate = new HandshakeGate({
+      ...(o.preAuthMaxPayload === undefined ? {} : { preAuthMaxPayload: o.preAuthMaxPayload }),
+      ...(o.maxPendingHandshakes === undefined ? {} : { maxPending: o.maxPendingHandshakes }),
+    });
     const host = o.host ?? '127.0.0.1';
     const wss = new WebSocketServer({ host, port: o.port ?? 0, perMessageDeflate: false, maxPayload: o.maxPayload ?? DEFAULT_MAX_FRAME });
     await new Promise<void>((resolve, reject) => {
@@ -98,7 +110,7 @@ export class UmbilicalServer {
       wss.once('error', reject);
     });
     const port = (wss.address() as AddressInfo).port;
-    return new UmbilicalServer(wss, o, `ws://${host}:${port}`);
+    return new UmbilicalServer(wss, o, `ws://${host}:${port}`, gate);
   }
 
   /** The live connection of a container, if any. */
@@ -136,6 +148,7 @@ export class UmbilicalServer {
         this.o.handler.onConnect(conn);
       },
       onRefused: (err: SluiceError) => this.refuse(err),
+      gate: this.gate,
     };
     acceptAuthenticated(socket, handshake, this.o.handshakeTimeoutMs === undefined ? options : { ...options, timeoutMs: this.o.handshakeTimeoutMs });
   }

@@ -12,6 +12,8 @@ interface BufferServerFlags {
   spoolLimit?: string;
   handshakeTimeout?: string;
   maxPayload?: string;
+  preAuthMaxPayload?: string;
+  maxPendingHandshakes?: string;
 }
 
 /**
@@ -32,6 +34,8 @@ export function registerBufferServerCommand(program: Command): void {
     .option('--spool-limit <size>', 'window data held in spool files before publishers are paused (default: 4 x memory limit)')
     .option('--handshake-timeout <duration>', 'time a connection has to authenticate, like 5s')
     .option('--max-payload <size>', 'largest accepted message (larger: closed with 1009), like 16MiB')
+    .option('--pre-auth-max-payload <size>', 'largest message accepted before a connection is welcomed (larger: closed with 1009), like 16KiB')
+    .option('--max-pending-handshakes <n>', 'connections that may be authenticating at once (more: closed with 4408), like 256')
     .action(async (flags: BufferServerFlags) => {
       const port = Number(flags.port);
       const options: BufferServerOptions = {
@@ -47,6 +51,8 @@ export function registerBufferServerCommand(program: Command): void {
       if (flags.spoolLimit !== undefined) options.spoolLimit = parseSize(flags.spoolLimit, '--spool-limit');
       if (flags.handshakeTimeout !== undefined) options.handshakeTimeoutMs = parseDuration(flags.handshakeTimeout, '--handshake-timeout');
       if (flags.maxPayload !== undefined) options.maxPayload = parseSize(flags.maxPayload, '--max-payload');
+      if (flags.preAuthMaxPayload !== undefined) options.preAuthMaxPayload = parseSize(flags.preAuthMaxPayload, '--pre-auth-max-payload');
+      if (flags.maxPendingHandshakes !== undefined) options.maxPendingHandshakes = Number(flags.maxPendingHandshakes);
       const server = await startBufferServer(options);
       process.stdout.write(`listening ${server.url}\n`);
       await new Promise<void>((resolve) => {
