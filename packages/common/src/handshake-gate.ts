@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type WebSocket from 'ws';
 import { SluiceError, type ErrorCode } from './errors.js';
 
@@ -106,4 +107,28 @@ export class HandshakeGate {
 
 function pick(r: ReceiverLimits): ReceiverLimits {
   return { _maxPayload: r._maxPayload, _maxFragments: r._maxFragments, _maxBufferedChunks: r._maxBufferedChunks };
+}
+
+/** How long a peer that broke the framing rules before welcome keeps its socket, for its close frame to get out. */
+const LINGER_MS = 1_000;
+
+/**
+ * After a framing error (a frame over the bound, too many fragments) ws sends its close frame,
+ * half-closes, then reads on and drops whatever the peer still sends until the peer closes or
+ * 30 s pass. Before welcome that peer has proved nothing and may send gigabytes; reading them,
+ * even to drop them, grew a server's RSS by tens of MiB per flood. So the socket is read no more
+ * from the error on, and cut once its close frame has had a moment to leave.
+ */
+export function stopReading(socket: WebSocket): void {
+  // A paused net.Socket still reads until its buffer passes the high-water mark (another 64 KiB
+  // for every such peer); stopping its handle ends reading at once. Without one, pausing does.
+  const raw = (socket as unknown as { _socket?: Socket & { _handle?: { reading?: boolean; readStop?(): number } | null } })._socket;
+  const handle = raw?._handle;
+  if (handle?.readStop) {
+    handle.reading = false;
+    handle.readStop();
+  }
+  // ws resumes the TCP socket in a nextTick queued before its 'error' listeners run: pause after it.
+  process.nextTick(() => socket.pause());
+  setTimeout(() => socket.terminate(), LINGER_MS).unref();
 }

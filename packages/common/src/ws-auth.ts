@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { CloseCode, SluiceError, closeReason, type ErrorCode } from './errors.js';
-import { HandshakeGate } from './handshake-gate.js';
+import { HandshakeGate, stopReading } from './handshake-gate.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, ClientHandshake, type AcceptedAuth, type ServerHandshake } from './handshake.js';
 import type { AuthRequest } from './protocol.js';
 import type { Session } from './session.js';
@@ -32,14 +32,15 @@ export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshak
   // Before anything is read: no frame over the pre-welcome bound is ever buffered.
   const restoreLimits = gate.enter(socket);
   if (restoreLimits instanceof SluiceError) {
-    // ws closes the socket itself on a framing error; the refusal is counted already.
-    socket.on('error', () => undefined);
+    // The refusal is counted already; whatever the peer still sends is not read.
+    socket.on('error', () => stopReading(socket));
     closeWith(socket, restoreLimits);
     refuse(restoreLimits);
     return;
   }
   /** Set once the handshake has an outcome (a frame arrived, the timeout fired or the socket failed). */
   let settled = false;
+  let welcomed = false;
   const settle = (): void => {
     settled = true;
     clearTimeout(timer);
@@ -65,6 +66,7 @@ export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshak
       return;
     }
     // Welcomed: the server's own limits apply from the next frame on.
+    welcomed = true;
     restoreLimits();
     options.onAccepted(accepted);
   };
@@ -73,6 +75,7 @@ export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshak
   // whole server, so this listener stays for the socket's life; after the handshake it leaves
   // the rest to the 'close' event that follows every error.
   socket.on('error', (err: Error & { code?: string }) => {
+    if (!welcomed) stopReading(socket);
     if (settled) return;
     settle();
     refuse(new SluiceError(framingErrorCode(err.code), `connection broke the WebSocket framing rules during the handshake: ${err.message}`, { cause: err }));
