@@ -84,7 +84,7 @@ class BufferServerImpl implements BufferServer {
     this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
     this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
-    this.gate = new HandshakeGate({ preAuthMaxPayload: o.preAuthMaxPayload, maxPending: o.maxPendingHandshakes });
+    this.gate = new HandshakeGate(o);
     this.http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('a Sluice buffer server speaks WebSocket only\n');
     });

@@ -7,7 +7,7 @@ import { SluiceError, type ErrorCode } from './errors.js';
  * Before `welcome` a connection has proved nothing, yet ws would buffer a frame of up to the
  * server's maxPayload (16 MiB) for each: forty such peers cost STRAM 600 MiB. So until welcome
  * each connection may send only frames of `preAuthMaxPayload` bytes (a valid auth is under
- * 5 KB), in few fragments, and at most `maxPending` connections may be authenticating at once;
+ * 5 KB), in few fragments, and at most `maxPendingHandshakes` may be authenticating at once;
  * past either the connection is closed (1009, 4408) without buffering what it sent. A server
  * keeps one gate for all its connections; it also counts the refusals by code for stats.
  */
@@ -23,10 +23,10 @@ const PRE_AUTH_MAX_FRAGMENTS = 4;
 const PRE_AUTH_MAX_CHUNKS = 64;
 
 export interface HandshakeGateOptions {
-  /** Largest frame accepted before welcome; larger ones close with 1009. Default 16 KiB. */
-  preAuthMaxPayload?: number;
+  /** Largest frame accepted before welcome (or the server's maxPayload, if smaller); larger ones close with 1009. Default 16 KiB. */
+  preAuthMaxPayload?: number | undefined;
   /** Connections that may be authenticating at once; more close with 4408. Default 256. */
-  maxPending?: number;
+  maxPendingHandshakes?: number | undefined;
 }
 
 /**
@@ -56,19 +56,19 @@ export type RestoreLimits = () => void;
 
 export class HandshakeGate {
   readonly preAuthMaxPayload: number;
-  readonly maxPending: number;
+  readonly maxPendingHandshakes: number;
   private pending = 0;
   /** Refused handshakes by error code, since the server started. */
   readonly refusals = new Map<ErrorCode, number>();
 
   constructor(o: HandshakeGateOptions = {}) {
     this.preAuthMaxPayload = o.preAuthMaxPayload ?? DEFAULT_PRE_AUTH_MAX_PAYLOAD;
-    this.maxPending = o.maxPending ?? DEFAULT_MAX_PENDING_HANDSHAKES;
+    this.maxPendingHandshakes = o.maxPendingHandshakes ?? DEFAULT_MAX_PENDING_HANDSHAKES;
     if (!(Number.isSafeInteger(this.preAuthMaxPayload) && this.preAuthMaxPayload >= 1024)) {
       throw new SluiceError('BAD_CONFIG', `preAuthMaxPayload: ${this.preAuthMaxPayload} must be an integer of at least 1 KiB (an auth frame takes up to ~5 KB)`);
     }
-    if (!(Number.isSafeInteger(this.maxPending) && this.maxPending >= 1)) {
-      throw new SluiceError('BAD_CONFIG', `maxPendingHandshakes: ${this.maxPending} must be a positive integer`);
+    if (!(Number.isSafeInteger(this.maxPendingHandshakes) && this.maxPendingHandshakes >= 1)) {
+      throw new SluiceError('BAD_CONFIG', `maxPendingHandshakes: ${this.maxPendingHandshakes} must be a positive integer`);
     }
   }
 
@@ -84,12 +84,12 @@ export class HandshakeGate {
    */
   enter(socket: WebSocket): RestoreLimits | SluiceError {
     const receiver = receiverOf(socket);
-    const own = { ...pick(receiver) };
+    const own = pick(receiver);
     receiver._maxPayload = own._maxPayload > 0 ? Math.min(own._maxPayload, this.preAuthMaxPayload) : this.preAuthMaxPayload;
     receiver._maxFragments = PRE_AUTH_MAX_FRAGMENTS;
     receiver._maxBufferedChunks = PRE_AUTH_MAX_CHUNKS;
-    if (this.pending >= this.maxPending) {
-      return new SluiceError('TOO_MANY_HANDSHAKES', `${this.maxPending} connections are already authenticating; retry in a moment`);
+    if (this.pending >= this.maxPendingHandshakes) {
+      return new SluiceError('TOO_MANY_HANDSHAKES', `${this.maxPendingHandshakes} connections are already authenticating; retry in a moment`);
     }
     this.pending++;
     return () => Object.assign(receiver, own);

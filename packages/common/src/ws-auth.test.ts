@@ -213,7 +213,7 @@ describe('bounds before welcome (docs/protocol.md "Limits before welcome")', () 
   });
 
   it('closes with 4408 at once a connection past the pending-handshake bound, and takes one again when a slot frees', async () => {
-    const gate = new HandshakeGate({ maxPending: 3 });
+    const gate = new HandshakeGate({ maxPendingHandshakes: 3 });
     const served = await serve({ gate, timeoutMs: 10_000 });
     const silent = Array.from({ length: 3 }, () => rawClient(served.url));
     await Promise.all(silent.map((c) => challenged(c.socket)));
@@ -251,6 +251,6 @@ describe('bounds before welcome (docs/protocol.md "Limits before welcome")', () 
 
   it('refuses nonsense bounds as BAD_CONFIG naming the option', () => {
     expect(() => new HandshakeGate({ preAuthMaxPayload: 100 })).toThrow(/preAuthMaxPayload/);
-    expect(() => new HandshakeGate({ maxPending: 0 })).toThrow(/maxPendingHandshakes/);
+    expect(() => new HandshakeGate({ maxPendingHandshakes: 0 })).toThrow(/maxPendingHandshakes/);
   });
 });

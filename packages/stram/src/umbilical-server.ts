@@ -85,24 +85,19 @@ export class UmbilicalConnection {
 
 export class UmbilicalServer {
   private readonly connections = new Map<string, UmbilicalConnection>();
-  /** Unauthenticated containers-to-be hold little and few at once; refusals count in authFailures. */
-  private readonly gate: HandshakeGate;
 
   private constructor(
     private readonly wss: WebSocketServer,
     private readonly o: UmbilicalServerOptions,
     readonly url: string,
-    gate: HandshakeGate,
+    /** Unauthenticated peers hold little and few at once; its refusals count in authFailures like the rest. */
+    private readonly gate: HandshakeGate,
   ) {
-    this.gate = gate;
     wss.on('connection', (socket) => this.accept(socket));
   }
 
   static async listen(o: UmbilicalServerOptions): Promise<UmbilicalServer> {
-    const gate = new HandshakeGate({
-      ...(o.preAuthMaxPayload === undefined ? {} : { preAuthMaxPayload: o.preAuthMaxPayload }),
-      ...(o.maxPendingHandshakes === undefined ? {} : { maxPending: o.maxPendingHandshakes }),
-    });
+    const gate = new HandshakeGate(o);
     const host = o.host ?? '127.0.0.1';
     const wss = new WebSocketServer({ host, port: o.port ?? 0, perMessageDeflate: false, maxPayload: o.maxPayload ?? DEFAULT_MAX_FRAME });
     await new Promise<void>((resolve, reject) => {
