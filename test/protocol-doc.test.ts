@@ -4,15 +4,17 @@ import { describe, expect, it } from 'vitest';
 import {
   ServerHandshake,
   Session,
+  SessionSide,
   TokenKind,
   bufferTokenPassword,
   checkBufferTokenLive,
   clientProof,
   computePassword,
   decode,
-  deriveSessionKey,
+  deriveSessionKeys,
   encode,
   encodeIdentifier,
+  parseFrame,
   serverProof,
   type TokenAuthority,
 } from '@sluice/common';
@@ -48,7 +50,7 @@ describe('docs/protocol.md worked example', () => {
 
   it('has every block the test checks', () => {
     expect([...blocks.keys()].sort()).toEqual(
-      ['auth', 'challenge', 'client-proof', 'cnonce', 'data', 'identifier', 'nonce', 'password', 'sealed', 'secret', 'server-proof', 'session-key', 'welcome'].sort(),
+      ['auth', 'challenge', 'client-proof', 'cnonce', 'data', 'identifier', 'nonce', 'password', 'sealed', 'sealed-s2c', 'secret', 'server-proof', 'session-key-c2s', 'session-key-s2c', 'welcome'].sort(),
     );
   });
 
@@ -80,12 +82,19 @@ describe('docs/protocol.md worked example', () => {
     expect(decode(block('welcome'))).toEqual({ from: 0, t: 'welcome', proof: block('server-proof') });
   });
 
-  it('umbilical envelope: session key and the first sealed message', () => {
-    const key = deriveSessionKey(password, nonce, cnonce);
-    expect(block('session-key')).toEqual(key);
-    expect(block('sealed')).toEqual(new Session(key).seal({ t: 'ping' }));
-    const receiver = new Session(block('session-key'));
-    expect(receiver.open(decode(block('sealed')) as never)).toEqual({ t: 'ping' });
+  it('umbilical envelope: a key per direction and the first sealed message each way', () => {
+    const keys = deriveSessionKeys(password, nonce, cnonce);
+    expect(block('session-key-c2s')).toEqual(keys.clientToServer);
+    expect(block('session-key-s2c')).toEqual(keys.serverToClient);
+    expect(block('sealed')).toEqual(new Session(keys, SessionSide.client).seal({ t: 'ping' }));
+    expect(block('sealed-s2c')).toEqual(new Session(keys, SessionSide.server).seal({ t: 'pong' }));
+    // Each side opens what the other sealed, from the document's keys alone; never its own.
+    const documented = { clientToServer: block('session-key-c2s'), serverToClient: block('session-key-s2c') };
+    const server = new Session(documented, SessionSide.server);
+    const client = new Session(documented, SessionSide.client);
+    expect(server.open(parseFrame(block('sealed'), true, ['msg']))).toEqual({ t: 'ping' });
+    expect(client.open(parseFrame(block('sealed-s2c'), true, ['msg']))).toEqual({ t: 'pong' });
+    expect(() => new Session(documented, SessionSide.server).open(parseFrame(block('sealed-s2c'), true, ['msg']))).toThrow(expect.objectContaining({ code: 'BAD_MAC' }));
   });
 
   it('stream: a data frame with partition values', () => {

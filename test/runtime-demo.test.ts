@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/runtime-cli.js';
@@ -23,6 +23,10 @@ describe('sluice demo', () => {
     expect(existsSync(join(appDir, 'spool'))).toBe(false);
     for (const id of readdirSync(join(appDir, 'containers'))) expect(existsSync(join(appDir, 'containers', id, 'credentials'))).toBe(false);
     expect(readdirSync(join(appDir, 'output')).length).toBe(summary.windows);
+    // The output is the launching user's alone, like the rest of the app directory.
+    expect(statSync(join(appDir, 'output')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(appDir, 'checkpoints')).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(join(appDir, 'output'))) expect([f, statSync(join(appDir, 'output', f)).mode & 0o777]).toEqual([f, 0o600]);
   });
 });
 

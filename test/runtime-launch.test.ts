@@ -30,7 +30,8 @@ describe('sluice launch: a secure app in real processes', () => {
 
   beforeAll(async () => {
     const app = writeTestApp(tmp.path, 'pipeline');
-    cli = startCli(['launch', app, '--app-dir', appDir, '--log-level', 'debug'], tmp.path, { SLUICE_E2E_CANARY: CANARY });
+    // Checkpoints every 2 windows, so the app directory's modes can be checked on real checkpoint files.
+    cli = startCli(['launch', app, '--app-dir', appDir, '--log-level', 'debug', '--checkpoint-windows', '2'], tmp.path, { SLUICE_E2E_CANARY: CANARY });
     await cli.waitFor(/launched \S+/);
     // Every container heartbeating and deployed (the test timeout bounds the wait).
     await until(async () => (await containers()).every((c) => c.state === 'running' && c.deployed));
@@ -67,6 +68,25 @@ describe('sluice launch: a secure app in real processes', () => {
       // The parent's environment is not passed on wholesale.
       expect(environ).not.toContain(CANARY);
       expect(vars.every((v) => ['PATH', 'HOME', 'SLUICE_CREDENTIALS', 'SLUICE_LOG_LEVEL'].includes(v))).toBe(true);
+    }
+  });
+
+  it('keeps checkpoints and output owner-only like the credentials: directories 0700, checkpoint files 0600', async () => {
+    const checkpoints = join(appDir, 'checkpoints');
+    // Every operator checkpoints every 2 windows (500 ms each); wait for the first of each.
+    const operators = ['gen#0', 'count#0', 'count#1', 'sink#0'];
+    await until(() => operators.every((op) => existsSync(join(checkpoints, op)) && readdirSync(join(checkpoints, op)).some((f) => /^\d+$/.test(f))));
+    expect(statSync(checkpoints).mode & 0o777).toBe(0o700);
+    expect(statSync(join(appDir, 'output')).mode & 0o777).toBe(0o700);
+    for (const op of operators) {
+      const dir = join(checkpoints, op);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      // Checkpoint files are named by window; one may be pruned between the listing and its stat.
+      const modes = readdirSync(dir)
+        .filter((f) => /^\d+$/.test(f))
+        .flatMap((f) => (existsSync(join(dir, f)) ? [statSync(join(dir, f)).mode & 0o777] : []));
+      expect(modes.length, op).toBeGreaterThan(0);
+      expect(new Set(modes), op).toEqual(new Set([0o600]));
     }
   });
 

@@ -55,6 +55,8 @@ describe('buffer-server secrets rotate while the app runs', () => {
     }
     // The subscribers moved to tokens of the new secrets: c2, c3 (from c1) and c4 (from c2, c3) re-subscribed each rotation.
     for (const id of ['c2', 'c3', 'c4']) expect(summary[id]!.resubscribed).toBeGreaterThanOrEqual(2);
+    // Each of those re-subscribes replaced its own older connection (4409): none counts as a takeover.
+    expect((await run.rest('/metrics')).text).not.toMatch(/^sluice_subscriber_takeovers(_refused)?_total\{/m);
     console.log(`rotations per container: ${JSON.stringify(summary)}`);
   }, 90_000);
 });

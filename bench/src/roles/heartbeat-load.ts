@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { Session } from '@sluice/common';
+import { Session, SessionSide } from '@sluice/common';
 import { FakeContainer } from '@sluice/stram/testing';
 import { commands, emit, now, parseArgs, runRole, str, num } from '../lib/role-io.js';
 
@@ -41,7 +41,8 @@ async function stramBeaters(list: Planned[]): Promise<Beater[]> {
 
 async function echoBeaters(url: string, n: number): Promise<Beater[]> {
   // A frame the size of a sealed heartbeat (the MAC'd envelope around the same body).
-  const session = new Session(Buffer.alloc(32, 7));
+  const key = Buffer.alloc(32, 7);
+  const session = new Session({ clientToServer: key, serverToClient: key }, SessionSide.client);
   const frame = session.seal({ t: 'heartbeat', container: 'c1000', bufferServer: null, state: 'running', operators: [OPERATOR] });
   const out: Beater[] = [];
   for (let i = 0; i < n; i += 50) {

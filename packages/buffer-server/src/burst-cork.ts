@@ -11,7 +11,7 @@ export class BurstCork {
   private corked = false;
 
   constructor(socket: WebSocket) {
-    this.raw = (socket as unknown as { _socket: Socket })._socket;
+    this.raw = (socket as WebSocket & { _socket: Socket })._socket;
   }
 
   /** Call before each send of a burst. */

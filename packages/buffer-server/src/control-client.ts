@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { SluiceError, connectAuthenticated, encode, parseFrame, toBuffer, type Token } from '@sluice/common';
+import { SluiceError, connectAuthenticated, encode, parseFrame, statsOfAck, toBuffer, type AckMessage, type Token } from '@sluice/common';
 import { ClientSocket } from './client-socket.js';
 import type { BufferServerStats } from './stats.js';
 
@@ -10,7 +10,7 @@ export interface ControlOptions {
   onClose?(code: number, reason: string): void;
 }
 
-export type Ack = Record<string, unknown> & { t: 'ack'; of: string };
+export type Ack = AckMessage;
 
 /** DESIGN.md "Control": purge, reset, revoke, stats; each request is answered by one ack, in order. */
 export interface Control {
@@ -22,7 +22,7 @@ export interface Control {
   close(): Promise<void>;
 }
 
-const ACK = new Set(['ack']);
+const ACK = ['ack'] as const;
 
 export async function connectControl(o: ControlOptions): Promise<Control> {
   const pending: { resolve(a: Ack): void; reject(e: Error): void }[] = [];
@@ -30,7 +30,7 @@ export async function connectControl(o: ControlOptions): Promise<Control> {
   const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
     const waiter = pending.shift();
     try {
-      const ack = parseFrame(toBuffer(data), isBinary, ACK) as Ack;
+      const ack = parseFrame(toBuffer(data), isBinary, ACK);
       waiter?.resolve(ack);
     } catch (err) {
       waiter?.reject(err as Error);
@@ -57,10 +57,7 @@ export async function connectControl(o: ControlOptions): Promise<Control> {
     purge: (stream, w) => request({ t: 'purge', stream, w }),
     reset: (stream) => request({ t: 'reset', stream }),
     revoke: (seqs) => request({ t: 'revoke', seqs }),
-    stats: async () => {
-      const { t: _t, of: _of, ...figures } = await request({ t: 'stats' });
-      return figures as unknown as BufferServerStats;
-    },
+    stats: async () => statsOfAck(await request({ t: 'stats' })),
     closed: cs.closed,
     close: () => cs.close(),
   };

@@ -1,48 +1,28 @@
-import type { BufferServerImpl } from './server.js';
+import type { BufferServerStats, StreamStats } from '@sluice/common';
+import type { StreamStore } from './stream-store.js';
+import type { SubscriberLink } from './subscriber.js';
 
-export interface SubscriberStats {
-  tuplesOut: number;
-  bytesOut: number;
-  /** Retained windows this subscriber has not fully received yet. */
-  lagWindows: number;
-  from: number;
+// The figures' shape is the stats ack's, defined once with its schema in common (docs/protocol.md "Control").
+export type { BufferServerStats, StreamStats, SubscriberStats } from '@sluice/common';
+
+/** What the figures are read from: the server's store, its connection registry, its pressure state and its handshake gate. */
+export interface StatsSource {
+  readonly store: StreamStore;
+  readonly registry: {
+    readonly size: number;
+    readonly boundNames: number;
+    readonly takeoversRefused: number;
+    hasPublisher(stream: string): boolean;
+    subscriberLinks(): Iterable<SubscriberLink>;
+  };
+  readonly memoryLimit: number;
+  readonly spoolLimit: number;
+  readonly paused: boolean;
+  readonly pauses: number;
+  readonly gate: { readonly pendingHandshakes: number; readonly refusals: ReadonlyMap<string, number> };
 }
 
-export interface StreamStats {
-  /** Oldest and newest retained window; null when none is retained. */
-  firstWindow: number | null;
-  lastWindow: number | null;
-  windows: number;
-  purgedThrough: number;
-  tuplesIn: number;
-  bytesIn: number;
-  publisher: boolean;
-  subscribers: Record<string, SubscriberStats>;
-}
-
-export interface BufferServerStats {
-  /** Bytes of window data in memory (resident windows + frames read back from the spool). */
-  memoryBytes: number;
-  peakMemoryBytes: number;
-  memoryLimit: number;
-  /** Bytes in spool files right now. */
-  spoolBytes: number;
-  spoolLimit: number;
-  /** Bytes ever moved to the spool. */
-  spilledBytes: number;
-  /** True while publishers are not read (memory and spool full). */
-  paused: boolean;
-  /** How many times publishers were paused. */
-  pauses: number;
-  connections: number;
-  /** Connections opened but not yet welcomed or refused. */
-  pendingHandshakes: number;
-  /** Refused handshakes since the server started, by error code (e.g. FRAME_TOO_BIG, TOO_MANY_HANDSHAKES, BAD_PROOF). */
-  authRefusals: Record<string, number>;
-  streams: Record<string, StreamStats>;
-}
-
-export function collectStats(s: BufferServerImpl): BufferServerStats {
+export function collectStats(s: StatsSource): BufferServerStats {
   const streams: Record<string, StreamStats> = {};
   for (const [name, st] of s.store.streams) {
     streams[name] = {
@@ -52,13 +32,11 @@ export function collectStats(s: BufferServerImpl): BufferServerStats {
       purgedThrough: st.purgedThrough,
       tuplesIn: st.tuplesIn,
       bytesIn: st.bytesIn,
-      publisher: s.publishers.has(name),
+      publisher: s.registry.hasPublisher(name),
       subscribers: {},
     };
   }
-  for (const c of s.connections) {
-    const link = c.subscriber;
-    if (!link) continue;
+  for (const link of s.registry.subscriberLinks()) {
     const entry = streams[link.stream.name];
     if (!entry) continue;
     entry.subscribers[link.name] = { tuplesOut: link.tuplesOut, bytesOut: link.bytesOut, lagWindows: link.lagWindows, from: link.from };
@@ -66,13 +44,15 @@ export function collectStats(s: BufferServerImpl): BufferServerStats {
   return {
     memoryBytes: s.store.memoryBytes,
     peakMemoryBytes: s.store.peakMemory,
-    memoryLimit: s.o.memoryLimit,
+    memoryLimit: s.memoryLimit,
     spoolBytes: s.store.spoolBytes,
-    spoolLimit: s.o.spoolLimit,
+    spoolLimit: s.spoolLimit,
     spilledBytes: s.store.spilledBytes,
     paused: s.paused,
     pauses: s.pauses,
-    connections: s.connections.size,
+    connections: s.registry.size,
+    boundNames: s.registry.boundNames,
+    takeoversRefused: s.registry.takeoversRefused,
     pendingHandshakes: s.gate.pendingHandshakes,
     authRefusals: Object.fromEntries(s.gate.refusals),
     streams,

@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { SluiceError, closeReason, connectAuthenticated, parseFrame, toBuffer, type DataMessage, type Token } from '@sluice/common';
+import { SluiceError, asFrameError, closeReason, connectAuthenticated, parseFrame, toBuffer, type Message, type Token } from '@sluice/common';
 import { ClientSocket } from './client-socket.js';
 
 export interface SubscriberOptions {
@@ -26,7 +26,7 @@ export interface Subscriber {
   close(): Promise<void>;
 }
 
-const STREAM_TYPES = new Set(['begin', 'data', 'end']);
+const STREAM_TYPES = ['begin', 'data', 'end'] as const;
 
 /** Subscribes to one stream (DESIGN.md "Subscriber"). */
 export async function connectSubscriber(o: SubscriberOptions): Promise<Subscriber> {
@@ -74,18 +74,16 @@ class StreamReaderClient {
   }
 
   private deliver(frame: Buffer): void {
-    let m: Record<string, unknown> & { t: string };
+    let m: Message<(typeof STREAM_TYPES)[number]>;
     try {
       m = parseFrame(frame, true, STREAM_TYPES);
     } catch (err) {
-      return this.fail(err as SluiceError);
+      return this.fail(asFrameError(err, 'buffer-server frame'));
     }
-    const w = m['w'] as number;
+    const w = m.w;
     if (m.t === 'begin') this.o.onBegin(w);
-    else if (m.t === 'data') {
-      const d = m as unknown as DataMessage;
-      this.o.onData(w, d.tuples, d.p);
-    } else {
+    else if (m.t === 'data') this.o.onData(w, m.tuples, m.p);
+    else {
       const r = this.o.onEnd(w);
       if (r && typeof (r as Promise<void>).then === 'function') {
         this.busy = true;

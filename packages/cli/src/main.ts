@@ -3,6 +3,7 @@ import { SluiceError } from '@sluice/common';
 import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 
 /** The one `sluice` command. Each subcommand lives in commands/ and registers itself here. */
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerBufferServerCommand(program);
   registerContainerCommand(program);
   registerRuntimeCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 

@@ -44,7 +44,7 @@ export function mintBufferToken(o: MintBufferTokenOptions): Token {
     maxDate: o.now + o.ttlMs,
     sequenceNumber: o.sequenceNumber ?? randomInt(0, 2 ** 48 - 1),
     keyId: 0,
-    scope: scope as unknown as Record<string, unknown>,
+    scope,
   });
   return { identifier, password: computePassword(o.secret, identifier), kind: TokenKind.bufferServer, service: o.bs };
 }

@@ -1,9 +1,8 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { z } from 'zod';
 import { decode, encode } from './codec.js';
 import { SluiceError } from './errors.js';
+import { readPrivateFile, writeFileAtomic } from './private-files.js';
 import { hmac } from './token.js';
 
 /**
@@ -56,43 +55,19 @@ export const credentialsSchema = z.object({
 });
 export type Credentials = z.infer<typeof credentialsSchema>;
 
-/** Atomic write: temp file (0600), fsync, rename, fsync the directory. */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  writeFileSync(tmp, data, { mode });
-  const fd = openSync(tmp, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
-}
-
 export function writeCredentials(path: string, credentials: Credentials): void {
   writeFileAtomic(path, `${JSON.stringify(credentialsSchema.parse(credentials), null, 2)}\n`);
 }
 
 export function readCredentials(path: string): Credentials {
-  let text: string;
+  const text = readPrivateFile(path, { what: 'credentials file', code: 'BAD_CONFIG' }).toString('utf8');
+  let json: unknown;
   try {
-    const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new SluiceError('BAD_CONFIG', `credentials file ${path} has mode ${mode.toString(8)}; it must be 0600`);
-    }
-    text = readFileSync(path, 'utf8');
+    json = JSON.parse(text);
   } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    throw new SluiceError('BAD_CONFIG', `cannot read credentials file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new SluiceError('BAD_CONFIG', `credentials file ${path} is not JSON; it is damaged, relaunch the container`, { cause: err });
   }
-  const parsed = credentialsSchema.safeParse(JSON.parse(text));
+  const parsed = credentialsSchema.safeParse(json);
   if (!parsed.success) {
     throw new SluiceError('BAD_CONFIG', `credentials file ${path} is invalid: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
   }
@@ -101,18 +76,25 @@ export function readCredentials(path: string): Credentials {
 
 const BOX_CONTEXT = 'sluice-credentials-v1';
 
-/** Seals a value for the peer of an umbilical session (AES-256-GCM under a key derived from the session key). */
-export function sealCredentials(sessionKey: Uint8Array, value: unknown): Buffer {
-  const key = hmac(sessionKey, BOX_CONTEXT);
+/**
+ * Seals a value for the container at the other end of an umbilical session: AES-256-GCM under
+ * HMAC(credentialsKey, "sluice-credentials-v1"), where credentialsKey is the session's
+ * server→client key (Session.credentialsKey) — the direction the credentials travel, so the box
+ * key belongs to that one session and direction. No MAC'd message can give it away: a MAC covers
+ * an 8-byte sequence number first, and "sluice-c" read as one would be a sequence number near
+ * 2^63, which no session reaches (docs/protocol.md section 4, "Sealed credentials").
+ */
+export function sealCredentials(credentialsKey: Uint8Array, value: unknown): Buffer {
+  const key = hmac(credentialsKey, BOX_CONTEXT);
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   const ct = Buffer.concat([cipher.update(encode(value)), cipher.final()]);
   return Buffer.concat([iv, ct, cipher.getAuthTag()]);
 }
 
-export function openCredentials(sessionKey: Uint8Array, box: Uint8Array): unknown {
+export function openCredentials(credentialsKey: Uint8Array, box: Uint8Array): unknown {
   if (box.length < 12 + 16) throw new SluiceError('BAD_MAC', 'sealed credentials are too short');
-  const key = hmac(sessionKey, BOX_CONTEXT);
+  const key = hmac(credentialsKey, BOX_CONTEXT);
   const b = Buffer.from(box);
   const decipher = createDecipheriv('aes-256-gcm', key, b.subarray(0, 12));
   decipher.setAuthTag(b.subarray(b.length - 16));

@@ -7,8 +7,8 @@ import { SluiceError } from './errors.js';
 import { ClientHandshake, ServerHandshake, serverProof, type TokenAuthority } from './handshake.js';
 import { parseFrame, type AuthRequest, type SealedMessage } from './protocol.js';
 import { StramSecretManager } from './secret-manager.js';
-import { Session } from './session.js';
-import type { BufferScope, Token } from './token.js';
+import { Session, SessionSide, deriveSessionKeys, messageMac } from './session.js';
+import { hmac, isBufferScope, type Token } from './token.js';
 
 function refusal(fn: () => unknown): { code: string; closeCode: number } | undefined {
   try {
@@ -30,7 +30,8 @@ function bufferAuthority(bs: string, key: Uint8Array = secret): TokenAuthority {
     password: (idBytes) => bufferTokenPassword(key, idBytes).password,
     checkLive: (id) => checkBufferTokenLive(id, clock.now(), revoked),
     authorize: (id, request) => {
-      const scope = id.scope as unknown as BufferScope;
+      const scope = id.scope;
+      if (!isBufferScope(scope)) throw new SluiceError('NOT_ALLOWED', 'token has no buffer-server scope');
       if (scope.bs !== bs) throw new SluiceError('WRONG_BUFFER_SERVER', `token is for ${scope.bs}`);
       if (request.role === 'hello' || request.role !== scope.access) throw new SluiceError('NOT_ALLOWED', `role ${request.role} not allowed`);
       if (request.role !== 'control' && !scope.streams.includes(request.stream)) throw new SluiceError('OUT_OF_SCOPE', `stream ${request.stream} not in scope`);
@@ -60,7 +61,7 @@ function editAuth(auth: Buffer, change: (m: Record<string, unknown>) => void): B
 }
 
 function sealed(frame: Buffer): SealedMessage {
-  return parseFrame(frame, true, new Set(['msg'])) as unknown as SealedMessage;
+  return parseFrame(frame, true, ['msg']);
 }
 
 describe('handshake', () => {
@@ -138,7 +139,7 @@ describe('handshake', () => {
   });
 
   it('refuses a token of the wrong kind or with a damaged identifier with 4401', async () => {
-    const stram = await StramSecretManager.open({ stateDir: null, clock });
+    const stram = await StramSecretManager.open({ app: 'app', stateDir: null, clock });
     const st = await stram.issue({ owner: 'a', renewer: 'stram', app: 'app', container: 'c' });
     const wrongKind = start({ ...st, service: 'bs-1' });
     expect(refusal(() => wrongKind.server.receive(wrongKind.auth, true))).toEqual({ code: 'TOKEN_WRONG_KIND', closeCode: 4401 });
@@ -220,7 +221,7 @@ describe('handshake', () => {
   });
 
   it('admits a STRAM token to the umbilical and refuses it once cancelled', async () => {
-    const stram = await StramSecretManager.open({ stateDir: null, clock });
+    const stram = await StramSecretManager.open({ app: 'app-1', stateDir: null, clock });
     const t = await stram.issue({ owner: 'alice', renewer: 'stram', app: 'app-1', container: 'c-1' });
     const hello: AuthRequest = { role: 'hello', container: 'c-1' };
     const ok = new ServerHandshake('stram:app-1', stram);
@@ -233,12 +234,22 @@ describe('handshake', () => {
     const again = new ServerHandshake('stram:app-1', stram);
     expect(refusal(() => again.receive(new ClientHandshake(t, hello).answer(again.challenge(), true), true))).toEqual({ code: 'TOKEN_CANCELLED', closeCode: 4401 });
   });
+
+  it("refuses with 4403 OUT_OF_SCOPE a genuine STRAM token of another app, even under this STRAM's key", async () => {
+    const stram = await StramSecretManager.open({ app: 'app-1', stateDir: null, clock });
+    const foreign = await stram.issue({ owner: 'alice', renewer: 'stram', app: 'app-2', container: 'c-1' });
+    const server = new ServerHandshake('stram:app-1', stram);
+    const client = new ClientHandshake({ ...foreign, service: 'stram:app-1' }, { role: 'hello', container: 'c-1' });
+    expect(refusal(() => server.receive(client.answer(server.challenge(), true), true))).toEqual({ code: 'OUT_OF_SCOPE', closeCode: 4403 });
+  });
 });
 
 describe('session MAC', () => {
+  const keys = () => deriveSessionKeys(randomBytes(32), randomBytes(32), randomBytes(32));
+  /** a: the client end, b: the server end of one session. */
   const pair = () => {
-    const key = randomBytes(32);
-    return { a: new Session(key), b: new Session(key) };
+    const k = keys();
+    return { a: new Session(k, SessionSide.client), b: new Session(k, SessionSide.server) };
   };
 
   it('seals and opens in order', () => {
@@ -253,7 +264,7 @@ describe('session MAC', () => {
     body[body.length - 1]! ^= 0x01;
     expect(refusal(() => b.open({ ...m, body }))).toEqual({ code: 'BAD_MAC', closeCode: 4401 });
     expect(refusal(() => b.open({ ...m, seq: m.seq + 1 }))).toEqual({ code: 'BAD_MAC', closeCode: 4401 });
-    expect(refusal(() => new Session(randomBytes(32)).open(m))).toEqual({ code: 'BAD_MAC', closeCode: 4401 });
+    expect(refusal(() => new Session(keys(), SessionSide.server).open(m))).toEqual({ code: 'BAD_MAC', closeCode: 4401 });
   });
 
   it('refuses a replayed or out-of-order sequence with 4401 BAD_SEQUENCE', () => {
@@ -268,5 +279,38 @@ describe('session MAC', () => {
     d.open(two);
     expect(refusal(() => d.open(one))).toEqual({ code: 'BAD_SEQUENCE', closeCode: 4401 });
     expect(second.seq).toBe(2);
+  });
+
+  it('refuses a reflected message (one a side sealed itself, sent back to it) with 4401 BAD_MAC, in both directions', () => {
+    const { a: client, b: server } = pair();
+    const ack = { t: 'heartbeat-ack', commands: [] };
+    const heartbeat = { t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [] };
+    const fromServer = sealed(server.seal(ack));
+    const fromClient = sealed(client.seal(heartbeat));
+    // Seq 1 on both: with one key for both directions, each would open at its own sender.
+    expect(refusal(() => server.open(fromServer))).toEqual({ code: 'BAD_MAC', closeCode: 4401 });
+    expect(refusal(() => client.open(fromClient))).toEqual({ code: 'BAD_MAC', closeCode: 4401 });
+    // Each is genuine: the peer it was meant for opens it.
+    expect(client.open(fromServer)).toEqual(ack);
+    expect(server.open(fromClient)).toEqual(heartbeat);
+    // What the split prevents: under one key for both directions the reflection opens.
+    const one = randomBytes(32);
+    const single = new Session({ clientToServer: one, serverToClient: one }, SessionSide.server);
+    expect(single.open(sealed(single.seal(ack)))).toEqual(ack);
+  });
+
+  it('uses the key of each direction as docs/protocol.md derives it, never one key for both', () => {
+    const password = randomBytes(32);
+    const nonce = randomBytes(32);
+    const cnonce = randomBytes(32);
+    const k = deriveSessionKeys(password, nonce, cnonce);
+    expect(k.clientToServer).toEqual(hmac(password, 'sluice-session-c2s-v1', nonce, cnonce));
+    expect(k.serverToClient).toEqual(hmac(password, 'sluice-session-s2c-v1', nonce, cnonce));
+    expect(k.clientToServer.equals(k.serverToClient)).toBe(false);
+    const m = sealed(new Session(k, SessionSide.client).seal({ t: 'x' }));
+    expect(m.mac).toEqual(messageMac(k.clientToServer, 1, m.body));
+    // The single key of the old scheme no longer opens anything.
+    const old = hmac(password, 'sluice-session-v1', nonce, cnonce);
+    expect(refusal(() => new Session({ clientToServer: old, serverToClient: old }, SessionSide.server).open(m))).toEqual({ code: 'BAD_MAC', closeCode: 4401 });
   });
 });

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { encode } from './codec.js';
 import { SluiceError } from './errors.js';
-import { challengeSchema, parseFrame, welcomeSchema, type AuthMessage, type AuthRequest, type ChallengeMessage } from './protocol.js';
-import { Session, deriveSessionKey } from './session.js';
+import { parseFrame, type AuthRequest, type ChallengeMessage, type WelcomeMessage } from './protocol.js';
+import { Session, SessionSide, deriveSessionKeys } from './session.js';
 import { decodeIdentifier, hmac, safeEqual, type Token, type TokenIdentifier } from './token.js';
 
 /**
@@ -51,7 +51,6 @@ export interface AcceptedAuth {
 
 const HandshakeState = { awaitingAuth: 'awaiting-auth', accepted: 'accepted', failed: 'failed' } as const;
 type HandshakeState = (typeof HandshakeState)[keyof typeof HandshakeState];
-const AUTH_ONLY = new Set(['auth']);
 
 export class ServerHandshake {
   readonly nonce: Buffer;
@@ -81,7 +80,7 @@ export class ServerHandshake {
       throw new SluiceError('UNEXPECTED_MESSAGE', `auth received in state ${this.state}; a connection authenticates once`);
     }
     this.state = HandshakeState.failed;
-    const message = parseFrame(data, isBinary, AUTH_ONLY) as unknown as AuthMessage;
+    const message = parseFrame(data, isBinary, ['auth']);
     const identifier = decodeIdentifier(message.id);
     const candidates = this.authority.password(message.id, identifier);
     const passwords = Array.isArray(candidates) ? candidates : [candidates];
@@ -96,14 +95,14 @@ export class ServerHandshake {
     const password = passwords[keyIndex]!;
     this.authority.checkLive(identifier);
     const { t: _t, id: _id, cnonce, proof: _proof, ...request } = message;
-    this.authority.authorize(identifier, request as AuthRequest);
+    this.authority.authorize(identifier, request);
     this.state = HandshakeState.accepted;
     const nonce = this.nonce;
     return {
       identifier,
-      request: request as AuthRequest,
+      request,
       welcome: (extra) => encode({ ...extra, t: 'welcome', proof: serverProof(password, cnonce, nonce) }),
-      session: new Session(deriveSessionKey(password, nonce, cnonce)),
+      session: new Session(deriveSessionKeys(password, nonce, cnonce), SessionSide.server),
       keyIndex,
     };
   }
@@ -122,8 +121,7 @@ export class ClientHandshake {
   /** Takes the challenge frame, returns the auth frame. Refuses a challenge for another service. */
   answer(data: Uint8Array, isBinary: boolean): Buffer {
     if (this.nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'a second challenge arrived');
-    const challenge = parseFrame(data, isBinary, new Set(['challenge'])) as unknown as ChallengeMessage;
-    challengeSchema.parse(challenge);
+    const challenge = parseFrame(data, isBinary, ['challenge']);
     if (challenge.service !== this.token.service) {
       throw new SluiceError('WRONG_SERVICE', `server says it is "${challenge.service}" but the token is for "${this.token.service}"; not sending a proof`);
     }
@@ -133,14 +131,13 @@ export class ClientHandshake {
   }
 
   /** Takes the welcome frame; checks that the server holds the key too. Returns the welcome and the session. */
-  welcome(data: Uint8Array, isBinary: boolean): { welcome: Record<string, unknown>; session: Session } {
+  welcome(data: Uint8Array, isBinary: boolean): { welcome: WelcomeMessage; session: Session } {
     if (!this.nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'welcome before challenge');
-    const welcome = parseFrame(data, isBinary, new Set(['welcome'])) as unknown as { proof: Uint8Array } & Record<string, unknown>;
-    welcomeSchema.parse(welcome);
+    const welcome = parseFrame(data, isBinary, ['welcome']);
     if (!safeEqual(serverProof(this.token.password, this.cnonce, this.nonce), welcome.proof)) {
       throw new SluiceError('BAD_PROOF', 'the server could not prove it holds the token key; it is not the real server');
     }
-    return { welcome, session: new Session(deriveSessionKey(this.token.password, this.nonce, this.cnonce)) };
+    return { welcome, session: new Session(deriveSessionKeys(this.token.password, this.nonce, this.cnonce), SessionSide.client) };
   }
 }
 

@@ -24,7 +24,7 @@ export {
 export { generateSecret, readSecretFile, writeSecretFile } from './secret-file.js';
 export { bufferTokenPassword, checkBufferTokenLive, mintBufferToken, type MintBufferTokenOptions, type VerifiedBufferToken } from './buffer-token.js';
 export * from './protocol.js';
-export { Session, deriveSessionKey, messageMac } from './session.js';
+export { SESSION_C2S_CONTEXT, SESSION_S2C_CONTEXT, Session, SessionSide, deriveSessionKeys, messageMac, type SessionKeys } from './session.js';
 export {
   AUTH_CONTEXT,
   ClientHandshake,
@@ -50,7 +50,8 @@ export {
 export { createLogger, type Logger } from './logger.js';
 export * from './app/types.js';
 export * from './umbilical.js';
-export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, writeFileAtomic, type Credentials } from './credentials.js';
+export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, type Credentials } from './credentials.js';
+export { writeFileAtomic, type AtomicWriteOptions } from './private-files.js';
 export { StramSecretManager, type IssueRequest, type SecretManagerOptions } from './secret-manager.js';
 export { GroupCommit, STATE_VERSION } from './state-store.js';
 export {
@@ -71,3 +72,4 @@ export { instantiateOperator, validateApp } from './app/validate.js';
 export { bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
 export { scanStreamFrame, streamHeader, type StreamFrameHeader } from './stream-scan.js';
+export { advertisedUrl } from './advertised-url.js';

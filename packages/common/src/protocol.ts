@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { decode } from './codec.js';
 import { SluiceError } from './errors.js';
+import type { Session } from './session.js';
+import { heartbeatAckSchema, heartbeatSchema } from './umbilical.js';
 
 /**
- * Every message on the wire, in one place (DESIGN.md "Authenticated connection", "Buffer server
- * stream"; docs/protocol.md documents them for implementers in other languages).
- * Messages are validated at the edge: `parseFrame` turns bytes into a typed message or throws a
- * SluiceError whose closeCode is 4400.
+ * Every message on the wire, in one place (docs/protocol.md sections 4 and 5, which document
+ * them for implementers in other languages). Messages are validated at the edge: `parseFrame`
+ * turns bytes into one of the message types its caller allows, typed as the union of exactly
+ * those, or throws a SluiceError whose closeCode is 4400.
  */
 
 const MAX_WINDOW = Number.MAX_SAFE_INTEGER;
@@ -42,19 +44,19 @@ export type SubscribeRequest = z.infer<typeof subscribeRequest>;
 
 const authBase = z.object({ t: z.literal('auth'), id: bin.refine((b) => b.length <= 4096, 'identifier too long'), cnonce: bin32, proof: bin32 });
 export const authSchema = z.intersection(authBase, authRequestSchema);
-export type AuthMessage = z.infer<typeof authBase> & AuthRequest;
+export type AuthMessage = z.infer<typeof authSchema>;
 
 export const welcomeSchema = z.looseObject({ t: z.literal('welcome'), proof: bin32 });
 export type WelcomeMessage = z.infer<typeof welcomeSchema>;
 
-// ---- umbilical envelope (DESIGN.md step 4): body is the MessagePack bytes of the inner message --
+// ---- umbilical envelope (docs/protocol.md section 4, step 4): body is the MessagePack bytes of the inner message --
 export const sealedSchema = z.object({ t: z.literal('msg'), seq: uint, body: bin, mac: bin32 });
 export type SealedMessage = z.infer<typeof sealedSchema>;
 
 // ---- buffer server stream --------------------------------------------------------------------
-export interface BeginMessage { t: 'begin'; w: number }
-export interface EndMessage { t: 'end'; w: number }
-export interface DataMessage { t: 'data'; w: number; tuples: unknown[]; p?: number[] }
+export type BeginMessage = { t: 'begin'; w: number };
+export type EndMessage = { t: 'end'; w: number };
+export type DataMessage = { t: 'data'; w: number; tuples: unknown[]; p?: number[] };
 
 export const purgeSchema = z.object({ t: z.literal('purge'), stream: name, w: uint });
 export const resetSchema = z.object({ t: z.literal('reset'), stream: name });
@@ -64,34 +66,60 @@ export const ackSchema = z.looseObject({ t: z.literal('ack'), of: z.string() });
 export type PurgeMessage = z.infer<typeof purgeSchema>;
 export type ResetMessage = z.infer<typeof resetSchema>;
 export type RevokeMessage = z.infer<typeof revokeSchema>;
-export type ControlMessage = PurgeMessage | ResetMessage | RevokeMessage | z.infer<typeof statsRequestSchema>;
+export type AckMessage = z.infer<typeof ackSchema>;
 
-const isWindow = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+// The figures of a stats ack (docs/protocol.md "Control"). Limits and counters are plain numbers:
+// a limit may be configured past 2^53 or as Infinity, and the ack is only ever read, never trusted.
+const figure = z.custom<number>((v) => typeof v === 'number', 'must be a number');
+export const subscriberStatsSchema = z.object({
+  tuplesOut: figure,
+  bytesOut: figure,
+  /** Retained windows this subscriber has not fully received yet. */
+  lagWindows: figure,
+  from: figure,
+});
+export const streamStatsSchema = z.object({
+  /** Oldest and newest retained window; null when none is retained. */
+  firstWindow: figure.nullable(),
+  lastWindow: figure.nullable(),
+  windows: figure,
+  purgedThrough: figure,
+  tuplesIn: figure,
+  bytesIn: figure,
+  publisher: z.boolean(),
+  subscribers: z.record(z.string(), subscriberStatsSchema),
+});
+export const bufferServerStatsSchema = z.object({
+  /** Bytes of window data in memory (resident windows + frames read back from the spool). */
+  memoryBytes: figure,
+  peakMemoryBytes: figure,
+  memoryLimit: figure,
+  /** Bytes in spool files right now. */
+  spoolBytes: figure,
+  spoolLimit: figure,
+  /** Bytes ever moved to the spool. */
+  spilledBytes: figure,
+  /** True while publishers are not read (memory and spool full). */
+  paused: z.boolean(),
+  /** How many times publishers were paused. */
+  pauses: figure,
+  connections: figure,
+  /** Subscriber names bound to a container or owner (docs/protocol.md "Subscriber names"). */
+  boundNames: figure,
+  /** Subscribe attempts refused (4403 SUBSCRIBER_NAME_TAKEN) because the name belonged to another holder. */
+  takeoversRefused: figure,
+  /** Connections opened but not yet welcomed or refused (docs/protocol.md "Limits before welcome"). */
+  pendingHandshakes: figure,
+  /** Refused handshakes since the server started, by error code (e.g. FRAME_TOO_BIG, TOO_MANY_HANDSHAKES, BAD_PROOF). */
+  authRefusals: z.record(z.string(), figure),
+  streams: z.record(z.string(), streamStatsSchema),
+});
+export type SubscriberStats = z.infer<typeof subscriberStatsSchema>;
+export type StreamStats = z.infer<typeof streamStatsSchema>;
+export type BufferServerStats = z.infer<typeof bufferServerStatsSchema>;
 
-/**
- * Hand-written checks for the hot path (a data message per batch): zod would walk every tuple.
- * Tuples are opaque to Sluice; only `w` and the partition array are checked.
- */
-function checkStreamMessage(m: Record<string, unknown>): BeginMessage | EndMessage | DataMessage {
-  if (!isWindow(m['w'])) throw invalid(m['t'] as string, 'w must be a non-negative integer below 2^53');
-  if (m['t'] !== 'data') return m as unknown as BeginMessage | EndMessage;
-  const tuples = m['tuples'];
-  if (!Array.isArray(tuples)) throw invalid('data', 'tuples must be an array');
-  const p = m['p'];
-  if (p !== undefined) {
-    if (!Array.isArray(p) || p.length !== tuples.length) throw invalid('data', 'p must be an array as long as tuples');
-    for (const v of p) {
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** 31) throw invalid('data', 'p values must be integers in [0, 2^31)');
-    }
-  }
-  return m as unknown as DataMessage;
-}
-
-function invalid(t: string, why: string): SluiceError {
-  return new SluiceError('INVALID_MESSAGE', `${t}: ${why}`);
-}
-
-const schemas: Record<string, z.ZodType> = {
+/** The schema of every message type but the stream's three (checked by hand below), by `t`. */
+const schemas = {
   challenge: challengeSchema,
   auth: authSchema,
   welcome: welcomeSchema,
@@ -101,46 +129,107 @@ const schemas: Record<string, z.ZodType> = {
   revoke: revokeSchema,
   stats: statsRequestSchema,
   ack: ackSchema,
-};
-const streamTypes = new Set(['begin', 'data', 'end']);
+  heartbeat: heartbeatSchema,
+  'heartbeat-ack': heartbeatAckSchema,
+} as const;
+type Schemas = typeof schemas;
+const STREAM_TYPES = ['begin', 'data', 'end'] as const;
+type StreamType = (typeof STREAM_TYPES)[number];
 
-export type MessageType = 'challenge' | 'auth' | 'welcome' | 'msg' | 'begin' | 'data' | 'end' | 'purge' | 'reset' | 'revoke' | 'stats' | 'ack';
+/** Every message, by its `t`. */
+export type Messages = { [K in keyof Schemas]: z.infer<Schemas[K]> } & { begin: BeginMessage; data: DataMessage; end: EndMessage };
+export type MessageType = keyof Messages;
+/** One message of the given type(s): a union discriminated by `t`. */
+export type Message<T extends MessageType = MessageType> = Messages[T];
 
-/** Validates a decoded value as one of the `allowed` message types. */
-export function parseMessage(
-  value: unknown,
-  allowed: ReadonlySet<string>,
-  extra?: Readonly<Record<string, z.ZodType>>,
-): Record<string, unknown> & { t: string } {
+function isSchemaType(t: string): t is keyof Schemas {
+  return Object.hasOwn(schemas, t);
+}
+
+function isStreamType(t: string): t is StreamType {
+  return (STREAM_TYPES as readonly string[]).includes(t);
+}
+
+function invalid(t: string, why: string): SluiceError {
+  return new SluiceError('INVALID_MESSAGE', `${t}: ${why}`);
+}
+
+/** Runs a schema over a message of type `t`; the first issue becomes an INVALID_MESSAGE naming its field. */
+function validate<S extends z.ZodType>(schema: S, value: unknown, t: string): z.infer<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const where = issue?.path.length ? issue.path.join('.') : 'message';
+  throw invalid(t, `${where} ${issue?.message ?? 'is invalid'}`);
+}
+
+const isWindow = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * Hand-written checks for the hot path (a data message per batch): zod would walk every tuple.
+ * Tuples are opaque to Sluice; only `w` and the partition array are checked.
+ */
+function checkStreamMessage(t: StreamType, m: Record<string, unknown>): Message<StreamType> {
+  const w = m['w'];
+  if (!isWindow(w)) throw invalid(t, 'w must be a non-negative integer below 2^53');
+  if (t !== 'data') return { t, w };
+  const tuples = m['tuples'];
+  if (!Array.isArray(tuples)) throw invalid('data', 'tuples must be an array');
+  const p = m['p'];
+  if (p === undefined) return { t, w, tuples };
+  if (!Array.isArray(p) || p.length !== tuples.length) throw invalid('data', 'p must be an array as long as tuples');
+  for (const v of p) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** 31) throw invalid('data', 'p values must be integers in [0, 2^31)');
+  }
+  return { t, w, tuples, p };
+}
+
+/**
+ * Validates a decoded value as one of the `allowed` message types. Faults, in this order: not a
+ * map with a string `t` (INVALID_MESSAGE), a `t` no Sluice message has (UNKNOWN_MESSAGE), one
+ * not allowed here (UNEXPECTED_MESSAGE), a field missing or of the wrong type (INVALID_MESSAGE).
+ */
+export function parseMessage<const T extends MessageType>(value: unknown, allowed: readonly T[]): Message<T> {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) {
     throw new SluiceError('INVALID_MESSAGE', 'message must be a MessagePack map with a string field t');
   }
-  const t = (value as Record<string, unknown>)['t'];
+  const m = value as Record<string, unknown>;
+  const t = m['t'];
   if (typeof t !== 'string') throw new SluiceError('INVALID_MESSAGE', 'message must have a string field t');
-  const schema = extra?.[t] ?? schemas[t];
-  if (!schema && !streamTypes.has(t) && !allowed.has(t)) {
-    throw new SluiceError('UNKNOWN_MESSAGE', `unknown message type "${t.slice(0, 40)}"`);
-  }
-  if (!allowed.has(t)) throw new SluiceError('UNEXPECTED_MESSAGE', `message "${t}" is not allowed here`);
-  if (streamTypes.has(t)) return checkStreamMessage(value as Record<string, unknown>) as unknown as Record<string, unknown> & { t: string };
-  if (!schema) return value as Record<string, unknown> & { t: string };
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const where = issue?.path.length ? issue.path.join('.') : 'message';
-    throw invalid(t, `${where} ${issue?.message ?? 'is invalid'}`);
-  }
-  return result.data as Record<string, unknown> & { t: string };
+  if (!isSchemaType(t) && !isStreamType(t)) throw new SluiceError('UNKNOWN_MESSAGE', `unknown message type "${t.slice(0, 40)}"`);
+  if (!(allowed as readonly string[]).includes(t)) throw new SluiceError('UNEXPECTED_MESSAGE', `message "${t}" is not allowed here`);
+  // `t` is one of `allowed`, and the schema (or the stream check) of `t` returns a Message<t>.
+  const message = isStreamType(t) ? checkStreamMessage(t, m) : validate(schemas[t], m, t);
+  return message as Message<T>;
 }
 
 /** Bytes of one WebSocket message → a validated message. Text frames are malformed by definition. */
-export function parseFrame(
-  data: Uint8Array,
-  isBinary: boolean,
-  allowed: ReadonlySet<string>,
-  extra?: Readonly<Record<string, z.ZodType>>,
-): Record<string, unknown> & { t: string } {
+export function parseFrame<const T extends MessageType>(data: Uint8Array, isBinary: boolean, allowed: readonly T[]): Message<T> {
   if (!isBinary) throw new SluiceError('MALFORMED_FRAME', 'text frames are not accepted; send one binary MessagePack frame');
-  return parseMessage(decode(data), allowed, extra);
+  return parseMessage(decode(data), allowed);
 }
 
+/**
+ * One sealed umbilical frame → its inner message, one of `allowed`. Faults are found in the order
+ * docs/protocol.md section 2 gives: a malformed envelope (4400), then its MAC and sequence number
+ * (4401), then the inner message (4400). Scope is the caller's to check, after this.
+ */
+export function openSealed<const T extends MessageType>(session: Session, data: Uint8Array, isBinary: boolean, allowed: readonly T[]): Message<T> {
+  return parseMessage(session.open(parseFrame(data, isBinary, ['msg'])), allowed);
+}
+
+/** The figures of a stats ack (a buffer server's `{t:"ack", of:"stats", ...figures}`). */
+export function statsOfAck(ack: AckMessage): BufferServerStats {
+  const { t: _t, of: _of, ...figures } = ack;
+  return validate(bufferServerStatsSchema, figures, 'ack');
+}
+
+/**
+ * Any failure while handling a peer's frame, as the SluiceError to close with: a SluiceError as it
+ * is, anything else (a library throwing on odd input) as MALFORMED_FRAME, 4400 — never a crash.
+ */
+export function asFrameError(err: unknown, what: string): SluiceError {
+  if (err instanceof SluiceError) return err;
+  const detail = err instanceof Error ? err.message : String(err);
+  return new SluiceError('MALFORMED_FRAME', `${what} could not be processed (${detail.slice(0, 60)})`, { cause: err });
+}

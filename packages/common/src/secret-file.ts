@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { SluiceError } from './errors.js';
+import { readPrivateFile } from './private-files.js';
 
 /** A new 256-bit key from the system CSPRNG. */
 export function generateSecret(): Buffer {
@@ -23,19 +24,9 @@ export function writeSecretFile(path: string, secret: Uint8Array = generateSecre
   }
 }
 
-/** Reads a secret file; refuses one that others can read, like ssh does with private keys. */
+/** Reads a secret file; refuses one that others can read or another user owns, like ssh does with private keys. */
 export function readSecretFile(path: string): Buffer {
-  let text: string;
-  try {
-    const mode = statSync(path).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new SluiceError('BAD_CONFIG', `secret file ${path} has mode ${mode.toString(8)}; it must be readable by its owner only (chmod 600 ${path})`);
-    }
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    throw new SluiceError('BAD_CONFIG', `cannot read secret file ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  const text = readPrivateFile(path, { what: 'secret file', code: 'BAD_CONFIG' }).toString('utf8');
   if (!/^[0-9a-f]{64}\n?$/.test(text)) {
     throw new SluiceError('BAD_CONFIG', `secret file ${path} must hold 64 lowercase hex characters and a newline (make one with: sluice secret --out FILE)`);
   }

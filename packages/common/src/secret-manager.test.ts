@@ -30,7 +30,7 @@ let clock: ManualClock;
 const opened: StramSecretManager[] = [];
 
 async function openManager(extra: Partial<SecretManagerOptions> = {}): Promise<StramSecretManager> {
-  const m = await StramSecretManager.open({ stateDir: join(dir, 'stram'), clock, ...extra });
+  const m = await StramSecretManager.open({ app: req.app, stateDir: join(dir, 'stram'), clock, ...extra });
   opened.push(m);
   return m;
 }
@@ -223,7 +223,7 @@ describe('StramSecretManager (Hadoop TestDelegationToken behaviours)', () => {
     expect(seqs.size).toBe(10_000);
     expect(m.tokenCount).toBe(10_000);
     expect(m.stateWrites.tokens - before).toBeLessThanOrEqual(2);
-    const reopened = await StramSecretManager.open({ stateDir: join(dir, 'stram'), clock });
+    const reopened = await StramSecretManager.open({ app: req.app, stateDir: join(dir, 'stram'), clock });
     expect(reopened.tokenCount).toBe(10_000);
     expect(reopened.verify(tokens[9_999]!).scope).toEqual({ app: 'app-1', container: 'c-9999' });
   });
@@ -242,7 +242,7 @@ describe('StramSecretManager refuses what it did not issue', () => {
 
   it('refuses a token of another manager', async () => {
     const m = await openManager();
-    const other = await StramSecretManager.open({ stateDir: null, clock });
+    const other = await StramSecretManager.open({ app: req.app, stateDir: null, clock });
     const t = await other.issue(req);
     expect(codeOf(() => m.verify(t))).toBe('TOKEN_BAD_PASSWORD');
   });
@@ -306,9 +306,26 @@ describe('StramSecretManager refuses what it did not issue', () => {
     expect(codeOf(() => m.authorize(id, { role: 'control' }))).toBe('NOT_ALLOWED');
   });
 
+  it("refuses hello for a genuine token of another app (OUT_OF_SCOPE, 4403), as STRAM's own authority does", async () => {
+    const m = await openManager();
+    const foreign = m.verify(await m.issue({ ...req, app: 'app-2' }));
+    let refusal: unknown;
+    try {
+      m.authorize(foreign, { role: 'hello', container: 'c-1' });
+    } catch (err) {
+      refusal = err;
+    }
+    expect(refusal).toMatchObject({ code: 'OUT_OF_SCOPE', closeCode: 4403 });
+    m.authorize(m.verify(await m.issue(req)), { role: 'hello', container: 'c-1' });
+  });
+
+  it('needs to know its app', async () => {
+    expect(await codeOfAsync(StramSecretManager.open({ app: '', stateDir: null }))).toBe('BAD_CONFIG');
+  });
+
   it('rejects bad options and empty requests', async () => {
-    expect(await codeOfAsync(StramSecretManager.open({ stateDir: null, renewIntervalMs: 0 }))).toBe('BAD_CONFIG');
-    expect(await codeOfAsync(StramSecretManager.open({ stateDir: null, maxLifetimeMs: 1.5 }))).toBe('BAD_CONFIG');
+    expect(await codeOfAsync(StramSecretManager.open({ app: req.app, stateDir: null, renewIntervalMs: 0 }))).toBe('BAD_CONFIG');
+    expect(await codeOfAsync(StramSecretManager.open({ app: req.app, stateDir: null, maxLifetimeMs: 1.5 }))).toBe('BAD_CONFIG');
     const m = await openManager();
     expect(await codeOfAsync(m.issue({ ...req, owner: '' }))).toBe('BAD_CONFIG');
     expect(await codeOfAsync(m.issue({ ...req, container: '' }))).toBe('BAD_CONFIG');
@@ -326,7 +343,7 @@ describe('StramSecretManager state on disk', () => {
     const renewed = await m1.renew(a, 'stram');
     await m1.cancel(b, 'alice');
     // No close(): each mutation above resolved only once it was on disk.
-    const m2 = await StramSecretManager.open({ stateDir: join(dir, 'stram'), clock });
+    const m2 = await StramSecretManager.open({ app: req.app, stateDir: join(dir, 'stram'), clock });
     opened.push(m2);
     expect(m2.currentKeyId).toBe(m1.currentKeyId);
     expect(m2.keyCount).toBe(2);
@@ -353,7 +370,7 @@ describe('StramSecretManager state on disk', () => {
   });
 
   it('keeps no state on disk when stateDir is null', async () => {
-    const m = await StramSecretManager.open({ stateDir: null, clock });
+    const m = await StramSecretManager.open({ app: req.app, stateDir: null, clock });
     const t = await m.issue(req);
     expect(m.verify(t).sequenceNumber).toBe(1);
     expect(m.stateWrites).toEqual({ keys: 0, tokens: 0 });
@@ -411,7 +428,7 @@ describe('StramSecretManager state on disk', () => {
         await m.issue(req);
         await m.close();
         damage(join(dir, 'stram'));
-        const err = await StramSecretManager.open({ stateDir: join(dir, 'stram'), clock }).catch((e: unknown) => e);
+        const err = await StramSecretManager.open({ app: req.app, stateDir: join(dir, 'stram'), clock }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(SluiceError);
         expect((err as SluiceError).code).toBe('STATE_CORRUPT');
         expect((err as SluiceError).message).toContain(join(dir, 'stram'));

@@ -5,6 +5,7 @@ import { SluiceError } from './errors.js';
 import type { TokenAuthority } from './handshake.js';
 import type { Logger } from './logger.js';
 import type { AuthRequest } from './protocol.js';
+import { writeFileAtomic } from './private-files.js';
 import {
   GroupCommit,
   ensureStateDir,
@@ -13,7 +14,6 @@ import {
   readStateFile,
   serializeKeys,
   serializeTokens,
-  writeFileAtomic,
   type MasterKey,
   type TokenRecord,
 } from './state-store.js';
@@ -28,6 +28,7 @@ import {
   type Token,
   type TokenIdentifier,
 } from './token.js';
+import { authorizeUmbilical } from './umbilical.js';
 
 /**
  * The STRAM delegation-token authority (DESIGN.md "Tokens", "Token lifetime", "State and
@@ -44,6 +45,8 @@ import {
 const DAY = 86_400_000;
 
 export interface SecretManagerOptions {
+  /** The app whose STRAM this authority is: the umbilical admits only tokens of this app. */
+  app: string;
   /** null = in memory only. Files: <stateDir>/keys and <stateDir>/tokens, mode 0600. */
   stateDir: string | null;
   clock?: Clock;
@@ -81,6 +84,7 @@ function checkInterval(name: string, value: number): number {
 }
 
 export class StramSecretManager implements TokenAuthority {
+  private readonly app: string;
   private readonly clock: Clock;
   private readonly keyUpdateIntervalMs: number;
   private readonly renewIntervalMs: number;
@@ -105,6 +109,10 @@ export class StramSecretManager implements TokenAuthority {
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(options: SecretManagerOptions) {
+    if (typeof options.app !== 'string' || options.app === '') {
+      throw new SluiceError('BAD_CONFIG', 'secret manager option app must name the app whose tokens the umbilical admits');
+    }
+    this.app = options.app;
     // `??`, not a spread: an option passed as undefined (from JavaScript) means the default.
     this.clock = options.clock ?? systemClock;
     this.keyUpdateIntervalMs = checkInterval('keyUpdateIntervalMs', options.keyUpdateIntervalMs ?? defaults.keyUpdateIntervalMs);
@@ -120,9 +128,11 @@ export class StramSecretManager implements TokenAuthority {
       const tokensFile = join(options.stateDir, 'tokens');
       this.keysFile = keysFile;
       this.tokensFile = tokensFile;
-      // Snapshots are taken synchronously at the start of each write (GroupCommit contract).
-      this.keysCommit = new GroupCommit(() => writeFileAtomic(keysFile, serializeKeys(this.lastKeyId, this.keys.values())));
-      this.tokensCommit = new GroupCommit(() => writeFileAtomic(tokensFile, serializeTokens(this.sequenceNumber, this.tokens.values())));
+      // Snapshots are taken synchronously at the start of each write (GroupCommit contract). The
+      // state directory is made once, by load(): one that vanished is an error, not recreated empty.
+      const onDisk = { createDir: false };
+      this.keysCommit = new GroupCommit(async () => writeFileAtomic(keysFile, serializeKeys(this.lastKeyId, this.keys.values()), 0o600, onDisk));
+      this.tokensCommit = new GroupCommit(async () => writeFileAtomic(tokensFile, serializeTokens(this.sequenceNumber, this.tokens.values()), 0o600, onDisk));
     }
   }
 
@@ -142,7 +152,8 @@ export class StramSecretManager implements TokenAuthority {
       return;
     }
     await ensureStateDir(stateDir);
-    const [keysBytes, tokensBytes] = await Promise.all([readStateFile(this.keysFile), readStateFile(this.tokensFile)]);
+    const keysBytes = readStateFile(this.keysFile);
+    const tokensBytes = readStateFile(this.tokensFile);
     if (keysBytes === undefined && tokensBytes === undefined) {
       this.current = this.newKey();
       await this.keysCommit?.commit();
@@ -227,7 +238,7 @@ export class StramSecretManager implements TokenAuthority {
       maxDate: now + this.maxLifetimeMs,
       sequenceNumber: ++this.sequenceNumber,
       keyId: key.id,
-      scope: scope as unknown as Record<string, unknown>,
+      scope,
     };
     const idBytes = encodeIdentifier(identifier);
     this.tokens.set(identifier.sequenceNumber, {
@@ -250,9 +261,7 @@ export class StramSecretManager implements TokenAuthority {
 
   /** TokenAuthority: the password of these identifier bytes under the master key they name. */
   password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer {
-    if (identifier.kind !== TokenKind.stram) {
-      throw new SluiceError('TOKEN_WRONG_KIND', `token kind ${identifier.kind} is not accepted by STRAM; present a ${TokenKind.stram} token`);
-    }
+    checkKind(identifier);
     if (!isStramScope(identifier.scope)) {
       throw new SluiceError('MALFORMED_TOKEN', 'STRAM token scope must be {app, container}; the token is damaged or forged');
     }
@@ -265,9 +274,7 @@ export class StramSecretManager implements TokenAuthority {
 
   /** TokenAuthority: expiry, cancellation and existence; call after the password checks out. */
   checkLive(identifier: TokenIdentifier): void {
-    if (identifier.kind !== TokenKind.stram) {
-      throw new SluiceError('TOKEN_WRONG_KIND', `token kind ${identifier.kind} is not accepted by STRAM; present a ${TokenKind.stram} token`);
-    }
+    checkKind(identifier);
     const now = this.clock.now();
     const seq = identifier.sequenceNumber;
     if (now > identifier.maxDate) {
@@ -285,27 +292,14 @@ export class StramSecretManager implements TokenAuthority {
     }
   }
 
-  /**
-   * TokenAuthority: a STRAM token admits its own container to the umbilical (role hello) and
-   * nothing else.
-   */
+  /** TokenAuthority: a STRAM token admits its own container of this app to the umbilical (role hello) and nothing else. */
   authorize(identifier: TokenIdentifier, request: AuthRequest): void {
-    if (request.role !== 'hello') {
-      throw new SluiceError('NOT_ALLOWED', `role ${request.role} is not served by STRAM; the umbilical accepts hello only`);
-    }
-    const scope = identifier.scope as unknown as StramScope;
-    if (request.container !== scope.container) {
-      throw new SluiceError('OUT_OF_SCOPE', `token is for container ${scope.container}, not ${request.container}`);
-    }
+    authorizeUmbilical(this.app, identifier, request);
   }
 
   /** Full check of a token: decode, password (constant time), then liveness. */
   verify(token: Token): TokenIdentifier {
-    const identifier = decodeIdentifier(token.identifier);
-    const expected = this.password(token.identifier, identifier);
-    if (!safeEqual(expected, token.password)) {
-      throw new SluiceError('TOKEN_BAD_PASSWORD', `token ${identifier.sequenceNumber} has a password that does not match its identifier; it is forged, tampered or from another STRAM`);
-    }
+    const identifier = this.checkPassword(token);
     this.checkLive(identifier);
     return identifier;
   }
@@ -356,6 +350,7 @@ export class StramSecretManager implements TokenAuthority {
     return identifier;
   }
 
+  /** Decode and password (constant time), without liveness: renew and cancel judge that themselves. */
   private checkPassword(token: Token): TokenIdentifier {
     const identifier = decodeIdentifier(token.identifier);
     if (!safeEqual(this.password(token.identifier, identifier), token.password)) {
@@ -459,6 +454,13 @@ export class StramSecretManager implements TokenAuthority {
   async close(): Promise<void> {
     this.stop();
     await Promise.all([this.ticking?.catch(() => undefined), this.keysCommit?.idle(), this.tokensCommit?.idle()]);
+  }
+}
+
+/** STRAM accepts its own kind of token only (password and liveness checks alike). */
+function checkKind(identifier: TokenIdentifier): void {
+  if (identifier.kind !== TokenKind.stram) {
+    throw new SluiceError('TOKEN_WRONG_KIND', `token kind ${identifier.kind} is not accepted by STRAM; present a ${TokenKind.stram} token`);
   }
 }
 

@@ -4,14 +4,33 @@ import type { SealedMessage } from './protocol.js';
 import { hmac, safeEqual } from './token.js';
 
 /**
- * The per-message MAC of an authenticated umbilical session (DESIGN.md "Authenticated
- * connection", step 4): sessionKey = HMAC(password, "sluice-session-v1" | nonce | cnonce);
- * every message is `{t:"msg", seq, body, mac}` where body holds the MessagePack bytes of the
- * inner message and mac = HMAC(sessionKey, seq as 8-byte big-endian | body). Pure: no sockets.
+ * The per-message MAC of an authenticated umbilical session (docs/protocol.md section 4,
+ * "Authenticated connection", step 4). Each direction has its own key:
+ *   clientToServer = HMAC(password, "sluice-session-c2s-v1" | nonce | cnonce)
+ *   serverToClient = HMAC(password, "sluice-session-s2c-v1" | nonce | cnonce)
+ * so a message one side MAC'd never verifies at that same side: a frame the server sent,
+ * reflected back to it, fails its MAC (BAD_MAC) whatever its type or sequence number.
+ * Every message is `{t:"msg", seq, body, mac}` where body holds the MessagePack bytes of the
+ * inner message and mac = HMAC(key of its direction, seq as 8-byte big-endian | body). Pure: no sockets.
  */
-export function deriveSessionKey(password: Uint8Array, nonce: Uint8Array, cnonce: Uint8Array): Buffer {
-  return hmac(password, 'sluice-session-v1', nonce, cnonce);
+export const SESSION_C2S_CONTEXT = 'sluice-session-c2s-v1';
+export const SESSION_S2C_CONTEXT = 'sluice-session-s2c-v1';
+
+export interface SessionKeys {
+  clientToServer: Buffer;
+  serverToClient: Buffer;
 }
+
+export function deriveSessionKeys(password: Uint8Array, nonce: Uint8Array, cnonce: Uint8Array): SessionKeys {
+  return {
+    clientToServer: hmac(password, SESSION_C2S_CONTEXT, nonce, cnonce),
+    serverToClient: hmac(password, SESSION_S2C_CONTEXT, nonce, cnonce),
+  };
+}
+
+/** Which end of the connection a Session is: it seals with its own direction's key and opens with the other's. */
+export const SessionSide = { server: 'server', client: 'client' } as const;
+export type SessionSide = (typeof SessionSide)[keyof typeof SessionSide];
 
 function seqBytes(seq: number): Buffer {
   const b = Buffer.alloc(8);
@@ -26,22 +45,33 @@ export function messageMac(key: Uint8Array, seq: number, body: Uint8Array): Buff
 export class Session {
   private sent = 0;
   private received = 0;
+  private readonly sendKey: Buffer;
+  private readonly receiveKey: Buffer;
+  /**
+   * The server→client key, the same at both ends: what STRAM pushes (credentials) is sealed
+   * under a key credentials.ts derives from it, so only the peer of this session opens it.
+   */
+  readonly credentialsKey: Buffer;
 
-  /** The session key; credentials.ts derives the key that seals new credentials from it. */
-  constructor(readonly key: Uint8Array) {}
+  constructor(keys: SessionKeys, side: SessionSide) {
+    const server = side === SessionSide.server;
+    this.sendKey = server ? keys.serverToClient : keys.clientToServer;
+    this.receiveKey = server ? keys.clientToServer : keys.serverToClient;
+    this.credentialsKey = keys.serverToClient;
+  }
 
   /** Encodes `message` as a sealed frame with the next sequence number. */
-  seal(message: Record<string, unknown>): Buffer {
+  seal(message: Readonly<Record<string, unknown>> & { readonly t: string }): Buffer {
     const body = encode(message);
     const seq = ++this.sent;
-    return encode({ t: 'msg', seq, body, mac: messageMac(this.key, seq, body) });
+    return encode({ t: 'msg', seq, body, mac: messageMac(this.sendKey, seq, body) });
   }
 
   /** Checks the MAC and sequence of a sealed frame and returns the decoded inner message. */
   open(sealed: SealedMessage): unknown {
-    const expected = messageMac(this.key, sealed.seq, sealed.body);
+    const expected = messageMac(this.receiveKey, sealed.seq, sealed.body);
     if (!safeEqual(expected, sealed.mac)) {
-      throw new SluiceError('BAD_MAC', `message ${sealed.seq} has a bad MAC; it was altered or not sent by the session peer`);
+      throw new SluiceError('BAD_MAC', `message ${sealed.seq} has a bad MAC; it was altered, reflected or not sent by the session peer`);
     }
     if (sealed.seq <= this.received) {
       throw new SluiceError('BAD_SEQUENCE', `message sequence ${sealed.seq} is not after ${this.received}: replayed or reordered`);

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SluiceError } from './errors.js';
-import { GroupCommit, readStateFile, writeFileAtomic } from './state-store.js';
+import { writeFileAtomic } from './private-files.js';
+import { GroupCommit, readStateFile } from './state-store.js';
+import { codeOf } from './test-support.js';
 
 let dir: string;
 beforeEach(() => {
@@ -11,26 +13,28 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+/** How the token state writes its files: into the state directory made at start, never a new one. */
+const stateWrite = { createDir: false };
+
 describe('writeFileAtomic', () => {
-  it('replaces a file with mode 0600 and leaves no temp files', async () => {
+  it('replaces a file with mode 0600 and leaves no temp files', () => {
     const path = join(dir, 'state');
     writeFileSync(path, 'old', { mode: 0o644 });
-    await writeFileAtomic(path, 'new');
+    writeFileAtomic(path, 'new', 0o600, stateWrite);
     expect(readFileSync(path, 'utf8')).toBe('new');
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(readdirSync(dir)).toEqual(['state']);
   });
 
-  it('fails with STATE_IO, leaving nothing behind, when the directory is missing', async () => {
-    const err = await writeFileAtomic(join(dir, 'missing', 'state'), 'x').catch((e: unknown) => e);
-    expect((err as SluiceError).code).toBe('STATE_IO');
+  it('fails with STATE_IO, leaving nothing behind, when the directory is missing', () => {
+    expect(codeOf(() => writeFileAtomic(join(dir, 'missing', 'state'), 'x', 0o600, stateWrite))).toBe('STATE_IO');
     expect(readdirSync(dir)).toEqual([]);
   });
 
-  it('reads back what it wrote, and nothing for a missing file', async () => {
-    await writeFileAtomic(join(dir, 'a'), 'hello');
-    expect((await readStateFile(join(dir, 'a')))?.toString()).toBe('hello');
-    expect(await readStateFile(join(dir, 'b'))).toBeUndefined();
+  it('reads back what it wrote, and nothing for a missing file', () => {
+    writeFileAtomic(join(dir, 'a'), 'hello', 0o600, stateWrite);
+    expect(readStateFile(join(dir, 'a'))?.toString()).toBe('hello');
+    expect(readStateFile(join(dir, 'b'))).toBeUndefined();
   });
 });
 

@@ -1,64 +1,19 @@
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { chmod, mkdir } from 'node:fs/promises';
 import { SluiceError } from './errors.js';
+import { readPrivateFile } from './private-files.js';
 
 /**
- * Durable state files (DESIGN.md "State and credentials on disk"): written atomically with mode
- * 0600 and committed in groups, so that many concurrent mutations share one write while each
- * caller still learns only after its change is on disk.
+ * Durable state files (docs/guide.md "The app directory"): written atomically with mode 0600
+ * (private-files.ts) and committed in groups, so that many concurrent mutations share one write
+ * while each caller still learns only after its change is on disk.
  */
-
-let tmpCounter = 0;
-
-/**
- * Replaces `path` with `data` atomically: a temp file in the same directory (mode 0600), fsync,
- * rename over the target, fsync the directory. A crash leaves either the old or the new file.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${++tmpCounter}.tmp`);
-  try {
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      // open() honours the umask, which can only remove bits; chmod makes the mode exact.
-      await fh.chmod(0o600);
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
-  } catch (err) {
-    await unlink(tmp).catch((cleanupErr: NodeJS.ErrnoException) => {
-      // ENOENT: the rename happened (or the temp file was never made); nothing to clean.
-      if (cleanupErr.code !== 'ENOENT') (err as Error).message += ` (and could not remove ${tmp}: ${cleanupErr.message})`;
-    });
-    throw new SluiceError('STATE_IO', `cannot write ${path}: ${(err as Error).message}; check the disk and the directory's permissions`, { cause: err });
-  }
-}
 
 /**
  * Reads a state file. Returns undefined when it does not exist; a file that cannot be read, or
  * that others may read, is refused rather than treated as absent (never a silent reset).
  */
-export async function readStateFile(path: string): Promise<Buffer | undefined> {
-  try {
-    const mode = (await stat(path)).mode & 0o777;
-    if ((mode & 0o077) !== 0) {
-      throw new SluiceError('STATE_CORRUPT', `state file ${path} has mode ${mode.toString(8)}; it holds secrets and must be readable by its owner only (chmod 600 ${path})`);
-    }
-    return await readFile(path);
-  } catch (err) {
-    if (err instanceof SluiceError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SluiceError('STATE_CORRUPT', `cannot read state file ${path}: ${(err as Error).message}; fix its permissions or restore it from a backup`, { cause: err });
-  }
+export function readStateFile(path: string): Buffer | undefined {
+  return readPrivateFile(path, { what: 'state file', code: 'STATE_CORRUPT', missingOk: true });
 }
 
 /** Creates the state directory (0700) if needed. */

@@ -4,7 +4,7 @@ import { parseFrame } from './protocol.js';
 import { scanStreamFrame, streamHeader } from './stream-scan.js';
 import { allExtensionSamples, extensionSamples } from './test-support.js';
 
-const STREAM = new Set(['begin', 'data', 'end']);
+const STREAM = ['begin', 'data', 'end'] as const;
 
 /** What the full parser says of a frame: its header, or the error code it refuses it with. */
 function full(bytes: Buffer): ReturnType<typeof streamHeader> | string {

@@ -11,17 +11,18 @@ export type TokenKind = (typeof TokenKind)[keyof typeof TokenKind];
 
 export type BufferAccess = 'publish' | 'subscribe' | 'control';
 
-export interface BufferScope {
+// Type aliases, not interfaces: a scope is one of TokenIdentifier's `scope` maps as it stands.
+export type BufferScope = {
   bs: string;
   streams: string[];
   access: BufferAccess;
   container: string | null;
-}
+};
 
-export interface StramScope {
+export type StramScope = {
   app: string;
   container: string;
-}
+};
 
 export type TokenScope = BufferScope | StramScope;
 

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { SluiceError } from './errors.js';
+import type { AuthRequest } from './protocol.js';
+import { isStramScope, type TokenIdentifier } from './token.js';
 
 /**
  * The umbilical between STRAM and its containers (DESIGN.md "Processes"). After the handshake
@@ -7,8 +10,8 @@ import { z } from 'zod';
  * with 4403 a heartbeat naming another container.
  *
  * Container → STRAM: `heartbeat`. STRAM → container: `heartbeat-ack` carrying commands.
- * Secrets never travel in clear: new credentials are sealed with a key derived from the session
- * key (AES-256-GCM, see credentials.ts), so only the holder of the old token can open them.
+ * Secrets never travel in clear: new credentials are sealed with a key derived from the session's
+ * server→client key (AES-256-GCM, see credentials.ts), so only the holder of the old token can open them.
  */
 
 const uint = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -28,6 +31,18 @@ export const operatorStatsSchema = z.object({
 });
 export type OperatorStats = z.infer<typeof operatorStatsSchema>;
 
+/**
+ * Subscriber-name takeovers a container has seen since it started (docs/protocol.md "Subscriber
+ * names"), cumulative: STRAM counts the increase from one heartbeat to the next.
+ */
+export const takeoverReportSchema = z.object({
+  /** Subscribe attempts this container's buffer server refused: the name belonged to another container or owner. */
+  refused: uint,
+  /** This container's input subscriptions closed 4409 by connections it did not make, per operator input port. */
+  takenOver: z.array(z.object({ operator: id, port: id, count: uint })).max(10_000),
+});
+export type TakeoverReport = z.infer<typeof takeoverReportSchema>;
+
 export const heartbeatSchema = z.object({
   t: z.literal('heartbeat'),
   container: id,
@@ -37,6 +52,8 @@ export const heartbeatSchema = z.object({
   operators: z.array(operatorStatsSchema).max(10_000),
   /** Errors the container wants STRAM to show (operator failures), newest last. */
   errors: z.array(z.string().max(1000)).max(20).optional(),
+  /** Sent once there is something to report; absent means none. */
+  takeovers: takeoverReportSchema.optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 
@@ -90,8 +107,19 @@ export const heartbeatAckSchema = z.object({
 });
 export type HeartbeatAckMessage = z.infer<typeof heartbeatAckSchema>;
 
-/** Schemas of the umbilical's inner messages, for `parseMessage(value, allowed, umbilicalSchemas)`. */
-export const umbilicalSchemas = {
-  heartbeat: heartbeatSchema,
-  'heartbeat-ack': heartbeatAckSchema,
-} as const;
+/**
+ * Who may open STRAM's umbilical (docs/protocol.md section 4): a STRAM token admits role hello
+ * only, for the container its scope names, of the app this STRAM serves — the one rule common's
+ * StramSecretManager and STRAM's own authority both apply.
+ */
+export function authorizeUmbilical(app: string, identifier: TokenIdentifier, request: AuthRequest): void {
+  if (request.role !== 'hello') {
+    throw new SluiceError('NOT_ALLOWED', `role "${request.role}" is not served by STRAM's umbilical; containers connect with role hello`);
+  }
+  const scope = identifier.scope;
+  if (!isStramScope(scope)) throw new SluiceError('MALFORMED_TOKEN', 'STRAM token has no {app, container} scope');
+  if (scope.app !== app) throw new SluiceError('OUT_OF_SCOPE', `token is for app ${scope.app}, not ${app}`);
+  if (scope.container !== request.container) {
+    throw new SluiceError('OUT_OF_SCOPE', `token is for container ${scope.container}; it cannot speak for ${request.container}`);
+  }
+}

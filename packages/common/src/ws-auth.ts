@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { CloseCode, SluiceError, closeReason, type ErrorCode } from './errors.js';
 import { HandshakeGate, stopReading } from './handshake-gate.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, ClientHandshake, type AcceptedAuth, type ServerHandshake } from './handshake.js';
-import type { AuthRequest } from './protocol.js';
+import { asFrameError, type AuthRequest } from './protocol.js';
 import type { Session } from './session.js';
 import type { Token } from './token.js';
 import { DEFAULT_MAX_FRAME } from './codec.js';
@@ -60,7 +60,7 @@ export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshak
     try {
       accepted = handshake.receive(toBuffer(data), isBinary);
     } catch (err) {
-      const e = err instanceof SluiceError ? err : new SluiceError('MALFORMED_FRAME', 'auth could not be processed', { cause: err });
+      const e = asFrameError(err, 'auth');
       closeWith(socket, e);
       refuse(e);
       return;

@@ -5,7 +5,8 @@ import { SluiceError, decode, encode, writeFileAtomic } from '@sluice/common';
 /**
  * Operator checkpoints on disk (DESIGN.md "Windows, checkpoints, recovery"):
  * `<appDir>/checkpoints/<operatorId>/<window>`, each the MessagePack of `{ w, state }`, written
- * atomically (temp file, fsync, rename) so a crash leaves the previous checkpoint intact.
+ * atomically (temp file, fsync, rename) so a crash leaves the previous checkpoint intact. Operator
+ * state is the app's data: directories 0700 and files 0600, like the rest of the app directory.
  */
 export class CheckpointStore {
   private readonly root: string;
@@ -21,7 +22,7 @@ export class CheckpointStore {
   }
 
   save(operatorId: string, w: number, state: unknown): void {
-    writeFileAtomic(join(this.dir(operatorId), String(w)), encode({ w, state: state === undefined ? null : state }));
+    writeFileAtomic(join(this.dir(operatorId), String(w)), encode({ w, state: state === undefined ? null : state }), 0o600);
   }
 
   load(operatorId: string, w: number): unknown {

@@ -23,21 +23,18 @@ import {
   hashString,
   matchesPartition,
   mintBufferToken,
-  parseFrame,
-  parseMessage,
+  openSealed,
   partitionFilter,
   partitionValue,
   planApp,
   tokenToText,
   toBuffer,
-  umbilicalSchemas,
   validateApp,
   writeCredentials,
   type Command,
   type Credentials,
   type HeartbeatMessage,
   type PhysicalPlan,
-  type SealedMessage,
   type Session,
 } from '@sluice/common';
 import { connectSubscriber } from '@sluice/buffer-server';
@@ -109,8 +106,7 @@ async function startTestStram(authority: StramSecretManager, app = APP): Promise
         socket.on('message', (data, isBinary) => {
           let hb: HeartbeatMessage;
           try {
-            const sealed = parseFrame(toBuffer(data), isBinary, new Set(['msg'])) as unknown as SealedMessage;
-            hb = parseMessage(session.open(sealed), new Set(['heartbeat']), umbilicalSchemas) as unknown as HeartbeatMessage;
+            hb = openSealed(session, toBuffer(data), isBinary, ['heartbeat']);
           } catch {
             socket.close(CloseCode.unauthenticated, 'bad frame');
             return;
@@ -186,7 +182,7 @@ describe('container processes', () => {
     appDir = mkdtempSync(join(tmpdir(), 'sluice-container-'));
     const app = appFromModule(await import(pathToFileURL(appModule).href));
     plan = planApp(validateApp(app, config));
-    authority = await StramSecretManager.open({ stateDir: null, logger: silent });
+    authority = await StramSecretManager.open({ app: APP, stateDir: null, logger: silent });
     stram = await startTestStram(authority);
     // Deploy each container once its upstreams' buffer servers are known, as STRAM does.
     stram.onHeartbeat = (hb) => {
@@ -307,7 +303,7 @@ describe('container processes', () => {
     const fresh = await authority.issue({ owner: 'test', renewer: 'stram', app: APP, container: 'c2' });
     const seq = decodeIdentifier(fresh.identifier).sequenceNumber;
     const path = join(appDir, 'containers', 'c2', 'credentials');
-    stram.pending.get('c2')!.push((session) => ({ c: 'credentials', box: sealCredentials(session.key, { stramToken: tokenToText(fresh) }) }));
+    stram.pending.get('c2')!.push((session) => ({ c: 'credentials', box: sealCredentials(session.credentialsKey, { stramToken: tokenToText(fresh) }) }));
     await until('credentials file rewritten', () => readCredentials(path).stramToken === tokenToText(fresh));
     expect(statSync(path).mode & 0o777).toBe(0o600);
     const windowBefore = lastWindow('c2');
@@ -364,7 +360,7 @@ describe('a container whose operator fails', () => {
   it('reports the error in a heartbeat, stops and exits 4', async () => {
     const failingApp = join(repo, 'packages', 'container', 'dist', 'fixtures', 'failing-app.js');
     const appDir = mkdtempSync(join(tmpdir(), 'sluice-failing-'));
-    const authority = await StramSecretManager.open({ stateDir: null, logger: silent });
+    const authority = await StramSecretManager.open({ app: 'failing', stateDir: null, logger: silent });
     const stram = await startTestStram(authority, 'failing');
     let proc: Proc | undefined;
     try {

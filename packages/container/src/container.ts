@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  advertisedUrl,
   appFromModule,
   credentialsSchema,
   mintBufferToken,
@@ -21,6 +22,7 @@ import {
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
 import type { OperatorRunner } from './operator-runner.js';
+import { TakeoverTally } from './takeover-tally.js';
 import { UmbilicalClient } from './umbilical-client.js';
 import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
 
@@ -80,6 +82,7 @@ export class Container {
   private readonly checkpoints: CheckpointStore;
   private state: HeartbeatMessage['state'] = 'starting';
   private readonly errors: string[] = [];
+  private readonly takeovers = new TakeoverTally();
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
   private stopping: Promise<void> | null = null;
@@ -142,11 +145,7 @@ export class Container {
   get bufferServerUrl(): string | null {
     if (!this.server) return null;
     const { bindHost, advertiseHost } = this.credentials.settings;
-    const host = advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined);
-    if (host === undefined) return this.server.url;
-    const url = new URL(this.server.url);
-    url.hostname = host;
-    return url.toString().replace(/\/$/, '');
+    return advertisedUrl(this.server.url, advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined));
   }
 
   private stramUrl(): string {
@@ -159,6 +158,7 @@ export class Container {
 
   heartbeat(): HeartbeatMessage {
     const operators = [...this.deployed.values()].map((d) => d.runner.stats());
+    const takeovers = this.takeovers.report(this.server?.takeoversRefused ?? 0);
     return {
       t: 'heartbeat',
       container: this.id,
@@ -166,6 +166,7 @@ export class Container {
       state: this.state,
       operators,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
+      ...(takeovers ? { takeovers } : {}),
     };
   }
 
@@ -252,6 +253,7 @@ export class Container {
         clients: this.o.dataPlane,
         onError: (err, runner) => this.operatorFailed(err, runner),
         onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
+        onSubscriptionTakenOver: (operator, port) => this.takeovers.takenOver(operator, port),
       },
       fresh,
       this.deployed,
@@ -287,7 +289,7 @@ export class Container {
    * written atomically (0600), and used for the next connections; live streams are not dropped.
    */
   private renewCredentials(session: Session, box: Uint8Array): void {
-    const opened = openCredentials(session.key, box);
+    const opened = openCredentials(session.credentialsKey, box);
     if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new Error('sealed credentials do not hold an object');
     const next = credentialsSchema.parse({ ...this.credentials, ...(opened as Record<string, unknown>) });
     if (next.container !== this.credentials.container || next.app !== this.credentials.app) throw new Error('new credentials are for another container');

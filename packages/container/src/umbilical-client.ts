@@ -2,19 +2,16 @@ import type WebSocket from 'ws';
 import {
   CloseCode,
   ConnectionClosedError,
-  SluiceError,
+  asFrameError,
   closeReason,
   connectAuthenticated,
   decodeIdentifier,
-  parseFrame,
-  parseMessage,
+  openSealed,
   toBuffer,
-  umbilicalSchemas,
   type Command,
   type HeartbeatAckMessage,
   type HeartbeatMessage,
   type Logger,
-  type SealedMessage,
   type Session,
   type Token,
 } from '@sluice/common';
@@ -52,8 +49,6 @@ export interface UmbilicalClientOptions {
   now?: () => number;
 }
 
-const SEALED_ONLY = new Set(['msg']);
-const ACK_ONLY = new Set(['heartbeat-ack']);
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -108,7 +103,7 @@ export class UmbilicalClient {
     const promise = new Promise<void>((r) => (resolve = r));
     this.inFlight = { since: this.now(), resolve, promise, confirms: this.confirmations.splice(0) };
     try {
-      live.socket.send(live.session.seal(this.o.heartbeat() as unknown as Record<string, unknown>));
+      live.socket.send(live.session.seal(this.o.heartbeat()));
     } catch (err) {
       this.o.logger.warn({ err: (err as Error).message }, 'heartbeat could not be sent');
       this.settle();
@@ -275,10 +270,9 @@ export class UmbilicalClient {
   private onFrame(live: Live, data: Buffer, isBinary: boolean): void {
     let ack: HeartbeatAckMessage;
     try {
-      const sealed = parseFrame(data, isBinary, SEALED_ONLY) as unknown as SealedMessage;
-      ack = parseMessage(live.session.open(sealed), ACK_ONLY, umbilicalSchemas) as unknown as HeartbeatAckMessage;
+      ack = openSealed(live.session, data, isBinary, ['heartbeat-ack']);
     } catch (err) {
-      const e = err instanceof SluiceError ? err : new SluiceError('MALFORMED_FRAME', 'umbilical frame could not be processed', { cause: err });
+      const e = asFrameError(err, 'umbilical frame');
       this.o.logger.warn({ code: e.code, err: e.message }, 'bad frame from STRAM; dropping the connection');
       live.socket.close(e.closeCode === CloseCode.normal ? CloseCode.malformed : e.closeCode, closeReason(e));
       return;

@@ -15,6 +15,12 @@ import type { OperatorRunner } from './operator-runner.js';
  * with it from the first window the operator has not completed. Events of the old connection are
  * dropped from that moment (generation check), and the window tracker skips the tuples of a window
  * it had already received part of, so nothing is lost or processed twice.
+ *
+ * Taken over (docs/protocol.md "Subscriber names"): every re-subscribe of the link's own moves to
+ * a new generation before the old connection closes, so a 4409 that reaches the live generation
+ * came from a connection this link did not make — another process holding this container's
+ * token. The link reports it (onTakenOver: the container tells STRAM) and takes its name back
+ * after a backoff that grows while the takeovers keep coming, rather than going silent.
  */
 
 export interface UpstreamTarget {
@@ -23,8 +29,11 @@ export interface UpstreamTarget {
   partitions?: PartitionFilter | undefined;
 }
 
+/** What a link needs of its operator: where to resume, where events go, and whether to hold back. */
+export type UpstreamRunner = Pick<OperatorRunner, 'resumeWindow' | 'deliver' | 'backlogged' | 'ready'>;
+
 export interface UpstreamLinkOptions {
-  runner: OperatorRunner;
+  runner: UpstreamRunner;
   /** Source id in the runner's tracker. */
   source: string;
   stream: string;
@@ -34,6 +43,8 @@ export interface UpstreamLinkOptions {
   token(bufferServer: string): Token;
   connect(o: SubscriberOptions): Promise<Subscriber>;
   logger: Logger;
+  /** This subscription was closed 4409 by a connection the link did not make. */
+  onTakenOver?(): void;
   now?: () => number;
 }
 
@@ -42,6 +53,10 @@ const BACKOFF_MAX_MS = 5_000;
 /** Bounds of the wait between looks for a newer subscribe token. */
 const REFRESH_MIN_MS = 50;
 const REFRESH_MAX_MS = 60_000;
+
+function backoff(attempt: number): number {
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+}
 
 export class UpstreamLink {
   private sub: Subscriber | null = null;
@@ -52,10 +67,15 @@ export class UpstreamLink {
   private refresh: NodeJS.Timeout | undefined;
   /** The live connection's token and its max date (for refreshNow). */
   private using: { gen: number; token: Token; maxDate: number } | undefined;
+  /** Takeovers in a row, each within BACKOFF_MAX_MS of subscribing: the next backoff grows with them. */
+  private takeovers = 0;
+  private subscribedAt = 0;
   private readonly log: Logger;
+  private readonly now: () => number;
 
   constructor(private readonly o: UpstreamLinkOptions) {
     this.log = o.logger.child({ source: o.source, stream: o.stream });
+    this.now = o.now ?? Date.now;
   }
 
   /** Connects (or reconnects) now; failures retry with backoff. */
@@ -102,10 +122,7 @@ export class UpstreamLink {
         onClose: (code, reason) => {
           if (gen !== this.generation || this.closed) return;
           this.sub = null;
-          if (code === CloseCode.replaced) {
-            this.log.warn({ code, reason }, 'subscription replaced by a newer one; not reconnecting');
-            return;
-          }
+          if (code === CloseCode.replaced) return this.takenOver(code, reason);
           this.log.warn({ code, reason }, 'upstream connection closed; reconnecting');
           this.retry();
         },
@@ -116,6 +133,7 @@ export class UpstreamLink {
       }
       this.sub = sub;
       this.attempt = 0;
+      this.subscribedAt = this.now();
       this.log.info({ url: target.url, window, from: sub.from }, 'subscribed');
       this.armRefresh(gen, token);
     } catch (err) {
@@ -128,10 +146,9 @@ export class UpstreamLink {
   /** Looks for a newer subscribe token every quarter of the current one's remaining life. */
   private armRefresh(gen: number, used: Token): void {
     clearTimeout(this.refresh);
-    const now = this.o.now ?? Date.now;
     const maxDate = decodeIdentifier(used.identifier).maxDate;
     this.using = { gen, token: used, maxDate };
-    const wait = Math.min(REFRESH_MAX_MS, Math.max(REFRESH_MIN_MS, Math.floor((maxDate - now()) / 4)));
+    const wait = Math.min(REFRESH_MAX_MS, Math.max(REFRESH_MIN_MS, Math.floor((maxDate - this.now()) / 4)));
     this.refresh = setTimeout(() => this.switchIfRenewed(gen, used, maxDate), wait);
     this.refresh.unref();
   }
@@ -171,8 +188,20 @@ export class UpstreamLink {
     void old.close().catch(() => undefined);
   }
 
+  /** An unexpected 4409 (see the class comment): report it, then take the name back after a backoff. */
+  private takenOver(code: number, reason: string): void {
+    if (this.now() - this.subscribedAt >= BACKOFF_MAX_MS) this.takeovers = 0;
+    const delay = backoff(this.takeovers++);
+    this.log.warn({ code, reason, takeovers: this.takeovers, delayMs: delay }, 'subscription taken over by a connection this container did not make; reconnecting');
+    this.o.onTakenOver?.();
+    this.reconnectIn(delay);
+  }
+
   private retry(): void {
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt++);
+    this.reconnectIn(backoff(this.attempt++));
+  }
+
+  private reconnectIn(delay: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.start(), delay);
   }

@@ -34,6 +34,8 @@ export interface WiringContext {
   onError(err: Error, runner: OperatorRunner): void;
   /** A publisher's connection was closed by the buffer server (e.g. 4401 expired): the stream cannot go on. */
   onPublisherLost?(stream: string, code: number, reason: string): void;
+  /** An input's subscription was closed 4409 by a connection this container did not make (upstream.ts). */
+  onSubscriptionTakenOver?(operator: string, port: string): void;
 }
 
 export interface Deployed {
@@ -128,6 +130,7 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
             target: { url: up.url, bufferServer: up.bufferServer, partitions: up.partitions },
             token: (bs) => ctx.subscribeToken(bs),
             connect: (o) => ctx.clients.connectSubscriber(o),
+            onTakenOver: () => ctx.onSubscriptionTakenOver?.(entry.runner.id, input.port),
             logger: ctx.logger,
           });
           entry.links.set(source, link);

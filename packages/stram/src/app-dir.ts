@@ -12,7 +12,7 @@ import { SluiceError, writeFileAtomic } from '@sluice/common';
  *   <appDir>/containers/<id>/credentials 0600: everything container <id> needs; its path is all it is given
  *   <appDir>/containers/<id>/container.log
  *   <appDir>/spool/<id>/                 the buffer server's spill files (removed at shutdown)
- *   <appDir>/checkpoints/, <appDir>/output/
+ *   <appDir>/checkpoints/, <appDir>/output/  0700: operator state and app output, files 0600
  */
 export class AppDir {
   constructor(readonly root: string) {}
@@ -56,11 +56,12 @@ export class AppDir {
     return join(this.spoolRoot, id);
   }
 
-  /** Creates the layout; the directories that hold secrets are 0700. */
+  /**
+   * Creates the layout, every directory 0700 like the secrets' own: checkpoints and output hold
+   * the app's data, which is the launching user's alone (docs/guide.md "The app directory").
+   */
   create(): void {
-    for (const dir of [this.root, this.stramDir, join(this.root, 'containers')]) mkdirSync(dir, { recursive: true, mode: 0o700 });
-    mkdirSync(this.checkpoints, { recursive: true });
-    mkdirSync(this.output, { recursive: true });
+    for (const dir of [this.root, this.stramDir, join(this.root, 'containers'), this.checkpoints, this.output]) mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   writeInfo(info: StramInfo): void {

@@ -2,11 +2,11 @@ import { randomInt } from 'node:crypto';
 import {
   SluiceError,
   TokenKind,
+  authorizeUmbilical,
   computePassword,
   decodeIdentifier,
   encodeIdentifier,
   generateSecret,
-  isStramScope,
   isoTime,
   mintBufferToken,
   tokenToText,
@@ -151,17 +151,7 @@ export class StramAuthority implements TokenAuthority {
    * only, for the container named in its scope, of this app.
    */
   authorize(identifier: TokenIdentifier, request: AuthRequest): void {
-    if (request.role !== 'hello') {
-      throw new SluiceError('NOT_ALLOWED', `role "${request.role}" is not served by STRAM's umbilical; containers connect with role hello`);
-    }
-    const scope = identifier.scope;
-    if (!isStramScope(scope)) throw new SluiceError('MALFORMED_TOKEN', 'STRAM token has no {app, container} scope');
-    if (scope.app !== this.o.app) {
-      throw new SluiceError('OUT_OF_SCOPE', `token is for app ${scope.app}, not ${this.o.app}`);
-    }
-    if (scope.container !== request.container) {
-      throw new SluiceError('OUT_OF_SCOPE', `token is for container ${scope.container}; it cannot speak for ${request.container}`);
-    }
+    authorizeUmbilical(this.o.app, identifier, request);
   }
 
   // ---- issuing ---------------------------------------------------------------------------------

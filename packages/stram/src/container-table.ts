@@ -69,6 +69,8 @@ export interface OperatorView {
   tuplesPerSecond: number;
   latencyMs: number;
   checkpoint: number;
+  /** Its window stopped while an upstream operator's went on (stream-health.ts). */
+  stalled: boolean;
 }
 
 export function newRecord(plan: PhysicalPlan, id: string, now: number): ContainerRecord {
@@ -136,7 +138,7 @@ export class RateTracker {
 }
 
 /** Every physical operator with its last reported stats (zeros until its container reports). */
-export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, ContainerRecord>, rates: RateTracker): OperatorView[] {
+export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, ContainerRecord>, rates: RateTracker, stalled: (id: string) => boolean): OperatorView[] {
   return plan.operators.map((op) => {
     const s = records.get(op.container)?.stats.get(op.id);
     return {
@@ -150,6 +152,7 @@ export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, C
       tuplesPerSecond: Math.round(rates.rate(op.id)),
       latencyMs: s?.latencyMs ?? 0,
       checkpoint: s?.checkpoint ?? 0,
+      stalled: stalled(op.id),
     };
   });
 }

@@ -21,7 +21,7 @@ async function setup() {
   const root = mkdtempSync(join(tmpdir(), 'sluice-keeper-'));
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
   const clock = new ManualClock();
-  const manager = await StramSecretManager.open({ stateDir: null, clock, renewIntervalMs: 3 * S, maxLifetimeMs: 10 * S, keyUpdateIntervalMs: 4 * S });
+  const manager = await StramSecretManager.open({ app: 'app-1', stateDir: null, clock, renewIntervalMs: 3 * S, maxLifetimeMs: 10 * S, keyUpdateIntervalMs: 4 * S });
   const dir = new AppDir(join(root, 'app'));
   dir.create();
   const plan = await planModule(writeTestApp(root, 'pipeline'));

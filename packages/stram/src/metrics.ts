@@ -105,6 +105,30 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /** 1 while an operator's window stands still as an upstream's moves past it (stream-health.ts). */
+  readonly operatorStalled = new Gauge({
+    name: 'sluice_operator_stalled',
+    help: 'Whether a physical operator is stalled: its window stopped while an upstream operator\'s went on (1) or not (0)',
+    labelNames: ['operator'] as const,
+    registers: [this.registry],
+  });
+
+  /** Reported by the container hosting the buffer server (docs/protocol.md "Subscriber names"). */
+  readonly takeoversRefused = new Counter({
+    name: 'sluice_subscriber_takeovers_refused_total',
+    help: 'Subscribe attempts a container\'s buffer server refused (4403) because the subscriber name belonged to another container or owner',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
+  /** Reported by the container whose input was taken over (docs/protocol.md "Subscriber names"). */
+  readonly takeovers = new Counter({
+    name: 'sluice_subscriber_takeovers_total',
+    help: 'Subscriptions of an operator input closed 4409 by a connection its container did not make',
+    labelNames: ['operator', 'port'] as const,
+    registers: [this.registry],
+  });
+
   async text(): Promise<string> {
     return this.registry.metrics();
   }

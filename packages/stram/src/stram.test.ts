@@ -7,6 +7,7 @@ import {
   createLogger,
   decodeIdentifier,
   encodeIdentifier,
+  parseFrame,
   readCredentials,
   tokenFromText,
   type Command,
@@ -172,6 +173,22 @@ describe('STRAM umbilical', () => {
     await expect(c2.request(once)).rejects.toMatchObject({ remoteCode: CloseCode.unauthenticated, remoteReason: expect.stringMatching(/^BAD_SEQUENCE/) });
     expect(await metric(stram, 'sluice_auth_failures_total{endpoint="umbilical",reason="BAD_MAC"}')).toBe(1);
     expect(await metric(stram, 'sluice_auth_failures_total{endpoint="umbilical",reason="BAD_SEQUENCE"}')).toBe(1);
+  });
+
+  it("closes with 4401 BAD_MAC a reflected message: STRAM's own sealed ack sent back to it", async () => {
+    const { stram, cred } = await launch();
+    const c1 = await connect(cred('c1'));
+    const frames: Buffer[] = [];
+    c1.socket.on('message', (data: Buffer) => frames.push(Buffer.from(data)));
+    await c1.heartbeat();
+    const ack = frames[0]!;
+    // A genuine frame: MAC'd by STRAM (with the server→client key), and it opens at the container.
+    expect(parseFrame(ack, true, ['msg']).seq).toBe(1);
+    await expect(c1.request(ack)).rejects.toMatchObject({ remoteCode: CloseCode.unauthenticated, remoteReason: expect.stringMatching(/^BAD_MAC/) });
+    expect(await metric(stram, 'sluice_auth_failures_total{endpoint="umbilical",reason="BAD_MAC"}')).toBe(1);
+    // The container reconnects and is served as before.
+    const again = await connect(cred('c1'));
+    expect((await again.heartbeat()).t).toBe('heartbeat-ack');
   });
 
   it('sends the committed window (minimum checkpoint over every operator) to every container', async () => {

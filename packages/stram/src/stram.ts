@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import {
   SluiceError,
   StramSecretManager,
+  advertisedUrl,
   deployFor,
   generateSecret,
   sealCredentials,
@@ -23,6 +24,7 @@ import { StramMetrics } from './metrics.js';
 import { RestServer, signWebToken } from './rest.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 import { CredentialsKeeper, type TokenStatus } from './credentials-keeper.js';
+import { StreamHealth, stallThreshold } from './stream-health.js';
 import { AppState, INSECURE_WARNING, planModule, resolveOptions, type Resolved, type StramOptions, type TokenStore } from './stram-options.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
@@ -42,6 +44,7 @@ export class Stram {
   private readonly records = new Map<string, ContainerRecord>();
   private keeper!: CredentialsKeeper;
   private readonly rates = new RateTracker();
+  private readonly health: StreamHealth;
   private umbilical!: UmbilicalServer;
   private rest!: RestServer;
   private state: AppState = AppState.running;
@@ -63,6 +66,7 @@ export class Stram {
     private readonly launcher: Launcher,
   ) {
     this.startedAt = o.clock.now();
+    this.health = new StreamHealth({ plan, metrics: this.metrics, stallAfterMs: stallThreshold(o) });
   }
 
   /** Plans the app, seeds credentials, starts the servers and launches every container. */
@@ -78,6 +82,7 @@ export class Stram {
     const store: TokenStore = o.insecure
       ? new InsecureDelegationTokens(o.clock, o.maxLifetimeMs)
       : await StramSecretManager.open({
+          app: appId,
           stateDir: dir.stramDir,
           clock: o.clock,
           keyUpdateIntervalMs: o.keyUpdateIntervalMs,
@@ -161,7 +166,7 @@ export class Stram {
       metrics: this.metrics,
       ...(o.renewalPolicy ? { policy: o.renewalPolicy } : {}),
       common: {
-        stramUrl: advertised(this.umbilical.url, o.advertiseHost),
+        stramUrl: advertisedUrl(this.umbilical.url, o.advertiseHost),
         appModule: resolve(o.appModule),
         appDir: this.dir.root,
         config: o.config,
@@ -269,8 +274,9 @@ export class Stram {
       this.metrics.tuples.set({ operator: s.id, direction: 'out' }, s.tuplesOut);
       this.metrics.operatorWindow.set({ operator: s.id }, s.window);
     }
+    this.health.observe(r, hb, now);
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
-    const commands = [...this.recoveryCommands(r, hb, conn.session.key), ...r.pending.splice(0)];
+    const commands = [...this.recoveryCommands(r, hb, conn.session.credentialsKey), ...r.pending.splice(0)];
     if (!r.deployed) {
       if (this.upstreamOf(r.id).every((id) => this.records.get(id)?.bufferServerUrl)) {
         const restore = r.restore > 0 ? new Map(r.operators.map((op) => [op, r.restore])) : undefined;
@@ -286,7 +292,7 @@ export class Stram {
       commands.push({ c: 'committed', w: this.committed });
       r.committedSent = this.committed;
     }
-    commands.push(...this.keeper.commandsFor(r.id, conn.session.key));
+    commands.push(...this.keeper.commandsFor(r.id, conn.session.credentialsKey));
     if (changed) this.persist();
     return commands;
   }
@@ -335,6 +341,7 @@ export class Stram {
   private watch(): void {
     this.updateCommitted();
     const now = this.o.clock.now();
+    this.health.update(now);
     for (const r of this.records.values()) {
       const since = r.lastHeartbeatAt ?? r.launchedAt;
       // A process this STRAM started gets the launch timeout for its first heartbeat; one adopted after a restart is already up.
@@ -462,7 +469,7 @@ export class Stram {
     this.authority.adopt(token);
     this.keeper.adopt(r.id, token);
     this.authority.adoptSecret(r.bufferServer, Buffer.from(held.bufferServer.secret, 'hex'));
-    const url = advertised(this.umbilical.url, this.o.advertiseHost);
+    const url = advertisedUrl(this.umbilical.url, this.o.advertiseHost);
     // The old port was taken: the container re-reads its credentials file when it reconnects.
     if (held.stram !== url) writeCredentials(this.dir.credentials(r.id), { ...held, stram: url });
   }
@@ -545,7 +552,7 @@ export class Stram {
   }
 
   operators(): OperatorView[] {
-    return operatorViews(this.plan, this.records, this.rates);
+    return operatorViews(this.plan, this.records, this.rates, (id) => this.health.isStalled(id));
   }
 
   appView(): Record<string, unknown> {
@@ -564,6 +571,7 @@ export class Stram {
       containers: { total: containers.length, running: containers.filter((c) => c.state === ContainerState.running).length },
       operators: this.plan.operators.length,
       committedWindow: this.committed,
+      subscriberTakeovers: this.health.takeovers(),
       tokens: {
         ...this.keeper.totals(),
         keyRolls: this.tokens.keyRolls ?? 0,
@@ -622,14 +630,6 @@ export class Stram {
     this.updateGauges();
     log.info('app stopped');
   }
-}
-
-/** `url` with its host replaced by `host` (when given): what a listener on a wildcard address is reached by. */
-function advertised(url: string, host: string | undefined): string {
-  if (!host) return url;
-  const u = new URL(url);
-  u.hostname = host;
-  return u.toString().replace(/\/$/, '');
 }
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */

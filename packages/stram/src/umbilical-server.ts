@@ -7,17 +7,15 @@ import {
   ServerHandshake,
   SluiceError,
   acceptAuthenticated,
+  asFrameError,
   closeWith,
   isoTime,
-  parseFrame,
-  parseMessage,
+  openSealed,
   toBuffer,
-  umbilicalSchemas,
   type Command,
   type HeartbeatMessage,
   type Logger,
   type Clock,
-  type SealedMessage,
   type Session,
   type TokenAuthority,
 } from '@sluice/common';
@@ -56,10 +54,8 @@ export interface UmbilicalServerOptions {
   maxPendingHandshakes?: number;
 }
 
-const SEALED_ONLY = new Set(['msg']);
 /** Longest setTimeout delay; a later max date is looked at again then. */
 const MAX_TIMER = 2 ** 31 - 1;
-const HEARTBEAT_ONLY = new Set(['heartbeat']);
 
 /** One authenticated container connection. */
 export class UmbilicalConnection {
@@ -168,14 +164,12 @@ export class UmbilicalServer {
     let heartbeat: HeartbeatMessage;
     try {
       // Order of faults (DESIGN.md "Encoding"): malformed envelope, then MAC/sequence, then the inner message, then scope.
-      const sealed = parseFrame(data, isBinary, SEALED_ONLY) as unknown as SealedMessage;
-      const inner = conn.session.open(sealed);
-      heartbeat = parseMessage(inner, HEARTBEAT_ONLY, umbilicalSchemas) as unknown as HeartbeatMessage;
+      heartbeat = openSealed(conn.session, data, isBinary, ['heartbeat']);
       if (heartbeat.container !== conn.container) {
         throw new SluiceError('OUT_OF_SCOPE', `heartbeat names container ${heartbeat.container} but this umbilical belongs to ${conn.container}`);
       }
     } catch (err) {
-      const e = err instanceof SluiceError ? err : new SluiceError('MALFORMED_FRAME', 'umbilical message could not be processed', { cause: err });
+      const e = asFrameError(err, 'umbilical message');
       if (e.closeCode !== CloseCode.malformed) this.refuse(e, conn.container);
       else this.o.logger.warn({ container: conn.container, code: e.code, reason: e.message }, 'umbilical closed a connection on a malformed message');
       closeWith(socket, e);

@@ -3,11 +3,10 @@ import type { Command } from 'commander';
 import { SluiceError, createLogger, parseDuration } from '@sluice/common';
 import { INSECURE_WARNING, Stram, type StramOptions } from '@sluice/stram';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
-import { registerDemoCommand } from './demo.js';
 import { registerStatusCommands } from './status.js';
 import { addTokenOptions, tokenOptions, type TokenFlags } from './token-options.js';
 
-/** `sluice launch | status | shutdown | demo` (issue 5). */
+/** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
   addTokenOptions(addLauncherOptions(program
     .command('launch')
@@ -44,7 +43,6 @@ export function registerRuntimeCommands(program: Command): void {
       process.stdout.write(`${stram.appId} stopped\n`);
     });
   registerStatusCommands(program);
-  registerDemoCommand(program);
 }
 
 interface TimingFlags {

@@ -115,7 +115,7 @@ export class Output extends Operator {
   endWindow(w: number): void {
     if (Object.keys(this.merged).length === 0) return; // windows without words leave no file
     const sorted = Object.fromEntries(Object.entries(this.merged).sort(([a], [b]) => a.localeCompare(b)));
-    writeFileAtomic(join(this.appDir, 'output', `window-${w}.json`), `${JSON.stringify({ window: w, counts: sorted })}\n`, 0o644);
+    writeFileAtomic(join(this.appDir, 'output', `window-${w}.json`), `${JSON.stringify({ window: w, counts: sorted })}\n`);
   }
 }
 

@@ -2,18 +2,15 @@ import {
   ConnectionClosedError,
   connectAuthenticated,
   openCredentials,
-  parseFrame,
-  parseMessage,
+  openSealed,
   readCredentials,
   toBuffer,
   tokenFromText,
-  umbilicalSchemas,
   type AuthRequest,
   type Command,
   type Credentials,
   type HeartbeatAckMessage,
   type HeartbeatMessage,
-  type SealedMessage,
   type Session,
   type Token,
 } from '@sluice/common';
@@ -31,9 +28,6 @@ export interface FakeContainerOptions {
   /** Override the auth request (e.g. to claim another container). */
   request?: AuthRequest;
 }
-
-const SEALED_ONLY = new Set(['msg']);
-const ACK_ONLY = new Set(['heartbeat-ack']);
 
 export class FakeContainer {
   private readonly waiters: ((ack: HeartbeatAckMessage) => void)[] = [];
@@ -85,8 +79,7 @@ export class FakeContainer {
   }
 
   private onFrame(data: Buffer): void {
-    const sealed = parseFrame(data, true, SEALED_ONLY) as unknown as SealedMessage;
-    const ack = parseMessage(this.session.open(sealed), ACK_ONLY, umbilicalSchemas) as unknown as HeartbeatAckMessage;
+    const ack = openSealed(this.session, data, true, ['heartbeat-ack']);
     this.acks.push(ack);
     this.waiters.shift()?.(ack);
   }
@@ -94,7 +87,7 @@ export class FakeContainer {
   /** Sends a sealed heartbeat and resolves with STRAM's ack (rejects if the connection closes first). */
   heartbeat(fields: Partial<HeartbeatMessage> = {}): Promise<HeartbeatAckMessage> {
     const message: HeartbeatMessage = { t: 'heartbeat', container: this.container, bufferServer: null, state: 'running', operators: [], ...fields };
-    return this.request(this.session.seal(message as unknown as Record<string, unknown>));
+    return this.request(this.session.seal(message));
   }
 
   /** Sends raw bytes (tampered frames, replays) and resolves with the ack if one comes. */
@@ -108,7 +101,7 @@ export class FakeContainer {
 
   /** Opens sealed credentials pushed by STRAM. */
   openCredentials(command: Extract<Command, { c: 'credentials' }>): Credentials {
-    return openCredentials(this.session.key, command.box) as Credentials;
+    return openCredentials(this.session.credentialsKey, command.box) as Credentials;
   }
 
   close(): void {
