@@ -1,6 +1,7 @@
 import type { Logger, PartitionFilter, Token } from '@sluice/common';
 import { CloseCode, decodeIdentifier } from '@sluice/common';
 import type { Subscriber, SubscriberOptions } from '@sluice/buffer-server';
+import { ContainerEvent, type EventCounter } from './counters.js';
 import type { OperatorRunner } from './operator-runner.js';
 
 /**
@@ -9,7 +10,7 @@ import type { OperatorRunner } from './operator-runner.js';
  * subscribe token current at that moment (tokens are renewed over the umbilical without
  * dropping streams: the live connection keeps going, the next one uses the new token).
  *
- * Reissued subscribe tokens (issue 6): a subscribe token has a max date, at which the buffer
+ * Reissued subscribe tokens (docs/architecture.md "Token lifetimes and rotation"): a subscribe token has a max date, at which the buffer
  * server closes the connection (4401 expired). The link looks at the credentials' token every
  * quarter of its connection token's remaining life and, once a newer one is there, re-subscribes
  * with it from the first window the operator has not completed. Events of the old connection are
@@ -42,6 +43,8 @@ export interface UpstreamLinkOptions {
   target: UpstreamTarget;
   token(bufferServer: string): Token;
   connect(o: SubscriberOptions): Promise<Subscriber>;
+  /** Where the link counts its switches, reconnects and failures (counters.ts). */
+  counter?: EventCounter;
   logger: Logger;
   /** This subscription was closed 4409 by a connection the link did not make. */
   onTakenOver?(): void;
@@ -124,6 +127,7 @@ export class UpstreamLink {
           this.sub = null;
           if (code === CloseCode.replaced) return this.takenOver(code, reason);
           this.log.warn({ code, reason }, 'upstream connection closed; reconnecting');
+          this.o.counter?.count(ContainerEvent.upstreamReconnect);
           this.retry();
         },
       });
@@ -139,6 +143,7 @@ export class UpstreamLink {
     } catch (err) {
       if (gen !== this.generation || this.closed) return;
       this.log.warn({ url: target.url, err: (err as Error).message }, 'subscribe failed; retrying');
+      this.o.counter?.count(ContainerEvent.subscribeFailed);
       this.retry();
     }
   }
@@ -154,7 +159,7 @@ export class UpstreamLink {
   }
 
   /**
-   * New credentials arrived (issue 6): switch to a newer subscribe token now rather than at the
+   * New credentials arrived: switch to a newer subscribe token now rather than at the
    * next look, so a rotated-away secret has no holder left by the time it is retired.
    */
   refreshNow(): void {
@@ -184,6 +189,7 @@ export class UpstreamLink {
     this.generation++;
     this.attempt = 0;
     this.log.info({ window: this.o.runner.resumeWindow(this.o.source) }, 'subscribe token reissued; re-subscribing with it');
+    this.o.counter?.count(ContainerEvent.subscribeSwitched);
     this.start();
     void old.close().catch(() => undefined);
   }

@@ -58,7 +58,7 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
-  /** Token renewals (issue 6) by result; a failure is retried with backoff (renewal.ts). */
+  /** Token renewals by result; a failure is retried with backoff (renewal.ts). */
   readonly tokenRenewals = new Counter({
     name: 'sluice_token_renewals_total',
     help: 'Renewals of containers\' STRAM delegation tokens by result (success, failure)',
@@ -97,10 +97,50 @@ export class StramMetrics {
     this.keyRolls = source;
   }
 
-  /** Containers replaced after their process exited or they stopped heartbeating (issue 6). */
+  /** Containers replaced after their process exited or they stopped heartbeating. */
   readonly containerRestarts = new Counter({
     name: 'sluice_container_restarts_total',
     help: 'Containers replaced (relaunched from their last checkpoint) by container',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
+  /** What each container counts (heartbeat `counters`), as it last reported: since its process started. */
+  readonly containerEvents = new Gauge({
+    name: 'sluice_container_events',
+    help: 'Counts each container reports with its heartbeats (credentialsApplied, secretRotated, ...), since its process started',
+    labelNames: ['container', 'event'] as const,
+    registers: [this.registry],
+  });
+
+  /** Authenticated umbilical sessions STRAM ended (token past its max date, bad MAC, out of scope...). */
+  readonly umbilicalCloses = new Counter({
+    name: 'sluice_umbilical_session_closes_total',
+    help: 'Authenticated umbilical sessions STRAM closed, by container, close code and reason code',
+    labelNames: ['container', 'code', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** Container processes that exited while the app ran, by exit code (or signal name). */
+  readonly containerExits = new Counter({
+    name: 'sluice_container_exits_total',
+    help: 'Unexpected exits of container processes by container and exit code or signal',
+    labelNames: ['container', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  /** Why containers were replaced (docs/architecture.md "Recovery"); every cause starts at 0 for every container. */
+  readonly containerLosses = new Counter({
+    name: 'sluice_container_losses_total',
+    help: 'Containers found lost, by container and cause (exited, silent, no-credentials)',
+    labelNames: ['container', 'cause'] as const,
+    registers: [this.registry],
+  });
+
+  /** Completed live rotations of each container's buffer-server secret (docs/architecture.md "Token lifetimes and rotation"). */
+  readonly secretRotations = new Counter({
+    name: 'sluice_secret_rotations_total',
+    help: 'Completed buffer-server secret rotations by owner container',
     labelNames: ['container'] as const,
     registers: [this.registry],
   });
