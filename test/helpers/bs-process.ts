@@ -17,6 +17,8 @@ export interface BsProcessOptions {
   /** Written to a JSON file passed as --bound-names. */
   boundNames?: BoundNames;
   subscriberNamesPerHolder?: number;
+  preAuthMaxPayload?: string;
+  maxPendingHandshakes?: number;
 }
 
 /** A real `sluice buffer-server` process on port 0, with its own temp dir, secret and spool. */
@@ -53,6 +55,8 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
     args.push('--bound-names', file);
   }
   if (o.subscriberNamesPerHolder !== undefined) args.push('--subscriber-names-per-holder', String(o.subscriberNamesPerHolder));
+  if (o.preAuthMaxPayload) args.push('--pre-auth-max-payload', o.preAuthMaxPayload);
+  if (o.maxPendingHandshakes !== undefined) args.push('--max-pending-handshakes', String(o.maxPendingHandshakes));
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
   let err = '';
   proc.stderr!.setEncoding('utf8');

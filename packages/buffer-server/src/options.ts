@@ -2,7 +2,19 @@ import { MAX_ACCEPTED_SECRETS } from './authority.js';
 import { DEFAULT_NAMES_PER_HOLDER } from './subscriber-names.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, SluiceError, boundNamesSchema, createLogger, systemClock, type BoundNames, type Clock, type Logger } from '@sluice/common';
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  DEFAULT_MAX_FRAME,
+  DEFAULT_MAX_PENDING_HANDSHAKES,
+  DEFAULT_PRE_AUTH_MAX_PAYLOAD,
+  SluiceError,
+  boundNamesSchema,
+  createLogger,
+  systemClock,
+  type BoundNames,
+  type Clock,
+  type Logger,
+} from '@sluice/common';
 
 export interface BufferServerOptions {
   /** This server's id: tokens must name it in scope.bs; it is also the challenge's service. */
@@ -39,6 +51,13 @@ export interface BufferServerOptions {
   boundNames?: BoundNames;
   /** Largest accepted WebSocket message; larger ones close with 1009. Default 16 MiB. */
   maxPayload?: number;
+  /**
+   * Largest message accepted before welcome (docs/protocol.md "Limits before welcome"), or
+   * maxPayload if smaller; larger ones close with 1009. Default 16 KiB. Checked by HandshakeGate.
+   */
+  preAuthMaxPayload?: number;
+  /** Connections that may be authenticating at once; more close with 4408 at once. Default 256. */
+  maxPendingHandshakes?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -59,6 +78,8 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     subscriberNamesPerHolder: DEFAULT_NAMES_PER_HOLDER,
     boundNames: {},
     maxPayload: DEFAULT_MAX_FRAME,
+    preAuthMaxPayload: DEFAULT_PRE_AUTH_MAX_PAYLOAD,
+    maxPendingHandshakes: DEFAULT_MAX_PENDING_HANDSHAKES,
     clock: systemClock,
     logger: o.logger ?? createLogger({ name: 'buffer-server' }),
     ...stripUndefined(o),

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import {
+  HandshakeGate,
   ServerHandshake,
   SluiceError,
   acceptAuthenticated,
@@ -80,6 +81,8 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   readonly clock: Clock;
   readonly memoryLimit: number;
   readonly spoolLimit: number;
+  /** Bounds on connections not yet welcomed, and their refusals by code (docs/protocol.md "Limits before welcome"). */
+  readonly gate: HandshakeGate;
   private readonly authority: BufferTokenAuthority;
   private readonly spool: Spool;
   private readonly http: Server;
@@ -102,6 +105,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
     this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
+    this.gate = new HandshakeGate(o);
     this.http = createServer((_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('a Sluice buffer server speaks WebSocket only\n');
     });
@@ -146,6 +150,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     }
     acceptAuthenticated(ws, new ServerHandshake(this.id, this.authority), {
       timeoutMs: this.o.handshakeTimeoutMs,
+      gate: this.gate,
       // The handshake ran synchronously against the accepted secrets as they are now.
       onAccepted: (accepted: AcceptedAuth) => conn.accept(accepted, this.authority.secrets[accepted.keyIndex] ?? null),
       onRefused: (err: SluiceError) => conn.log.warn({ code: err.code, closeCode: err.closeCode }, 'auth refused'),

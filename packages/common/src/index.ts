@@ -36,6 +36,7 @@ export {
   type AcceptedAuth,
   type TokenAuthority,
 } from './handshake.js';
+export { DEFAULT_MAX_PENDING_HANDSHAKES, DEFAULT_PRE_AUTH_MAX_PAYLOAD, HandshakeGate, type HandshakeGateOptions } from './handshake-gate.js';
 export {
   ConnectionClosedError,
   acceptAuthenticated,

@@ -13,6 +13,8 @@ interface BufferServerFlags {
   spoolLimit?: string;
   handshakeTimeout?: string;
   maxPayload?: string;
+  preAuthMaxPayload?: string;
+  maxPendingHandshakes?: string;
   boundNames?: string;
   subscriberNamesPerHolder?: string;
 }
@@ -50,6 +52,8 @@ export function registerBufferServerCommand(program: Command): void {
     .option('--max-payload <size>', 'largest accepted message (larger: closed with 1009), like 16MiB')
     .option('--bound-names <file>', 'JSON {stream: {subscriber: container}}: names reserved for those containers from the start')
     .option('--subscriber-names-per-holder <n>', 'subscriber names one container (or owner) may bind here (default 1024)')
+    .option('--pre-auth-max-payload <size>', 'largest message accepted before a connection is welcomed (larger: closed with 1009), like 16KiB')
+    .option('--max-pending-handshakes <n>', 'connections that may be authenticating at once (more: closed with 4408), like 256')
     .action(async (flags: BufferServerFlags) => {
       const port = Number(flags.port);
       const options: BufferServerOptions = {
@@ -71,6 +75,8 @@ export function registerBufferServerCommand(program: Command): void {
         if (!(Number.isSafeInteger(n) && n >= 1)) throw new SluiceError('BAD_CONFIG', `--subscriber-names-per-holder: "${flags.subscriberNamesPerHolder}" must be a whole number of at least 1`);
         options.subscriberNamesPerHolder = n;
       }
+      if (flags.preAuthMaxPayload !== undefined) options.preAuthMaxPayload = parseSize(flags.preAuthMaxPayload, '--pre-auth-max-payload');
+      if (flags.maxPendingHandshakes !== undefined) options.maxPendingHandshakes = Number(flags.maxPendingHandshakes);
       const server = await startBufferServer(options);
       process.stdout.write(`listening ${server.url}\n`);
       await new Promise<void>((resolve) => {
