@@ -1,6 +1,6 @@
 export { CloseCode, ErrorCodes, SluiceError, closeReason, isSluiceError, type ErrorCode } from './errors.js';
 export { ManualClock, isoTime, systemClock, type Clock } from './clock.js';
-export { parseDuration, parseSize } from './duration.js';
+export { formatDuration, parseDuration, parseSize } from './duration.js';
 export { DEFAULT_MAX_FRAME, decode, encode, toWire } from './codec.js';
 export {
   IDENTIFIER_VERSION,
@@ -46,7 +46,7 @@ export {
   type AuthenticatedConnection,
   type ConnectOptions,
 } from './ws-auth.js';
-export { createLogger, type Logger } from './logger.js';
+export { LOG_LEVELS, createLogger, type Logger } from './logger.js';
 export * from './app/types.js';
 export * from './umbilical.js';
 export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, type Credentials } from './credentials.js';
@@ -56,6 +56,7 @@ export { GroupCommit, STATE_VERSION } from './state-store.js';
 export {
   InputPort,
   Operator,
+  type ConfiguredOperator,
   OutputPort,
   hooksOf,
   isInputPort,
@@ -67,6 +68,9 @@ export {
   type OperatorPorts,
 } from './app/operator.js';
 export { appFromModule, defineApp } from './app/define.js';
+export type { ConfigEntries, ConfigSchema } from './app/config.js';
+/** zod, for the config schemas operators declare (the same copy Sluice parses them with). */
+export { z } from 'zod';
 export { instantiateOperator, validateApp } from './app/validate.js';
 export { bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
