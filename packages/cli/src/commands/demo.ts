@@ -1,7 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createLogger } from '@sluice/common';
 import { Stram, type OperatorView } from '@sluice/stram';
@@ -9,7 +8,7 @@ import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { duration, flag, logLevelFlag, wholeNumber } from '../flags.js';
 import { withExamples } from '../help.js';
-import { warnInsecure } from './runtime.js';
+import { newAppDir, warnInsecure } from './runtime.js';
 import { TOKEN_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
 
 /**
@@ -68,7 +67,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
     insecure: opts.insecure ?? false,
     logger,
     containerLogLevel,
-    ...(opts.appDir ? { appDir: resolve(opts.appDir) } : {}),
+    ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
   });
   const err = process.stderr;
   err.write(`word count ${stram.appId}: ${stram.plan.containers.length} containers, ${opts.insecure ? 'INSECURE' : 'secure'} mode, app dir ${stram.dir.root}\n`);

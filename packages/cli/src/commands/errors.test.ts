@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +122,15 @@ describe('sluice launch refusals', () => {
     // The app path is taken as the app (not swallowed as a config value): the error names it.
     const r = sluice('launch', '--config', 'seed=1', '--config', 'windows=2', './missing-app.js');
     expectUsageError(r, 'launch', new RegExp(`: app module ${join(dir, 'missing-app.js')} does not exist .*\\[BAD_CONFIG\\]$`));
+  });
+
+  it('refuses an --app-dir that is not empty, and writes nothing into it', () => {
+    const used = join(dir, 'used');
+    mkdirSync(used);
+    writeFileSync(join(used, 'notes.txt'), 'mine\n');
+    const r = sluice('launch', WORDCOUNT, '--app-dir', used);
+    expectUsageError(r, 'launch', new RegExp(`: --app-dir ${used} is not empty: give a new or empty directory .*\\[BAD_CONFIG\\]$`));
+    expect(readdirSync(used)).toEqual(['notes.txt']);
   });
 
   it('a missing app is a usage error, and so are too many', () => {

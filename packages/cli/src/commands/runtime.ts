@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError, createLogger } from '@sluice/common';
@@ -45,7 +46,7 @@ export function registerRuntimeCommands(program: Command): void {
           appModule: resolve(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
-          ...(opts.appDir ? { appDir: resolve(opts.appDir) } : {}),
+          ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
         });
     const cli = invocation();
     process.stdout.write(
@@ -65,6 +66,26 @@ export function registerRuntimeCommands(program: Command): void {
     'launch --recover .sluice/apps/my-app-1a2b3c4d',
   ]);
   registerStatusCommands(program);
+}
+
+/**
+ * `--app-dir` of a new app: a directory that does not exist yet, or an empty one. An app
+ * directory holds one app's keys and files (docs/guide.md "The app directory"); launching into a
+ * used one would mix two apps' keys and remove the other's files at shutdown.
+ */
+export function newAppDir(path: string): string {
+  const dir = resolve(path);
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return dir;
+    throw new SluiceError('BAD_CONFIG', `--app-dir ${dir} cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  if (entries.length > 0) {
+    throw new SluiceError('BAD_CONFIG', `--app-dir ${dir} is not empty: give a new or empty directory (an app in it is resumed with launch --recover ${dir})`);
+  }
+  return dir;
 }
 
 /** SIGINT/SIGTERM shut the app down cleanly; a second signal is left to the default (exit). */
