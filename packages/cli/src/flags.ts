@@ -69,8 +69,8 @@ export function oneOf<T extends string>(values: readonly T[]): Parse<T> {
 }
 
 /** `--log-level`, checked here so a bad level is a usage error rather than a logger's crash. */
-export function logLevelFlag(defaultLevel: string, description: string): Option {
-  return flag('--log-level <level>', description, { choices: LOG_LEVELS, default: defaultLevel });
+export function logLevelFlag(description: string, defaults: Pick<FlagSpec<string>, 'default' | 'shownDefault'>): Option {
+  return flag('--log-level <level>', description, { choices: LOG_LEVELS, ...defaults });
 }
 
 /**

@@ -14,7 +14,7 @@ interface BufferServerFlags {
   spoolLimit?: number;
   handshakeTimeout?: number;
   maxPayload?: number;
-  logLevel: string;
+  logLevel?: string;
 }
 
 /**
@@ -35,7 +35,7 @@ export function registerBufferServerCommand(program: Command): void {
     .addOption(flag('--spool-limit <size>', 'window data held in spool files before publishers are paused', { parse: size, shownDefault: '4 x --memory-limit' }))
     .addOption(flag('--handshake-timeout <duration>', 'time a connection has to authenticate', { parse: duration, shownDefault: '5s' }))
     .addOption(flag('--max-payload <size>', 'largest accepted message (larger: closed with 1009)', { parse: size, shownDefault: '16MiB' }))
-    .addOption(logLevelFlag('info', 'log level (logs go to stderr)'))
+    .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
     .action(async (flags: BufferServerFlags) => {
       const options: BufferServerOptions = {
         id: flags.id,
@@ -43,7 +43,7 @@ export function registerBufferServerCommand(program: Command): void {
         host: flags.host,
         port: flags.port,
         memoryLimit: flags.memoryLimit,
-        logger: createLogger({ name: 'buffer-server', level: flags.logLevel }),
+        logger: createLogger({ name: 'buffer-server', ...(flags.logLevel !== undefined ? { level: flags.logLevel } : {}) }),
         optionNames: { id: '--id', memoryLimit: '--memory-limit', spoolLimit: '--spool-limit', maxPayload: '--max-payload', handshakeTimeoutMs: '--handshake-timeout' },
         ...(flags.spoolDir !== undefined ? { spoolDir: flags.spoolDir } : {}),
         ...(flags.spoolLimit !== undefined ? { spoolLimit: flags.spoolLimit } : {}),

@@ -41,7 +41,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(flag('--seed <n>', 'generator seed', { parse: wholeNumber, default: '1' }))
     .addOption(flag('--tuples-per-window <n>', 'words the generator emits per window', { parse: wholeNumber, default: '1000' }))
     .addOption(flag('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', { parse: duration, default: '60s' }))
-    .addOption(logLevelFlag('error', 'STRAM and container log level (STRAM logs go to stderr)'));
+    .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr)', { default: 'error' }));
   addStramFlags(demo, DEMO_FLAGS);
   addLauncherOptions(demo);
   demo.action((opts: DemoOptions & Record<string, unknown>) => runDemo(opts));

@@ -28,7 +28,7 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(flag('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)"))
     .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
     .addOption(flag('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)'))
-    .addOption(logLevelFlag('info', 'STRAM and container log level'));
+    .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }));
   addStramFlags(launch, [...WINDOW_FLAGS, ...TOKEN_FLAGS]);
   addLauncherOptions(launch);
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
