@@ -29,7 +29,6 @@ export function buildProgram(): Command {
   program.addHelpText(
     'after',
     [
-      '',
       'Exit codes:',
       '  0  done',
       '  1  the command ran and its outcome is a failure (or a bug in Sluice: then with a stack trace)',
