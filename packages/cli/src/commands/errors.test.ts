@@ -136,6 +136,8 @@ describe('sluice launch refusals', () => {
   it('a missing app is a usage error, and so are too many', () => {
     expectUsageError(sluice('launch'), 'launch', /give an app module, or --recover <app dir> \(not both\) \[BAD_USAGE\]$/);
     expectUsageError(sluice('launch', WORDCOUNT, WORDCOUNT), 'launch', /too many arguments .*\[BAD_USAGE\]$/);
+    // --recover resumes an app as it was launched; flags that would change it are refused, not ignored.
+    expectUsageError(sluice('launch', '--recover', dir, '--config', 'seed=1'), 'launch', /--recover resumes an app as it was launched: .*\[BAD_USAGE\]$/);
   });
 });
 
