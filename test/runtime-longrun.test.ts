@@ -6,7 +6,7 @@ import { Stram, type TokenStatus, type TokenStore } from '@sluice/stram';
 import { ROOT, WORDCOUNT, runCli, startCli, tempDir, until } from './helpers/runtime-cli.js';
 
 /**
- * Issue 6, long-running tokens: with lifetimes shortened by configuration the word-count demo
+ * Long-running tokens (docs/architecture.md "Token lifetimes and rotation"): with lifetimes shortened by configuration the word-count demo
  * runs through many renewals, reissues (STRAM and subscribe tokens) and master key rolls, and its
  * counts stay exact; a token store that is temporarily unavailable makes renewals fail, retry with
  * backoff and recover while the app keeps running.
@@ -65,6 +65,13 @@ describe('sluice demo with short token lifetimes', () => {
         expect(c.tokenExpiry).toMatch(/^\d{4}-/);
         expect(c.tokens).toMatchObject({ expiry: c.tokenExpiry, lastRenewal: expect.stringMatching(/^\d{4}-/), failures: 0, next: { action: expect.stringMatching(/^(renew|reissue)$/) } });
       }
+      // Every container applied pushed credentials, and the readers moved their subscriptions to
+      // reissued subscribe tokens (before the old ones expired: see the end of the run).
+      await until(async () => {
+        const { containers: cs } = JSON.parse(await restGet(appDir, '/ws/v1/containers')) as { containers: { id: string; counters: Record<string, number> }[] };
+        const switched = cs.reduce((n, c) => n + (c.counters['subscribeSwitched'] ?? 0), 0);
+        return cs.length === 4 && cs.every((c) => (c.counters['credentialsApplied'] ?? 0) >= 1) && switched >= 1;
+      }, 500);
       const table = await runCli(['status', '--app-dir', appDir], tmp.path);
       expect(table.stdout).toMatch(/tokens: \d+ renewals, \d+ reissues, 0 failures, \d+ master key rolls/);
       expect(table.stdout).toContain('token expiry');
@@ -88,12 +95,10 @@ describe('sluice demo with short token lifetimes', () => {
     expect(summary.tokens.failures).toBe(0);
     expect(r.code).toBe(0);
     // The containers switched their subscriptions to reissued subscribe tokens before the old ones
-    // expired: no buffer server closed a subscriber for an expired token.
-    const logs = containerLogs(appDir);
-    expect(logs).toContain('subscribe token reissued; re-subscribing with it');
-    expect(logs).toContain('credentials renewed');
-    expect(logs).not.toMatch(/TOKEN_EXPIRED|token expired/);
-    expect(r.stderr).not.toMatch(/TOKEN_EXPIRED|TOKEN_CANCELLED|token renewal failed/);
+    // expired: no buffer server closed a subscriber for an expired token, and STRAM refused no
+    // token (renewal failures are summary.tokens.failures, 0 above).
+    expect(containerLogs(appDir)).not.toMatch(/TOKEN_EXPIRED/);
+    expect(r.stderr).not.toMatch(/TOKEN_EXPIRED|TOKEN_CANCELLED/);
   }, 180_000);
 });
 

@@ -26,7 +26,8 @@ export interface BsProcess {
   readonly proc: ChildProcess;
   /** Everything the process wrote to stderr so far (its pino logs). */
   stderr(): string;
-  mint(access: BufferAccess, streams: string[], o?: { ttlMs?: number; sequenceNumber?: number; bs?: string; secret?: Uint8Array }): Token;
+  /** A token of this server (owner "tester", no container unless given). */
+  mint(access: BufferAccess, streams: string[], o?: { ttlMs?: number; sequenceNumber?: number; bs?: string; secret?: Uint8Array; container?: string; owner?: string }): Token;
   /** SIGTERM, then waits for exit; returns the exit code. Removes the temp dir. */
   stop(): Promise<number | null>;
 }
@@ -73,7 +74,8 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
         bs: m.bs ?? id,
         streams,
         access,
-        owner: 'tester',
+        container: m.container ?? null,
+        owner: m.owner ?? 'tester',
         now: Date.now(),
         ttlMs: m.ttlMs ?? 600_000,
         ...(m.sequenceNumber === undefined ? {} : { sequenceNumber: m.sequenceNumber }),

@@ -7,8 +7,8 @@ import { WORDCOUNT, pidAlive, startCli, tempDir, until, type CliProcess } from '
 
 /**
  * The demo word count under `sluice launch` with short windows, checkpoints and timeouts, for the
- * recovery tests (issue 6): kill things, then check that the output holds exactly the words the
- * generator emitted (expectedCounts / readActualCounts of packages/cli/src/demo/wordcount.ts).
+ * recovery tests (docs/architecture.md "Recovery"): kill things, then check that the output holds
+ * exactly the words the generator emitted (expectedCounts / readActualCounts of packages/cli/src/demo/wordcount.ts).
  *
  * The generator emits words in windows 1..windows only, so "done" is a fixed point: every window
  * 1..windows written by the output operator, and nothing else.
@@ -24,6 +24,12 @@ let wordcount: WordcountModule | undefined;
 async function wordcountModule(): Promise<WordcountModule> {
   wordcount ??= (await import(pathToFileURL(WORDCOUNT).href)) as WordcountModule;
   return wordcount;
+}
+
+/** The value of one sample line of a Prometheus text page, e.g. `sluice_x{container="c1"}` (0 when absent). */
+export function sample(metrics: string, line: string): number {
+  const found = metrics.split('\n').find((l) => l.startsWith(`${line} `));
+  return found ? Number(found.slice(line.length).trim()) : 0;
 }
 
 export interface RecoveryRunOptions {

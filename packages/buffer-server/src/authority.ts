@@ -14,18 +14,19 @@ import {
 export const MAX_ACCEPTED_SECRETS = 4;
 
 /**
- * How a buffer server judges tokens (DESIGN.md "Tokens", "Authenticated connection"): the
+ * How a buffer server judges tokens (docs/protocol.md "Tokens", "Authenticated connection"): the
  * password comes from this server's own secret; the token must be live and not revoked; its
  * scope must name this server, the access the role needs and, for publish and subscribe, the
- * stream. Stateless apart from the revoked sequence numbers and the accepted secrets.
+ * stream. Stateless apart from the revoked sequence numbers and the accepted secrets, both of
+ * which change only through its methods.
  *
- * Secret rotation (issue 6): `secrets[0]` is the current secret (new tokens are minted from it);
- * the others are previous secrets still accepted while their holders switch. Each handshake
- * tries every accepted secret (a handful at most), so a token minted from any of them is welcome
- * until its secret is retired.
+ * Secret rotation (docs/protocol.md "Secret rotation"): `secrets[0]` is the current secret (new
+ * tokens are minted from it); the others are previous secrets still accepted while their holders
+ * switch. Each handshake tries every accepted secret (a handful at most), so a token minted from
+ * any of them is welcome until its secret is retired.
  */
 export class BufferTokenAuthority implements TokenAuthority {
-  readonly revoked = new Set<number>();
+  private readonly revoked = new Set<number>();
   private accepted: Buffer[];
 
   constructor(
@@ -34,6 +35,11 @@ export class BufferTokenAuthority implements TokenAuthority {
     private readonly clock: Clock,
   ) {
     this.accepted = secrets.map((s) => Buffer.from(s));
+  }
+
+  /** Refuses tokens with these sequence numbers from now on (the control message `revoke`). */
+  revoke(seqs: readonly number[]): void {
+    for (const s of seqs) this.revoked.add(s);
   }
 
   /** The accepted secrets, current first. */

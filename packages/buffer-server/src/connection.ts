@@ -5,19 +5,25 @@ import {
   closeReason,
   closeWith,
   encode,
+  isBufferScope,
+  isoTime,
   parseFrame,
   scanStreamFrame,
   streamHeader,
   toBuffer,
   type AcceptedAuth,
   type BufferScope,
+  type Clock,
   type Logger,
   type Message,
   type PartitionFilter,
 } from '@sluice/common';
 import { controlCovers } from './authority.js';
+import type { ConnectionRegistry, RegisteredConnection, Role } from './connection-registry.js';
 import { PublisherSession } from './publisher.js';
-import type { BufferServerImpl } from './server.js';
+import type { BufferServerStats } from './stats.js';
+import type { StreamStore } from './stream-store.js';
+import { holderOf } from './subscriber-names.js';
 import { SubscriberLink } from './subscriber.js';
 
 const PUBLISH_TYPES = ['begin', 'data', 'end'] as const;
@@ -27,29 +33,49 @@ type ControlType = (typeof CONTROL_TYPES)[number];
 /** setTimeout's largest delay; longer expiries re-arm. */
 const MAX_TIMER = 2 ** 31 - 1;
 
-/** One accepted socket: its role's message handling, expiry and close bookkeeping. */
-export class Connection {
+/**
+ * What a connection may use of its server: the store, the registry it claims its slot in, and
+ * the server-wide operations a control connection asks for. Nothing else of the server is
+ * reachable from here.
+ */
+export interface ConnectionHost {
   readonly log: Logger;
-  role: 'publish' | 'subscribe' | 'control' | null = null;
+  readonly clock: Clock;
+  readonly store: StreamStore;
+  /** A connection only claims its slot and leaves it; lookups and the rest are the server's. */
+  readonly registry: Pick<ConnectionRegistry<Connection>, 'claimPublisher' | 'claimSubscriber' | 'remove'>;
+  /** True while publishers are not read (memory and spool full). */
+  readonly paused: boolean;
+  /** Called after each publisher frame: pauses publishers when memory and spool are full. */
+  checkPressure(): void;
+  purge(stream: string, w: number): void;
+  reset(stream: string): void;
+  revoke(seqs: number[]): void;
+  stats(): BufferServerStats;
+}
+
+/** One accepted socket: its role's message handling, expiry and close bookkeeping. */
+export class Connection implements RegisteredConnection {
+  readonly log: Logger;
+  role: Role | null = null;
   stream: string | null = null;
   seq: number | null = null;
   /** The secret the token was minted from (which of the accepted secrets the proof matched). */
   secret: Buffer | null = null;
   publisher: PublisherSession | null = null;
   subscriber: SubscriberLink | null = null;
-  private subscriberKey: string | null = null;
   private scope: BufferScope | null = null;
   private expiry: NodeJS.Timeout | null = null;
   private done = false;
   readonly closed: Promise<void>;
 
   constructor(
-    private readonly server: BufferServerImpl,
+    private readonly host: ConnectionHost,
     readonly ws: WebSocket,
     readonly id: number,
     readonly peer: string,
   ) {
-    this.log = server.log.child({ conn: id, peer });
+    this.log = host.log.child({ conn: id, peer });
     this.log.debug('connected');
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     this.closed = new Promise((resolve) => {
@@ -60,6 +86,14 @@ export class Connection {
     });
   }
 
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
   /** Sends a close frame unless already closing; stops handling messages at once. */
   close(code: number, reason: string): void {
     this.done = true;
@@ -67,6 +101,9 @@ export class Connection {
   }
 
   fail(err: SluiceError): void {
+    // Already closing (replaced, or closed by its peer, and waiting for a slow peer to finish the
+    // close): it has its close code; a later revoke or secret retirement has nothing to close.
+    if (this.done || this.ws.readyState > 1) return;
     this.log.warn({ role: this.role, stream: this.stream, code: err.code, closeCode: err.closeCode, why: err.message }, 'closing connection');
     this.done = true;
     closeWith(this.ws, err);
@@ -74,20 +111,20 @@ export class Connection {
 
   accept(a: AcceptedAuth, secret: Buffer | null): void {
     if (this.done || this.ws.readyState !== 1) return;
+    const { identifier, request } = a;
+    // The handshake's authorize already refused a token without a buffer-server scope.
+    if (!isBufferScope(identifier.scope)) return this.fail(new SluiceError('NOT_ALLOWED', 'token has no buffer-server scope'));
     this.secret = secret;
-    const request = a.request;
-    this.seq = a.identifier.sequenceNumber;
-    this.scope = a.identifier.scope as BufferScope; // the authority refused any other scope (authority.ts authorize)
-    this.armExpiry(a.identifier.maxDate);
-    const s = this.server;
+    this.seq = identifier.sequenceNumber;
+    this.scope = identifier.scope;
+    const s = this.host;
     switch (request.role) {
       case 'publish': {
         this.role = 'publish';
         this.stream = request.stream;
-        this.log.info({ role: 'publish', stream: request.stream, window: request.window, owner: a.identifier.owner, seq: this.seq }, 'authenticated');
-        const old = s.publishers.get(request.stream);
-        if (old) old.close(4409, `replaced by a newer publisher of stream "${request.stream.slice(0, 40)}"`);
-        s.publishers.set(request.stream, this);
+        this.armExpiry(identifier.maxDate);
+        this.log.info({ role: 'publish', stream: request.stream, window: request.window, owner: identifier.owner, seq: this.seq }, 'authenticated');
+        s.registry.claimPublisher(request.stream, this);
         this.publisher = new PublisherSession(s.store.stream(request.stream), s.store, request.window);
         this.ws.send(a.welcome({ stream: request.stream, window: request.window }));
         if (s.paused) this.ws.pause();
@@ -97,15 +134,17 @@ export class Connection {
       case 'subscribe': {
         this.role = 'subscribe';
         this.stream = request.stream;
-        const key = `${request.stream}\u0000${request.subscriber}`;
-        const old = s.subscribers.get(key);
-        if (old) old.close(4409, `replaced by a newer connection of subscriber "${request.subscriber.slice(0, 40)}"`);
-        s.subscribers.set(key, this);
-        this.subscriberKey = key;
+        try {
+          // Before the welcome: a refused taker gets the close frame alone (docs/protocol.md "Subscriber names").
+          s.registry.claimSubscriber(request.stream, request.subscriber, holderOf(identifier.scope, identifier.owner), this);
+        } catch (err) {
+          return this.fail(asFrameError(err, 'subscribe'));
+        }
+        this.armExpiry(identifier.maxDate);
         const stream = s.store.stream(request.stream);
         const from = stream.startFor(request.window);
-        this.log.info({ role: 'subscribe', stream: request.stream, subscriber: request.subscriber, window: request.window, from, owner: a.identifier.owner, seq: this.seq }, 'authenticated');
-        // Welcome first: nothing of the stream goes out before it (DESIGN.md step 3).
+        this.log.info({ role: 'subscribe', stream: request.stream, subscriber: request.subscriber, window: request.window, from, owner: identifier.owner, seq: this.seq }, 'authenticated');
+        // Welcome first: nothing of the stream goes out before it (docs/protocol.md "Authenticated connection").
         this.ws.send(a.welcome({ from }));
         const partitions: PartitionFilter | undefined = request.partitions;
         this.subscriber = new SubscriberLink(request.subscriber, stream, s.store, this.ws, from, partitions, (code, reason) => this.close(code, reason));
@@ -116,7 +155,8 @@ export class Connection {
       }
       case 'control':
         this.role = 'control';
-        this.log.info({ role: 'control', owner: a.identifier.owner, seq: this.seq }, 'authenticated');
+        this.armExpiry(identifier.maxDate);
+        this.log.info({ role: 'control', owner: identifier.owner, seq: this.seq }, 'authenticated');
         this.ws.send(a.welcome());
         this.ws.on('message', (data, isBinary) => this.onOther(toBuffer(data), isBinary, CONTROL_TYPES));
         return;
@@ -135,7 +175,7 @@ export class Connection {
       this.fail(asFrameError(err, 'message'));
       return;
     }
-    this.server.checkPressure();
+    this.host.checkPressure();
   }
 
   private onOther(frame: Buffer, isBinary: boolean, allowed: readonly ControlType[]): void {
@@ -148,9 +188,9 @@ export class Connection {
     }
   }
 
-  /** DESIGN.md "Control": purge, reset, revoke, and stats (the server's figures), each acked. */
+  /** docs/protocol.md "Control (role `control`)": purge, reset, revoke, and stats (the server's figures), each acked. */
   private control(m: Message<ControlType>): void {
-    const s = this.server;
+    const s = this.host;
     switch (m.t) {
       case 'purge': {
         const stream = m.stream;
@@ -187,10 +227,12 @@ export class Connection {
     }
   }
 
+  /** A connection stays open only while its token is valid (docs/protocol.md "Authenticated connection"). */
   private armExpiry(maxDate: number): void {
-    const delay = maxDate - this.server.o.clock.now();
+    const clock = this.host.clock;
+    const delay = maxDate - clock.now();
     this.expiry = setTimeout(() => {
-      if (this.server.o.clock.now() >= maxDate) this.server.expire(this, maxDate);
+      if (clock.now() >= maxDate) this.fail(new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(maxDate)}; reconnect with a renewed token`));
       else this.armExpiry(maxDate);
     }, Math.min(Math.max(delay, 0), MAX_TIMER));
     this.expiry.unref();
@@ -199,13 +241,8 @@ export class Connection {
   private onClose(code: number, reason: string): void {
     this.done = true;
     if (this.expiry) clearTimeout(this.expiry);
-    const s = this.server;
-    s.connections.delete(this);
-    if (this.role === 'publish' && this.stream !== null && s.publishers.get(this.stream) === this) s.publishers.delete(this.stream);
-    if (this.subscriber) {
-      this.subscriber.detach();
-      if (this.subscriberKey !== null && s.subscribers.get(this.subscriberKey) === this) s.subscribers.delete(this.subscriberKey);
-    }
+    this.host.registry.remove(this);
+    this.subscriber?.detach();
     if (this.role) this.log.info({ role: this.role, stream: this.stream, code, reason }, 'closed');
     else this.log.debug({ code, reason }, 'closed before auth');
   }

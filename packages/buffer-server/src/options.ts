@@ -1,4 +1,5 @@
 import { MAX_ACCEPTED_SECRETS } from './authority.js';
+import { DEFAULT_NAMES_PER_HOLDER } from './subscriber-names.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, DEFAULT_MAX_FRAME, SluiceError, createLogger, systemClock, type Clock, type Logger } from '@sluice/common';
@@ -9,8 +10,8 @@ export interface BufferServerOptions {
   /** The 32-byte secret buffer-server tokens for this server are minted from. */
   secret: Uint8Array;
   /**
-   * Previous secrets still accepted (a rotation in progress, issue 6): tokens minted from them are
-   * welcome until `retireSecrets` drops them. Default none.
+   * Previous secrets still accepted (a rotation in progress, docs/protocol.md "Secret rotation"):
+   * tokens minted from them are welcome until `retireSecrets` drops them. Default none.
    */
   previousSecrets?: Uint8Array[];
   host?: string;
@@ -22,6 +23,12 @@ export interface BufferServerOptions {
   /** Bytes the spool may hold before publishers are paused. Default 4 × memoryLimit. */
   spoolLimit?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * Subscriber names one container (or, for tokens without a container, one owner) may bind on
+   * this server; names stay bound after their connections close (docs/protocol.md "Subscriber
+   * names"), so this bounds the table. Default 1024.
+   */
+  subscriberNamesPerHolder?: number;
   /** Largest accepted WebSocket message; larger ones close with 1009. Default 16 MiB. */
   maxPayload?: number;
   clock?: Clock;
@@ -45,6 +52,7 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     spoolDir: join(tmpdir(), 'sluice-spool'),
     spoolLimit: memoryLimit * 4,
     handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    subscriberNamesPerHolder: DEFAULT_NAMES_PER_HOLDER,
     maxPayload: DEFAULT_MAX_FRAME,
     clock: systemClock,
     logger: o.logger ?? createLogger({ name: 'buffer-server' }),
@@ -61,6 +69,9 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
   if (!(r.memoryLimit >= 64 * 1024)) throw new SluiceError('BAD_CONFIG', `${name('memoryLimit')}: ${r.memoryLimit} is below the 64 KiB minimum`);
   if (!(r.spoolLimit >= 0)) throw new SluiceError('BAD_CONFIG', `${name('spoolLimit')}: ${r.spoolLimit} must be zero or more`);
   if (!(r.maxPayload >= 1024)) throw new SluiceError('BAD_CONFIG', `${name('maxPayload')}: ${r.maxPayload} is below 1 KiB`);
+  if (!(Number.isSafeInteger(r.subscriberNamesPerHolder) && r.subscriberNamesPerHolder >= 1)) {
+    throw new SluiceError('BAD_CONFIG', `${name('subscriberNamesPerHolder')}: ${r.subscriberNamesPerHolder} must be a whole number of at least 1`);
+  }
   if (!(r.handshakeTimeoutMs > 0)) throw new SluiceError('BAD_CONFIG', `${name('handshakeTimeoutMs')} must be positive`);
   return r;
 }

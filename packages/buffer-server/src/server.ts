@@ -5,16 +5,17 @@ import {
   ServerHandshake,
   SluiceError,
   acceptAuthenticated,
-  isoTime,
   type AcceptedAuth,
+  type Clock,
   type Logger,
 } from '@sluice/common';
 import { BufferTokenAuthority } from './authority.js';
-import { Connection } from './connection.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { Connection, type ConnectionHost } from './connection.js';
 import { resolveOptions, type BufferServerOptions, type ResolvedOptions } from './options.js';
 import { Spool } from './spool.js';
 import { StreamStore } from './stream-store.js';
-import { collectStats, type BufferServerStats } from './stats.js';
+import { collectStats, type BufferServerStats, type StatsSource } from './stats.js';
 
 export interface BufferServer {
   readonly id: string;
@@ -29,9 +30,10 @@ export interface BufferServer {
   /** Refuses tokens with these sequence numbers from now on and closes connections using them (4401). */
   revoke(seqs: number[]): void;
   /**
-   * Secret rotation (issue 6): `secret` becomes current — the one new tokens should be minted
-   * from — and every secret accepted so far stays accepted (at most 4 in all; the oldest beyond
-   * that is retired at once) until `retireSecrets`. Live connections are untouched.
+   * Secret rotation (docs/protocol.md "Secret rotation"): `secret` becomes current — the one new
+   * tokens should be minted from — and every secret accepted so far stays accepted (at most 4 in
+   * all; the oldest beyond that is retired at once) until `retireSecrets`. Live connections are
+   * untouched.
    */
   rotateSecret(secret: Uint8Array): void;
   /**
@@ -42,11 +44,16 @@ export interface BufferServer {
   retireSecrets(keep?: Uint8Array[]): void;
   /** How many secrets are accepted now (the current one included). */
   readonly acceptedSecrets: number;
+  /**
+   * Subscribe attempts refused since start (4403 SUBSCRIBER_NAME_TAKEN) because the name was
+   * bound to another container or owner (docs/protocol.md "Subscriber names"); also in stats().
+   */
+  readonly takeoversRefused: number;
   /** Closes every connection (1001), stops listening, removes spool files. */
   close(): Promise<void>;
 }
 
-/** Starts a buffer server (DESIGN.md "Buffer server stream"); resolves once it listens. */
+/** Starts a buffer server (docs/protocol.md "Buffer server stream"); resolves once it listens. */
 export async function startBufferServer(options: BufferServerOptions): Promise<BufferServer> {
   const o = resolveOptions(options);
   const server = new BufferServerImpl(o);
@@ -64,14 +71,15 @@ function listenProblem(err: NodeJS.ErrnoException): string {
 /** How often paused publishers are reconsidered when nothing else wakes them. */
 const RESUME_POLL_MS = 50;
 
-class BufferServerImpl implements BufferServer {
+class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   readonly id: string;
   readonly store: StreamStore;
-  readonly authority: BufferTokenAuthority;
+  readonly registry: ConnectionRegistry<Connection>;
   readonly log: Logger;
-  readonly connections = new Set<Connection>();
-  readonly publishers = new Map<string, Connection>();
-  readonly subscribers = new Map<string, Connection>();
+  readonly clock: Clock;
+  readonly memoryLimit: number;
+  readonly spoolLimit: number;
+  private readonly authority: BufferTokenAuthority;
   private readonly spool: Spool;
   private readonly http: Server;
   private readonly wss: WebSocketServer;
@@ -82,9 +90,13 @@ class BufferServerImpl implements BufferServer {
   pauses = 0;
   private resumeTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly o: ResolvedOptions) {
+  constructor(private readonly o: ResolvedOptions) {
     this.id = o.id;
     this.log = o.logger.child({ bs: o.id });
+    this.clock = o.clock;
+    this.memoryLimit = o.memoryLimit;
+    this.spoolLimit = o.spoolLimit;
+    this.registry = new ConnectionRegistry<Connection>(o.subscriberNamesPerHolder);
     this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
     this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
@@ -133,7 +145,7 @@ class BufferServerImpl implements BufferServer {
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const peer = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
     const conn = new Connection(this, ws, ++this.nextConn, peer);
-    this.connections.add(conn);
+    this.registry.add(conn);
     if (this.closing) {
       ws.close(1001, 'server shutting down');
       return;
@@ -146,13 +158,13 @@ class BufferServerImpl implements BufferServer {
     });
   }
 
-  /** Publishers stop being read when memory and spool are full (DESIGN.md "Bounds"). */
+  /** Publishers stop being read when memory and spool are full (docs/protocol.md "Bounds"). */
   checkPressure(): void {
     if (this.paused || !this.store.overLimit) return;
     this.paused = true;
     this.pauses++;
     this.log.warn({ memoryBytes: this.store.memoryBytes, spoolBytes: this.store.spoolBytes }, 'memory and spool full: pausing publishers');
-    for (const c of this.publishers.values()) c.ws.pause();
+    for (const c of this.registry.publisherConnections()) c.pause();
     this.resumeTimer = setInterval(() => this.checkResume(), RESUME_POLL_MS);
   }
 
@@ -162,7 +174,7 @@ class BufferServerImpl implements BufferServer {
     if (this.resumeTimer) clearInterval(this.resumeTimer);
     this.resumeTimer = null;
     this.log.info({ memoryBytes: this.store.memoryBytes, spoolBytes: this.store.spoolBytes }, 'room again: resuming publishers');
-    for (const c of this.publishers.values()) c.ws.resume();
+    for (const c of this.registry.publisherConnections()) c.resume();
   }
 
   stats(): BufferServerStats {
@@ -177,24 +189,23 @@ class BufferServerImpl implements BufferServer {
   reset(stream: string): void {
     const s = this.store.get(stream);
     if (s) this.store.reset(s);
-    for (const c of this.connections) {
-      if (c.stream === stream && c.role !== 'control') c.close(1012, `stream "${stream.slice(0, 40)}" was reset; reconnect to start over`);
-    }
+    for (const c of this.registry.onStream(stream)) c.close(1012, `stream "${stream.slice(0, 40)}" was reset; reconnect to start over`);
     this.checkResume();
   }
 
   revoke(seqs: number[]): void {
-    for (const s of seqs) this.authority.revoked.add(s);
-    const set = new Set(seqs);
-    for (const c of this.connections) {
-      if (c.seq !== null && set.has(c.seq)) {
-        c.fail(new SluiceError('TOKEN_REVOKED', `token ${c.seq} was revoked; its holder must get new credentials`));
-      }
+    this.authority.revoke(seqs);
+    for (const c of this.registry.withSeqs(new Set(seqs))) {
+      c.fail(new SluiceError('TOKEN_REVOKED', `token ${c.seq} was revoked; its holder must get new credentials`));
     }
   }
 
   get acceptedSecrets(): number {
     return this.authority.secrets.length;
+  }
+
+  get takeoversRefused(): number {
+    return this.registry.takeoversRefused;
   }
 
   rotateSecret(secret: Uint8Array): void {
@@ -213,16 +224,9 @@ class BufferServerImpl implements BufferServer {
 
   private closeRetired(retired: Buffer[]): void {
     if (retired.length === 0) return;
-    for (const c of this.connections) {
-      if (c.secret && retired.some((r) => r.equals(c.secret!))) {
-        c.fail(new SluiceError('SECRET_RETIRED', 'the buffer-server secret of this token was retired; reconnect with a token minted from the current secret'));
-      }
+    for (const c of this.registry.withSecrets(retired)) {
+      c.fail(new SluiceError('SECRET_RETIRED', 'the buffer-server secret of this token was retired; reconnect with a token minted from the current secret'));
     }
-  }
-
-  /** The expiry close (issue 4): 4401 with a reason that says expired. */
-  expire(conn: Connection, maxDate: number): void {
-    conn.fail(new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(maxDate)}; reconnect with a renewed token`));
   }
 
   close(): Promise<void> {
@@ -232,12 +236,12 @@ class BufferServerImpl implements BufferServer {
 
   private async shutdown(): Promise<void> {
     if (this.resumeTimer) clearInterval(this.resumeTimer);
-    const closed = [...this.connections].map((c) => c.closed);
-    for (const c of this.connections) c.close(1001, 'server shutting down');
+    const open = this.registry.connections();
+    for (const c of open) c.close(1001, 'server shutting down');
     const kill = setTimeout(() => {
-      for (const c of this.connections) c.ws.terminate();
+      for (const c of this.registry.connections()) c.ws.terminate();
     }, 2000);
-    await Promise.all(closed);
+    await Promise.all(open.map((c) => c.closed));
     clearTimeout(kill);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
@@ -246,5 +250,3 @@ class BufferServerImpl implements BufferServer {
     this.log.info('buffer server stopped; spool removed');
   }
 }
-
-export type { BufferServerImpl };

@@ -1,10 +1,27 @@
 import type { BufferServerStats, StreamStats } from '@sluice/common';
-import type { BufferServerImpl } from './server.js';
+import type { StreamStore } from './stream-store.js';
+import type { SubscriberLink } from './subscriber.js';
 
 // The figures' shape is the stats ack's, defined once with its schema in common (docs/protocol.md "Control").
 export type { BufferServerStats, StreamStats, SubscriberStats } from '@sluice/common';
 
-export function collectStats(s: BufferServerImpl): BufferServerStats {
+/** What the figures are read from: the server's store, its connection registry and its pressure state. */
+export interface StatsSource {
+  readonly store: StreamStore;
+  readonly registry: {
+    readonly size: number;
+    readonly boundNames: number;
+    readonly takeoversRefused: number;
+    hasPublisher(stream: string): boolean;
+    subscriberLinks(): Iterable<SubscriberLink>;
+  };
+  readonly memoryLimit: number;
+  readonly spoolLimit: number;
+  readonly paused: boolean;
+  readonly pauses: number;
+}
+
+export function collectStats(s: StatsSource): BufferServerStats {
   const streams: Record<string, StreamStats> = {};
   for (const [name, st] of s.store.streams) {
     streams[name] = {
@@ -14,13 +31,11 @@ export function collectStats(s: BufferServerImpl): BufferServerStats {
       purgedThrough: st.purgedThrough,
       tuplesIn: st.tuplesIn,
       bytesIn: st.bytesIn,
-      publisher: s.publishers.has(name),
+      publisher: s.registry.hasPublisher(name),
       subscribers: {},
     };
   }
-  for (const c of s.connections) {
-    const link = c.subscriber;
-    if (!link) continue;
+  for (const link of s.registry.subscriberLinks()) {
     const entry = streams[link.stream.name];
     if (!entry) continue;
     entry.subscribers[link.name] = { tuplesOut: link.tuplesOut, bytesOut: link.bytesOut, lagWindows: link.lagWindows, from: link.from };
@@ -28,13 +43,15 @@ export function collectStats(s: BufferServerImpl): BufferServerStats {
   return {
     memoryBytes: s.store.memoryBytes,
     peakMemoryBytes: s.store.peakMemory,
-    memoryLimit: s.o.memoryLimit,
+    memoryLimit: s.memoryLimit,
     spoolBytes: s.store.spoolBytes,
-    spoolLimit: s.o.spoolLimit,
+    spoolLimit: s.spoolLimit,
     spilledBytes: s.store.spilledBytes,
     paused: s.paused,
     pauses: s.pauses,
-    connections: s.connections.size,
+    connections: s.registry.size,
+    boundNames: s.registry.boundNames,
+    takeoversRefused: s.registry.takeoversRefused,
     streams,
   };
 }

@@ -6,7 +6,7 @@ import { readPrivateFile, writeFileAtomic } from './private-files.js';
 import { hmac } from './token.js';
 
 /**
- * A container's credentials file (DESIGN.md "State and credentials on disk"): JSON, mode 0600,
+ * A container's credentials file (docs/architecture.md "State on disk"): JSON, mode 0600,
  * written by STRAM before launch; its path (env SLUICE_CREDENTIALS) is the only thing a container
  * is given. Token fields hold the portable text form (token.ts).
  */
@@ -23,9 +23,9 @@ export const credentialsSchema = z.object({
     id: z.string(),
     secret: z.string().regex(/^[0-9a-f]{64}$/),
     /**
-     * Secrets of this buffer server that are still accepted during a rotation (issue 6): the
-     * current `secret` mints new tokens; holders of tokens from these are switching. A push
-     * without them retires them. Absent = none.
+     * Secrets of this buffer server that are still accepted during a rotation: the current
+     * `secret` mints new tokens; holders of tokens from these are switching. Only the umbilical
+     * command `retire-secrets` retires them (docs/protocol.md "Secret rotation"). Absent = none.
      */
     previous: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(8).optional(),
   }),

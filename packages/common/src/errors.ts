@@ -40,6 +40,9 @@ export const ErrorCodes = {
   NOT_ALLOWED: { closeCode: CloseCode.forbidden, retriable: false },
   OUT_OF_SCOPE: { closeCode: CloseCode.forbidden, retriable: false },
   WRONG_BUFFER_SERVER: { closeCode: CloseCode.forbidden, retriable: false },
+  // a subscriber name bound to another container or owner (docs/protocol.md "Subscriber names")
+  SUBSCRIBER_NAME_TAKEN: { closeCode: CloseCode.forbidden, retriable: false },
+  TOO_MANY_SUBSCRIBER_NAMES: { closeCode: CloseCode.forbidden, retriable: false },
   // timing
   HANDSHAKE_TIMEOUT: { closeCode: CloseCode.handshakeTimeout, retriable: true },
   // local problems (no connection involved; closeCode is what a server would use if it had to)

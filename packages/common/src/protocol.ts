@@ -104,6 +104,10 @@ export const bufferServerStatsSchema = z.object({
   /** How many times publishers were paused. */
   pauses: figure,
   connections: figure,
+  /** Subscriber names bound to a container or owner (docs/protocol.md "Subscriber names"). */
+  boundNames: figure,
+  /** Subscribe attempts refused (4403 SUBSCRIBER_NAME_TAKEN) because the name belonged to another holder. */
+  takeoversRefused: figure,
   streams: z.record(z.string(), streamStatsSchema),
 });
 export type SubscriberStats = z.infer<typeof subscriberStatsSchema>;

@@ -4,7 +4,7 @@ import type { AuthRequest } from './protocol.js';
 import { isStramScope, type TokenIdentifier } from './token.js';
 
 /**
- * The umbilical between STRAM and its containers (DESIGN.md "Processes"). After the handshake
+ * The umbilical between STRAM and its containers (docs/architecture.md "Processes"). After the handshake
  * (role "hello", container id), every frame is a sealed `{t:"msg", seq, body, mac}` (session.ts);
  * these are the inner messages. A container's token speaks only for that container: STRAM closes
  * with 4403 a heartbeat naming another container.
@@ -31,6 +31,18 @@ export const operatorStatsSchema = z.object({
 });
 export type OperatorStats = z.infer<typeof operatorStatsSchema>;
 
+/**
+ * Subscriber-name takeovers a container has seen since it started (docs/protocol.md "Subscriber
+ * names"), cumulative: STRAM counts the increase from one heartbeat to the next.
+ */
+export const takeoverReportSchema = z.object({
+  /** Subscribe attempts this container's buffer server refused: the name belonged to another container or owner. */
+  refused: uint,
+  /** This container's input subscriptions closed 4409 by connections it did not make, per operator input port. */
+  takenOver: z.array(z.object({ operator: id, port: id, count: uint })).max(10_000),
+});
+export type TakeoverReport = z.infer<typeof takeoverReportSchema>;
+
 export const heartbeatSchema = z.object({
   t: z.literal('heartbeat'),
   container: id,
@@ -40,6 +52,16 @@ export const heartbeatSchema = z.object({
   operators: z.array(operatorStatsSchema).max(10_000),
   /** Errors the container wants STRAM to show (operator failures), newest last. */
   errors: z.array(z.string().max(1000)).max(20).optional(),
+  /**
+   * Counts of what happened in the container since it started, by event name (docs/protocol.md
+   * "Umbilical commands and counters"): STRAM shows and exports them as they are.
+   */
+  counters: z
+    .record(z.string().min(1).max(64), uint)
+    .refine((c) => Object.keys(c).length <= 64, 'at most 64 counters')
+    .optional(),
+  /** Sent once there is something to report; absent means none. */
+  takeovers: takeoverReportSchema.optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 
@@ -81,8 +103,14 @@ export const commandSchema = z.discriminatedUnion('c', [
   z.object({ c: z.literal('committed'), w: uint }),
   /** Refuse and disconnect buffer-server tokens with these sequence numbers. */
   z.object({ c: z.literal('revoke'), seqs: z.array(uint) }),
-  /** New credentials, sealed (credentials.ts sealCredentials). */
+  /** New credentials, sealed (credentials.ts sealCredentials): the changed fields, merged into what the container holds. */
   z.object({ c: z.literal('credentials'), box: z.custom<Uint8Array>((v) => v instanceof Uint8Array) }),
+  /**
+   * The last step of a secret rotation (docs/protocol.md "Secret rotation"): once its publishers
+   * have re-registered with tokens of the current secret, the buffer server stops accepting every
+   * previous one.
+   */
+  z.object({ c: z.literal('retire-secrets') }),
   z.object({ c: z.literal('shutdown'), reason: z.string() }),
 ]);
 export type Command = z.infer<typeof commandSchema>;

@@ -2,31 +2,18 @@ import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import {
-  advertisedUrl,
-  appFromModule,
-  credentialsSchema,
-  mintBufferToken,
-  openCredentials,
-  readCredentials,
-  tokenFromText,
-  writeCredentials,
-  type AppDefinition,
-  type Command,
-  type Credentials,
-  type HeartbeatMessage,
-  type Logger,
-  type Session,
-  type Token,
-} from '@sluice/common';
+import { advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
+import { ContainerCounters, ContainerEvent } from './counters.js';
+import { HeldCredentials } from './held-credentials.js';
 import type { OperatorRunner } from './operator-runner.js';
+import { TakeoverTally } from './takeover-tally.js';
 import { UmbilicalClient } from './umbilical-client.js';
 import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
 
 /**
- * A streaming container (issue "container runtime"): hosts one buffer server for its operators'
+ * A streaming container (docs/architecture.md "Processes"): hosts one buffer server for its operators'
  * outputs, runs the operators STRAM deploys, heartbeats over the umbilical and obeys the
  * commands that come back. Exits (through `exit`) with one of ExitCode.
  */
@@ -62,17 +49,11 @@ export interface ContainerOptions {
   now?: () => number;
 }
 
-/**
- * Publish tokens this container mints for its own server live as long as the app's tokens
- * (settings.maxLifetimeMs; this when the settings predate it). A publisher re-registers with a
- * fresh one at 75% of its life (publisher-link.ts).
- */
-const DEFAULT_PUBLISH_TOKEN_TTL_MS = 7 * 24 * 3600_000;
 /** How long a container whose publisher was lost waits to hear STRAM's verdict before it exits as failed. */
 const LOST_PUBLISHER_GRACE_MS = 5_000;
 
 export class Container {
-  private credentials: Credentials;
+  private readonly held: HeldCredentials;
   private readonly log: Logger;
   private readonly now: () => number;
   private server: BufferServer | null = null;
@@ -81,27 +62,29 @@ export class Container {
   private readonly checkpoints: CheckpointStore;
   private state: HeartbeatMessage['state'] = 'starting';
   private readonly errors: string[] = [];
+  private readonly takeovers = new TakeoverTally();
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
   private stopping: Promise<void> | null = null;
-  /** Own buffer-server secrets rotated so far (issue 6). */
+  private readonly counters = new ContainerCounters();
+  /** Own buffer-server secrets rotated so far. */
   private secretRotations = 0;
   /** Settles once every publisher has re-registered after the last secret rotation. */
   private publishersSwitched: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: ContainerOptions) {
-    this.credentials = o.credentials;
+    this.held = new HeldCredentials(o.credentials);
     this.log = o.logger;
     this.now = o.now ?? Date.now;
     this.checkpoints = new CheckpointStore(o.credentials.appDir);
   }
 
   get id(): string {
-    return this.credentials.container;
+    return this.held.value.container;
   }
 
   async start(): Promise<void> {
-    const c = this.credentials;
+    const c = this.held.value;
     const spoolDir = join(c.appDir, 'spool', c.container);
     // A predecessor killed outright (SIGKILL, OOM) left its spool behind: it is ours to clear.
     rmSync(spoolDir, { recursive: true, force: true });
@@ -121,9 +104,9 @@ export class Container {
       // A recovered STRAM that could not get its old port back wrote the new URL into our credentials file.
       resolveUrl: () => this.stramUrl(),
       container: c.container,
-      token: () => tokenFromText(this.credentials.stramToken),
+      token: () => this.held.stramToken(),
       heartbeatIntervalMs: c.settings.heartbeatIntervalMs,
-      // Operators keep streaming while STRAM is away (restarting); only past this do they stop (issue 6).
+      // Operators keep streaming while STRAM is away (restarting); only past this do they stop (docs/architecture.md "Recovery").
       heartbeatTimeoutMs: c.settings.stramLossTimeoutMs ?? c.settings.heartbeatTimeoutMs,
       heartbeat: () => this.heartbeat(),
       onCommands: (commands, session) => this.enqueue(commands, session),
@@ -142,20 +125,23 @@ export class Container {
    */
   get bufferServerUrl(): string | null {
     if (!this.server) return null;
-    const { bindHost, advertiseHost } = this.credentials.settings;
+    const { bindHost, advertiseHost } = this.held.value.settings;
     return advertisedUrl(this.server.url, advertiseHost ?? (bindHost === '0.0.0.0' || bindHost === '::' ? hostname() : undefined));
   }
 
+  /** STRAM's URL as its credentials file says now: a STRAM recovered on a new port writes it there (docs/architecture.md "Recovery"). */
   private stramUrl(): string {
     try {
       return readCredentials(this.o.credentialsPath).stram;
-    } catch {
-      return this.credentials.stram;
+    } catch (err) {
+      this.log.warn({ code: (err as SluiceError).code, err: (err as Error).message }, 'cannot read the credentials file for STRAM\'s URL; using the one held');
+      return this.held.value.stram;
     }
   }
 
   heartbeat(): HeartbeatMessage {
     const operators = [...this.deployed.values()].map((d) => d.runner.stats());
+    const takeovers = this.takeovers.report(this.server?.takeoversRefused ?? 0);
     return {
       t: 'heartbeat',
       container: this.id,
@@ -163,6 +149,8 @@ export class Container {
       state: this.state,
       operators,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
+      counters: this.counters.snapshot(),
+      ...(takeovers ? { takeovers } : {}),
     };
   }
 
@@ -214,6 +202,8 @@ export class Container {
         return;
       case 'credentials':
         return this.renewCredentials(session, cmd.box);
+      case 'retire-secrets':
+        return this.retireSecrets();
       case 'shutdown':
         this.log.info({ reason: cmd.reason }, 'shutdown requested by STRAM');
         void this.stop(ExitCode.ok, cmd.reason);
@@ -223,7 +213,7 @@ export class Container {
 
   private async loadApp(): Promise<AppDefinition> {
     if (!this.app) {
-      const mod: unknown = await import(pathToFileURL(resolve(this.credentials.appModule)).href);
+      const mod: unknown = await import(pathToFileURL(resolve(this.held.value.appModule)).href);
       this.app = appFromModule(mod);
     }
     return this.app;
@@ -233,7 +223,7 @@ export class Container {
     const fresh = operators.filter((d) => !this.deployed.has(d.id));
     if (fresh.length === 0 || !this.server) return;
     const app = await this.loadApp();
-    const c = this.credentials;
+    const c = this.held.value;
     const entries = await deployOperators(
       {
         app,
@@ -244,11 +234,13 @@ export class Container {
         checkpointWindows: c.settings.checkpointWindows,
         windowMs: c.settings.windowMs,
         ownServerUrl: this.server.url,
-        publishToken: (stream) => this.publishToken(stream),
-        subscribeToken: (bs) => this.subscribeToken(bs),
+        publishToken: (stream) => this.held.publishToken(stream, this.now()),
+        subscribeToken: (bs) => this.held.subscribeToken(bs),
         clients: this.o.dataPlane,
         onError: (err, runner) => this.operatorFailed(err, runner),
         onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
+        counter: this.counters,
+        onSubscriptionTakenOver: (operator, port) => this.takeovers.takenOver(operator, port),
       },
       fresh,
       this.deployed,
@@ -258,82 +250,51 @@ export class Container {
     this.log.info({ operators: entries.map((e) => e.runner.id) }, 'operators deployed');
   }
 
-  private publishToken(stream: string): Token {
-    const c = this.credentials;
-    return mintBufferToken({
-      secret: Buffer.from(c.bufferServer.secret, 'hex'),
-      bs: c.bufferServer.id,
-      streams: [stream],
-      access: 'publish',
-      container: c.container,
-      owner: c.container,
-      now: this.now(),
-      ttlMs: c.settings.maxLifetimeMs ?? DEFAULT_PUBLISH_TOKEN_TTL_MS,
-    });
-  }
-
-  private subscribeToken(bufferServer: string): Token {
-    const text = this.credentials.subscribe[bufferServer];
-    if (text === undefined) throw new Error(`no subscribe token for buffer server ${bufferServer} in the credentials`);
-    return tokenFromText(text);
-  }
-
-  /**
-   * New credentials from STRAM (renewed or reissued tokens), sealed under the session key. The
-   * box opens to a credentials object (whole or the changed fields); it is merged, validated,
-   * written atomically (0600), and used for the next connections; live streams are not dropped.
-   */
+  /** New credentials from STRAM (held-credentials.ts); live streams are not dropped. */
   private renewCredentials(session: Session, box: Uint8Array): void {
-    const opened = openCredentials(session.credentialsKey, box);
-    if (opened === null || typeof opened !== 'object' || Array.isArray(opened)) throw new Error('sealed credentials do not hold an object');
-    const next = credentialsSchema.parse({ ...this.credentials, ...(opened as Record<string, unknown>) });
-    if (next.container !== this.credentials.container || next.app !== this.credentials.app) throw new Error('new credentials are for another container');
-    if (next.bufferServer.id !== this.credentials.bufferServer.id) throw new Error('new credentials are for another buffer server');
-    const prev = this.credentials;
-    this.credentials = next;
-    this.rotateSecrets(prev, next);
-    if (JSON.stringify(next.subscribe) !== JSON.stringify(prev.subscribe)) {
-      // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
-      for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
-    }
-    try {
-      writeCredentials(this.o.credentialsPath, next);
-    } catch (err) {
-      // Mounted read-only, like a Kubernetes Secret (Docker launcher, issue 8): STRAM owns the file
-      // and writes a replacement's afresh; the new credentials live in memory meanwhile.
-      this.log.warn({ code: (err as NodeJS.ErrnoException).code }, 'credentials file is not writable; using the new credentials from memory');
-    }
+    const applied = this.held.apply(session.credentialsKey, box);
+    if (applied.secret) this.rotateSecret(applied.secret);
+    // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
+    if (applied.subscribe) for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
+    this.counters.count(ContainerEvent.credentialsApplied);
     this.log.info('credentials renewed');
   }
 
   /**
-   * Live secret rotation (issue 6). A new own secret: the buffer server makes it current and keeps
-   * accepting the previous ones; publish tokens are minted from it from now on and each publisher
-   * re-registers at its next window boundary. Previous secrets no longer listed: once every
-   * publisher has re-registered, the buffer server retires them (STRAM sends that only after the
-   * downstream containers hold subscribe tokens of the new secret).
+   * Live secret rotation (docs/protocol.md "Secret rotation"). A new own secret: the buffer server
+   * makes it current and keeps accepting the previous ones; publish tokens are minted from it from
+   * now on and each publisher re-registers at its next window boundary.
    */
-  private rotateSecrets(prev: Credentials, next: Credentials): void {
+  private rotateSecret(secret: Buffer): void {
     const server = this.server;
     if (!server) return;
-    if (next.bufferServer.secret !== prev.bufferServer.secret) {
-      server.rotateSecret(Buffer.from(next.bufferServer.secret, 'hex'));
-      this.secretRotations++;
-      const links = [...this.deployed.values()].flatMap((d) => [...d.publishers.values()]);
-      this.publishersSwitched = Promise.all(links.map((l) => l.renewSoon())).then(() => undefined);
-      this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets, publishers: links.length }, 'buffer-server secret rotated');
-    }
-    const keep = next.bufferServer.previous ?? [];
-    if (server.acceptedSecrets > 1 + keep.length) {
-      // Off the command queue: a publisher waits for its next window boundary, other commands need not.
-      void this.publishersSwitched.then(() => {
-        if (this.stopping) return;
-        // A newer rotation may have come meanwhile: keep what the latest credentials list.
-        const before = server.acceptedSecrets;
-        server.retireSecrets((this.credentials.bufferServer.previous ?? []).map((h) => Buffer.from(h, 'hex')));
-        if (server.acceptedSecrets < before) this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
-      });
-    }
+    server.rotateSecret(secret);
+    this.secretRotations++;
+    this.counters.count(ContainerEvent.secretRotated);
+    const links = [...this.deployed.values()].flatMap((d) => [...d.publishers.values()]);
+    this.publishersSwitched = Promise.all(links.map((l) => l.renewSoon())).then(() => undefined);
+    this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets, publishers: links.length }, 'buffer-server secret rotated');
+  }
+
+  /**
+   * `retire-secrets`, the rotation's last step (STRAM sends it once every downstream container
+   * holds subscribe tokens of the new secret): once every publisher has re-registered, the buffer
+   * server stops accepting the previous secrets, closing (4401) whatever still uses one. Off the
+   * command queue: a publisher waits for its next window boundary, other commands need not.
+   */
+  private retireSecrets(): void {
+    this.held.dropPrevious();
+    const server = this.server;
+    if (!server) return;
+    void this.publishersSwitched.then(() => {
+      if (this.stopping) return;
+      // A newer rotation may have come meanwhile: the secrets it still accepts stay.
+      const before = server.acceptedSecrets;
+      server.retireSecrets(this.held.previousSecrets());
+      if (server.acceptedSecrets >= before) return;
+      this.counters.count(ContainerEvent.secretsRetired);
+      this.log.info({ rotations: this.secretRotations, accepted: server.acceptedSecrets }, 'publishers re-registered; previous buffer-server secrets retired');
+    });
   }
 
   private report(message: string): void {
@@ -355,6 +316,7 @@ export class Container {
    */
   private publisherLost(stream: string, code: number, reason: string): void {
     if (this.stopping) return;
+    this.counters.count(ContainerEvent.publisherLost);
     this.report(`publisher of ${stream} closed by the buffer server (${code} ${reason})`);
     const umbilical = this.umbilical;
     void (async () => {

@@ -1,10 +1,11 @@
 import { decodeIdentifier, type Logger, type Token } from '@sluice/common';
 import type { Publisher, PublisherOptions } from '@sluice/buffer-server';
+import { ContainerEvent, type EventCounter } from './counters.js';
 import type { OutputSink } from './emitter.js';
 
 /**
  * The publisher of one output stream on this container's own buffer server, kept alive across
- * publish-token lifetimes (issue 6). The container mints its publish tokens with the app's max
+ * publish-token lifetimes (docs/architecture.md "Token lifetimes and rotation"). The container mints its publish tokens with the app's max
  * lifetime; the buffer server closes a connection whose token passes its max date (4401 expired).
  * So at 75% of the token's life the link re-registers with a fresh token, at a window boundary:
  * right after `end(w)` it closes the old connection cleanly (the server has then stored every
@@ -28,6 +29,8 @@ export interface PublisherLinkOptions {
   connect(o: PublisherOptions): Promise<Publisher>;
   /** The connection closed under the link (not at its request). */
   onLost(code: number, reason: string): void;
+  /** Where the link counts its re-registrations (counters.ts). */
+  counter?: EventCounter;
   logger: Logger;
   now?: () => number;
 }
@@ -119,7 +122,7 @@ export class PublisherLink implements OutputSink {
   }
 
   /**
-   * Secret rotation (issue 6): re-register with a fresh token (minted from the new secret) at the
+   * Secret rotation (docs/protocol.md "Secret rotation"): re-register with a fresh token (minted from the new secret) at the
    * next window boundary instead of at 75% of the token's life. Resolves once the new connection
    * is up — or at once when the link is closed or lost (no connection holds the old token then).
    */
@@ -164,6 +167,7 @@ export class PublisherLink implements OutputSink {
       this.pub = next;
       this.renewals++;
       this.log.info({ window, renewals: this.renewals }, 'publish token renewed; publisher re-registered');
+      this.o.counter?.count(ContainerEvent.publisherRenewed);
       const queued = this.queue;
       this.queue = null;
       for (const f of queued) f(next.pub);

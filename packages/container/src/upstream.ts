@@ -1,6 +1,7 @@
 import type { Logger, PartitionFilter, Token } from '@sluice/common';
 import { CloseCode, decodeIdentifier } from '@sluice/common';
 import type { Subscriber, SubscriberOptions } from '@sluice/buffer-server';
+import { ContainerEvent, type EventCounter } from './counters.js';
 import type { OperatorRunner } from './operator-runner.js';
 
 /**
@@ -9,12 +10,18 @@ import type { OperatorRunner } from './operator-runner.js';
  * subscribe token current at that moment (tokens are renewed over the umbilical without
  * dropping streams: the live connection keeps going, the next one uses the new token).
  *
- * Reissued subscribe tokens (issue 6): a subscribe token has a max date, at which the buffer
+ * Reissued subscribe tokens (docs/architecture.md "Token lifetimes and rotation"): a subscribe token has a max date, at which the buffer
  * server closes the connection (4401 expired). The link looks at the credentials' token every
  * quarter of its connection token's remaining life and, once a newer one is there, re-subscribes
  * with it from the first window the operator has not completed. Events of the old connection are
  * dropped from that moment (generation check), and the window tracker skips the tuples of a window
  * it had already received part of, so nothing is lost or processed twice.
+ *
+ * Taken over (docs/protocol.md "Subscriber names"): every re-subscribe of the link's own moves to
+ * a new generation before the old connection closes, so a 4409 that reaches the live generation
+ * came from a connection this link did not make — another process holding this container's
+ * token. The link reports it (onTakenOver: the container tells STRAM) and takes its name back
+ * after a backoff that grows while the takeovers keep coming, rather than going silent.
  */
 
 export interface UpstreamTarget {
@@ -23,8 +30,11 @@ export interface UpstreamTarget {
   partitions?: PartitionFilter | undefined;
 }
 
+/** What a link needs of its operator: where to resume, where events go, and whether to hold back. */
+export type UpstreamRunner = Pick<OperatorRunner, 'resumeWindow' | 'deliver' | 'backlogged' | 'ready'>;
+
 export interface UpstreamLinkOptions {
-  runner: OperatorRunner;
+  runner: UpstreamRunner;
   /** Source id in the runner's tracker. */
   source: string;
   stream: string;
@@ -33,7 +43,11 @@ export interface UpstreamLinkOptions {
   target: UpstreamTarget;
   token(bufferServer: string): Token;
   connect(o: SubscriberOptions): Promise<Subscriber>;
+  /** Where the link counts its switches, reconnects and failures (counters.ts). */
+  counter?: EventCounter;
   logger: Logger;
+  /** This subscription was closed 4409 by a connection the link did not make. */
+  onTakenOver?(): void;
   now?: () => number;
 }
 
@@ -42,6 +56,10 @@ const BACKOFF_MAX_MS = 5_000;
 /** Bounds of the wait between looks for a newer subscribe token. */
 const REFRESH_MIN_MS = 50;
 const REFRESH_MAX_MS = 60_000;
+
+function backoff(attempt: number): number {
+  return Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+}
 
 export class UpstreamLink {
   private sub: Subscriber | null = null;
@@ -52,10 +70,15 @@ export class UpstreamLink {
   private refresh: NodeJS.Timeout | undefined;
   /** The live connection's token and its max date (for refreshNow). */
   private using: { gen: number; token: Token; maxDate: number } | undefined;
+  /** Takeovers in a row, each within BACKOFF_MAX_MS of subscribing: the next backoff grows with them. */
+  private takeovers = 0;
+  private subscribedAt = 0;
   private readonly log: Logger;
+  private readonly now: () => number;
 
   constructor(private readonly o: UpstreamLinkOptions) {
     this.log = o.logger.child({ source: o.source, stream: o.stream });
+    this.now = o.now ?? Date.now;
   }
 
   /** Connects (or reconnects) now; failures retry with backoff. */
@@ -102,11 +125,9 @@ export class UpstreamLink {
         onClose: (code, reason) => {
           if (gen !== this.generation || this.closed) return;
           this.sub = null;
-          if (code === CloseCode.replaced) {
-            this.log.warn({ code, reason }, 'subscription replaced by a newer one; not reconnecting');
-            return;
-          }
+          if (code === CloseCode.replaced) return this.takenOver(code, reason);
           this.log.warn({ code, reason }, 'upstream connection closed; reconnecting');
+          this.o.counter?.count(ContainerEvent.upstreamReconnect);
           this.retry();
         },
       });
@@ -116,11 +137,13 @@ export class UpstreamLink {
       }
       this.sub = sub;
       this.attempt = 0;
+      this.subscribedAt = this.now();
       this.log.info({ url: target.url, window, from: sub.from }, 'subscribed');
       this.armRefresh(gen, token);
     } catch (err) {
       if (gen !== this.generation || this.closed) return;
       this.log.warn({ url: target.url, err: (err as Error).message }, 'subscribe failed; retrying');
+      this.o.counter?.count(ContainerEvent.subscribeFailed);
       this.retry();
     }
   }
@@ -128,16 +151,15 @@ export class UpstreamLink {
   /** Looks for a newer subscribe token every quarter of the current one's remaining life. */
   private armRefresh(gen: number, used: Token): void {
     clearTimeout(this.refresh);
-    const now = this.o.now ?? Date.now;
     const maxDate = decodeIdentifier(used.identifier).maxDate;
     this.using = { gen, token: used, maxDate };
-    const wait = Math.min(REFRESH_MAX_MS, Math.max(REFRESH_MIN_MS, Math.floor((maxDate - now()) / 4)));
+    const wait = Math.min(REFRESH_MAX_MS, Math.max(REFRESH_MIN_MS, Math.floor((maxDate - this.now()) / 4)));
     this.refresh = setTimeout(() => this.switchIfRenewed(gen, used, maxDate), wait);
     this.refresh.unref();
   }
 
   /**
-   * New credentials arrived (issue 6): switch to a newer subscribe token now rather than at the
+   * New credentials arrived: switch to a newer subscribe token now rather than at the
    * next look, so a rotated-away secret has no holder left by the time it is retired.
    */
   refreshNow(): void {
@@ -167,12 +189,25 @@ export class UpstreamLink {
     this.generation++;
     this.attempt = 0;
     this.log.info({ window: this.o.runner.resumeWindow(this.o.source) }, 'subscribe token reissued; re-subscribing with it');
+    this.o.counter?.count(ContainerEvent.subscribeSwitched);
     this.start();
     void old.close().catch(() => undefined);
   }
 
+  /** An unexpected 4409 (see the class comment): report it, then take the name back after a backoff. */
+  private takenOver(code: number, reason: string): void {
+    if (this.now() - this.subscribedAt >= BACKOFF_MAX_MS) this.takeovers = 0;
+    const delay = backoff(this.takeovers++);
+    this.log.warn({ code, reason, takeovers: this.takeovers, delayMs: delay }, 'subscription taken over by a connection this container did not make; reconnecting');
+    this.o.onTakenOver?.();
+    this.reconnectIn(delay);
+  }
+
   private retry(): void {
-    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt++);
+    this.reconnectIn(backoff(this.attempt++));
+  }
+
+  private reconnectIn(delay: number): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.start(), delay);
   }

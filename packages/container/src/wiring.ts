@@ -1,6 +1,7 @@
 import { instantiateOperator, portsOf, type AppDefinition, type DeployOperator, type Logger, type Token } from '@sluice/common';
 import type { Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import type { CheckpointStore } from './checkpoint-store.js';
+import type { EventCounter } from './counters.js';
 import { OutputEmitter, type OutputSink } from './emitter.js';
 import { OperatorRunner } from './operator-runner.js';
 import { PublisherLink } from './publisher-link.js';
@@ -34,6 +35,10 @@ export interface WiringContext {
   onError(err: Error, runner: OperatorRunner): void;
   /** A publisher's connection was closed by the buffer server (e.g. 4401 expired): the stream cannot go on. */
   onPublisherLost?(stream: string, code: number, reason: string): void;
+  /** Where publishers and subscriptions count what happens to them (counters.ts). */
+  counter?: EventCounter;
+  /** An input's subscription was closed 4409 by a connection this container did not make (upstream.ts). */
+  onSubscriptionTakenOver?(operator: string, port: string): void;
 }
 
 export interface Deployed {
@@ -49,7 +54,7 @@ export function sourceId(port: string, upstream: string): string {
 
 /**
  * The partition key of a partitioned stream: that of its first partitioned sink's input port
- * (all partitioned sinks of one stream share the key; DESIGN.md "Partitions" has one p per tuple).
+ * (all partitioned sinks of one stream share the key; docs/protocol.md "Publisher (role `publish`)" has one p per tuple).
  */
 function partitionKeyFor(ctx: WiringContext, stream: string): ((t: unknown) => number) | undefined {
   for (const sink of ctx.app.streams[stream]?.to ?? []) {
@@ -106,6 +111,7 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
             token: () => ctx.publishToken(stream),
             connect: (o) => ctx.clients.connectPublisher(o),
             onLost: (code, reason) => (ctx.onPublisherLost ? ctx.onPublisherLost(stream, code, reason) : ctx.onError(new Error(`publisher of ${stream} closed (${code} ${reason})`), runner)),
+            ...(ctx.counter ? { counter: ctx.counter } : {}),
             logger: ctx.logger.child({ operator: runner.id }),
           });
           entry.publishers.set(stream, publisher);
@@ -128,6 +134,8 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
             target: { url: up.url, bufferServer: up.bufferServer, partitions: up.partitions },
             token: (bs) => ctx.subscribeToken(bs),
             connect: (o) => ctx.clients.connectSubscriber(o),
+            ...(ctx.counter ? { counter: ctx.counter } : {}),
+            onTakenOver: () => ctx.onSubscriptionTakenOver?.(entry.runner.id, input.port),
             logger: ctx.logger,
           });
           entry.links.set(source, link);

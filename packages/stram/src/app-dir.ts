@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { SluiceError, writeFileAtomic } from '@sluice/common';
 
 /**
- * The app directory (DESIGN.md "State and credentials on disk"):
+ * The app directory (docs/architecture.md "State on disk"):
  *
  *   <appDir>/stram.json                  where STRAM listens and its pid (no secrets), for `sluice status/shutdown`
  *   <appDir>/web-token                   the launching user's REST token (JWT, 0600)

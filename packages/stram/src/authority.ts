@@ -19,7 +19,7 @@ import {
 } from '@sluice/common';
 
 /**
- * STRAM's token authority (DESIGN.md "Tokens"): a STRAM delegation token per container scoped to
+ * STRAM's token authority (docs/protocol.md "Tokens"): a STRAM delegation token per container scoped to
  * that container, a distinct 32-byte secret per buffer server, and subscribe tokens naming exactly
  * the streams a container reads from each upstream buffer server.
  */
@@ -125,7 +125,7 @@ export interface StramAuthorityOptions {
 export class StramAuthority implements TokenAuthority {
   /** Per buffer server, the secret tokens are minted from: one its owner is known to hold. */
   private readonly secrets = new Map<string, Buffer>();
-  /** Per buffer server, a new secret sent to its owner and not yet confirmed (a live rotation, issue 6). */
+  /** Per buffer server, a new secret sent to its owner and not yet confirmed (a live rotation). */
   private readonly pending = new Map<string, Buffer>();
   readonly renewer: string;
 
@@ -198,8 +198,8 @@ export class StramAuthority implements TokenAuthority {
   }
 
   /**
-   * A replacement container's buffer server gets a new secret (DESIGN.md "Windows, checkpoints,
-   * recovery"): every token of the dead one's server, wherever it leaked, stops working.
+   * A replacement container's buffer server gets a new secret (docs/architecture.md
+   * "Recovery"): every token of the dead one's server, wherever it leaked, stops working.
    */
   rotateSecret(bs: string): Buffer {
     const s = this.o.insecure ? INSECURE_KEY : generateSecret();
@@ -214,7 +214,7 @@ export class StramAuthority implements TokenAuthority {
   }
 
   /**
-   * Live rotation (issue 6), step one: a new secret for buffer server `bs`, to be sent to its
+   * Live rotation (docs/protocol.md "Secret rotation"), step one: a new secret for buffer server `bs`, to be sent to its
    * owner. Tokens are still minted from the current one until `confirmSecret` (the owner's
    * server accepts both from the moment it has the new one).
    */
@@ -257,7 +257,7 @@ export class StramAuthority implements TokenAuthority {
   }
 }
 
-/** The credentials file of one container (DESIGN.md "State and credentials on disk"). */
+/** The credentials file of one container (docs/architecture.md "State on disk"). */
 export function credentialsFor(
   grant: ContainerGrant,
   o: { app: string; stramUrl: string; appModule: string; appDir: string; settings: Credentials['settings'] },

@@ -1,4 +1,4 @@
-import { isoTime, type Command, type HeartbeatMessage, type OperatorStats, type PhysicalPlan } from '@sluice/common';
+import { isoTime, type HeartbeatMessage, type OperatorStats, type PhysicalPlan } from '@sluice/common';
 import type { LaunchedContainer } from './launcher.js';
 
 /** STRAM's view of each container: what it reported, what it has been told, how its process is doing. */
@@ -25,19 +25,19 @@ export interface ContainerRecord {
   reportedState: HeartbeatMessage['state'] | undefined;
   stats: Map<string, OperatorStats>;
   errors: string[];
+  /** What the container counts (heartbeat `counters`), as it last reported them. */
+  counters: Record<string, number>;
   deployed: boolean;
   /** Last committed window sent to this container. */
   committedSent: number;
-  /** Commands waiting for the container's next heartbeat. */
-  pending: Command[];
-  /** Times this container was replaced (issue 6). */
+  /** Times this container was replaced. */
   restarts: number;
   /** The window its operators restore from when next deployed (0 = fresh start). */
   restore: number;
   /** Replaced: its downstream containers must be told its new buffer server once it reports one. */
   announce: boolean;
-  /** Upstream buffer servers whose secret changed: this container needs new subscribe tokens for them. */
-  pushSubscribe: Set<string>;
+  /** Adopted after a STRAM restart and not heard from since (docs/architecture.md "Recovery"). */
+  adopted: boolean;
 }
 
 export interface ContainerView {
@@ -53,6 +53,8 @@ export interface ContainerView {
   exit: { code: number | null; signal: string | null } | null;
   tokenExpiry: string | null;
   errors: string[];
+  /** Counts since its process started, by event name (docs/protocol.md "Umbilical commands and counters"). */
+  counters: Record<string, number>;
   /** Times the container was replaced (process exit or heartbeat timeout). */
   restarts: number;
 }
@@ -69,6 +71,8 @@ export interface OperatorView {
   tuplesPerSecond: number;
   latencyMs: number;
   checkpoint: number;
+  /** Its window stopped while an upstream operator's went on (stream-health.ts). */
+  stalled: boolean;
 }
 
 export function newRecord(plan: PhysicalPlan, id: string, now: number): ContainerRecord {
@@ -87,13 +91,13 @@ export function newRecord(plan: PhysicalPlan, id: string, now: number): Containe
     reportedState: undefined,
     stats: new Map(),
     errors: [],
+    counters: {},
     deployed: false,
     committedSent: 0,
-    pending: [],
     restarts: 0,
     restore: 0,
     announce: false,
-    pushSubscribe: new Set(),
+    adopted: false,
   };
 }
 
@@ -111,6 +115,7 @@ export function containerView(r: ContainerRecord, tokenExpiry: number | undefine
     exit: r.exit ?? null,
     tokenExpiry: tokenExpiry === undefined ? null : isoTime(tokenExpiry),
     errors: r.errors,
+    counters: r.counters,
     restarts: r.restarts,
   };
 }
@@ -136,7 +141,7 @@ export class RateTracker {
 }
 
 /** Every physical operator with its last reported stats (zeros until its container reports). */
-export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, ContainerRecord>, rates: RateTracker): OperatorView[] {
+export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, ContainerRecord>, rates: RateTracker, stalled: (id: string) => boolean): OperatorView[] {
   return plan.operators.map((op) => {
     const s = records.get(op.container)?.stats.get(op.id);
     return {
@@ -150,6 +155,7 @@ export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, C
       tuplesPerSecond: Math.round(rates.rate(op.id)),
       latencyMs: s?.latencyMs ?? 0,
       checkpoint: s?.checkpoint ?? 0,
+      stalled: stalled(op.id),
     };
   });
 }

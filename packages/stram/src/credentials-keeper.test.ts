@@ -3,8 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, SluiceError, StramSecretManager, bufferTokenPassword, createLogger, openCredentials, readCredentials, tokenFromText, type Command, type Credentials, type Token } from '@sluice/common';
+import { AgentTable } from './agent-table.js';
 import { AppDir } from './app-dir.js';
 import { StramAuthority } from './authority.js';
+import { ContainerAgent } from './container-agent.js';
+import { newRecord } from './container-table.js';
+import { CredentialsIssuer } from './credentials-issuer.js';
 import { CredentialsKeeper } from './credentials-keeper.js';
 import { StramMetrics } from './metrics.js';
 import { planModule } from './stram.js';
@@ -16,7 +20,12 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-/** A keeper over a real in-memory secret manager on a ManualClock; `down` makes renew() fail (the store is unavailable). */
+/**
+ * A keeper over a real in-memory secret manager on a ManualClock, with one agent per container
+ * of the pipeline test app; `down` makes renew() fail (the store is unavailable). `beat(id)` is a
+ * heartbeat from container `id` on its one connection: the keeper sees it, the agent's outbox
+ * drains into the ack's commands.
+ */
 async function setup() {
   const root = mkdtempSync(join(tmpdir(), 'sluice-keeper-'));
   cleanups.push(() => rmSync(root, { recursive: true, force: true }));
@@ -28,10 +37,13 @@ async function setup() {
   const authority = new StramAuthority({ app: 'app-1', tokens: manager, clock, owner: 'alice', bufferTokenTtlMs: 10 * S, insecure: false });
   const metrics = new StramMetrics();
   const store = { down: false, calls: 0 };
+  const issuer = new CredentialsIssuer(plan, authority, { app: 'app-1', stramUrl: 'ws://127.0.0.1:1', appModule: '/app.js', appDir: dir.root, config: {}, settings: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 30000, windowMs: 500, checkpointWindows: 60, insecure: false } });
+  const list: ContainerAgent[] = [];
+  for (const c of plan.containers) list.push(ContainerAgent.launching(newRecord(plan, c.id, clock.now()), dir.credentials(c.id), (await issuer.issue(c.id)).credentials));
+  const agents = new AgentTable(plan, list);
   const keeper = new CredentialsKeeper({
-    app: 'app-1',
-    plan,
-    dir,
+    agents,
+    issuer,
     authority,
     clock,
     metrics,
@@ -42,21 +54,32 @@ async function setup() {
       return manager.renew(token, renewer);
     },
     random: () => 0.5,
-    common: { stramUrl: 'ws://127.0.0.1:1', appModule: '/app.js', appDir: dir.root, config: {}, settings: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 30000, windowMs: 500, checkpointWindows: 60, insecure: false } },
   });
-  cleanups.push(() => keeper.stop());
-  for (const c of plan.containers) await keeper.issue(c.id);
+  cleanups.push(() => void keeper.cancelAll());
+  const key = new Uint8Array(32);
+  const channels = new Map(plan.containers.map((c) => [c.id, { tokenSeq: 0, session: { credentialsKey: key } }]));
+  const beat = (id: string): Command[] => {
+    const agent = agents.get(id)!;
+    const channel = channels.get(id)!;
+    agent.heartbeat({ t: 'heartbeat', container: id, bufferServer: null, state: 'running', operators: [] }, channel, clock.now());
+    keeper.onHeartbeat(agent);
+    return agent.drain(channel);
+  };
   /** Moves the clock to the next due action of container `id` and runs it. */
   const step = async (id = 'c1') => {
     clock.set(Date.parse(keeper.statusOf(id)!.next!.at));
     await keeper.tick();
   };
-  return { clock, keeper, manager, metrics, store, dir, step, plan };
+  const rotations = async (id: string) => {
+    const line = (await metrics.text()).split('\n').find((l) => l.startsWith(`sluice_secret_rotations_total{container="${id}"} `));
+    return line ? Number(line.split(' ')[1]) : 0;
+  };
+  return { clock, keeper, manager, metrics, store, dir, step, plan, beat, key, rotations };
 }
 
 describe('credentials keeper', () => {
   it('renews at 75% of the renew interval and reissues before max date, pushing the new tokens once', async () => {
-    const { clock, keeper, manager, dir, step } = await setup();
+    const { clock, keeper, manager, dir, step, beat } = await setup();
     keeper.start(); // statusOf shows the next action only while running
     const t0 = clock.now();
     const first = readCredentials(dir.credentials('c2'));
@@ -69,9 +92,8 @@ describe('credentials keeper', () => {
     const second = readCredentials(dir.credentials('c2'));
     expect(second.stramToken).not.toBe(first.stramToken);
     expect(second.subscribe).not.toEqual(first.subscribe);
-    const key = new Uint8Array(32);
-    expect(keeper.commandsFor('c2', key).map((c) => c.c)).toEqual(['credentials']);
-    expect(keeper.commandsFor('c2', key)).toEqual([]); // pushed once; this heartbeat proves delivery
+    expect(beat('c2').map((c) => c.c)).toEqual(['credentials']);
+    expect(beat('c2')).toEqual([]); // pushed once; this heartbeat proves delivery
     await new Promise((r) => setImmediate(r));
     expect(manager.cancelledCount).toBe(1); // the replaced token
   });
@@ -101,7 +123,7 @@ describe('credentials keeper', () => {
   });
 
   it('reissues a token whose renewal expiry passed while the store was down', async () => {
-    const { clock, keeper, store, step } = await setup();
+    const { clock, keeper, store, step, beat } = await setup();
     keeper.start();
     const t0 = clock.now();
     store.down = true;
@@ -110,7 +132,7 @@ describe('credentials keeper', () => {
     await keeper.tick();
     expect(store.calls).toBe(calls); // renew() would refuse it: not even tried
     expect(keeper.statusOf('c1')).toMatchObject({ reissues: 1, consecutiveFailures: 0 });
-    expect(keeper.commandsFor('c1', new Uint8Array(32))).toHaveLength(1);
+    expect(beat('c1')).toHaveLength(1);
     store.down = false;
     await step();
     expect(keeper.statusOf('c1')!.failures).toBe(0);
@@ -118,9 +140,8 @@ describe('credentials keeper', () => {
   });
 
   it('rotates a buffer-server secret at reissue: owner first, then downstream subscribe tokens, then the old secret is retired', async () => {
-    const { keeper, dir, step, plan } = await setup();
+    const { keeper, dir, step, plan, beat, key, rotations } = await setup();
     keeper.start();
-    const key = new Uint8Array(32);
     const first = readCredentials(dir.credentials('c1'));
     const bs = first.bufferServer.id;
     const downstream = plan.containers.map((c) => c.id).filter((id) => readCredentials(dir.credentials(id)).subscribe[bs] !== undefined);
@@ -141,25 +162,44 @@ describe('credentials keeper', () => {
     for (const id of downstream) expect(mintedFrom(readCredentials(dir.credentials(id)).subscribe[bs]!, first.bufferServer.secret)).toBe(true);
 
     // The push to the owner carries the new secret and keeps the old one accepted.
-    const toOwner = opened(keeper.commandsFor('c1', key));
+    const toOwner = opened(beat('c1'));
     expect(toOwner).toHaveLength(1);
     expect(toOwner[0]!.bufferServer).toEqual({ id: bs, secret: rotated.bufferServer.secret, previous: [first.bufferServer.secret] });
-    for (const id of all()) if (id !== 'c1') keeper.commandsFor(id, key); // other reissue pushes go out
+    for (const id of all()) if (id !== 'c1') beat(id); // other reissue pushes go out
 
     // The owner's next heartbeat: downstream subscribe tokens are minted from the new secret.
-    expect(opened(keeper.commandsFor('c1', key)).map((c) => c.bufferServer)).toEqual([]);
+    expect(opened(beat('c1')).map((c) => c.bufferServer)).toEqual([]);
     for (const id of downstream) {
       expect(mintedFrom(readCredentials(dir.credentials(id)).subscribe[bs]!, rotated.bufferServer.secret)).toBe(true);
-      const pushed = opened(keeper.commandsFor(id, key));
+      const pushed = opened(beat(id));
       expect(pushed).toHaveLength(1);
       expect(mintedFrom(pushed[0]!.subscribe![bs]!, rotated.bufferServer.secret)).toBe(true);
     }
-    expect(keeper.secretRotationsOf('c1')).toBe(0);
-    // Their next heartbeats: the owner is told to retire the old secret.
-    for (const id of downstream) keeper.commandsFor(id, key);
-    const retire = opened(keeper.commandsFor('c1', key));
-    expect(retire.map((c) => c.bufferServer)).toEqual([{ id: bs, secret: rotated.bufferServer.secret }]);
+    expect(await rotations('c1')).toBe(0);
+    // Their next heartbeats: the owner is told to retire the old secret (an explicit command, no push).
+    for (const id of downstream) beat(id);
+    expect(beat('c1')).toEqual([{ c: 'retire-secrets' }]);
     expect(readCredentials(dir.credentials('c1')).bufferServer).toEqual({ id: bs, secret: rotated.bufferServer.secret });
-    expect(keeper.secretRotationsOf('c1')).toBe(1);
+    expect(await rotations('c1')).toBe(1);
+  });
+
+  it('keeps one rotation per buffer server: a reissue during one carries it on, the next reissue after it starts another', async () => {
+    const { keeper, dir, step, plan, beat } = await setup();
+    keeper.start();
+    const first = readCredentials(dir.credentials('c1')).bufferServer.secret;
+    while (keeper.statusOf('c1')!.reissues === 0) await step('c1');
+    const rotating = readCredentials(dir.credentials('c1')).bufferServer;
+    // The owner never heartbeats: its next reissue keeps the rotation's pair, no third secret.
+    while (keeper.statusOf('c1')!.reissues === 1) await step('c1');
+    expect(readCredentials(dir.credentials('c1')).bufferServer).toEqual({ id: rotating.id, secret: rotating.secret, previous: [first] });
+    // The owner and then its readers heartbeat: the rotation ends.
+    beat('c1');
+    beat('c1');
+    for (const c of plan.containers) if (c.id !== 'c1') beat(c.id);
+    for (const c of plan.containers) if (c.id !== 'c1') beat(c.id);
+    expect(beat('c1')).toEqual([{ c: 'retire-secrets' }]);
+    while (keeper.statusOf('c1')!.reissues === 2) await step('c1');
+    expect(readCredentials(dir.credentials('c1')).bufferServer).toMatchObject({ previous: [rotating.secret] });
+    expect(readCredentials(dir.credentials('c1')).bufferServer.secret).not.toBe(rotating.secret);
   });
 });

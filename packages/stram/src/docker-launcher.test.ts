@@ -102,7 +102,7 @@ describe('DockerLauncher', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const spec = () => ({ container: 'c2', credentialsPath: credentialsPath(), logPath: join(appDir(), 'containers', 'c2', 'container.log') });
+  const spec = () => ({ container: 'c2', credentialsPath: credentialsPath(), logPath: join(appDir(), 'containers', 'c2', 'container.log'), app: 'wordcount-1a2b3c4d', appDir: appDir(), appModule: '/sluice/packages/cli/dist/demo/wordcount.js' });
 
   it('creates a named container whose env, command and labels hold no secret, credentials mounted read-only', async () => {
     const c = launcher.launch(spec());

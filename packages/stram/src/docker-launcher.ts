@@ -2,14 +2,14 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SluiceError, readCredentials, type Logger } from '@sluice/common';
+import { SluiceError, type Logger } from '@sluice/common';
 import type { LaunchSpec, LaunchedContainer, Launcher } from './launcher.js';
 
 /**
- * Issue 8: each container as a Docker container on a user-defined network, started through the
+ * Each container as a Docker container on a user-defined network, started through the
  * Docker Engine API on its unix socket (plain node:http, no client library).
  *
- * What a worker gets (DESIGN.md "State and credentials on disk"):
+ * What a worker gets (docs/architecture.md "State on disk"):
  * - its credentials file, bind-mounted read-only at /run/sluice/credentials (the way Kubernetes
  *   mounts a Secret); env holds only that path and the log level; command and labels hold no
  *   secret either (`docker inspect` shows nothing that grants access);
@@ -59,8 +59,8 @@ export class DockerLauncher implements Launcher {
   }
 
   launch(spec: LaunchSpec): LaunchedContainer {
-    // Only the non-secret fields are used: app id (the name), app dir and module (the mounts).
-    const { app, appDir, appModule } = readCredentials(spec.credentialsPath);
+    // The app id names the container; the app dir and module are mounted.
+    const { app, appDir, appModule } = spec;
     const name = containerName(app, spec.container);
     const log = this.o.logger?.child({ container: spec.container, docker: name });
     const body = this.createBody(spec, { app, appDir, appModule, name });

@@ -1,6 +1,8 @@
-export { Stram, AppState, processAlive, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram.js';
+export { Stram, AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram.js';
+export { processAlive } from './recover.js';
 export { RenewalAction, defaultRenewalPolicy, nextAction, renewalPolicy, retryDelay, remainingValidity, type RenewalPolicy, type TokenLife } from './renewal.js';
-export type { TokenStatus } from './credentials-keeper.js';
+export type { TokenStatus } from './renewal-scheduler.js';
+export { RotationPhase, startRotation, stepRotation, type Rotation, type RotationEffect, type RotationEvent } from './secret-rotation.js';
 export { AppDir, DEFAULT_APPS_DIR, defaultAppDir, latestAppDir, newAppId, type StramInfo } from './app-dir.js';
 export { InsecureDelegationTokens, INSECURE_KEY, StramAuthority, credentialsFor, type ContainerGrant, type DelegationTokens } from './authority.js';
 export { ContainerState, type ContainerView, type OperatorView } from './container-table.js';

@@ -4,7 +4,7 @@ import type { Logger } from '@sluice/common';
 
 /**
  * How STRAM starts containers. A launcher gets the path of the container's credentials file and
- * nothing else secret (DESIGN.md "State and credentials on disk"); other launchers (ssh, k8s)
+ * nothing else secret (docs/architecture.md "State on disk"); other launchers (ssh, k8s)
  * implement the same interface later.
  */
 export interface LaunchSpec {
@@ -13,6 +13,10 @@ export interface LaunchSpec {
   credentialsPath: string;
   /** Where the container's stdout/stderr go. */
   logPath: string;
+  /** What the credentials file says too, and nothing secret: the app id, app directory and app module (a launcher that mounts them needs them). */
+  app: string;
+  appDir: string;
+  appModule: string;
 }
 
 export interface LaunchedContainer {

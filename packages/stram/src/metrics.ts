@@ -58,7 +58,7 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
-  /** Token renewals (issue 6) by result; a failure is retried with backoff (renewal.ts). */
+  /** Token renewals by result; a failure is retried with backoff (renewal.ts). */
   readonly tokenRenewals = new Counter({
     name: 'sluice_token_renewals_total',
     help: 'Renewals of containers\' STRAM delegation tokens by result (success, failure)',
@@ -97,11 +97,75 @@ export class StramMetrics {
     this.keyRolls = source;
   }
 
-  /** Containers replaced after their process exited or they stopped heartbeating (issue 6). */
+  /** Containers replaced after their process exited or they stopped heartbeating. */
   readonly containerRestarts = new Counter({
     name: 'sluice_container_restarts_total',
     help: 'Containers replaced (relaunched from their last checkpoint) by container',
     labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
+  /** What each container counts (heartbeat `counters`), as it last reported: since its process started. */
+  readonly containerEvents = new Gauge({
+    name: 'sluice_container_events',
+    help: 'Counts each container reports with its heartbeats (credentialsApplied, secretRotated, ...), since its process started',
+    labelNames: ['container', 'event'] as const,
+    registers: [this.registry],
+  });
+
+  /** Authenticated umbilical sessions STRAM ended (token past its max date, bad MAC, out of scope...). */
+  readonly umbilicalCloses = new Counter({
+    name: 'sluice_umbilical_session_closes_total',
+    help: 'Authenticated umbilical sessions STRAM closed, by container, close code and reason code',
+    labelNames: ['container', 'code', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** Container processes that exited while the app ran, by exit code (or signal name). */
+  readonly containerExits = new Counter({
+    name: 'sluice_container_exits_total',
+    help: 'Unexpected exits of container processes by container and exit code or signal',
+    labelNames: ['container', 'code'] as const,
+    registers: [this.registry],
+  });
+
+  /** Why containers were replaced (docs/architecture.md "Recovery"); every cause starts at 0 for every container. */
+  readonly containerLosses = new Counter({
+    name: 'sluice_container_losses_total',
+    help: 'Containers found lost, by container and cause (exited, silent, no-credentials)',
+    labelNames: ['container', 'cause'] as const,
+    registers: [this.registry],
+  });
+
+  /** Completed live rotations of each container's buffer-server secret (docs/architecture.md "Token lifetimes and rotation"). */
+  readonly secretRotations = new Counter({
+    name: 'sluice_secret_rotations_total',
+    help: 'Completed buffer-server secret rotations by owner container',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
+  /** 1 while an operator's window stands still as an upstream's moves past it (stream-health.ts). */
+  readonly operatorStalled = new Gauge({
+    name: 'sluice_operator_stalled',
+    help: 'Whether a physical operator is stalled: its window stopped while an upstream operator\'s went on (1) or not (0)',
+    labelNames: ['operator'] as const,
+    registers: [this.registry],
+  });
+
+  /** Reported by the container hosting the buffer server (docs/protocol.md "Subscriber names"). */
+  readonly takeoversRefused = new Counter({
+    name: 'sluice_subscriber_takeovers_refused_total',
+    help: 'Subscribe attempts a container\'s buffer server refused (4403) because the subscriber name belonged to another container or owner',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
+  /** Reported by the container whose input was taken over (docs/protocol.md "Subscriber names"). */
+  readonly takeovers = new Counter({
+    name: 'sluice_subscriber_takeovers_total',
+    help: 'Subscriptions of an operator input closed 4409 by a connection its container did not make',
+    labelNames: ['operator', 'port'] as const,
     registers: [this.registry],
   });
 

@@ -4,7 +4,6 @@ import {
   SluiceError,
   decodeIdentifier,
   deployFor,
-  readCredentials,
   tokenFromText,
   writeFileAtomic,
   type Command,
@@ -13,9 +12,10 @@ import {
   type PhysicalPlan,
 } from '@sluice/common';
 import type { AppDir } from './app-dir.js';
+import type { ContainerAgent } from './container-agent.js';
 
 /**
- * Recovery (issue 6; DESIGN.md "Windows, checkpoints, recovery"), the parts that are pure
+ * Recovery (docs/architecture.md "Recovery", "State on disk"), the parts that are pure
  * bookkeeping: what STRAM persists to resume after it is killed, and which commands a replaced
  * container's neighbours need. Apex's StreamingContainerManager is the model: a replacement
  * restores from the committed window, so every downstream operator (which has checkpointed at
@@ -53,6 +53,22 @@ export interface SavedState {
   containers: Record<string, SavedContainer>;
 }
 
+/** The state of an app and its containers as `state.json` holds it; token sequence numbers from what each agent holds. */
+export function savedState(
+  app: Pick<SavedState, 'appId' | 'appModule' | 'user' | 'insecure' | 'config' | 'options'>,
+  umbilicalPort: number,
+  committed: number,
+  agents: Iterable<ContainerAgent>,
+): SavedState {
+  const containers: SavedState['containers'] = {};
+  for (const a of agents) {
+    const r = a.record;
+    const seqs = tokenSeqs(a.credentials);
+    containers[r.id] = { pid: r.process?.pid ?? null, bufferServerUrl: r.bufferServerUrl, deployed: r.deployed, restarts: r.restarts, announce: r.announce, restore: r.restore, stramSeq: seqs.stram, subscribeSeqs: seqs.subscribe };
+  }
+  return { version: 1, ...app, umbilicalPort, committed, containers };
+}
+
 export function statePath(dir: AppDir): string {
   return join(dir.stramDir, 'state.json');
 }
@@ -85,26 +101,12 @@ export function primitiveOptions(options: object): Record<string, string | numbe
   return out;
 }
 
-/** A container's credentials file, or undefined if it is gone or unreadable. */
-export function credentialsOf(dir: AppDir, id: string): Credentials | undefined {
-  try {
-    return readCredentials(dir.credentials(id));
-  } catch {
-    return undefined;
-  }
-}
-
 /** Sequence numbers of the tokens a credentials file holds: the STRAM token's and one per upstream buffer server. */
-export function tokenSeqs(c: Credentials | undefined): { stram: number | null; subscribe: Record<string, number> } {
+export function tokenSeqs(c: Readonly<Credentials> | undefined): { stram: number | null; subscribe: Record<string, number> } {
   if (!c) return { stram: null, subscribe: {} };
   const subscribe: Record<string, number> = {};
   for (const [bs, text] of Object.entries(c.subscribe)) subscribe[bs] = decodeIdentifier(tokenFromText(text).identifier).sequenceNumber;
   return { stram: decodeIdentifier(tokenFromText(c.stramToken).identifier).sequenceNumber, subscribe };
-}
-
-/** The containers that read, through a buffer server, from container `id`'s buffer server. */
-export function downstreamOf(plan: PhysicalPlan, upstreams: (id: string) => string[], id: string): string[] {
-  return plan.containers.filter((c) => c.id !== id && upstreams(c.id).includes(id)).map((c) => c.id);
 }
 
 /**

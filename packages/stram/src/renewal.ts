@@ -1,9 +1,9 @@
 import { SluiceError } from '@sluice/common';
 
 /**
- * When to renew, reissue and retry a container's tokens (DESIGN.md "Token lifetime"; issue 6).
- * Pure: dates and `now` go in, the next action and its time come out; the caller owns the timer,
- * the clock and the token store.
+ * When to renew, reissue and retry a container's tokens (docs/architecture.md "Token lifetimes and
+ * rotation"). Pure: dates and `now` go in, the next action and its time come out; the caller owns
+ * the timer, the clock and the token store.
  *
  *  - Renew at 75% of the current renewal period (issue or last renewal → renewal expiry).
  *  - Reissue at 75% of the token's whole life (issue → max date), early enough that the new
@@ -28,7 +28,7 @@ export interface TokenLife {
 }
 
 export interface RenewalPolicy {
-  /** Fraction of a period after which to act (DESIGN.md: 75%). */
+  /** Fraction of a period after which to act (75% by default). */
   fraction: number;
   /** First retry wait before jitter. */
   backoffInitialMs: number;

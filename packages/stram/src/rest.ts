@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignJWT, decodeJwt, errors, jwtVerify } from 'jose';
 import type { Clock, Logger } from '@sluice/common';
+import { bind, closeListener, type Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
 
 /**
- * STRAM's REST API (issue 5): app info, containers, operators with stats, shutdown, and
+ * STRAM's REST API (docs/architecture.md "Processes"): app info, containers, operators with stats, shutdown, and
  * Prometheus `/metrics`. Every request needs a web-service token: an HS256 JWT signed with a
  * per-app key kept in `<appDir>/stram/web-key`, audience = app id, issued to the launching user
  * into `<appDir>/web-token` (0600). Refusals are 401 with a reason code; nothing secret is ever
@@ -105,31 +105,28 @@ export interface RestServerOptions {
 
 export class RestServer {
   private constructor(
-    private readonly server: Server,
+    private readonly listener: Listener,
     readonly url: string,
   ) {}
 
   static async listen(o: RestServerOptions): Promise<RestServer> {
-    const server = createServer((req, res) => {
+    return RestServer.serve(await bind(o.host ?? '127.0.0.1', o.port), o);
+  }
+
+  /** Serves the API on a listener bound beforehand (listener.ts says why). */
+  static serve(listener: Listener, o: Omit<RestServerOptions, 'host' | 'port'>): RestServer {
+    listener.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       handle(o, req, res).catch((err: unknown) => {
         o.logger.error({ err: (err as Error).message, path: req.url }, 'REST request failed');
         if (!res.headersSent) send(res, 500, { error: 'internal', reason: 'internal error; see STRAM log' });
       });
     });
-    const host = o.host ?? '127.0.0.1';
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(o.port ?? 0, host, () => resolve());
-    });
-    server.keepAliveTimeout = 1_000;
-    return new RestServer(server, `http://${host}:${(server.address() as AddressInfo).port}`);
+    listener.server.keepAliveTimeout = 1_000;
+    return new RestServer(listener, `http://${listener.host}:${listener.port}`);
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+  close(): Promise<void> {
+    return closeListener(this.listener);
   }
 }
 
@@ -139,7 +136,7 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-async function handle(o: RestServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(o: Omit<RestServerOptions, 'host' | 'port'>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   req.resume(); // bodies are not read: no endpoint takes one
   try {
     await verifyWebToken(req.headers.authorization, o.key, o.app, o.clock.now());

@@ -17,7 +17,6 @@ import {
 } from '@sluice/common';
 import type { DelegationTokens } from './authority.js';
 import type { Launcher } from './launcher.js';
-import type { SavedState } from './recovery.js';
 import type { RenewalPolicy } from './renewal.js';
 
 /** STRAM's options: defaults spread first, then cross-field checks naming the option (STYLE.md). */
@@ -46,7 +45,7 @@ export interface StramOptions {
   /** Address containers' buffer servers listen on (credentials settings.bindHost); on a wildcard they advertise their hostname. */
   containerBindHost?: string;
   heartbeatIntervalMs?: number;
-  /** A container silent this long (or whose process exits) is replaced from its last checkpoint (issue 6). */
+  /** A container silent this long (or whose process exits) is replaced from its last checkpoint. */
   heartbeatTimeoutMs?: number;
   /**
    * How long a container keeps streaming without STRAM before it gives up (credentials
@@ -55,8 +54,6 @@ export interface StramOptions {
   stramLossTimeoutMs?: number;
   /** A launched container that has not heartbeated this long is replaced (starting a process can take a while on a busy host). */
   launchTimeoutMs?: number;
-  /** Internal: set by Stram.recover — resume the app saved in the app directory instead of launching it anew. */
-  recoverFrom?: SavedState;
   windowMs?: number;
   checkpointWindows?: number;
   webTokenTtlMs?: number;
@@ -68,7 +65,7 @@ export interface StramOptions {
   renewalPolicy?: Partial<RenewalPolicy>;
   /**
    * Wraps the delegation-token store STRAM issues, renews and cancels through: the seam a test
-   * uses to make the store temporarily unavailable (issue 6), as `launcher` is for processes.
+   * uses to make the store temporarily unavailable, as `launcher` is for processes.
    */
   wrapTokenStore?: (store: TokenStore) => TokenStore;
   /** How long containers get to exit after `shutdown` before they are killed. */

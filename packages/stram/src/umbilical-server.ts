@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CloseCode,
@@ -18,10 +18,11 @@ import {
   type Session,
   type TokenAuthority,
 } from '@sluice/common';
+import { bind, closeListener, type Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
 
 /**
- * STRAM's end of the umbilical (DESIGN.md "Authenticated connection"): a ws server that runs the
+ * STRAM's end of the umbilical (docs/protocol.md "Authenticated connection (handshake)"): a ws server that runs the
  * challenge/auth/welcome handshake, then accepts only sealed (MAC'd, sequenced) heartbeats and
  * answers each with a sealed heartbeat-ack carrying commands. The protocol lives in common
  * (handshake.ts, session.ts); this module moves bytes and enforces who may say what.
@@ -57,6 +58,8 @@ const MAX_TIMER = 2 ** 31 - 1;
 export class UmbilicalConnection {
   constructor(
     readonly container: string,
+    /** Sequence number of the STRAM token this session was opened with. */
+    readonly tokenSeq: number,
     readonly session: Session,
     private readonly socket: WebSocket,
   ) {}
@@ -80,6 +83,7 @@ export class UmbilicalServer {
 
   private constructor(
     private readonly wss: WebSocketServer,
+    private readonly listener: Listener,
     private readonly o: UmbilicalServerOptions,
     readonly url: string,
   ) {
@@ -87,14 +91,18 @@ export class UmbilicalServer {
   }
 
   static async listen(o: UmbilicalServerOptions): Promise<UmbilicalServer> {
-    const host = o.host ?? '127.0.0.1';
-    const wss = new WebSocketServer({ host, port: o.port ?? 0, perMessageDeflate: false, maxPayload: o.maxPayload ?? DEFAULT_MAX_FRAME });
-    await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve);
-      wss.once('error', reject);
+    return UmbilicalServer.serve(await bind(o.host ?? '127.0.0.1', o.port), o);
+  }
+
+  /** Serves the umbilical on a listener bound beforehand (listener.ts says why). */
+  static serve(listener: Listener, o: UmbilicalServerOptions): UmbilicalServer {
+    const wss = new WebSocketServer({ server: listener.server, perMessageDeflate: false, maxPayload: o.maxPayload ?? DEFAULT_MAX_FRAME });
+    // What ws answers on a port of its own: this port speaks WebSocket only.
+    listener.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(426, { 'content-type': 'text/plain' });
+      res.end(STATUS_CODES[426]);
     });
-    const port = (wss.address() as AddressInfo).port;
-    return new UmbilicalServer(wss, o, `ws://${host}:${port}`);
+    return new UmbilicalServer(wss, listener, o, `ws://${listener.host}:${listener.port}`);
   }
 
   /** The live connection of a container, if any. */
@@ -111,17 +119,17 @@ export class UmbilicalServer {
     socket.on('error', (err) => this.o.logger.debug({ err: err.message }, 'umbilical socket error'));
     const handshake = new ServerHandshake(this.o.service, this.o.authority);
     const options = {
-      onAccepted: (accepted: { identifier: { maxDate: number }; request: { role: string; container?: string }; welcome(): Buffer; session: Session }) => {
+      onAccepted: (accepted: { identifier: { maxDate: number; sequenceNumber: number }; request: { role: string; container?: string }; welcome(): Buffer; session: Session }) => {
         // authorize() made sure the role is hello and the token's scope names this container.
         const container = accepted.request.container as string;
-        const conn = new UmbilicalConnection(container, accepted.session, socket);
+        const conn = new UmbilicalConnection(container, accepted.identifier.sequenceNumber, accepted.session, socket);
         const previous = this.connections.get(container);
         if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same container');
         this.connections.set(container, conn);
         socket.on('message', (data, isBinary) => this.onMessage(conn, socket, toBuffer(data), isBinary));
         // Like a buffer server's connections, a session lives no longer than its token's max date
         // (4401 expired): the container reconnects with the token STRAM pushed meanwhile; one cut
-        // off past that date holds no valid token and is refused (issue 6).
+        // off past that date holds no valid token and is refused.
         const expiry = this.armExpiry(socket, container, accepted.identifier.maxDate);
         socket.once('close', (code, reason) => {
           clearTimeout(expiry.timer);
@@ -146,7 +154,7 @@ export class UmbilicalServer {
       }
       const err = new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(maxDate)}; reconnect with a renewed token`);
       this.o.logger.info({ container, code: err.code, closeCode: err.closeCode }, 'umbilical session closed: its token passed its max date');
-      closeWith(socket, err);
+      this.closeSession(socket, container, err);
     }, Math.min(Math.max(maxDate - now(), 0), MAX_TIMER));
     holder.timer.unref();
     return holder;
@@ -155,7 +163,7 @@ export class UmbilicalServer {
   private onMessage(conn: UmbilicalConnection, socket: WebSocket, data: Buffer, isBinary: boolean): void {
     let heartbeat: HeartbeatMessage;
     try {
-      // Order of faults (DESIGN.md "Encoding"): malformed envelope, then MAC/sequence, then the inner message, then scope.
+      // Order of faults (docs/protocol.md "Transport and encoding"): malformed envelope, then MAC/sequence, then the inner message, then scope.
       heartbeat = openSealed(conn.session, data, isBinary, ['heartbeat']);
       if (heartbeat.container !== conn.container) {
         throw new SluiceError('OUT_OF_SCOPE', `heartbeat names container ${heartbeat.container} but this umbilical belongs to ${conn.container}`);
@@ -164,7 +172,7 @@ export class UmbilicalServer {
       const e = asFrameError(err, 'umbilical message');
       if (e.closeCode !== CloseCode.malformed) this.refuse(e, conn.container);
       else this.o.logger.warn({ container: conn.container, code: e.code, reason: e.message }, 'umbilical closed a connection on a malformed message');
-      closeWith(socket, e);
+      this.closeSession(socket, conn.container, e);
       return;
     }
     let commands: Command[];
@@ -174,13 +182,19 @@ export class UmbilicalServer {
       if (err instanceof SluiceError && err.closeCode !== CloseCode.normal) {
         // STRAM refused what the heartbeat claims (e.g. another container's operators).
         this.refuse(err, conn.container);
-        closeWith(socket, err);
+        this.closeSession(socket, conn.container, err);
         return;
       }
       this.o.logger.error({ container: conn.container, err: (err as Error).message }, 'heartbeat handling failed');
       commands = [];
     }
     if (socket.readyState === socket.OPEN) conn.ack(commands);
+  }
+
+  /** Ends an authenticated session for `err`, counted by close code and reason code. */
+  private closeSession(socket: WebSocket, container: string, err: SluiceError): void {
+    this.o.metrics.umbilicalCloses.inc({ container, code: String(err.closeCode), reason: err.code });
+    closeWith(socket, err);
   }
 
   async close(): Promise<void> {
@@ -191,5 +205,6 @@ export class UmbilicalServer {
     }, 1_000);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     clearTimeout(cutOff);
+    await closeListener(this.listener);
   }
 }

@@ -50,6 +50,10 @@ export function renderStatus(s: AppStatus): string {
     const failing = t.failing > 0 ? `, RENEWAL FAILING for ${t.failing} container(s)` : '';
     lines.push(`tokens: ${t.renewals} renewals, ${t.reissues} reissues, ${t.failures} failures, ${t.keyRolls} master key rolls${failing}`);
   }
+  const takeovers = s.app['subscriberTakeovers'] as { refused: number; takenOver: number } | undefined;
+  if (takeovers) lines.push(`subscriber takeovers: ${takeovers.refused} refused by buffer servers, ${takeovers.takenOver} inputs taken over`);
+  const stalled = s.operators.filter((o) => o.stalled).map((o) => o.id);
+  if (stalled.length > 0) lines.push(`STALLED: ${stalled.join(' ')} (window stopped while upstream windows go on)`);
   // Plain text when piped (no ANSI colours in files or other programs' input).
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
   const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'restarts', 'operators', 'heartbeats', 'last heartbeat', 'deployed', 'token expiry', 'last renewal', 'renewal failures'] });
@@ -58,7 +62,7 @@ export function renderStatus(s: AppStatus): string {
     const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
     ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
   }
-  const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint'] });
-  for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint]);
+  const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint', 'stalled'] });
+  for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint, o.stalled ? 'STALLED' : 'no']);
   return `${lines.join('\n')}\n${ct.toString()}\n${ot.toString()}\n`;
 }

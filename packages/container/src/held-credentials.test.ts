@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { generateSecret, sealCredentials, type Credentials } from '@sluice/common';
+import { HeldCredentials } from './held-credentials.js';
+
+const key = new Uint8Array(32).fill(3);
+const hex = () => generateSecret().toString('hex');
+
+function credentials(): Credentials {
+  return {
+    version: 1,
+    app: 'app-1',
+    container: 'c2',
+    stram: 'ws://127.0.0.1:1',
+    stramToken: 'token-text',
+    bufferServer: { id: 'bs-c2', secret: hex() },
+    subscribe: { 'bs-c1': 'old' },
+    appModule: '/app.js',
+    appDir: '/app',
+    settings: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 30000, windowMs: 500, checkpointWindows: 60, insecure: false },
+  };
+}
+
+describe('held credentials', () => {
+  it('merges a sealed push and says what changed: a new own secret, new subscribe tokens', () => {
+    const held = new HeldCredentials(credentials());
+    const old = held.value.bufferServer.secret;
+    const next = hex();
+    const applied = held.apply(key, sealCredentials(key, { bufferServer: { id: 'bs-c2', secret: next, previous: [old] }, subscribe: { 'bs-c1': 'new' } }));
+    expect(applied).toEqual({ secret: Buffer.from(next, 'hex'), subscribe: true });
+    expect(held.value).toMatchObject({ stramToken: 'token-text', subscribe: { 'bs-c1': 'new' } });
+    expect(held.previousSecrets()).toEqual([Buffer.from(old, 'hex')]);
+    expect(held.apply(key, sealCredentials(key, { stramToken: 'renewed' }))).toEqual({ secret: undefined, subscribe: false });
+    // retire-secrets: only the current secret is held from then on.
+    held.dropPrevious();
+    expect(held.value.bufferServer).toEqual({ id: 'bs-c2', secret: next });
+    expect(held.previousSecrets()).toEqual([]);
+  });
+
+  it('refuses, changing nothing, a push for another container or buffer server, one that is not credentials, and one sealed under another key', () => {
+    const held = new HeldCredentials(credentials());
+    const before = held.value;
+    expect(() => held.apply(key, sealCredentials(key, { container: 'c3' }))).toThrow(/another container/);
+    expect(() => held.apply(key, sealCredentials(key, { bufferServer: { id: 'bs-c9', secret: hex() } }))).toThrow(/another buffer server/);
+    expect(() => held.apply(key, sealCredentials(key, [1, 2]))).toThrow(/do not hold an object/);
+    expect(() => held.apply(key, sealCredentials(key, { bufferServer: { id: 'bs-c2', secret: 'short' } }))).toThrow();
+    expect(() => held.apply(key, sealCredentials(new Uint8Array(32), { stramToken: 'x' }))).toThrow(expect.objectContaining({ code: 'BAD_MAC' }));
+    expect(held.value).toBe(before);
+  });
+});

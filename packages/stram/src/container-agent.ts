@@ -1,0 +1,188 @@
+import { rmSync } from 'node:fs';
+import { SluiceError, decodeIdentifier, sealCredentials, tokenFromText, writeCredentials, type Command, type Credentials, type HeartbeatMessage } from '@sluice/common';
+import type { ContainerRecord } from './container-table.js';
+
+/**
+ * STRAM's one owner of everything about one container (docs/architecture.md "Processes"): its
+ * record (what it reported, what it was told, how its process is doing), the credentials it holds
+ * or is about to hold, and an outbox of commands for its next heartbeat-ack.
+ *
+ * The credentials live here, in memory. The container's credentials file is their write-through
+ * copy with this object as its only writer (docs/architecture.md "State on disk"): the file is how
+ * a new process gets them, and how a recovered STRAM learns them — nothing else reads it back.
+ *
+ * Every change the container must hear about gets a revision number. A change goes out sealed
+ * with the next heartbeat-ack; the container is known to hold it once it heartbeats again on the
+ * connection that carried it (heartbeats never overlap: the next one is sent after the ack was
+ * handled), or on a connection opened with the STRAM token the change carried. A heartbeat on any
+ * other connection means the ack may have been lost with its connection: the change goes out again.
+ */
+
+/** The connection a heartbeat came on: its session seals credentials, its token proves a pushed STRAM token arrived. */
+export interface AckChannel {
+  readonly tokenSeq: number;
+  readonly session: { readonly credentialsKey: Uint8Array };
+}
+
+/** What a heartbeat changed in the agent. */
+export interface Heard {
+  /** The container reported a new buffer-server URL. */
+  bufferServerChanged: boolean;
+  /** It was adopted after a STRAM restart and this is the first heartbeat since. */
+  adopted: boolean;
+}
+
+export class ContainerAgent {
+  private current: Credentials;
+  private revision = 0;
+  /** The latest revision the container is known to hold. */
+  private heldRevision = 0;
+  /** The latest revision that left STRAM (in an ack or, for a new process, in its file). */
+  private sentRevision = 0;
+  /** Changed fields not sent yet, merged: what goes into the next sealed push. */
+  private unsent: Partial<Credentials> | undefined;
+  /** The last push, until the container's next heartbeat shows whether it arrived. */
+  private inFlight: { revision: number; fields: Partial<Credentials>; channel: AckChannel } | undefined;
+  private outbox: Command[] = [];
+
+  private constructor(
+    readonly record: ContainerRecord,
+    private readonly path: string,
+    credentials: Credentials,
+  ) {
+    this.current = credentials;
+  }
+
+  /** A container about to be launched: its credentials are written for the new process to read. */
+  static launching(record: ContainerRecord, path: string, credentials: Credentials): ContainerAgent {
+    const agent = new ContainerAgent(record, path, credentials);
+    agent.restart(credentials);
+    return agent;
+  }
+
+  /** A running container a recovered STRAM takes over, holding `credentials` (read from its file by the recovery builder). */
+  static adopted(record: ContainerRecord, path: string, credentials: Credentials): ContainerAgent {
+    return new ContainerAgent(record, path, credentials);
+  }
+
+  get id(): string {
+    return this.record.id;
+  }
+
+  get credentials(): Readonly<Credentials> {
+    return this.current;
+  }
+
+  /** Revisions known held by the container and sent to it (see the module comment). */
+  get held(): number {
+    return this.heldRevision;
+  }
+  get sent(): number {
+    return this.sentRevision;
+  }
+
+  /**
+   * Changes the container's credentials: written through at once, pushed with the next ack.
+   * Returns the revision that carries the change.
+   */
+  change(fields: Partial<Credentials>): number {
+    this.current = { ...this.current, ...fields };
+    writeCredentials(this.path, this.current);
+    this.unsent = { ...this.unsent, ...fields };
+    return ++this.revision;
+  }
+
+  /**
+   * Changes what the file says without a push: what the container learns by other means (a
+   * retire command) or reads from the file itself (STRAM's URL after a recovery on a new port).
+   */
+  note(fields: Partial<Credentials>): void {
+    this.current = { ...this.current, ...fields };
+    writeCredentials(this.path, this.current);
+  }
+
+  /**
+   * A recovered STRAM cannot know which of the credentials in the file reached the container (the
+   * previous STRAM may have died between writing a change and pushing it): they all go with the
+   * next ack. What the container already holds merges in unchanged.
+   */
+  resendAll(): void {
+    const { stram, stramToken, bufferServer, subscribe } = this.current;
+    this.unsent = { stram, stramToken, bufferServer, subscribe };
+    this.revision++;
+  }
+
+  /** A new process for this container (launch or replacement) reads `credentials` from its file: nothing is in flight. */
+  restart(credentials: Credentials): void {
+    this.current = credentials;
+    writeCredentials(this.path, credentials);
+    this.revision++;
+    this.heldRevision = this.sentRevision = this.revision;
+    this.unsent = undefined;
+    this.inFlight = undefined;
+    this.outbox = [];
+  }
+
+  send(...commands: Command[]): void {
+    this.outbox.push(...commands);
+  }
+
+  /**
+   * A heartbeat from this container, already checked to come from its own connection: records
+   * what it reports and settles the push in flight. A container speaks only for its own operators
+   * (it must not skew another's stats or the committed window): OUT_OF_SCOPE otherwise.
+   */
+  heartbeat(hb: HeartbeatMessage, channel: AckChannel, now: number): Heard {
+    const r = this.record;
+    const mine = new Set(r.operators);
+    const foreign = hb.operators.find((s) => !mine.has(s.id));
+    if (foreign) throw new SluiceError('OUT_OF_SCOPE', `container ${r.id} reported operator ${foreign.id}, which it does not run`);
+    this.settle(channel);
+    const adopted = r.adopted;
+    r.lastHeartbeatAt = now;
+    r.heartbeats++;
+    r.reportedState = hb.state;
+    r.adopted = false;
+    if (r.state !== 'exited') r.state = 'running';
+    if (hb.errors?.length) r.errors = hb.errors.slice(-20);
+    if (hb.counters) r.counters = hb.counters;
+    for (const s of hb.operators) r.stats.set(s.id, s);
+    const bufferServerChanged = hb.bufferServer !== null && hb.bufferServer !== r.bufferServerUrl;
+    if (bufferServerChanged) r.bufferServerUrl = hb.bufferServer;
+    return { bufferServerChanged, adopted };
+  }
+
+  private settle(channel: AckChannel): void {
+    const f = this.inFlight;
+    this.inFlight = undefined;
+    if (!f) return;
+    const token = f.fields.stramToken;
+    if (f.channel === channel || (token !== undefined && seqOf(token) === channel.tokenSeq)) {
+      this.heldRevision = Math.max(this.heldRevision, f.revision);
+    } else {
+      this.unsent = { ...f.fields, ...this.unsent };
+    }
+  }
+
+  /** The commands for this heartbeat's ack: the sealed push first (later commands may need it), then the outbox. */
+  drain(channel: AckChannel): Command[] {
+    const commands: Command[] = [];
+    if (this.unsent) {
+      commands.push({ c: 'credentials', box: sealCredentials(channel.session.credentialsKey, this.unsent) });
+      this.inFlight = { revision: this.revision, fields: this.unsent, channel };
+      this.sentRevision = this.revision;
+      this.unsent = undefined;
+    }
+    commands.push(...this.outbox.splice(0));
+    return commands;
+  }
+
+  /** Shutdown: the credentials file goes (the tokens in it are cancelled). */
+  removeFile(): void {
+    rmSync(this.path, { force: true });
+  }
+}
+
+function seqOf(text: string): number {
+  return decodeIdentifier(tokenFromText(text).identifier).sequenceNumber;
+}

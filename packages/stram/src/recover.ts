@@ -1,0 +1,131 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { SluiceError, readCredentials, tokenFromText, type Credentials, type Logger, type PhysicalPlan } from '@sluice/common';
+import { AgentTable } from './agent-table.js';
+import { AppDir } from './app-dir.js';
+import { ContainerAgent } from './container-agent.js';
+import { newRecord, type ContainerRecord } from './container-table.js';
+import { bind, type Listener } from './listener.js';
+import { StramMetrics } from './metrics.js';
+import { loadState, type SavedState } from './recovery.js';
+import { INSECURE_WARNING, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
+import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+
+/**
+ * Builds a STRAM that resumes an app whose STRAM died (`sluice launch --recover`;
+ * docs/architecture.md "Recovery"): the same app id, the options it was launched with (those
+ * given now override them), its keys and tokens (the secret manager reloads `<appDir>/stram`),
+ * the umbilical on its old port, and the running containers adopted rather than relaunched.
+ *
+ * This is the one place STRAM reads container credentials files back. A STRAM keeps each
+ * container's credentials in memory and writes the file through (container-agent.ts); a new
+ * STRAM process has only the files to learn what each running container holds — the STRAM token
+ * it reconnects with and the secret its buffer server runs with — so it takes them over from
+ * there. A container whose file is gone or unreadable is replaced.
+ */
+export async function buildRecovery(options: Partial<StramOptions> & { appDir: string }): Promise<Built> {
+  const dir = new AppDir(resolve(options.appDir));
+  const saved = loadState(dir);
+  if (existsSync(dir.info)) {
+    const { pid } = dir.readInfo();
+    if (pid !== process.pid && processAlive(pid)) throw new SluiceError('BAD_CONFIG', `the STRAM of ${saved.appId} is still running (pid ${pid}); recover only an app whose STRAM is gone`);
+  }
+  const o = resolveOptions({
+    ...(saved.options as Partial<StramOptions>),
+    ...options,
+    appModule: saved.appModule,
+    appId: saved.appId,
+    appDir: dir.root,
+    config: saved.config,
+    user: saved.user,
+    insecure: saved.insecure,
+  });
+  const appId = saved.appId;
+  const plan = await planModule(o.appModule, o.config);
+  dir.create();
+  o.logger = o.logger.child({ app: appId });
+  if (o.insecure) o.logger.warn(INSECURE_WARNING);
+  const { tokens, authority } = await openAuthority(o, appId, dir);
+  const metrics = new StramMetrics();
+  const umbilical = await rebind(o, saved.umbilicalPort);
+  const rest = await bind(o.host);
+  const url = stramUrl(o, umbilical);
+  const issuer = issuerFor(o, appId, dir, plan, authority, url);
+  const agents: ContainerAgent[] = [];
+  const unrecoverable = new Set<string>();
+  for (const c of plan.containers) {
+    const record = savedRecord(plan, c.id, saved, o.clock.now());
+    if (record.restarts > 0) metrics.containerRestarts.inc({ container: c.id }, record.restarts);
+    const held = heldCredentials(dir, c.id, o.logger);
+    if (!held) {
+      unrecoverable.add(c.id);
+      agents.push(ContainerAgent.launching(record, dir.credentials(c.id), (await issuer.issue(c.id)).credentials));
+      continue;
+    }
+    authority.adopt(tokenFromText(held.stramToken));
+    authority.adoptSecret(c.bufferServer, Buffer.from(held.bufferServer.secret, 'hex'));
+    const agent = ContainerAgent.adopted(record, dir.credentials(c.id), held);
+    // The old port was taken: the container finds the new URL in its file when it reconnects.
+    if (held.stram !== url) agent.note({ stram: url });
+    agent.resendAll();
+    agents.push(agent);
+  }
+  const table = new AgentTable(plan, agents);
+  const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer });
+  const key = newWebKey(dir);
+  return {
+    parts: { o, appId, dir, plan, tokens, authority, launcher: launcherFor(o), metrics, agents: table, keeper, committed: saved.committed, umbilical, rest: { listener: rest, key } },
+    start: async (stram) => {
+      await writeWebToken(o, appId, dir, key);
+      stram.publish();
+      for (const a of table) {
+        if (unrecoverable.has(a.id)) stram.replaceUnrecoverable(a);
+        else stram.adopt(a, saved.containers[a.id]?.pid ?? null);
+      }
+      stram.run();
+    },
+  };
+}
+
+/** The umbilical where the previous STRAM had it (its containers hold that URL), or a new port if that one is taken. */
+async function rebind(o: Resolved, port: number): Promise<Listener> {
+  if (!port) return bind(o.host);
+  try {
+    return await bind(o.host, port);
+  } catch (err) {
+    o.logger.warn({ port, err: (err as Error).message }, 'the previous umbilical port is taken; listening on a new one (containers find it in their credentials files)');
+    return bind(o.host);
+  }
+}
+
+/** The record of container `id` as the previous STRAM saved it. */
+function savedRecord(plan: PhysicalPlan, id: string, saved: SavedState, now: number): ContainerRecord {
+  const r = newRecord(plan, id, now);
+  const s = saved.containers[id];
+  r.restarts = s?.restarts ?? 0;
+  r.restore = s?.restore ?? 0;
+  r.announce = s?.announce ?? false;
+  r.bufferServerUrl = s?.bufferServerUrl ?? null;
+  r.deployed = s?.deployed ?? false;
+  return r;
+}
+
+/** What container `id` holds, from its credentials file; undefined (and why, in the log) when the file is gone or unreadable. */
+function heldCredentials(dir: AppDir, id: string, logger: Logger): Credentials | undefined {
+  try {
+    return readCredentials(dir.credentials(id));
+  } catch (err) {
+    logger.warn({ container: id, code: err instanceof SluiceError ? err.code : undefined, err: (err as Error).message }, 'no usable credentials file after the STRAM restart; the container will be replaced');
+    return undefined;
+  }
+}
+
+/** Whether a process with this pid exists (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
