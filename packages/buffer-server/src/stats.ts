@@ -5,7 +5,7 @@ import type { SubscriberLink } from './subscriber.js';
 // The figures' shape is the stats ack's, defined once with its schema in common (docs/protocol.md "Control").
 export type { BufferServerStats, StreamStats, SubscriberStats } from '@sluice/common';
 
-/** What the figures are read from: the server's store, its connection registry and its pressure state. */
+/** What the figures are read from: the server's store, its connection registry, its pressure state and its handshake gate. */
 export interface StatsSource {
   readonly store: StreamStore;
   readonly registry: {
@@ -19,6 +19,7 @@ export interface StatsSource {
   readonly spoolLimit: number;
   readonly paused: boolean;
   readonly pauses: number;
+  readonly gate: { readonly pendingHandshakes: number; readonly refusals: ReadonlyMap<string, number> };
 }
 
 export function collectStats(s: StatsSource): BufferServerStats {
@@ -52,6 +53,8 @@ export function collectStats(s: StatsSource): BufferServerStats {
     connections: s.registry.size,
     boundNames: s.registry.boundNames,
     takeoversRefused: s.registry.takeoversRefused,
+    pendingHandshakes: s.gate.pendingHandshakes,
+    authRefusals: Object.fromEntries(s.gate.refusals),
     streams,
   };
 }

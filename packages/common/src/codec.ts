@@ -1,5 +1,6 @@
 import { Packr } from 'msgpackr';
 import { SluiceError } from './errors.js';
+import { grammarFault } from './msgpack-grammar.js';
 
 /**
  * The one wire codec (DESIGN.md "Encoding"): one standard MessagePack value per binary frame.
@@ -8,6 +9,14 @@ import { SluiceError } from './errors.js';
  * every integer to be a MessagePack integer, so `toWire` turns such integers into BigInt before
  * packing (msgpackr packs BigInt as int64/uint64). Decoding turns 64-bit integers back into plain
  * numbers; values past 2^53 cannot be represented and are refused by the message schemas.
+ *
+ * Both directions hold to the standard grammar (msgpack-grammar.ts, docs/protocol.md "1.
+ * Transport and encoding"): `decode` refuses any frame outside it before msgpackr reads a byte —
+ * msgpackr would otherwise accept its own extensions (records, BigInt, Set, ...) — and `encode`
+ * refuses to write one, so a sender learns at once, not from the receiver's 4400, of a value
+ * msgpackr writes beyond the standard (an invalid Date, a Map keyed by objects). `undefined` is
+ * not a MessagePack value: a map field holding it is left out and an array element becomes nil,
+ * as JSON does.
  */
 const packr = new Packr({
   useRecords: false,
@@ -17,6 +26,8 @@ const packr = new Packr({
   // Only standard MessagePack: no msgpackr-specific structures or bundled strings.
   structuredClone: false,
   bundleStrings: false,
+  // msgpackr writes undefined as fixext1 type 0; toWire drops undefined map fields, this covers the rest.
+  encodeUndefinedAsNil: true,
 });
 
 export const DEFAULT_MAX_FRAME = 16 * 1024 * 1024;
@@ -28,17 +39,37 @@ function needsBigInt(n: number): boolean {
   return Number.isInteger(n) && (n > UINT32_MAX || n < INT32_MIN);
 }
 
-/** Returns `value` with every large integer turned into a BigInt; copies only what changes. */
+/**
+ * What `prepare` saw besides plain data: a value msgpackr may write beyond standard MessagePack
+ * (a Date, a class instance such as a Map, a typed array other than bytes, a function). Only then
+ * does `encode` pay for a grammar walk of its output; plain maps, arrays, strings, numbers and
+ * bytes never need one.
+ */
+interface WireNotes {
+  exotic: boolean;
+}
+
+/** Returns `value` with every large integer turned into a BigInt and every undefined map field left out; copies only what changes. */
 export function toWire(value: unknown): unknown {
+  return prepare(value, { exotic: false });
+}
+
+function prepare(value: unknown, notes: WireNotes): unknown {
   if (typeof value === 'number') return needsBigInt(value) ? BigInt(value) : value;
-  if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Uint8Array) return value;
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'function' || typeof value === 'symbol') notes.exotic = true;
+    return value;
+  }
+  if (value instanceof Uint8Array) {
+    if (value.constructor !== Uint8Array && !Buffer.isBuffer(value)) notes.exotic = true;
+    return value;
+  }
   if (Array.isArray(value)) {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const v = value[i];
       if (typeof v === 'string') continue;
-      const w = toWire(v);
+      const w = prepare(v, notes);
       if (w !== v) {
         out ??= value.slice();
         out[i] = w;
@@ -46,12 +77,19 @@ export function toWire(value: unknown): unknown {
     }
     return out ?? value;
   }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) notes.exotic = true;
   if (value instanceof Date) return value;
   let out: Record<string, unknown> | undefined;
   for (const key of Object.keys(value)) {
     const v = (value as Record<string, unknown>)[key];
     if (typeof v === 'string') continue;
-    const w = toWire(v);
+    if (v === undefined) {
+      out ??= { ...(value as Record<string, unknown>) };
+      delete out[key];
+      continue;
+    }
+    const w = prepare(v, notes);
     if (w !== v) {
       out ??= { ...(value as Record<string, unknown>) };
       out[key] = w;
@@ -60,54 +98,29 @@ export function toWire(value: unknown): unknown {
   return out ?? value;
 }
 
-/** Encodes one value as standard MessagePack. */
+/** Encodes one value as standard MessagePack; a value msgpackr would write as an extension is refused. */
 export function encode(value: unknown, maxBytes = DEFAULT_MAX_FRAME): Buffer {
-  const bytes = packr.pack(toWire(value));
+  const notes: WireNotes = { exotic: false };
+  const bytes = packr.pack(prepare(value, notes));
   if (bytes.length > maxBytes) {
     throw new SluiceError('INVALID_MESSAGE', `message of ${bytes.length} bytes is over the ${maxBytes}-byte frame limit; send smaller batches`);
   }
+  const fault = notes.exotic ? grammarFault(bytes) : null;
+  if (fault) throw new SluiceError('INVALID_MESSAGE', `message ${fault}; send plain maps, arrays, strings, numbers, booleans, nil, bin and Dates`);
   return bytes;
 }
 
-/** Decodes exactly one MessagePack value; trailing or missing bytes are an error. */
+/** Decodes exactly one standard MessagePack value; trailing or missing bytes are an error. */
 export function decode(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME): unknown {
   if (bytes.length > maxBytes) {
     throw new SluiceError('MALFORMED_FRAME', `frame of ${bytes.length} bytes is over the ${maxBytes}-byte limit`);
   }
   if (bytes.length === 0) throw new SluiceError('MALFORMED_FRAME', 'empty frame is not a MessagePack value');
-  let value: unknown;
+  const fault = grammarFault(bytes);
+  if (fault) throw new SluiceError('MALFORMED_FRAME', `frame ${fault}; send one standard MessagePack value, no extension types`);
   try {
-    value = packr.unpack(bytes);
+    return packr.unpack(bytes);
   } catch (err) {
     throw new SluiceError('MALFORMED_FRAME', `frame is not one MessagePack value (${(err as Error).message.slice(0, 60)})`, { cause: err });
   }
-  const odd = nonStandard(value);
-  if (odd) throw new SluiceError('MALFORMED_FRAME', `frame holds ${odd}, which is not standard MessagePack; send plain maps, arrays, strings, numbers and bin`);
-  return value;
-}
-
-/**
- * msgpackr's decoder also understands its own extensions (Set, Error, RegExp, typed arrays) and
- * turns the reserved byte 0xc1 into an object; DESIGN.md allows none of them on the wire. Returns
- * a description of the first such value, or undefined when `value` is standard. `undefined`
- * itself is tolerated: msgpackr writes it as fixext1 type 0, a convention several libraries share.
- */
-function nonStandard(value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object') return undefined;
-  if (value instanceof Uint8Array) return value.constructor === Uint8Array || Buffer.isBuffer(value) ? undefined : value.constructor.name;
-  if (Array.isArray(value)) {
-    for (const v of value) {
-      const odd = nonStandard(v);
-      if (odd) return odd;
-    }
-    return undefined;
-  }
-  if (value instanceof Date) return undefined; // the standard timestamp extension (-1)
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return `a ${(value as object).constructor?.name ?? 'non-plain object'}`;
-  for (const key in value) {
-    const odd = nonStandard((value as Record<string, unknown>)[key]);
-    if (odd) return odd;
-  }
-  return undefined;
 }

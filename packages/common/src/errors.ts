@@ -5,6 +5,7 @@
  */
 export const CloseCode = {
   normal: 1000,
+  policy: 1008,
   tooBig: 1009,
   malformed: 4400,
   unauthenticated: 4401,
@@ -43,8 +44,9 @@ export const ErrorCodes = {
   // a subscriber name bound to another container or owner (docs/protocol.md "Subscriber names")
   SUBSCRIBER_NAME_TAKEN: { closeCode: CloseCode.forbidden, retriable: false },
   TOO_MANY_SUBSCRIBER_NAMES: { closeCode: CloseCode.forbidden, retriable: false },
-  // timing
+  // timing, and the bound on handshakes in flight (docs/protocol.md "Limits before welcome")
   HANDSHAKE_TIMEOUT: { closeCode: CloseCode.handshakeTimeout, retriable: true },
+  TOO_MANY_HANDSHAKES: { closeCode: CloseCode.handshakeTimeout, retriable: true },
   // local problems (no connection involved; closeCode is what a server would use if it had to)
   TOKEN_PAST_MAX_DATE: { closeCode: CloseCode.unauthenticated, retriable: false },
   STATE_CORRUPT: { closeCode: CloseCode.normal, retriable: false },
@@ -53,6 +55,10 @@ export const ErrorCodes = {
   INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
   FILE_EXISTS: { closeCode: CloseCode.normal, retriable: false },
   CONNECTION_CLOSED: { closeCode: CloseCode.normal, retriable: true },
+  // a server could not listen on its address (in use, not permitted)
+  LISTEN_FAILED: { closeCode: CloseCode.normal, retriable: false },
+  // the command line itself: an unknown flag or command, a missing argument (the CLI's exit code 2)
+  BAD_USAGE: { closeCode: CloseCode.normal, retriable: false },
   // another live STRAM holds the app directory (docs/guide.md "One STRAM per app directory")
   APP_DIR_IN_USE: { closeCode: CloseCode.normal, retriable: false },
   // a launcher's engine (the Docker Engine API) does not answer
@@ -61,6 +67,8 @@ export const ErrorCodes = {
   APP_FAILED: { closeCode: CloseCode.normal, retriable: false },
   // a frame over the size limit; the WebSocket layer closes with the standard 1009
   FRAME_TOO_BIG: { closeCode: CloseCode.tooBig, retriable: false },
+  // a message in too many fragments (or pieces) before welcome; the WebSocket layer closes with 1008
+  TOO_MANY_FRAGMENTS: { closeCode: CloseCode.policy, retriable: false },
 } as const satisfies Record<string, { closeCode: number; retriable: boolean }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

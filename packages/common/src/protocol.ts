@@ -108,6 +108,10 @@ export const bufferServerStatsSchema = z.object({
   boundNames: figure,
   /** Subscribe attempts refused (4403 SUBSCRIBER_NAME_TAKEN) because the name belonged to another holder. */
   takeoversRefused: figure,
+  /** Connections opened but not yet welcomed or refused (docs/protocol.md "Limits before welcome"). */
+  pendingHandshakes: figure,
+  /** Refused handshakes since the server started, by error code (e.g. FRAME_TOO_BIG, TOO_MANY_HANDSHAKES, BAD_PROOF). */
+  authRefusals: z.record(z.string(), figure),
   streams: z.record(z.string(), streamStatsSchema),
 });
 export type SubscriberStats = z.infer<typeof subscriberStatsSchema>;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encode } from './codec.js';
 import { parseFrame } from './protocol.js';
 import { scanStreamFrame, streamHeader } from './stream-scan.js';
+import { allExtensionSamples, extensionSamples } from './test-support.js';
 
 const STREAM = ['begin', 'data', 'end'] as const;
 
@@ -81,6 +82,57 @@ describe('scanStreamFrame', () => {
       }
     }
     expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('takes no tuple holding an extension or 0xc1, at any depth, and the full parser refuses the frame with 4400', () => {
+    const slot = 'SLOT\u0001';
+    const slotBytes = encode(slot);
+    const shapes = [
+      (x: unknown) => ({ t: 'data', w: 3, tuples: [x] }),
+      (x: unknown) => ({ t: 'data', w: 3, tuples: ['a', { k: [1, x] }, 'b'], p: [1, 2, 3] }),
+      (x: unknown) => ({ t: 'data', w: 3, tuples: [1], extra: x }),
+      (x: unknown) => ({ t: 'end', w: 3, note: [x] }),
+    ];
+    const inserts = [...allExtensionSamples(), { name: 'reserved 0xc1', bytes: Buffer.from([0xc1]), timestamp: false }];
+    let refused = 0;
+    for (const shape of shapes) {
+      const frame = encode(shape(slot));
+      const at = frame.indexOf(slotBytes);
+      for (const ext of inserts) {
+        const bytes = Buffer.concat([frame.subarray(0, at), ext.bytes, frame.subarray(at + slotBytes.length)]);
+        if (ext.timestamp) {
+          expect(scanStreamFrame(bytes)).toEqual(full(bytes));
+          continue;
+        }
+        expect([ext.name, scanStreamFrame(bytes), full(bytes)]).toEqual([ext.name, null, 'MALFORMED_FRAME']);
+        refused++;
+      }
+    }
+    expect(refused).toBe(shapes.length * (256 * 10 - 3 + 1));
+  });
+
+  it('agrees with the full parser when extension bytes are written over a data frame anywhere (fuzz)', () => {
+    const inserts = [0x00, 0x01, 0x42, 0x72, 0x7f, 0x80, 0xfe, 0xff].flatMap((type) => extensionSamples(type).map((e) => e.bytes));
+    inserts.push(Buffer.from([0xc1]));
+    let accepted = 0;
+    let refused = 0;
+    for (let i = 0; i < 20_000; i++) {
+      const r = rng(90_000 + i);
+      const tuples = Array.from({ length: 1 + Math.floor(r() * 5) }, () => randomTuple(r));
+      const bytes = Buffer.from(encode({ t: 'data', w: Math.floor(r() * 1e6), tuples }));
+      const ext = inserts[Math.floor(r() * inserts.length)]!;
+      ext.copy(bytes, Math.floor(r() * bytes.length));
+      const header = scanStreamFrame(bytes);
+      const parsed = full(bytes);
+      if (header) {
+        accepted++;
+        expect(header).toEqual(parsed);
+      } else if (typeof parsed === 'string') {
+        refused++;
+      }
+    }
+    expect(accepted).toBeGreaterThan(0);
+    expect(refused).toBeGreaterThan(0);
   });
 
   it('leaves faults to the full parser: trailing bytes, other types, bad p, negative or float windows', () => {

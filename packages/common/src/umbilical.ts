@@ -113,8 +113,17 @@ export const deployOperatorSchema = z.object({
 });
 export type DeployOperator = z.infer<typeof deployOperatorSchema>;
 
+/**
+ * Subscriber names reserved on one buffer server, stream → subscriber name → the container that
+ * subscribes under it (docs/protocol.md "Subscriber names"): STRAM takes them from the physical
+ * plan and sends them to the container hosting the server in its `deploy`.
+ */
+export const boundNamesSchema = z.record(z.string(), z.record(z.string(), id));
+export type BoundNames = z.infer<typeof boundNamesSchema>;
+
 export const commandSchema = z.discriminatedUnion('c', [
-  z.object({ c: z.literal('deploy'), operators: z.array(deployOperatorSchema) }),
+  /** `boundNames`: the names downstream containers subscribe under at the receiver's own buffer server. */
+  z.object({ c: z.literal('deploy'), operators: z.array(deployOperatorSchema), boundNames: boundNamesSchema.optional() }),
   z.object({ c: z.literal('undeploy'), ids: z.array(id) }),
   /** Upstream moved (replacement container): re-subscribe this input from `window`. */
   z.object({ c: z.literal('resubscribe'), operator: id, port: id, upstream: upstreamSchema, window: uint }),

@@ -6,6 +6,7 @@ import { bufferTokenPassword, checkBufferTokenLive, mintBufferToken } from './bu
 import { decode, encode } from './codec.js';
 import { SluiceError } from './errors.js';
 import { ClientHandshake, ServerHandshake, type TokenAuthority } from './handshake.js';
+import { HandshakeGate } from './handshake-gate.js';
 import type { AuthRequest } from './protocol.js';
 import type { Token } from './token.js';
 import { ConnectionClosedError, acceptAuthenticated, connectAuthenticated, toBuffer } from './ws-auth.js';
@@ -30,6 +31,8 @@ interface Served {
   url: string;
   refusals: SluiceError[];
   accepted: number;
+  /** Sizes of the frames welcomed connections sent after their auth. */
+  afterWelcome: number[];
 }
 
 const servers: WebSocketServer[] = [];
@@ -45,17 +48,19 @@ afterEach(async () => {
   );
 });
 
-/** A server on 127.0.0.1, port 0, that authenticates each connection and then echoes "ready". */
-async function serve(options: { timeoutMs?: number; maxPayload?: number } = {}): Promise<Served> {
+/** A server on 127.0.0.1, port 0, that authenticates each connection and records the sizes of later frames. */
+async function serve(options: { timeoutMs?: number; maxPayload?: number; gate?: HandshakeGate } = {}): Promise<Served> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: options.maxPayload ?? 1024 * 1024 });
   servers.push(wss);
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  const served: Served = { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, refusals: [], accepted: 0 };
+  const served: Served = { url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, refusals: [], accepted: 0, afterWelcome: [] };
   wss.on('connection', (socket) => {
     acceptAuthenticated(socket, new ServerHandshake('bs-1', authority), {
       ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(options.gate ? { gate: options.gate } : {}),
       onAccepted: (accepted) => {
         served.accepted++;
+        socket.on('message', (data) => served.afterWelcome.push(toBuffer(data).length));
         socket.send(accepted.welcome({ from: 0 }));
       },
       onRefused: (err) => served.refusals.push(err),
@@ -170,5 +175,82 @@ describe('authenticated connections over ws', () => {
     await refusedWith(connectAuthenticated(served.url, { ...token(), password: randomBytes(32) }, publish));
     const conn = await connectAuthenticated(served.url, token(), publish);
     conn.socket.close();
+  });
+});
+
+/** Resolves once the socket has received its first frame (the challenge). */
+const challenged = (socket: WebSocket): Promise<void> => new Promise((resolve) => socket.once('message', () => resolve()));
+
+describe('bounds before welcome (docs/protocol.md "Limits before welcome")', () => {
+  it('closes with 1009 a frame over the pre-welcome bound, yet takes frames up to maxPayload once welcomed', async () => {
+    const gate = new HandshakeGate({ preAuthMaxPayload: 16 * 1024 });
+    const served = await serve({ gate });
+    const client = rawClient(served.url);
+    await challenged(client.socket);
+    client.socket.send(Buffer.alloc(16 * 1024 + 1));
+    expect((await client.closed).code).toBe(1009);
+    await expect.poll(() => served.refusals.map((e) => [e.code, e.closeCode])).toEqual([['FRAME_TOO_BIG', 1009]]);
+    // A frame of exactly the bound is read (and refused as the malformed auth it is).
+    const exact = rawClient(served.url);
+    await challenged(exact.socket);
+    exact.socket.send(Buffer.alloc(16 * 1024));
+    expect(await exact.closed).toMatchObject({ code: 4400, reason: expect.stringMatching(/^MALFORMED_FRAME/) });
+
+    const conn = await connectAuthenticated(served.url, token(), publish);
+    conn.socket.send(Buffer.alloc(512 * 1024));
+    await expect.poll(() => served.afterWelcome).toEqual([512 * 1024]);
+    conn.socket.close();
+    expect(Object.fromEntries(gate.refusals)).toEqual({ FRAME_TOO_BIG: 1, MALFORMED_FRAME: 1 });
+  });
+
+  it('closes with 1008 an auth sent in more than a few fragments', async () => {
+    const served = await serve({ gate: new HandshakeGate() });
+    const client = rawClient(served.url);
+    await challenged(client.socket);
+    for (let i = 0; i < 8; i++) client.socket.send(Buffer.from([0x80]), { fin: false });
+    expect((await client.closed).code).toBe(1008);
+    await expect.poll(() => served.refusals.map((e) => [e.code, e.closeCode])).toEqual([['TOO_MANY_FRAGMENTS', 1008]]);
+  });
+
+  it('closes with 4408 at once a connection past the pending-handshake bound, and takes one again when a slot frees', async () => {
+    const gate = new HandshakeGate({ maxPendingHandshakes: 3 });
+    const served = await serve({ gate, timeoutMs: 10_000 });
+    const silent = Array.from({ length: 3 }, () => rawClient(served.url));
+    await Promise.all(silent.map((c) => challenged(c.socket)));
+    expect(gate.pendingHandshakes).toBe(3);
+    const extra = rawClient(served.url);
+    expect(await extra.closed).toMatchObject({ code: 4408, reason: expect.stringMatching(/^TOO_MANY_HANDSHAKES: 3 connections are already authenticating/) });
+    expect(extra.frames).toHaveLength(0); // not even a challenge
+    const refused = await refusedWith(connectAuthenticated(served.url, token(), publish));
+    expect(refused.remoteCode).toBe(4408);
+
+    silent[0]!.socket.close();
+    await expect.poll(() => gate.pendingHandshakes).toBe(2);
+    const conn = await connectAuthenticated(served.url, token(), publish);
+    expect(gate.pendingHandshakes).toBe(2);
+    conn.socket.close();
+    expect(Object.fromEntries(gate.refusals)).toEqual({ TOO_MANY_HANDSHAKES: 2 });
+  });
+
+  it('gives back the slot on every outcome: welcome, refusal, timeout, framing error, peer gone', async () => {
+    const gate = new HandshakeGate({ preAuthMaxPayload: 2048 });
+    const served = await serve({ gate, timeoutMs: 200 });
+    (await connectAuthenticated(served.url, token(), publish)).socket.close();
+    await refusedWith(connectAuthenticated(served.url, { ...token(), password: randomBytes(32) }, publish));
+    await rawClient(served.url).closed; // timeout
+    const big = rawClient(served.url);
+    await challenged(big.socket);
+    big.socket.send(Buffer.alloc(4096));
+    await big.closed;
+    const gone = rawClient(served.url);
+    await challenged(gone.socket);
+    gone.socket.terminate();
+    await expect.poll(() => gate.pendingHandshakes).toBe(0);
+    expect(Object.fromEntries(gate.refusals)).toEqual({ BAD_PROOF: 1, HANDSHAKE_TIMEOUT: 1, FRAME_TOO_BIG: 1 });
+  });
+
+  it('refuses nonsense bounds as BAD_CONFIG naming the option', () => {
+    expect(() => new HandshakeGate({ preAuthMaxPayload: 100 })).toThrow(/preAuthMaxPayload/);
+    expect(() => new HandshakeGate({ maxPendingHandshakes: 0 })).toThrow(/maxPendingHandshakes/);
   });
 });

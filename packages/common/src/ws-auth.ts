@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
-import { CloseCode, SluiceError, closeReason } from './errors.js';
+import { CloseCode, SluiceError, closeReason, type ErrorCode } from './errors.js';
+import { HandshakeGate, stopReading } from './handshake-gate.js';
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS, ClientHandshake, type AcceptedAuth, type ServerHandshake } from './handshake.js';
 import { asFrameError, type AuthRequest } from './protocol.js';
 import type { Session } from './session.js';
@@ -10,6 +11,11 @@ import { DEFAULT_MAX_FRAME } from './codec.js';
 
 export interface AcceptOptions {
   timeoutMs?: number;
+  /**
+   * The server's bounds before welcome (handshake-gate.ts), shared by all its connections, which
+   * also counts its refusals. Default: a gate of this connection's own, with the default bounds.
+   */
+  gate?: HandshakeGate;
   /** Called once the client is welcomed; attach the connection's message handler here (synchronously). */
   onAccepted(accepted: AcceptedAuth): void;
   /** Called once if the handshake fails, after the close frame is sent. */
@@ -18,46 +24,74 @@ export interface AcceptOptions {
 
 /** Runs the server side of the handshake on a freshly opened socket. */
 export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshake, options: AcceptOptions): void {
+  const gate = options.gate ?? new HandshakeGate();
+  const refuse = (err: SluiceError): void => {
+    gate.refused(err.code);
+    options.onRefused?.(err);
+  };
+  // Before anything is read: no frame over the pre-welcome bound is ever buffered.
+  const restoreLimits = gate.enter(socket);
+  if (restoreLimits instanceof SluiceError) {
+    // The refusal is counted already; whatever the peer still sends is not read.
+    socket.on('error', () => stopReading(socket));
+    closeWith(socket, restoreLimits);
+    refuse(restoreLimits);
+    return;
+  }
   /** Set once the handshake has an outcome (a frame arrived, the timeout fired or the socket failed). */
   let settled = false;
-  const timer = setTimeout(() => {
+  let welcomed = false;
+  const settle = (): void => {
     settled = true;
+    clearTimeout(timer);
     socket.off('message', onMessage);
+    gate.leave();
+  };
+  const timer = setTimeout(() => {
+    settle();
     const err = new SluiceError('HANDSHAKE_TIMEOUT', `no valid auth within ${options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS} ms`);
     closeWith(socket, err);
-    options.onRefused?.(err);
+    refuse(err);
   }, options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
   timer.unref();
   const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
-    settled = true;
-    socket.off('message', onMessage);
-    clearTimeout(timer);
+    settle();
     let accepted: AcceptedAuth;
     try {
       accepted = handshake.receive(toBuffer(data), isBinary);
     } catch (err) {
       const e = asFrameError(err, 'auth');
       closeWith(socket, e);
-      options.onRefused?.(e);
+      refuse(e);
       return;
     }
+    // Welcomed: the server's own limits apply from the next frame on.
+    welcomed = true;
+    restoreLimits();
     options.onAccepted(accepted);
   };
   // ws emits 'error' (then closes the socket itself) when a peer breaks the framing rules, e.g.
-  // a frame over maxPayload (closed with 1009). An 'error' with no listener would crash the
+  // a frame over the limit (closed with 1009). An 'error' with no listener would crash the
   // whole server, so this listener stays for the socket's life; after the handshake it leaves
   // the rest to the 'close' event that follows every error.
   socket.on('error', (err: Error & { code?: string }) => {
+    if (!welcomed) stopReading(socket);
     if (settled) return;
-    settled = true;
-    clearTimeout(timer);
-    socket.off('message', onMessage);
-    const tooBig = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
-    options.onRefused?.(new SluiceError(tooBig ? 'FRAME_TOO_BIG' : 'MALFORMED_FRAME', `connection broke the WebSocket framing rules during the handshake: ${err.message}`, { cause: err }));
+    settle();
+    refuse(new SluiceError(framingErrorCode(err.code), `connection broke the WebSocket framing rules during the handshake: ${err.message}`, { cause: err }));
   });
   socket.on('message', onMessage);
-  socket.once('close', () => clearTimeout(timer));
+  socket.once('close', () => {
+    if (!settled) settle();
+  });
   socket.send(handshake.challenge());
+}
+
+/** The SluiceError code of a ws framing error (ws closes the socket itself, with the matching close code). */
+function framingErrorCode(wsCode: string | undefined): ErrorCode {
+  if (wsCode === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') return 'FRAME_TOO_BIG';
+  if (wsCode === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return 'TOO_MANY_FRAGMENTS';
+  return 'MALFORMED_FRAME';
 }
 
 /** Closes with the error's close code and its one-line reason; the close frame is the whole refusal. */

@@ -12,7 +12,9 @@ import {
   ServerHandshake,
   StramSecretManager,
   acceptAuthenticated,
+  ConnectionClosedError,
   appFromModule,
+  boundNamesAt,
   connectAuthenticated,
   createLogger,
   decodeIdentifier,
@@ -190,7 +192,7 @@ describe('container processes', () => {
       for (const c of ['c1', 'c2']) {
         if (deployed.has(c) || !urls.has(c) || (c === 'c2' && !urls.has('c1'))) continue;
         deployed.add(c);
-        stram.pending.set(c, [...(stram.pending.get(c) ?? []), { c: 'deploy', operators: deployFor(plan, c, urls, restore) }]);
+        stram.pending.set(c, [...(stram.pending.get(c) ?? []), { c: 'deploy', operators: deployFor(plan, c, urls, restore), boundNames: boundNamesAt(plan, c) }]);
       }
     };
     for (const c of ['c1', 'c2']) secrets.set(c, generateSecret());
@@ -287,6 +289,30 @@ describe('container processes', () => {
     expectedPartitionTuples = expectedTuples;
     expect(expectedTuples).toBeGreaterThan(0);
     expect(expectedTuples).toBeLessThan(config.windows * config.tuplesPerWindow);
+  });
+
+  it("reserves the subscriber names of its deploy at its buffer server: another container's token is refused 4403 under a name nobody used yet, and reported", async () => {
+    // counter#1 (container c3) is not running in this test: nobody has subscribed under its name.
+    const taker = connectSubscriber({
+      url: urls.get('c1')!,
+      token: mintBufferToken({ secret: secrets.get('c1')!, bs: 'bs-c1', streams: ['words'], access: 'subscribe', container: 'c2', owner: 'test', now: Date.now(), ttlMs: 600_000 }),
+      stream: 'words',
+      subscriber: 'counter#1.words',
+      window: 1,
+      onBegin: () => undefined,
+      onData: () => undefined,
+      onEnd: () => undefined,
+    });
+    const err = await taker.then(
+      async (sub) => {
+        await sub.close();
+        throw new Error('the taker was welcomed');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect(err).toMatchObject({ remoteCode: 4403, remoteReason: expect.stringMatching(/^SUBSCRIBER_NAME_TAKEN: subscriber "counter#1\.words" belongs to another holder: reserved for its container/) });
+    await until('c1 reports the refusal', () => stram.heartbeats.find((h) => h.container === 'c1' && (h.takeovers?.refused ?? 0) >= 1));
   });
 
   it('refuses a heartbeat naming another container', async () => {

@@ -181,6 +181,10 @@ export class Container {
   private async run(cmd: Command, session: Session): Promise<void> {
     switch (cmd.c) {
       case 'deploy':
+        // Before anything that waits: the names downstream containers will subscribe under here
+        // are theirs from now on, even if someone else holding a token comes first
+        // (docs/protocol.md "Subscriber names").
+        if (cmd.boundNames) this.server?.reserveNames(cmd.boundNames);
         return this.deploy(cmd.operators);
       case 'undeploy': {
         const entries = cmd.ids.flatMap((id) => this.deployed.get(id) ?? []);

@@ -1,4 +1,4 @@
-import { SluiceError, parseDuration } from '@sluice/common';
+import { SluiceError, formatDuration as fmt, parseDuration } from '@sluice/common';
 
 /**
  * When a lost container is restarted, and when the app gives up (docs/architecture.md
@@ -146,12 +146,4 @@ export function formatRestart(s: RestartStrategy): string {
   const fields: Record<string, unknown> = { ...s };
   const parts = Object.entries(settings).map(([key, [field, type]]) => `${key}=${type === 'duration' ? fmt(Number(fields[field])) : String(fields[field])}`);
   return parts.length ? `${s.kind}:${parts.join(',')}` : s.kind;
-}
-
-/** `1500ms`, `2s`, `10m`: the largest unit that keeps the number whole. */
-function fmt(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
 }

@@ -3,6 +3,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CloseCode,
   DEFAULT_MAX_FRAME,
+  HandshakeGate,
   ServerHandshake,
   SluiceError,
   acceptAuthenticated,
@@ -49,6 +50,9 @@ export interface UmbilicalServerOptions {
   port?: number;
   handshakeTimeoutMs?: number;
   maxPayload?: number;
+  /** Largest message before welcome and handshakes in flight at once (docs/protocol.md "Limits before welcome"). Defaults 16 KiB, 256. */
+  preAuthMaxPayload?: number;
+  maxPendingHandshakes?: number;
 }
 
 /** Longest setTimeout delay; a later max date is looked at again then. */
@@ -86,6 +90,8 @@ export class UmbilicalServer {
     private readonly listener: Listener,
     private readonly o: UmbilicalServerOptions,
     readonly url: string,
+    /** Unauthenticated peers hold little and few at once; its refusals count in authFailures like the rest. */
+    private readonly gate: HandshakeGate,
   ) {
     wss.on('connection', (socket) => this.accept(socket));
   }
@@ -96,13 +102,14 @@ export class UmbilicalServer {
 
   /** Serves the umbilical on a listener bound beforehand (listener.ts says why). */
   static serve(listener: Listener, o: UmbilicalServerOptions): UmbilicalServer {
+    const gate = new HandshakeGate(o);
     const wss = new WebSocketServer({ server: listener.server, perMessageDeflate: false, maxPayload: o.maxPayload ?? DEFAULT_MAX_FRAME });
     // What ws answers on a port of its own: this port speaks WebSocket only.
     listener.server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
       res.writeHead(426, { 'content-type': 'text/plain' });
       res.end(STATUS_CODES[426]);
     });
-    return new UmbilicalServer(wss, listener, o, `ws://${listener.host}:${listener.port}`);
+    return new UmbilicalServer(wss, listener, o, `ws://${listener.host}:${listener.port}`, gate);
   }
 
   /** The live connection of a container, if any. */
@@ -140,6 +147,7 @@ export class UmbilicalServer {
         this.o.handler.onConnect(conn);
       },
       onRefused: (err: SluiceError) => this.refuse(err),
+      gate: this.gate,
     };
     acceptAuthenticated(socket, handshake, this.o.handshakeTimeoutMs === undefined ? options : { ...options, timeoutMs: this.o.handshakeTimeoutMs });
   }
