@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ContainerView } from '@sluice/stram';
-import { ROOT, pidAlive, runCli, startCli, tempDir, until, type CliProcess } from './helpers/runtime-cli.js';
+import { ROOT, SLUICE, pidAlive, runCli, startCli, tempDir, until, type CliProcess } from './helpers/runtime-cli.js';
 import { sample } from './helpers/recovery-wordcount.js';
 import { WINDOWS, expectedSums, writtenSums } from './helpers/summing-app.js';
 
@@ -77,7 +77,7 @@ describe('an operator that always throws', () => {
       `container c2 failed 4 times without 10m of calm; restart strategy ${strategy} allows 3 restarts; ` +
       'last failure: operator summer#0 threw TypeError: cannot add to the sum of window 3';
     expect(said(done.stderr)).toEqual([expect.stringMatching(/^sluice launch: app throws-always-\w+ FAILED: /)]);
-    expect(said(done.stderr)[0]).toBe(`sluice launch: app ${/launched (\S+)/.exec(done.stdout)![1]} FAILED: ${reason}; see sluice status --app-dir ${appDir} [APP_FAILED]`);
+    expect(said(done.stderr)[0]).toBe(`sluice launch: app ${/launched (\S+)/.exec(done.stdout)![1]} FAILED: ${reason}; see node ${SLUICE} status --app-dir ${appDir} [APP_FAILED]`);
 
     // Its containers are gone; the directory is kept, without credentials, lock or STRAM address.
     for (const pid of pids) expect(pidAlive(pid)).toBe(false);
