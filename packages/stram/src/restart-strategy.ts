@@ -51,7 +51,7 @@ export function onFailure(s: RestartStrategy, h: RestartHistory, now: number, co
       return give(h, now, `container ${container} failed and the restart strategy is none`);
     case 'fixed': {
       const failures = [...h.failures, now];
-      if (failures.length > s.attempts) return give(h, now, `container ${container} failed ${failures.length} times; restart strategy ${formatRestart(s)} allows ${s.attempts} restarts`);
+      if (failures.length > s.attempts) return give(h, now, `container ${container} failed ${failures.length} times; restart strategy ${formatRestart(s)} allows ${restarts(s.attempts)}`);
       return grant(failures, s.delayMs);
     }
     case 'exponential': {
@@ -61,7 +61,7 @@ export function onFailure(s: RestartStrategy, h: RestartHistory, now: number, co
       const previous = calm ? NO_FAILURES : h;
       const failures = [...previous.failures, now];
       if (failures.length > s.attempts) {
-        return give(h, now, `container ${container} failed ${failures.length} times without ${fmt(s.resetMs)} of calm; restart strategy ${formatRestart(s)} allows ${s.attempts} restarts`);
+        return give(h, now, `container ${container} failed ${failures.length} times without ${fmt(s.resetMs)} of calm; restart strategy ${formatRestart(s)} allows ${restarts(s.attempts)}`);
       }
       const delay = previous.failures.length === 0 ? s.initialMs : Math.min(s.maxMs, Math.round(previous.lastDelayMs * s.multiplier));
       return grant(failures, delay);
@@ -75,6 +75,8 @@ export function onFailure(s: RestartStrategy, h: RestartHistory, now: number, co
     }
   }
 }
+
+const restarts = (n: number): string => `${n} restart${n === 1 ? '' : 's'}`;
 
 function grant(failures: number[], delayMs: number): { decision: RestartDecision; history: RestartHistory } {
   return { decision: { restart: true, delayMs }, history: { failures, lastDelayMs: delayMs } };

@@ -129,7 +129,7 @@ describe('FAILED', () => {
     const c1 = await connect(stram.dir.credentials('c1'));
     launcher.exit('c2', 4);
     await until(() => stram.appState === 'failed');
-    const reason = 'container c2 failed 2 times; restart strategy fixed:attempts=1,delay=100ms allows 1 restarts; last failure: operator count#0 threw Error: again';
+    const reason = 'container c2 failed 2 times; restart strategy fixed:attempts=1,delay=100ms allows 1 restart; last failure: operator count#0 threw Error: again';
     expect(stram.failure).toEqual({ reason, at: expect.any(String) });
     expect(stram.appView()).toMatchObject({ state: 'failed', failure: { reason } });
     // Heartbeats are answered shutdown; the other containers' processes end.

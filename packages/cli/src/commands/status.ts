@@ -48,7 +48,7 @@ function failureLines(s: AppStatus): string[] {
   const latest = all.sort((x, y) => x.at.localeCompare(y.at)).slice(-5);
   return latest.map((f) => {
     const what = f.operator ? `${f.container} ${f.operator}` : f.container;
-    const then = f.restartAfterMs === null ? '' : ` (restarted after ${f.restartAfterMs} ms)`;
+    const then = f.restartAfterMs === null ? '' : ` (restarted after ${formatDuration(f.restartAfterMs)})`;
     return `failure ${f.at} ${what}: ${f.message.split('\n')[0]}${then}`;
   });
 }
