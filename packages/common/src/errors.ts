@@ -1,7 +1,7 @@
 /**
  * One error type and one codes table for all of Sluice (STYLE.md "one error type, one codes table").
  * `closeCode` is the WebSocket close code a server uses when this error ends a connection
- * (DESIGN.md "Authenticated connection"); branch on `code`, never on the message text.
+ * (docs/protocol.md "2. Close codes"); branch on `code`, never on the message text.
  */
 export const CloseCode = {
   normal: 1000,
