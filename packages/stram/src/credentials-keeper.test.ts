@@ -57,13 +57,17 @@ async function setup() {
   });
   cleanups.push(() => void keeper.cancelAll());
   const key = new Uint8Array(32);
-  const channels = new Map(plan.containers.map((c) => [c.id, { tokenSeq: 0, session: { credentialsKey: key } }]));
+  const channels = new Map(plan.containers.map((c) => [c.id, { session: { credentialsKey: key } }]));
+  /** The revision each container has applied: it applies every push as soon as its ack arrives. */
+  const applied = new Map(plan.containers.map((c) => [c.id, readCredentials(dir.credentials(c.id)).revision ?? 0]));
   const beat = (id: string): Command[] => {
     const agent = agents.get(id)!;
     const channel = channels.get(id)!;
-    agent.heartbeat({ t: 'heartbeat', container: id, bufferServer: null, state: 'running', operators: [] }, channel, clock.now());
+    agent.heartbeat({ t: 'heartbeat', container: id, bufferServer: null, state: 'running', operators: [], credentialsRevision: applied.get(id)! }, channel, clock.now());
     keeper.onHeartbeat(agent);
-    return agent.drain(channel);
+    const commands = agent.drain(channel);
+    for (const c of commands) if (c.c === 'credentials') applied.set(id, (openCredentials(key, c.box) as Credentials).revision ?? 0);
+    return commands;
   };
   /** Moves the clock to the next due action of container `id` and runs it. */
   const step = async (id = 'c1') => {
