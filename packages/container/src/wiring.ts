@@ -56,7 +56,7 @@ export function sourceId(port: string, upstream: string): string {
  * The partition key of a partitioned stream: that of its first partitioned sink's input port
  * (all partitioned sinks of one stream share the key; docs/protocol.md "Publisher (role `publish`)" has one p per tuple).
  */
-function partitionKeyFor(ctx: WiringContext, stream: string): ((t: unknown) => number) | undefined {
+export function partitionKeyFor(ctx: Pick<WiringContext, 'app' | 'config'>, stream: string): ((t: unknown) => number) | undefined {
   for (const sink of ctx.app.streams[stream]?.to ?? []) {
     const [operator, port] = sink.split('.') as [string, string];
     if ((ctx.app.operators[operator]?.partitions ?? 1) <= 1) continue;
