@@ -4,6 +4,7 @@ import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerInitCommand } from './commands/init.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 
 /** The one `sluice` command. Each subcommand lives in commands/ and registers itself here. */
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerContainerCommand(program);
   registerRuntimeCommands(program);
   registerDemoCommand(program);
+  registerInitCommand(program);
   return program;
 }
 

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError, createLogger, parseDuration } from '@sluice/common';
 import { INSECURE_WARNING, Stram, type StramOptions } from '@sluice/stram';
+import { appEntry } from './app-entry.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
 import { addTokenOptions, tokenOptions, type TokenFlags } from './token-options.js';
@@ -11,7 +12,7 @@ export function registerRuntimeCommands(program: Command): void {
   addTokenOptions(addLauncherOptions(program
     .command('launch')
     .description('launch an app (a built .js module exporting defineApp) and run its STRAM in the foreground')
-    .argument('[app]', 'path of the built app module (not with --recover)')
+    .argument('[app]', 'the built app module, or an app folder whose package.json names it (not with --recover)')
     .option('--app-dir <dir>', 'app directory (default: .sluice/apps/<app id>)')
     .option('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)")
     .option('--window <duration>', 'streaming window length (default 500ms)')
@@ -31,7 +32,7 @@ export function registerRuntimeCommands(program: Command): void {
         ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
         : await Stram.launch({
             ...common,
-            appModule: resolve(app!),
+            appModule: appEntry(app!),
             config: parseConfig(opts.config ?? []),
             insecure: opts.insecure ?? false,
             ...(opts.appDir ? { appDir: resolve(opts.appDir) } : {}),
