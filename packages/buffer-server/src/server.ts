@@ -70,6 +70,13 @@ export async function startBufferServer(options: BufferServerOptions): Promise<B
   return server;
 }
 
+function listenProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE') return 'the port is in use by another process';
+  if (err.code === 'EACCES') return 'permission denied (ports below 1024 need privileges)';
+  if (err.code === 'EADDRNOTAVAIL') return 'no network interface of this machine has that address';
+  return err.message;
+}
+
 /** How often paused publishers are reconsidered when nothing else wakes them. */
 const RESUME_POLL_MS = 50;
 
@@ -116,14 +123,22 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     });
     this.wss = new WebSocketServer({ server: this.http, perMessageDeflate: false, maxPayload: o.maxPayload, clientTracking: false });
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
-    this.wss.on('error', (err) => this.log.error({ err }, 'websocket server error'));
+    // Until it listens, listen() reports the server's errors (LISTEN_FAILED) to the caller.
+    this.wss.on('error', (err) => {
+      if (this.address) this.log.error({ err }, 'websocket server error');
+    });
   }
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
+      const fail = (err: NodeJS.ErrnoException): void => {
+        // It never served anyone: leave nothing behind.
+        this.spool.removeAll();
+        reject(new SluiceError('LISTEN_FAILED', `cannot listen on ${this.o.host}:${this.o.port}: ${listenProblem(err)}`, { cause: err }));
+      };
+      this.http.once('error', fail);
       this.http.listen(this.o.port, this.o.host, () => {
-        this.http.off('error', reject);
+        this.http.off('error', fail);
         this.address = this.http.address() as AddressInfo;
         this.log.info({ url: this.url, memoryLimit: this.o.memoryLimit, spoolLimit: this.o.spoolLimit, spoolDir: this.spool.directory, boundNames: this.registry.boundNames }, 'buffer server listening');
         resolve();

@@ -57,6 +57,10 @@ export const ErrorCodes = {
   BAD_APP_PACKAGE: { closeCode: CloseCode.normal, retriable: false },
   FILE_EXISTS: { closeCode: CloseCode.normal, retriable: false },
   CONNECTION_CLOSED: { closeCode: CloseCode.normal, retriable: true },
+  // a server could not listen on its address (in use, not permitted)
+  LISTEN_FAILED: { closeCode: CloseCode.normal, retriable: false },
+  // the command line itself: an unknown flag or command, a missing argument (the CLI's exit code 2)
+  BAD_USAGE: { closeCode: CloseCode.normal, retriable: false },
   // a frame over the size limit; the WebSocket layer closes with the standard 1009
   FRAME_TOO_BIG: { closeCode: CloseCode.tooBig, retriable: false },
   // a message in too many fragments (or pieces) before welcome; the WebSocket layer closes with 1008

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -5,6 +6,7 @@ import {
   SluiceError,
   appFromModule,
   createLogger,
+  formatDuration,
   planApp,
   systemClock,
   validateApp,
@@ -69,6 +71,8 @@ export interface StramOptions {
   /** How long containers get to exit after `shutdown` before they are killed. */
   shutdownGraceMs?: number;
   containerLogLevel?: string;
+  /** How errors name an option, e.g. the CLI's `{ heartbeatTimeoutMs: '--heartbeat-timeout' }`; default: its own name. */
+  optionNames?: Partial<Record<keyof StramOptions, string>>;
 }
 
 const defaults = {
@@ -104,11 +108,13 @@ export function resolveOptions(options: StramOptions): Resolved {
   o.user = options.user ?? userInfo().username;
   o.insecure = options.insecure ?? false;
   o.config = options.config ?? {};
+  const name = (k: keyof StramOptions): string => options.optionNames?.[k] ?? k;
   for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
-    if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `STRAM option ${k} must be a positive integer, not ${String(o[k])}`);
+    if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `${name(k)} must be a positive integer, not ${String(o[k])}`);
   }
   if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {
-    throw new SluiceError('BAD_CONFIG', `heartbeatTimeoutMs (${o.heartbeatTimeoutMs}) must be longer than heartbeatIntervalMs (${o.heartbeatIntervalMs})`);
+    const [timeout, interval] = [formatDuration(o.heartbeatTimeoutMs), formatDuration(o.heartbeatIntervalMs)];
+    throw new SluiceError('BAD_CONFIG', `${name('heartbeatTimeoutMs')} (${timeout}) must be longer than ${name('heartbeatIntervalMs')} (${interval})`);
   }
   if (!options.launcher && !options.containerEntry) throw new SluiceError('BAD_CONFIG', 'STRAM needs a launcher or a containerEntry for the local launcher');
   return o;
@@ -117,6 +123,7 @@ export function resolveOptions(options: StramOptions): Resolved {
 /** Loads and plans an app module: INVALID_DAG (naming the fault) when the DAG is not runnable. */
 export async function planModule(appModule: string, config: Record<string, unknown> = {}): Promise<PhysicalPlan> {
   let mod: unknown;
+  if (!existsSync(appModule)) throw new SluiceError('BAD_CONFIG', `app module ${appModule} does not exist (build the app first: a .js module exporting defineApp)`);
   try {
     mod = await import(pathToFileURL(resolve(appModule)).href);
   } catch (err) {

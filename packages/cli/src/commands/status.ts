@@ -1,38 +1,45 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { formatDuration } from '@sluice/common';
 import { processAlive, type TokenStatus } from '@sluice/stram';
+import { durationOrSeconds, flag } from '../flags.js';
+import { withExamples } from '../help.js';
+import { ExitCode } from '../report.js';
 import { fetchStatus, openApp, type AppStatus } from './runtime-client.js';
+
+const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
 
 /** `sluice status` and `sluice shutdown`. */
 export function registerStatusCommands(program: Command): void {
-  program
+  const status = program
     .command('status')
     .description('show a running app: containers and operators with their stats')
-    .option('--app-dir <dir>', 'the app directory (default: the most recent under .sluice/apps)')
-    .option('--json', 'print one JSON object instead of tables')
+    .addOption(flag(...APP_DIR))
+    .addOption(flag('--json', 'print one JSON object instead of tables'))
     .action(async (opts: { appDir?: string; json?: boolean }) => {
       const status = await fetchStatus(openApp(opts.appDir));
       process.stdout.write(opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status));
     });
-
-  program
+  withExamples(status, ['status', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
+  const shutdown = program
     .command('shutdown')
     .description('shut a running app down: containers stop, credentials and spool files are removed')
-    .option('--app-dir <dir>', 'the app directory (default: the most recent under .sluice/apps)')
-    .option('--wait <seconds>', 'how long to wait for STRAM to exit', '60')
-    .action(async (opts: { appDir?: string; wait: string }) => {
+    .addOption(flag(...APP_DIR))
+    .addOption(flag('--wait <duration>', 'how long to wait for STRAM to exit (a bare number is seconds)', { parse: durationOrSeconds, default: '60s' }))
+    .action(async (opts: { appDir?: string; wait: number }) => {
       const client = openApp(opts.appDir);
       await client.post('/ws/v1/shutdown');
       process.stdout.write(`shutdown requested for ${client.info.appId}\n`);
-      const deadline = Date.now() + Number(opts.wait) * 1000;
+      const deadline = Date.now() + opts.wait;
       while (processAlive(client.info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       if (processAlive(client.info.pid)) {
-        process.stderr.write(`STRAM (pid ${client.info.pid}) is still running after ${opts.wait}s\n`);
-        process.exitCode = 1;
+        process.stderr.write(`STRAM (pid ${client.info.pid}) is still running after ${formatDuration(opts.wait)}\n`);
+        process.exitCode = ExitCode.failed;
       } else {
         process.stdout.write(`${client.info.appId} stopped\n`);
       }
     });
+  withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s']);
 }
 
 export function renderStatus(s: AppStatus): string {
