@@ -9,7 +9,8 @@ import { SluiceError } from '@sluice/common';
  */
 export function appEntry(path: string): string {
   const given = resolve(path);
-  if (!existsSync(given)) throw bad(`${path} does not exist: give a built app module or an app folder with a package.json`);
+  // A path that is not there is left to the loader, which says to build the app first.
+  if (!existsSync(given)) return given;
   if (!statSync(given).isDirectory()) return realpathSync(given);
   const manifest = join(given, 'package.json');
   if (!existsSync(manifest)) throw bad(`${path} has no package.json: an app folder names its built entry there ("main"); sluice init DIR makes one`);

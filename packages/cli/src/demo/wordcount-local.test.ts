@@ -61,8 +61,8 @@ describe('runLocal', () => {
     }
   });
 
-  it('refuses a run of no windows and rethrows an operator failure', async () => {
+  it('refuses a run of no windows, and config the operators refuse, as a launch does', async () => {
     await expect(runLocal(app, { windows: 0 })).rejects.toThrow(/windows must be a positive/);
-    await expect(runLocal(app, { windows: 3, config: { seed: -1 } })).rejects.toThrow(/seed must be a non-negative integer/);
+    await expect(runLocal(app, { windows: 3, config: { seed: -1 } })).rejects.toThrow(/config key "seed" of operator "generator": -1 is refused/);
   });
 });
