@@ -90,16 +90,16 @@ describe('an app folder made by sluice init, outside the repository', () => {
   it('refuses init into a non-empty directory, and a folder whose package.json is bad or names no entry, each with one line', async () => {
     const again = await runCli(['init', dir], tmp.path);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/^sluice: .*sums is not empty: sluice init makes an app in a new or empty directory \[FILE_EXISTS\]\n$/);
+    expect(again.stderr).toMatch(/^sluice init: .*sums is not empty: sluice init makes an app in a new or empty directory \[FILE_EXISTS\]\n$/);
     const pkg = join(dir, 'package.json');
     writeFileSync(pkg, JSON.stringify({ name: 'sums', type: 'module' }));
     const noEntry = await runCli(['launch', dir, '--app-dir', join(tmp.path, 'never')], tmp.path);
     expect(noEntry.code).toBe(2);
-    expect(noEntry.stderr).toMatch(/^sluice: .*package\.json names no entry: set "main" .*\[BAD_APP_PACKAGE\]\n$/);
+    expect(noEntry.stderr).toMatch(/^sluice launch: .*package\.json names no entry: set "main" .*\[BAD_APP_PACKAGE\]\n$/);
     writeFileSync(pkg, '{ "main": "dist/app.js", ');
     const badJson = await runCli(['launch', dir, '--app-dir', join(tmp.path, 'never')], tmp.path);
     expect(badJson.code).toBe(2);
-    expect(badJson.stderr).toMatch(/^sluice: .*package\.json is not valid JSON: .*\[BAD_APP_PACKAGE\]\n$/);
+    expect(badJson.stderr).toMatch(/^sluice launch: .*package\.json is not valid JSON: .*\[BAD_APP_PACKAGE\]\n$/);
     expect(existsSync(join(tmp.path, 'never'))).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SluiceError, writeFileAtomic } from '@sluice/common';
+import { withExamples } from '../help.js';
 import { templateFiles } from './app-template.js';
 
 /**
@@ -25,7 +26,7 @@ const LINKED = {
 const CLI_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export function registerInitCommand(program: Command): void {
-  program
+  const init = program
     .command('init')
     .description('make a new app folder: package.json, tsconfig.json, an example app and its test, linked to this installation (no download)')
     .argument('<dir>', 'a new or empty directory')
@@ -35,6 +36,7 @@ export function registerInitCommand(program: Command): void {
         `created app ${made.name} in ${made.dir}\n  cd ${dir}\n  npm run build    # tsc: src/ -> dist/\n  npm test         # vitest: src/*.test.ts with the local harness (runLocal)\n  npm run launch   # sluice launch . (STRAM in the foreground)\n`,
       );
     });
+  withExamples(init, ['init ./sums', 'init ~/apps/clicks']);
 }
 
 export function initApp(path: string): { dir: string; name: string } {
