@@ -45,12 +45,13 @@ export function initApp(path: string): { dir: string; name: string } {
     throw new SluiceError('FILE_EXISTS', `${path} is not empty: sluice init makes an app in a new or empty directory`);
   }
   const name = appNameOf(dir);
+  // Every link target first: an installation missing one refuses before anything is written.
+  const links = (Object.entries(LINKED) as [string, Record<string, string> | undefined][]).map(([pkg, bins]) => ({ pkg, bins, root: installed(pkg) }));
   mkdirSync(join(dir, 'src'), { recursive: true }); // a source folder: the umask's modes, not the app directory's 0700
   for (const [file, text] of Object.entries(templateFiles(name))) writeFileAtomic(join(dir, file), text, 0o644);
   const modules = join(dir, 'node_modules');
   mkdirSync(join(modules, '.bin'), { recursive: true });
-  for (const [pkg, bins] of Object.entries(LINKED) as [string, Record<string, string> | undefined][]) {
-    const root = installed(pkg);
+  for (const { pkg, bins, root } of links) {
     mkdirSync(dirname(join(modules, pkg)), { recursive: true });
     symlinkSync(root, join(modules, pkg), 'dir');
     for (const [bin, file] of Object.entries(bins ?? {})) symlinkSync(join(root, file), join(modules, '.bin', bin));
