@@ -16,7 +16,7 @@ import {
 import { CheckpointStore } from './checkpoint-store.js';
 import { OutputEmitter, type OutputSink } from './emitter.js';
 import { OperatorRunner } from './operator-runner.js';
-import { partitionKeyFor, sourceId } from './wiring.js';
+import { partitionKeyFor, sourceId, sourcesOf } from './wiring.js';
 
 /**
  * The local harness (Flink's MiniCluster, Apex's local mode): an app's whole DAG in this process,
@@ -130,11 +130,6 @@ export async function runLocal(app: AppDefinition, options: LocalRunOptions): Pr
   };
 }
 
-/** Every input of an operator is fed in-process: its remote upstreams and its local ones alike. */
-function sourcesOf(d: DeployOperator): { id: string; port: string }[] {
-  return d.inputs.flatMap((i) => [...i.local, ...i.upstreams.map((u) => u.operator)].map((up) => ({ id: sourceId(i.port, up), port: i.port })));
-}
-
 /** The in-process edges from one upstream's stream to each downstream input, filtered per partition as a buffer server does. */
 function downstreamSinks(deploys: DeployOperator[], runners: Map<string, OperatorRunner>, upstream: string, stream: string): OutputSink[] {
   const sinks: OutputSink[] = [];
@@ -142,15 +137,19 @@ function downstreamSinks(deploys: DeployOperator[], runners: Map<string, Operato
     for (const input of d.inputs) {
       if (input.stream !== stream) continue;
       const local = runners.get(d.id)!.localSink(sourceId(input.port, upstream));
-      if (input.local.includes(upstream)) sinks.push(local);
-      const filter = input.upstreams.find((u) => u.operator === upstream)?.partitions;
-      if (!input.upstreams.some((u) => u.operator === upstream)) continue;
+      if (input.local.includes(upstream)) {
+        sinks.push(local);
+        continue;
+      }
+      const remote = input.upstreams.find((u) => u.operator === upstream);
+      if (!remote) continue;
+      const filter = remote.partitions;
       sinks.push({
         ...local,
         data: (w, tuples, p) => {
           if (!filter || !p) return local.data(w, tuples);
           const mine = tuples.filter((_, i) => matchesPartition(p[i]!, filter));
-          if (mine.length > 0) local.data(w, mine);
+          if (mine.length > 0) local.data(w, mine); // a buffer server sends no empty data message
         },
       });
     }
@@ -161,8 +160,12 @@ function downstreamSinks(deploys: DeployOperator[], runners: Map<string, Operato
 /** Records a stream's tuples per window (every partition of its upstream, in emission order). */
 function recorder(windows: Map<number, unknown[]>): OutputSink {
   return {
-    begin: (w) => void (windows.has(w) || windows.set(w, [])),
-    data: (w, tuples) => void windows.get(w)!.push(...tuples),
+    begin: (w) => {
+      if (!windows.has(w)) windows.set(w, []); // partitions of one upstream share the window's list
+    },
+    data: (w, tuples) => {
+      windows.get(w)!.push(...tuples);
+    },
     end: () => undefined,
     ready: () => Promise.resolve(),
   };
