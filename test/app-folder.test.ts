@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,6 +50,8 @@ describe('an app folder made by sluice init, outside the repository', () => {
     expect(r.code).toBe(0);
     const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
     expect(pkg).toMatchObject({ name: 'sums', type: 'module', main: 'dist/app.js', scripts: { build: 'tsc -p .', test: 'vitest run --dir src' } });
+    expect(pkg.dependencies['@sluice/app']).toBe(`file:${join(ROOT, 'packages', 'app')}`);
+    expect(Object.keys(pkg.devDependencies).sort()).toEqual(['@sluice/cli', '@sluice/container', '@types/node', 'typescript', 'vitest']);
     expect(existsSync(join(dir, 'tsconfig.json'))).toBe(true);
     expect(readdirSync(join(dir, 'src')).sort()).toEqual(['app.test.ts', 'app.ts']);
     expect(readFileSync(join(dir, 'src', 'app.ts'), 'utf8')).toContain("from '@sluice/app'");
@@ -67,6 +69,26 @@ describe('an app folder made by sluice init, outside the repository', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const json = JSON.parse(readFileSync(report, 'utf8')) as { numTotalTests: number; numPassedTests: number };
     expect([json.numTotalTests, json.numPassedTests]).toEqual([2, 2]);
+  });
+
+  it("keeps its links through npm install of a dependency of its own, which it then imports", async () => {
+    const dep = join(tmp.path, 'per-window');
+    mkdirSync(dep);
+    writeFileSync(join(dep, 'package.json'), JSON.stringify({ name: 'per-window', version: '1.0.0', type: 'module', exports: './index.js' }));
+    writeFileSync(join(dep, 'index.js'), 'export const PER_WINDOW = 10;\n');
+    const r = await npm(['install', '--no-audit', '--no-fund', '../per-window'], dir);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    for (const linked of ['@sluice/app', '@sluice/container', 'typescript', 'vitest', '.bin/tsc', '.bin/sluice', 'per-window']) expect(existsSync(join(dir, 'node_modules', linked)), linked).toBe(true);
+    // The example's numbers per window now come from the dependency (the same 10): launched
+    // containers must resolve it from the app's folder for the sums below to appear at all.
+    const source = join(dir, 'src', 'app.ts');
+    const text = readFileSync(source, 'utf8');
+    expect(text).toContain('i < 10;');
+    writeFileSync(source, `import { PER_WINDOW } from 'per-window';\n${text.replace('i < 10;', 'i < PER_WINDOW;')}`);
+    writeFileSync(join(dep, 'index.d.ts'), 'export declare const PER_WINDOW: number;\n');
+    const build = await npm(['run', 'build'], dir);
+    expect(build.code, build.stdout + build.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'dist', 'app.js'), 'utf8')).toContain("from 'per-window'");
   });
 
   it('launches from another directory, shows in sluice status --json, writes the exact sums, and shuts down', async () => {

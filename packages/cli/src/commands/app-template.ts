@@ -5,7 +5,8 @@
  * window's sum to `<app dir>/output/sum-<w>.json`, idempotently per window.
  */
 
-export function templateFiles(name: string): Record<string, string> {
+/** `dependencies` and `devDependencies`: package name → `file:<folder in this installation>`. */
+export function templateFiles(name: string, dependencies: Record<string, string>, devDependencies: Record<string, string>): Record<string, string> {
   return {
     'package.json': `${JSON.stringify(
       {
@@ -15,6 +16,8 @@ export function templateFiles(name: string): Record<string, string> {
         type: 'module',
         main: 'dist/app.js',
         scripts: { build: 'tsc -p .', test: 'vitest run --dir src', launch: 'sluice launch .' },
+        dependencies,
+        devDependencies,
       },
       null,
       2,

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { SluiceError, writeFileAtomic } from '@sluice/common';
@@ -8,20 +8,23 @@ import { templateFiles } from './app-template.js';
 
 /**
  * `sluice init DIR`: a new app folder (docs/guide.md "Write an app"). Nothing is downloaded: the
- * packages an app needs are linked from this Sluice installation into the folder's node_modules,
- * as `npm link` would — @sluice/app (the API), @sluice/container (runLocal, for tests), and the
- * tools its scripts call (typescript, vitest, @types/node), with `tsc`, `vitest` and `sluice` in
- * node_modules/.bin so `npm run build | test | launch` use this installation's.
+ * packages an app needs are this Sluice installation's — @sluice/app (the API), @sluice/container
+ * (runLocal, for tests), @sluice/cli (`sluice`) and the tools its scripts call (typescript,
+ * vitest, @types/node). package.json declares each as a `file:` dependency on its folder here,
+ * and init makes the node_modules links (and .bin entries) exactly as `npm install` makes them
+ * from those declarations: so a later `npm install some-package` keeps them instead of pruning
+ * them as extraneous, and works offline.
  */
 
-/** Package name → the installed file its bin link points at (relative to the package), if any. */
+/** Package name → its bins (name → file in the package), and whether only the app's tests and tools need it. */
 const LINKED = {
-  '@sluice/app': undefined,
-  '@sluice/container': undefined,
-  typescript: { tsc: 'bin/tsc' },
-  vitest: { vitest: 'vitest.mjs' },
-  '@types/node': undefined,
-} as const satisfies Record<string, Record<string, string> | undefined>;
+  '@sluice/app': { bins: {}, dev: false },
+  '@sluice/container': { bins: {}, dev: true },
+  '@sluice/cli': { bins: { sluice: 'bin/sluice.js' }, dev: true },
+  typescript: { bins: { tsc: 'bin/tsc' }, dev: true },
+  vitest: { bins: { vitest: 'vitest.mjs' }, dev: true },
+  '@types/node': { bins: {}, dev: true },
+} as const satisfies Record<string, { bins: Record<string, string>; dev: boolean }>;
 
 const CLI_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -46,17 +49,18 @@ export function initApp(path: string): { dir: string; name: string } {
   }
   const name = appNameOf(dir);
   // Every link target first: an installation missing one refuses before anything is written.
-  const links = (Object.entries(LINKED) as [string, Record<string, string> | undefined][]).map(([pkg, bins]) => ({ pkg, bins, root: installed(pkg) }));
+  const links = (Object.entries(LINKED) as [string, { bins: Record<string, string>; dev: boolean }][]).map(([pkg, l]) => ({ pkg, ...l, root: pkg === '@sluice/cli' ? CLI_ROOT : installed(pkg) }));
+  const declared = (dev: boolean) => Object.fromEntries(links.filter((l) => l.dev === dev).map((l) => [l.pkg, `file:${l.root}`]));
   mkdirSync(join(dir, 'src'), { recursive: true }); // a source folder: the umask's modes, not the app directory's 0700
-  for (const [file, text] of Object.entries(templateFiles(name))) writeFileAtomic(join(dir, file), text, 0o644);
+  for (const [file, text] of Object.entries(templateFiles(name, declared(false), declared(true)))) writeFileAtomic(join(dir, file), text, 0o644);
   const modules = join(dir, 'node_modules');
   mkdirSync(join(modules, '.bin'), { recursive: true });
   for (const { pkg, bins, root } of links) {
-    mkdirSync(dirname(join(modules, pkg)), { recursive: true });
-    symlinkSync(root, join(modules, pkg), 'dir');
-    for (const [bin, file] of Object.entries(bins ?? {})) symlinkSync(join(root, file), join(modules, '.bin', bin));
+    const link = join(modules, pkg);
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(relative(dirname(link), root), link, 'dir');
+    for (const [bin, file] of Object.entries(bins)) symlinkSync(join('..', pkg, file), join(modules, '.bin', bin));
   }
-  symlinkSync(join(CLI_ROOT, 'bin', 'sluice.js'), join(modules, '.bin', 'sluice'));
   return { dir, name };
 }
 
