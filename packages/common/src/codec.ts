@@ -3,10 +3,11 @@ import { SluiceError } from './errors.js';
 import { grammarFault } from './msgpack-grammar.js';
 
 /**
- * The one wire codec (DESIGN.md "Encoding"): one standard MessagePack value per binary frame.
+ * The one wire codec (docs/protocol.md "1. Transport and encoding"): one standard MessagePack
+ * value per binary frame.
  *
- * msgpackr writes any JavaScript number outside the 32-bit range as float64, and DESIGN.md wants
- * every integer to be a MessagePack integer, so `toWire` turns such integers into BigInt before
+ * msgpackr writes any JavaScript number outside the 32-bit range as float64, and the protocol
+ * wants every integer to be a MessagePack integer, so `toWire` turns such integers into BigInt before
  * packing (msgpackr packs BigInt as int64/uint64). Decoding turns 64-bit integers back into plain
  * numbers; values past 2^53 cannot be represented and are refused by the message schemas.
  *

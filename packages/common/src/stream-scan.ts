@@ -2,8 +2,8 @@ import { GRAMMAR_FAULT, MsgpackWalker } from './msgpack-grammar.js';
 
 /**
  * A fast path for the buffer server's hot loop: checks that a publisher's begin / data / end frame
- * is one well-formed MessagePack map with the fields DESIGN.md "Buffer server stream" requires,
- * without building the tuples (a full decode of every batch was ~30% of the server's time).
+ * is one well-formed MessagePack map with the fields docs/protocol.md "5. Buffer server stream"
+ * requires, without building the tuples (a full decode of every batch was ~30% of the server's time).
  *
  * It only ever says yes to frames the full parser (`parseFrame`) would accept with the same
  * t / w / tuple count; for anything else — other message types, any fault of the MessagePack
