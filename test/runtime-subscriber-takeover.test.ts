@@ -13,7 +13,8 @@ import { runCli, until } from './helpers/runtime-cli.js';
  * good while its heartbeats went on. Now it is refused 4403 and counted, c3 never notices, and the
  * counts are exact. And when c3's own token is used against it (the only way left to take its
  * name), c3 reports every takeover to STRAM, takes its name back with a growing backoff, shows as
- * stalled meanwhile, and catches up once left alone.
+ * stalled meanwhile, and catches up once left alone. And when c1 is replaced, its new buffer server
+ * (empty when it starts) holds c3's name from the deploy STRAM sends it, before c3 is back.
  */
 
 const NAME = 'counter#1.words';
@@ -115,5 +116,44 @@ describe('subscriber-name takeovers while the word count runs', () => {
     console.log(`takeovers: ${JSON.stringify(takeovers)}`);
     // Nobody was replaced: c3 was never silent to STRAM, and it never gave up its input.
     expect((await run.containers()).map((c) => [c.id, c.restarts])).toEqual([['c1', 0], ['c2', 0], ['c3', 0], ['c4', 0]]);
+  }, 120_000);
+
+  it("a replaced upstream's buffer server holds c3's name from its deploy on: c2's token for the new server is refused 4403 before c3 is back; counts exact", async () => {
+    // c3 is held stopped while c1 is replaced, so the taker surely comes first; the longer
+    // heartbeat timeout keeps STRAM from replacing c3 meanwhile.
+    run = new RecoveryRun({ windows: 200, launchArgs: ['--heartbeat-timeout', '30s'] });
+    await run.launch();
+    await run.untilOutputHas(20);
+    const [c1, c3] = [await run.container('c1'), await run.container('c3')];
+    const oldToken = subscribeToken(run, 'c2');
+    process.kill(c3.pid!, 'SIGSTOP');
+    try {
+      process.kill(c1.pid!, 'SIGKILL');
+      // The replacement reports its new buffer server; STRAM answered that heartbeat with its deploy.
+      const after = await run.untilContainers((cs) => {
+        const c = cs.find((x) => x.id === 'c1')!;
+        return c.restarts === 1 && c.bufferServerUrl !== null && c.deployed;
+      });
+      const url = after.find((c) => c.id === 'c1')!.bufferServerUrl!;
+      expect(url).not.toBe(c1.bufferServerUrl);
+      // c2 holds a subscribe token for the new server once STRAM has pushed it.
+      await until(() => !Buffer.from(subscribeToken(run!, 'c2').identifier).equals(Buffer.from(oldToken.identifier)), 20);
+      const token = subscribeToken(run, 'c2');
+
+      const attack = await rawAuth(url, token, { role: 'subscribe', stream: 'words', subscriber: NAME, window: 0 });
+      // The reply to the auth is the close frame, not a welcome.
+      await expect(attack.next()).rejects.toThrow(/^closed 4403 /);
+      expect(await attack.closed).toMatchObject({ code: 4403, reason: expect.stringMatching(/^SUBSCRIBER_NAME_TAKEN: subscriber "counter#1\.words" belongs to another holder: reserved for its container/) });
+      expect(attack.frames.map((f) => f['t'])).toEqual(['challenge']);
+      await until(async () => (await metric(run!, 'sluice_subscriber_takeovers_refused_total{container="c1"}')) === 1, 200);
+    } finally {
+      process.kill(c3.pid!, 'SIGCONT');
+    }
+
+    const counts = await run.finalCounts();
+    expect(counts, run.log('c3')).toMatchObject({ exact: true, tuples: 200 * 200 });
+    expect(counts.actual).toEqual(counts.expected);
+    expect((await status(run)).app.subscriberTakeovers).toEqual({ refused: 1, takenOver: 0 });
+    expect((await run.containers()).map((c) => [c.id, c.restarts])).toEqual([['c1', 1], ['c2', 0], ['c3', 0], ['c4', 0]]);
   }, 120_000);
 });

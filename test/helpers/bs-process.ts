@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { generateSecret, mintBufferToken, writeSecretFile, type BufferAccess, type Token } from '@sluice/common';
+import { generateSecret, mintBufferToken, writeSecretFile, type BoundNames, type BufferAccess, type Token } from '@sluice/common';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'packages', 'cli', 'bin', 'sluice.js');
@@ -14,6 +14,9 @@ export interface BsProcessOptions {
   spoolLimit?: string;
   handshakeTimeout?: string;
   maxPayload?: string;
+  /** Written to a JSON file passed as --bound-names. */
+  boundNames?: BoundNames;
+  subscriberNamesPerHolder?: number;
   preAuthMaxPayload?: string;
   maxPendingHandshakes?: number;
 }
@@ -46,6 +49,12 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
   if (o.spoolLimit) args.push('--spool-limit', o.spoolLimit);
   if (o.handshakeTimeout) args.push('--handshake-timeout', o.handshakeTimeout);
   if (o.maxPayload) args.push('--max-payload', o.maxPayload);
+  if (o.boundNames) {
+    const file = join(dir, 'bound-names.json');
+    writeFileSync(file, JSON.stringify(o.boundNames));
+    args.push('--bound-names', file);
+  }
+  if (o.subscriberNamesPerHolder !== undefined) args.push('--subscriber-names-per-holder', String(o.subscriberNamesPerHolder));
   if (o.preAuthMaxPayload) args.push('--pre-auth-max-payload', o.preAuthMaxPayload);
   if (o.maxPendingHandshakes !== undefined) args.push('--max-pending-handshakes', String(o.maxPendingHandshakes));
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
@@ -62,7 +71,10 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
       const m = /^listening (ws:\/\/\S+)$/.exec(line);
       if (m) res(m[1]!);
     });
-    void exited.then((code) => rej(new Error(`buffer server exited with ${code} before listening:\n${err}`)));
+    void exited.then((code) => {
+      rmSync(dir, { recursive: true, force: true });
+      rej(new Error(`buffer server exited with ${code} before listening:\n${err}`));
+    });
   });
   return {
     id,

@@ -95,7 +95,71 @@ describe('SubscriberNames', () => {
   });
 });
 
+describe('SubscriberNames reservations', () => {
+  it('a name reserved for a container refuses another holder that comes first, and welcomes its container', () => {
+    const names = new SubscriberNames();
+    expect(names.reserve('words', 'counter#1.words', container('c3'))).toBeNull();
+    const err = refusal(() => names.claim('words', 'counter#1.words', container('c2')));
+    expect(err).toMatchObject({ code: 'SUBSCRIBER_NAME_TAKEN', closeCode: 4403 });
+    expect(err.message).toMatch(/subscriber "counter#1.words" belongs to another holder: reserved for its container/);
+    names.claim('words', 'counter#1.words', container('c3'));
+    expect(refusal(() => names.claim('words', 'counter#1.words', owner('c3'))).code).toBe('SUBSCRIBER_NAME_TAKEN');
+    expect(names.takeoversRefused).toBe(2);
+    expect(names.size).toBe(1);
+  });
+
+  it('takes a name back from a holder that used it before the reservation came, counting that as a refusal', () => {
+    const names = new SubscriberNames();
+    names.claim('words', 'counter#1.words', container('c2'));
+    expect(names.reserve('words', 'counter#1.words', container('c3'))).toMatchObject({ code: 'SUBSCRIBER_NAME_TAKEN', closeCode: 4403 });
+    expect(names.takeoversRefused).toBe(1);
+    expect(refusal(() => names.claim('words', 'counter#1.words', container('c2'))).code).toBe('SUBSCRIBER_NAME_TAKEN');
+    names.claim('words', 'counter#1.words', container('c3'));
+    expect(names.size).toBe(1);
+  });
+
+  it('reserving a name its first user already holds changes nothing but how it is bound', () => {
+    const names = new SubscriberNames();
+    names.claim('s', 'n', container('c3'));
+    expect(names.reserve('s', 'n', container('c3'))).toBeNull();
+    expect(names.takeoversRefused).toBe(0);
+    expect(refusal(() => names.claim('s', 'n', container('c2'))).message).toMatch(/reserved for its container/);
+  });
+
+  it('reserved names count towards the limit but are never refused by it; a name moved away frees its old holder one', () => {
+    const names = new SubscriberNames(1);
+    names.reserve('s', 'a', container('c3'));
+    names.reserve('s', 'b', container('c3'));
+    expect(names.size).toBe(2);
+    expect(refusal(() => names.claim('s', 'c', container('c3'))).code).toBe('TOO_MANY_SUBSCRIBER_NAMES');
+    names.claim('s', 'x', container('c2'));
+    expect(refusal(() => names.claim('s', 'y', container('c2'))).code).toBe('TOO_MANY_SUBSCRIBER_NAMES');
+    names.reserve('s', 'x', container('c3'));
+    names.claim('s', 'y', container('c2'));
+    expect(names.size).toBe(4);
+  });
+});
+
 describe('ConnectionRegistry', () => {
+  it("a reservation closes another holder's live connection under the name with 4403 and frees the slot for its container", () => {
+    const r = new ConnectionRegistry<FakeConnection>();
+    const early = new FakeConnection('subscribe', 'words');
+    const other = new FakeConnection('subscribe', 'words');
+    r.add(early);
+    r.claimSubscriber('words', 'counter#1.words', container('c2'), early);
+    r.claimSubscriber('words', 'counter#0.words', container('c2'), other);
+    r.reserve({ words: { 'counter#0.words': 'c2', 'counter#1.words': 'c3' } });
+    expect(early.closedWith).toMatchObject({ code: 4403, reason: expect.stringMatching(/subscriber "counter#1.words" belongs to another holder: reserved for its container/) });
+    expect(other.closedWith).toBeNull();
+    expect(r.takeoversRefused).toBe(1);
+    const rightful = new FakeConnection('subscribe', 'words');
+    r.claimSubscriber('words', 'counter#1.words', container('c3'), rightful);
+    // The evicted connection closing late leaves the rightful one in place (nothing to replace: no 4409 either).
+    r.remove(early);
+    expect(rightful.closedWith).toBeNull();
+    expect(r.boundNames).toBe(2);
+  });
+
   it('a newer connection of the same holder closes the older one with 4409', () => {
     const r = new ConnectionRegistry<FakeConnection>();
     const a = new FakeConnection('subscribe', 's');

@@ -1,4 +1,4 @@
-import { CloseCode, type SluiceError } from '@sluice/common';
+import { CloseCode, type BoundNames, type SluiceError } from '@sluice/common';
 import type { SubscriberLink } from './subscriber.js';
 import { SubscriberNames, type Holder } from './subscriber-names.js';
 
@@ -29,6 +29,7 @@ export interface RegisteredConnection {
  * Replacement: a newer publisher of a stream, or a newer connection of a subscriber name,
  * closes the older one with 4409. A subscriber name may only be taken over by the holder it is
  * bound to (subscriber-names.ts): anyone else is refused before the older connection is touched.
+ * Names reserved for containers (`reserve`) are bound to them from then on, whoever used them first.
  */
 export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConnection> {
   private readonly all = new Set<C>();
@@ -52,6 +53,11 @@ export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConne
   remove(conn: C): void {
     this.all.delete(conn);
     if (conn.stream !== null && this.publishers.get(conn.stream) === conn) this.publishers.delete(conn.stream);
+    this.vacate(conn);
+  }
+
+  /** `conn` no longer holds its subscriber slot (if it held one). */
+  private vacate(conn: C): void {
     const slot = this.slots.get(conn);
     if (!slot) return;
     this.slots.delete(conn);
@@ -79,6 +85,23 @@ export class ConnectionRegistry<C extends RegisteredConnection = RegisteredConne
     if (!subs) this.subscribers.set(stream, (subs = new Map()));
     subs.set(name, conn);
     this.slots.set(conn, { stream, name });
+  }
+
+  /**
+   * Reserves subscriber names for the containers that subscribe under them (stream → name →
+   * container id). A live connection of another holder under a reserved name — one that came
+   * before the reservation — is closed 4403 SUBSCRIBER_NAME_TAKEN and leaves the name at once.
+   */
+  reserve(names: BoundNames): void {
+    for (const [stream, byName] of Object.entries(names)) {
+      for (const [name, container] of Object.entries(byName)) {
+        const refusal = this.names.reserve(stream, name, { kind: 'container', id: container });
+        const live = refusal && this.subscribers.get(stream)?.get(name);
+        if (!live) continue;
+        this.vacate(live);
+        live.fail(refusal);
+      }
+    }
   }
 
   get size(): number {

@@ -8,8 +8,10 @@ import {
   DEFAULT_MAX_PENDING_HANDSHAKES,
   DEFAULT_PRE_AUTH_MAX_PAYLOAD,
   SluiceError,
+  boundNamesSchema,
   createLogger,
   systemClock,
+  type BoundNames,
   type Clock,
   type Logger,
 } from '@sluice/common';
@@ -39,6 +41,14 @@ export interface BufferServerOptions {
    * names"), so this bounds the table. Default 1024.
    */
   subscriberNamesPerHolder?: number;
+  /**
+   * Subscriber names reserved from the start for the containers that subscribe under them,
+   * stream → subscriber name → container id (docs/protocol.md "Subscriber names"): a token of
+   * another holder is refused 4403 SUBSCRIBER_NAME_TAKEN even when it comes first. Names not
+   * listed are bound on first use. More can be reserved later (`BufferServer.reserveNames`).
+   * Default none.
+   */
+  boundNames?: BoundNames;
   /** Largest accepted WebSocket message; larger ones close with 1009. Default 16 MiB. */
   maxPayload?: number;
   /**
@@ -50,15 +60,19 @@ export interface BufferServerOptions {
   maxPendingHandshakes?: number;
   clock?: Clock;
   logger?: Logger;
+  /** How errors name an option, e.g. the CLI's `{ maxPayload: '--max-payload' }`; default: its own name. */
+  optionNames?: Partial<Record<keyof BufferServerOptions, string>>;
 }
 
-export type ResolvedOptions = Required<BufferServerOptions>;
+export type ResolvedOptions = Required<Omit<BufferServerOptions, 'optionNames'>>;
 
 export const DEFAULT_MEMORY_LIMIT = 256 * 1024 * 1024;
 
 /** Defaults first, then the cross-field checks (STYLE.md "Options"). */
 export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
   const memoryLimit = o.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
+  const { optionNames, ...given } = o;
+  const name = (k: keyof BufferServerOptions): string => optionNames?.[k] ?? k;
   const r: ResolvedOptions = {
     host: '127.0.0.1',
     port: 0,
@@ -66,29 +80,40 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     spoolLimit: memoryLimit * 4,
     handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
     subscriberNamesPerHolder: DEFAULT_NAMES_PER_HOLDER,
+    boundNames: {},
     maxPayload: DEFAULT_MAX_FRAME,
     preAuthMaxPayload: DEFAULT_PRE_AUTH_MAX_PAYLOAD,
     maxPendingHandshakes: DEFAULT_MAX_PENDING_HANDSHAKES,
     clock: systemClock,
     logger: o.logger ?? createLogger({ name: 'buffer-server' }),
-    ...stripUndefined(o),
+    ...stripUndefined(given),
     id: o.id,
     secret: o.secret,
     previousSecrets: o.previousSecrets ?? [],
     memoryLimit,
   };
-  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(r.id)) throw new SluiceError('BAD_CONFIG', `id: "${r.id}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(r.id)) throw new SluiceError('BAD_CONFIG', `${name('id')}: "${r.id}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
   if (r.secret.length !== 32) throw new SluiceError('BAD_CONFIG', 'secret: a buffer-server secret must be 32 bytes');
   if (r.previousSecrets.some((s) => s.length !== 32)) throw new SluiceError('BAD_CONFIG', 'previousSecrets: a buffer-server secret must be 32 bytes');
   if (r.previousSecrets.length >= MAX_ACCEPTED_SECRETS) throw new SluiceError('BAD_CONFIG', `previousSecrets: at most ${MAX_ACCEPTED_SECRETS - 1}`);
-  if (!(r.memoryLimit >= 64 * 1024)) throw new SluiceError('BAD_CONFIG', `memoryLimit: ${r.memoryLimit} is below the 64 KiB minimum`);
-  if (!(r.spoolLimit >= 0)) throw new SluiceError('BAD_CONFIG', `spoolLimit: ${r.spoolLimit} must be zero or more`);
-  if (!(r.maxPayload >= 1024)) throw new SluiceError('BAD_CONFIG', `maxPayload: ${r.maxPayload} is below 1 KiB`);
+  if (!(r.memoryLimit >= 64 * 1024)) throw new SluiceError('BAD_CONFIG', `${name('memoryLimit')}: ${r.memoryLimit} is below the 64 KiB minimum`);
+  if (!(r.spoolLimit >= 0)) throw new SluiceError('BAD_CONFIG', `${name('spoolLimit')}: ${r.spoolLimit} must be zero or more`);
+  if (!(r.maxPayload >= 1024)) throw new SluiceError('BAD_CONFIG', `${name('maxPayload')}: ${r.maxPayload} is below 1 KiB`);
   if (!(Number.isSafeInteger(r.subscriberNamesPerHolder) && r.subscriberNamesPerHolder >= 1)) {
-    throw new SluiceError('BAD_CONFIG', `subscriberNamesPerHolder: ${r.subscriberNamesPerHolder} must be a whole number of at least 1`);
+    throw new SluiceError('BAD_CONFIG', `${name('subscriberNamesPerHolder')}: ${r.subscriberNamesPerHolder} must be a whole number of at least 1`);
   }
-  if (!(r.handshakeTimeoutMs > 0)) throw new SluiceError('BAD_CONFIG', 'handshakeTimeoutMs must be positive');
+  checkBoundNames(r.boundNames, name('boundNames'));
+  if (!(r.handshakeTimeoutMs > 0)) throw new SluiceError('BAD_CONFIG', `${name('handshakeTimeoutMs')} must be positive`);
   return r;
+}
+
+/** Throws BAD_CONFIG naming `what` unless `names` maps streams to names to non-empty container ids. */
+export function checkBoundNames(names: BoundNames, what: string): void {
+  const parsed = boundNamesSchema.safeParse(names);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new SluiceError('BAD_CONFIG', `${what}: ${issue ? `${issue.path.join(' / ')}: ${issue.message}` : 'not a map of stream → subscriber name → container id'}`);
+  }
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

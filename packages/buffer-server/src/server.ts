@@ -7,13 +7,14 @@ import {
   SluiceError,
   acceptAuthenticated,
   type AcceptedAuth,
+  type BoundNames,
   type Clock,
   type Logger,
 } from '@sluice/common';
 import { BufferTokenAuthority } from './authority.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Connection, type ConnectionHost } from './connection.js';
-import { resolveOptions, type BufferServerOptions, type ResolvedOptions } from './options.js';
+import { checkBoundNames, resolveOptions, type BufferServerOptions, type ResolvedOptions } from './options.js';
 import { Spool } from './spool.js';
 import { StreamStore } from './stream-store.js';
 import { collectStats, type BufferServerStats, type StatsSource } from './stats.js';
@@ -50,6 +51,13 @@ export interface BufferServer {
    * bound to another container or owner (docs/protocol.md "Subscriber names"); also in stats().
    */
   readonly takeoversRefused: number;
+  /**
+   * Reserves more subscriber names for their containers (as the `boundNames` option does at
+   * start; docs/protocol.md "Subscriber names"): from now on another holder is refused 4403
+   * SUBSCRIBER_NAME_TAKEN, and a connection of another holder that took such a name before it
+   * was reserved is closed with that code. Throws BAD_CONFIG on a malformed table.
+   */
+  reserveNames(names: BoundNames): void;
   /** Closes every connection (1001), stops listening, removes spool files. */
   close(): Promise<void>;
 }
@@ -60,6 +68,13 @@ export async function startBufferServer(options: BufferServerOptions): Promise<B
   const server = new BufferServerImpl(o);
   await server.listen();
   return server;
+}
+
+function listenProblem(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EADDRINUSE') return 'the port is in use by another process';
+  if (err.code === 'EACCES') return 'permission denied (ports below 1024 need privileges)';
+  if (err.code === 'EADDRNOTAVAIL') return 'no network interface of this machine has that address';
+  return err.message;
 }
 
 /** How often paused publishers are reconsidered when nothing else wakes them. */
@@ -93,6 +108,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     this.memoryLimit = o.memoryLimit;
     this.spoolLimit = o.spoolLimit;
     this.registry = new ConnectionRegistry<Connection>(o.subscriberNamesPerHolder);
+    this.registry.reserve(o.boundNames);
     this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
     this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
@@ -107,16 +123,24 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     });
     this.wss = new WebSocketServer({ server: this.http, perMessageDeflate: false, maxPayload: o.maxPayload, clientTracking: false });
     this.wss.on('connection', (ws, req) => this.onConnection(ws, req));
-    this.wss.on('error', (err) => this.log.error({ err }, 'websocket server error'));
+    // Until it listens, listen() reports the server's errors (LISTEN_FAILED) to the caller.
+    this.wss.on('error', (err) => {
+      if (this.address) this.log.error({ err }, 'websocket server error');
+    });
   }
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.http.once('error', reject);
+      const fail = (err: NodeJS.ErrnoException): void => {
+        // It never served anyone: leave nothing behind.
+        this.spool.removeAll();
+        reject(new SluiceError('LISTEN_FAILED', `cannot listen on ${this.o.host}:${this.o.port}: ${listenProblem(err)}`, { cause: err }));
+      };
+      this.http.once('error', fail);
       this.http.listen(this.o.port, this.o.host, () => {
-        this.http.off('error', reject);
+        this.http.off('error', fail);
         this.address = this.http.address() as AddressInfo;
-        this.log.info({ url: this.url, memoryLimit: this.o.memoryLimit, spoolLimit: this.o.spoolLimit, spoolDir: this.spool.directory }, 'buffer server listening');
+        this.log.info({ url: this.url, memoryLimit: this.o.memoryLimit, spoolLimit: this.o.spoolLimit, spoolDir: this.spool.directory, boundNames: this.registry.boundNames }, 'buffer server listening');
         resolve();
       });
     });
@@ -196,6 +220,14 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
 
   get takeoversRefused(): number {
     return this.registry.takeoversRefused;
+  }
+
+  reserveNames(names: BoundNames): void {
+    checkBoundNames(names, 'reserveNames');
+    const before = this.registry.takeoversRefused;
+    this.registry.reserve(names);
+    const reserved = Object.values(names).reduce((n, byName) => n + Object.keys(byName).length, 0);
+    this.log.info({ reserved, boundNames: this.registry.boundNames, evicted: this.registry.takeoversRefused - before }, 'subscriber names reserved');
   }
 
   rotateSecret(secret: Uint8Array): void {

@@ -13,6 +13,12 @@ export function parseDuration(text: string, option = 'duration'): number {
   return ms;
 }
 
+/** The inverse of parseDuration, in the largest unit that is exact: 500 → `500ms`, 1000 → `1s`, 90000 → `90s`. */
+export function formatDuration(ms: number): string {
+  const [unit, size] = Object.entries(UNITS).reverse().find(([, n]) => ms % n === 0 && ms >= n) ?? ['ms', 1];
+  return `${ms / size}${unit}`;
+}
+
 const SIZE_UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
 
 /** Parses `256MiB`, `1GiB`, `65536` (bytes). */

@@ -1,6 +1,6 @@
 export { CloseCode, ErrorCodes, SluiceError, closeReason, isSluiceError, type ErrorCode } from './errors.js';
 export { ManualClock, isoTime, systemClock, type Clock } from './clock.js';
-export { parseDuration, parseSize } from './duration.js';
+export { formatDuration, parseDuration, parseSize } from './duration.js';
 export { DEFAULT_MAX_FRAME, decode, encode, toWire } from './codec.js';
 export {
   IDENTIFIER_VERSION,
@@ -47,7 +47,7 @@ export {
   type AuthenticatedConnection,
   type ConnectOptions,
 } from './ws-auth.js';
-export { createLogger, type Logger } from './logger.js';
+export { LOG_LEVELS, createLogger, type Logger } from './logger.js';
 export * from './app/types.js';
 export * from './umbilical.js';
 export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, type Credentials } from './credentials.js';
@@ -57,6 +57,7 @@ export { GroupCommit, STATE_VERSION } from './state-store.js';
 export {
   InputPort,
   Operator,
+  type ConfiguredOperator,
   OutputPort,
   hooksOf,
   isInputPort,
@@ -68,8 +69,11 @@ export {
   type OperatorPorts,
 } from './app/operator.js';
 export { appFromModule, defineApp } from './app/define.js';
+export type { ConfigEntries, ConfigSchema } from './app/config.js';
+/** zod, for the config schemas operators declare (the same copy Sluice parses them with). */
+export { z } from 'zod';
 export { instantiateOperator, validateApp } from './app/validate.js';
-export { bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriptionsOf } from './app/plan.js';
+export { boundNamesAt, bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriberName, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
 export { scanStreamFrame, streamHeader, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';

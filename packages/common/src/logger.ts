@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { SluiceError } from './errors.js';
 
 export type { Logger };
 
@@ -8,10 +9,16 @@ export type { Logger };
  */
 const REDACT = ['password', 'secret', 'token', 'proof', 'mac', 'key', 'sessionKey', 'credentials', '*.password', '*.secret', '*.token', '*.proof', '*.key'];
 
+/** pino's levels, quietest last; `--log-level` and SLUICE_LOG_LEVEL take one of these. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 export function createLogger(options: { name: string; level?: string; destination?: DestinationStream } ): Logger {
+  const level = options.level ?? process.env['SLUICE_LOG_LEVEL'] ?? 'info';
+  // pino would throw its own error (and a stack) at an unknown level.
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new SluiceError('BAD_CONFIG', `log level "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
   const opts = {
     name: options.name,
-    level: options.level ?? process.env['SLUICE_LOG_LEVEL'] ?? 'info',
+    level,
     redact: { paths: REDACT, censor: '[redacted]' },
     base: { pid: process.pid },
   };

@@ -75,8 +75,9 @@ export function readPrivateFile(path: string, rule: PrivateFileRule): Buffer | u
   try {
     fd = openSync(path, 'r');
   } catch (err) {
-    if (rule.missingOk && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SluiceError(rule.code, `cannot read ${rule.what} ${path}: ${(err as Error).message}`, { cause: err });
+    const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+    if (rule.missingOk && missing) return undefined;
+    throw new SluiceError(rule.code, missing ? `${rule.what} ${path} does not exist` : `cannot read ${rule.what} ${path}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const st = fstatSync(fd);

@@ -42,6 +42,23 @@ export const takeoverReportSchema = z.object({
 });
 export type TakeoverReport = z.infer<typeof takeoverReportSchema>;
 
+/**
+ * An exception in an operator (or in deploying one), as its container reports it until it exits
+ * (docs/protocol.md "Umbilical commands and counters"). The container cuts message and stack to
+ * these lengths; STRAM keeps the report with the container's failures.
+ */
+export const FAILURE_LIMITS = { message: 1_000, stack: 16_000, reports: 10 } as const;
+export const failureReportSchema = z.object({
+  /** The physical operator that threw; absent when the failure is not one operator's (a deploy that failed). */
+  operator: id.optional(),
+  /** `Name: message` of what was thrown. */
+  message: z.string().max(FAILURE_LIMITS.message),
+  stack: z.string().max(FAILURE_LIMITS.stack).optional(),
+  /** When it was caught, ms since the epoch. */
+  at: uint,
+});
+export type FailureReport = z.infer<typeof failureReportSchema>;
+
 export const heartbeatSchema = z.object({
   t: z.literal('heartbeat'),
   container: id,
@@ -61,6 +78,8 @@ export const heartbeatSchema = z.object({
     .optional(),
   /** Sent once there is something to report; absent means none. */
   takeovers: takeoverReportSchema.optional(),
+  /** Operator failures of this process, oldest first; absent means none. */
+  failures: z.array(failureReportSchema).max(FAILURE_LIMITS.reports).optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 
@@ -93,8 +112,17 @@ export const deployOperatorSchema = z.object({
 });
 export type DeployOperator = z.infer<typeof deployOperatorSchema>;
 
+/**
+ * Subscriber names reserved on one buffer server, stream → subscriber name → the container that
+ * subscribes under it (docs/protocol.md "Subscriber names"): STRAM takes them from the physical
+ * plan and sends them to the container hosting the server in its `deploy`.
+ */
+export const boundNamesSchema = z.record(z.string(), z.record(z.string(), id));
+export type BoundNames = z.infer<typeof boundNamesSchema>;
+
 export const commandSchema = z.discriminatedUnion('c', [
-  z.object({ c: z.literal('deploy'), operators: z.array(deployOperatorSchema) }),
+  /** `boundNames`: the names downstream containers subscribe under at the receiver's own buffer server. */
+  z.object({ c: z.literal('deploy'), operators: z.array(deployOperatorSchema), boundNames: boundNamesSchema.optional() }),
   z.object({ c: z.literal('undeploy'), ids: z.array(id) }),
   /** Upstream moved (replacement container): re-subscribe this input from `window`. */
   z.object({ c: z.literal('resubscribe'), operator: id, port: id, upstream: upstreamSchema, window: uint }),

@@ -12,7 +12,9 @@ import {
   ServerHandshake,
   StramSecretManager,
   acceptAuthenticated,
+  ConnectionClosedError,
   appFromModule,
+  boundNamesAt,
   connectAuthenticated,
   createLogger,
   decodeIdentifier,
@@ -190,7 +192,7 @@ describe('container processes', () => {
       for (const c of ['c1', 'c2']) {
         if (deployed.has(c) || !urls.has(c) || (c === 'c2' && !urls.has('c1'))) continue;
         deployed.add(c);
-        stram.pending.set(c, [...(stram.pending.get(c) ?? []), { c: 'deploy', operators: deployFor(plan, c, urls, restore) }]);
+        stram.pending.set(c, [...(stram.pending.get(c) ?? []), { c: 'deploy', operators: deployFor(plan, c, urls, restore), boundNames: boundNamesAt(plan, c) }]);
       }
     };
     for (const c of ['c1', 'c2']) secrets.set(c, generateSecret());
@@ -289,6 +291,30 @@ describe('container processes', () => {
     expect(expectedTuples).toBeLessThan(config.windows * config.tuplesPerWindow);
   });
 
+  it("reserves the subscriber names of its deploy at its buffer server: another container's token is refused 4403 under a name nobody used yet, and reported", async () => {
+    // counter#1 (container c3) is not running in this test: nobody has subscribed under its name.
+    const taker = connectSubscriber({
+      url: urls.get('c1')!,
+      token: mintBufferToken({ secret: secrets.get('c1')!, bs: 'bs-c1', streams: ['words'], access: 'subscribe', container: 'c2', owner: 'test', now: Date.now(), ttlMs: 600_000 }),
+      stream: 'words',
+      subscriber: 'counter#1.words',
+      window: 1,
+      onBegin: () => undefined,
+      onData: () => undefined,
+      onEnd: () => undefined,
+    });
+    const err = await taker.then(
+      async (sub) => {
+        await sub.close();
+        throw new Error('the taker was welcomed');
+      },
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ConnectionClosedError);
+    expect(err).toMatchObject({ remoteCode: 4403, remoteReason: expect.stringMatching(/^SUBSCRIBER_NAME_TAKEN: subscriber "counter#1\.words" belongs to another holder: reserved for its container/) });
+    await until('c1 reports the refusal', () => stram.heartbeats.find((h) => h.container === 'c1' && (h.takeovers?.refused ?? 0) >= 1));
+  });
+
   it('refuses a heartbeat naming another container', async () => {
     const token = await authority.issue({ owner: 'test', renewer: 'stram', app: APP, container: 'c9' });
     const { socket, session } = await connectAuthenticated(stram.url, token, { role: 'hello', container: 'c9' });
@@ -362,7 +388,7 @@ describe('container processes', () => {
 
 
 describe('a container whose operator fails', () => {
-  it('reports the error in a heartbeat, stops and exits 4', async () => {
+  it('reports the error with its stack in a heartbeat, stops and exits 4', async () => {
     const failingApp = join(repo, 'packages', 'container', 'dist', 'fixtures', 'failing-app.js');
     const appDir = mkdtempSync(join(tmpdir(), 'sluice-failing-'));
     const authority = await StramSecretManager.open({ app: 'failing', stateDir: null, logger: silent });
@@ -394,6 +420,10 @@ describe('a container whose operator fails', () => {
       expect(await proc.exited).toBe(4);
       const reported = stram.heartbeats.flatMap((h) => h.errors ?? []);
       expect(reported).toContain('operator flaky#0 failed: boom in window 3');
+      // The failure with its stack, which names the line of the app module that threw.
+      const failures = stram.heartbeats.flatMap((h) => h.failures ?? []);
+      expect(failures[0]).toEqual({ operator: 'flaky#0', message: 'Error: boom in window 3', stack: expect.stringContaining('failing-app.js'), at: expect.any(Number) });
+      expect(failures[0]!.stack).toMatch(/^Error: boom in window 3\n\s+at /);
       expect(stram.heartbeats.at(-1)!.state).toBe('stopping');
     } finally {
       if (proc && proc.child.exitCode === null) proc.child.kill('SIGKILL');

@@ -1,4 +1,4 @@
-import { instantiateOperator, portsOf, type AppDefinition, type DeployOperator, type Logger, type Token } from '@sluice/common';
+import { instantiateOperator, portsOf, subscriberName, type AppDefinition, type DeployOperator, type Logger, type Token } from '@sluice/common';
 import type { Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { EventCounter } from './counters.js';
@@ -130,7 +130,7 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
             runner: entry.runner,
             source,
             stream: input.stream,
-            subscriber: `${entry.runner.id}.${input.port}`,
+            subscriber: subscriberName(entry.runner.id, input.port),
             target: { url: up.url, bufferServer: up.bufferServer, partitions: up.partitions },
             token: (bs) => ctx.subscribeToken(bs),
             connect: (o) => ctx.clients.connectSubscriber(o),

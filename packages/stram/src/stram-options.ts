@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -5,6 +6,7 @@ import {
   SluiceError,
   appFromModule,
   createLogger,
+  formatDuration,
   planApp,
   systemClock,
   validateApp,
@@ -16,6 +18,7 @@ import {
 import type { DelegationTokens } from './authority.js';
 import type { Launcher } from './launcher.js';
 import type { RenewalPolicy } from './renewal.js';
+import { DEFAULT_RESTART, formatRestart, parseRestart, type RestartStrategy } from './restart-strategy.js';
 
 /** STRAM's options: defaults spread first, then cross-field checks naming the option (STYLE.md). */
 
@@ -66,9 +69,17 @@ export interface StramOptions {
    * uses to make the store temporarily unavailable, as `launcher` is for processes.
    */
   wrapTokenStore?: (store: TokenStore) => TokenStore;
+  /**
+   * When a lost container is replaced, and when the app gives up and is FAILED
+   * (restart-strategy.ts): a strategy, or its text form (`fixed:attempts=3,delay=2s`). Default:
+   * exponential backoff 1 s → 60 s, FAILED after 10 restarts without 10 minutes of calm.
+   */
+  restart?: string | RestartStrategy;
   /** How long containers get to exit after `shutdown` before they are killed. */
   shutdownGraceMs?: number;
   containerLogLevel?: string;
+  /** How errors name an option, e.g. the CLI's `{ heartbeatTimeoutMs: '--heartbeat-timeout' }`; default: its own name. */
+  optionNames?: Partial<Record<keyof StramOptions, string>>;
 }
 
 const defaults = {
@@ -90,9 +101,11 @@ const defaults = {
 /** The delegation-token store as STRAM uses it: StramSecretManager, or the insecure one. */
 export type TokenStore = DelegationTokens & { close?(): Promise<void>; start?(): void; renew?(t: Token, r: string): Promise<number>; readonly keyRolls?: number };
 
-export type Resolved = typeof defaults & StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown> };
+export type Resolved = typeof defaults &
+  StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown>; restart: string; restartStrategy: RestartStrategy };
 
-export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped' } as const;
+/** `failed`: the restart strategy gave up; the app stopped its containers and keeps its directory (docs/guide.md "Restart strategies"). */
+export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped', failed: 'failed' } as const;
 export type AppState = (typeof AppState)[keyof typeof AppState];
 
 export const INSECURE_WARNING = 'INSECURE MODE: any process on this machine can join this app (tokens use a well-known all-zero key)';
@@ -104,11 +117,16 @@ export function resolveOptions(options: StramOptions): Resolved {
   o.user = options.user ?? userInfo().username;
   o.insecure = options.insecure ?? false;
   o.config = options.config ?? {};
+  const name = (k: keyof StramOptions): string => options.optionNames?.[k] ?? k;
+  // Kept as text too: state.json saves primitive options, and a recovered STRAM reads it back.
+  o.restartStrategy = typeof options.restart === 'string' ? parseRestart(options.restart, name('restart')) : (options.restart ?? DEFAULT_RESTART);
+  o.restart = formatRestart(o.restartStrategy);
   for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
-    if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `STRAM option ${k} must be a positive integer, not ${String(o[k])}`);
+    if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `${name(k)} must be a positive integer, not ${String(o[k])}`);
   }
   if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {
-    throw new SluiceError('BAD_CONFIG', `heartbeatTimeoutMs (${o.heartbeatTimeoutMs}) must be longer than heartbeatIntervalMs (${o.heartbeatIntervalMs})`);
+    const [timeout, interval] = [formatDuration(o.heartbeatTimeoutMs), formatDuration(o.heartbeatIntervalMs)];
+    throw new SluiceError('BAD_CONFIG', `${name('heartbeatTimeoutMs')} (${timeout}) must be longer than ${name('heartbeatIntervalMs')} (${interval})`);
   }
   if (!options.launcher && !options.containerEntry) throw new SluiceError('BAD_CONFIG', 'STRAM needs a launcher or a containerEntry for the local launcher');
   return o;
@@ -117,6 +135,7 @@ export function resolveOptions(options: StramOptions): Resolved {
 /** Loads and plans an app module: INVALID_DAG (naming the fault) when the DAG is not runnable. */
 export async function planModule(appModule: string, config: Record<string, unknown> = {}): Promise<PhysicalPlan> {
   let mod: unknown;
+  if (!existsSync(appModule)) throw new SluiceError('BAD_CONFIG', `app module ${appModule} does not exist (build the app first: a .js module exporting defineApp)`);
   try {
     mod = await import(pathToFileURL(resolve(appModule)).href);
   } catch (err) {

@@ -71,9 +71,12 @@ describe('STRAM umbilical', () => {
     const first = await c1.heartbeat({ bufferServer: 'ws://127.0.0.1:1/c1' });
     const deploy1 = commandsOf([first], 'deploy');
     expect(deploy1).toHaveLength(1);
+    // With the names its downstream containers subscribe under at its buffer server (docs/protocol.md "Subscriber names").
+    expect(deploy1[0]).toMatchObject({ boundNames: { words: { 'count#0.in': 'c2', 'count#1.in': 'c3' } } });
     const later = await c2.heartbeat({ bufferServer: 'ws://127.0.0.1:1/c2' });
     const [deploy2] = commandsOf([later], 'deploy') as Extract<Command, { c: 'deploy' }>[];
     expect(deploy2!.operators.map((o) => o.id)).toEqual(['count#0']);
+    expect(deploy2!.boundNames).toEqual({ counts: { 'sink#0.in': 'c4' } });
     expect(deploy2!.operators[0]!.inputs[0]!.upstreams[0]).toMatchObject({ operator: 'gen#0', bufferServer: 'bs-c1', url: 'ws://127.0.0.1:1/c1' });
     // Sent once only.
     expect(commandsOf([await c2.heartbeat()], 'deploy')).toEqual([]);

@@ -1,59 +1,84 @@
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { createLogger, parseDuration, parseSize, readSecretFile } from '@sluice/common';
+import { SluiceError, boundNamesSchema, createLogger, isSluiceError, readSecretFile, type BoundNames } from '@sluice/common';
 import { startBufferServer, type BufferServerOptions } from '@sluice/buffer-server';
+import { duration, flag, logLevelFlag, port, positiveInt, required, size } from '../flags.js';
+import { withExamples } from '../help.js';
 
 interface BufferServerFlags {
   host: string;
-  port: string;
+  port: number;
   id: string;
   secretFile: string;
   spoolDir?: string;
-  memoryLimit: string;
-  spoolLimit?: string;
-  handshakeTimeout?: string;
-  maxPayload?: string;
-  preAuthMaxPayload?: string;
-  maxPendingHandshakes?: string;
+  memoryLimit: number;
+  spoolLimit?: number;
+  handshakeTimeout?: number;
+  maxPayload?: number;
+  preAuthMaxPayload?: number;
+  maxPendingHandshakes?: number;
+  boundNames?: string;
+  subscriberNamesPerHolder?: number;
+  logLevel?: string;
+}
+
+/** `--bound-names FILE`: JSON `{stream: {subscriber: container}}` (docs/protocol.md "Subscriber names"). */
+function readBoundNames(file: string): BoundNames {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new SluiceError('BAD_CONFIG', `--bound-names: cannot read ${file} as JSON: ${(err as Error).message}`);
+  }
+  const parsed = boundNamesSchema.safeParse(json);
+  if (!parsed.success) throw new SluiceError('BAD_CONFIG', `--bound-names: ${file} must map stream → subscriber name → container id`);
+  return parsed.data;
 }
 
 /**
- * `sluice buffer-server`: one standalone buffer server (issue 4). Prints `listening ws://HOST:PORT`
- * on stdout once it accepts connections; logs go to stderr; SIGTERM / SIGINT stop it cleanly
- * (connections closed with 1001, spool files removed).
+ * `sluice buffer-server`: one standalone buffer server (docs/protocol.md). Prints `listening
+ * ws://HOST:PORT` on stdout once it accepts connections; logs go to stderr; SIGTERM / SIGINT stop
+ * it cleanly (connections closed with 1001, spool files removed).
  */
 export function registerBufferServerCommand(program: Command): void {
-  program
+  const cmd = program
     .command('buffer-server')
     .description('run a standalone buffer server (the data plane; see docs/protocol.md)')
-    .requiredOption('--id <id>', 'this server\'s id (tokens name it in scope.bs)')
-    .requiredOption('--secret-file <file>', 'the server\'s secret file (64 hex characters, mode 0600)')
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0: any free port)', '0')
-    .option('--spool-dir <dir>', 'where to spill windows when memory is full (default: OS temp dir)')
-    .option('--memory-limit <size>', 'window data held in memory, like 256MiB', '256MiB')
-    .option('--spool-limit <size>', 'window data held in spool files before publishers are paused (default: 4 x memory limit)')
-    .option('--handshake-timeout <duration>', 'time a connection has to authenticate, like 5s')
-    .option('--max-payload <size>', 'largest accepted message (larger: closed with 1009), like 16MiB')
-    .option('--pre-auth-max-payload <size>', 'largest message accepted before a connection is welcomed (larger: closed with 1009), like 16KiB')
-    .option('--max-pending-handshakes <n>', 'connections that may be authenticating at once (more: closed with 4408), like 256')
+    .addOption(required('--id <id>', "this server's id (tokens name it in scope.bs)"))
+    .addOption(required('--secret-file <file>', "the server's secret file (64 hex characters, mode 0600, as the secret command writes it)"))
+    .addOption(flag('--host <host>', 'address to listen on', { default: '127.0.0.1' }))
+    .addOption(flag('--port <port>', 'port to listen on (0: any free port)', { parse: port, default: '0' }))
+    .addOption(flag('--spool-dir <dir>', 'where to spill windows when memory is full', { shownDefault: 'the OS temp dir' }))
+    .addOption(flag('--memory-limit <size>', 'window data held in memory', { parse: size, default: '256MiB' }))
+    .addOption(flag('--spool-limit <size>', 'window data held in spool files before publishers are paused', { parse: size, shownDefault: '4 x --memory-limit' }))
+    .addOption(flag('--handshake-timeout <duration>', 'time a connection has to authenticate', { parse: duration, shownDefault: '5s' }))
+    .addOption(flag('--max-payload <size>', 'largest accepted message (larger: closed with 1009)', { parse: size, shownDefault: '16MiB' }))
+    .addOption(flag('--pre-auth-max-payload <size>', 'largest message accepted before a connection is welcomed (larger: closed with 1009)', { parse: size, shownDefault: '16KiB' }))
+    .addOption(flag('--max-pending-handshakes <n>', 'connections that may be authenticating at once (more: closed with 4408)', { parse: positiveInt, shownDefault: '256' }))
+    .addOption(flag('--bound-names <file>', 'JSON {stream: {subscriber: container}}: names reserved for those containers from the start'))
+    .addOption(flag('--subscriber-names-per-holder <n>', 'subscriber names one container (or owner) may bind here', { parse: positiveInt, shownDefault: '1024' }))
+    .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
     .action(async (flags: BufferServerFlags) => {
-      const port = Number(flags.port);
       const options: BufferServerOptions = {
         id: flags.id,
         secret: readSecretFile(flags.secretFile),
         host: flags.host,
-        port: Number.isInteger(port) && port >= 0 && port < 65536 ? port : Number.NaN,
-        memoryLimit: parseSize(flags.memoryLimit, '--memory-limit'),
-        logger: createLogger({ name: 'buffer-server' }),
+        port: flags.port,
+        memoryLimit: flags.memoryLimit,
+        logger: createLogger({ name: 'buffer-server', ...(flags.logLevel !== undefined ? { level: flags.logLevel } : {}) }),
+        optionNames: { id: '--id', memoryLimit: '--memory-limit', spoolLimit: '--spool-limit', maxPayload: '--max-payload', handshakeTimeoutMs: '--handshake-timeout', preAuthMaxPayload: '--pre-auth-max-payload', maxPendingHandshakes: '--max-pending-handshakes', subscriberNamesPerHolder: '--subscriber-names-per-holder' },
+        ...(flags.spoolDir !== undefined ? { spoolDir: flags.spoolDir } : {}),
+        ...(flags.spoolLimit !== undefined ? { spoolLimit: flags.spoolLimit } : {}),
+        ...(flags.handshakeTimeout !== undefined ? { handshakeTimeoutMs: flags.handshakeTimeout } : {}),
+        ...(flags.maxPayload !== undefined ? { maxPayload: flags.maxPayload } : {}),
+        ...(flags.preAuthMaxPayload !== undefined ? { preAuthMaxPayload: flags.preAuthMaxPayload } : {}),
+        ...(flags.maxPendingHandshakes !== undefined ? { maxPendingHandshakes: flags.maxPendingHandshakes } : {}),
+        ...(flags.boundNames !== undefined ? { boundNames: readBoundNames(flags.boundNames) } : {}),
+        ...(flags.subscriberNamesPerHolder !== undefined ? { subscriberNamesPerHolder: flags.subscriberNamesPerHolder } : {}),
       };
-      if (Number.isNaN(options.port)) throw new Error(`--port: "${flags.port}" is not a port number`);
-      if (flags.spoolDir !== undefined) options.spoolDir = flags.spoolDir;
-      if (flags.spoolLimit !== undefined) options.spoolLimit = parseSize(flags.spoolLimit, '--spool-limit');
-      if (flags.handshakeTimeout !== undefined) options.handshakeTimeoutMs = parseDuration(flags.handshakeTimeout, '--handshake-timeout');
-      if (flags.maxPayload !== undefined) options.maxPayload = parseSize(flags.maxPayload, '--max-payload');
-      if (flags.preAuthMaxPayload !== undefined) options.preAuthMaxPayload = parseSize(flags.preAuthMaxPayload, '--pre-auth-max-payload');
-      if (flags.maxPendingHandshakes !== undefined) options.maxPendingHandshakes = Number(flags.maxPendingHandshakes);
-      const server = await startBufferServer(options);
+      const server = await startBufferServer(options).catch((err: unknown) => {
+        throw isSluiceError(err, 'LISTEN_FAILED') ? new SluiceError('LISTEN_FAILED', `${err.message}; choose another --port (0: any free port)`, { cause: err }) : err;
+      });
       process.stdout.write(`listening ${server.url}\n`);
       await new Promise<void>((resolve) => {
         const stop = (): void => {
@@ -65,4 +90,5 @@ export function registerBufferServerCommand(program: Command): void {
         process.on('SIGINT', stop);
       });
     });
+  withExamples(cmd, ['secret --out bs.secret', 'buffer-server --id bs-1 --secret-file bs.secret --port 7001']);
 }

@@ -1,57 +1,61 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { createLogger, parseDuration } from '@sluice/common';
+import { createLogger } from '@sluice/common';
 import { Stram, type OperatorView } from '@sluice/stram';
 import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
-import { warnInsecure } from './runtime.js';
-import { addTokenOptions, tokenOptions, type TokenFlags } from './token-options.js';
+import { duration, flag, logLevelFlag, wholeNumber } from '../flags.js';
+import { withExamples } from '../help.js';
+import { newAppDir, warnInsecure } from './runtime.js';
+import { TOKEN_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
 
 /**
- * `sluice demo`: the word count of issue 5 in real processes. STRAM runs in this process; the
+ * `sluice demo`: the word count in real processes (docs/guide.md "Try the demo"). STRAM runs in this process; the
  * generator, the two counter partitions and the output run in four containers. At --duration or
  * Ctrl-C the demo notes the last window the generator finished, waits until the output holds
  * every window up to it, shuts the app down and compares the output with the generator's known
  * totals.
  */
 
-interface DemoOptions extends LauncherFlags, TokenFlags {
-  duration: string;
+interface DemoOptions extends LauncherFlags {
+  duration: number;
   json?: boolean;
   insecure?: boolean;
   appDir?: string;
-  seed: string;
-  tuplesPerWindow: string;
-  window: string;
-  drainTimeout: string;
+  seed: number;
+  tuplesPerWindow: number;
+  drainTimeout: number;
   logLevel: string;
 }
 
 export function registerDemoCommand(program: Command): void {
-  addTokenOptions(addLauncherOptions(program
+  const demo = program
     .command('demo')
     .description('run the word-count demo: seeded generator → 2 counter partitions → idempotent output; checks exact counts')
-    .option('--duration <duration>', 'how long to generate (30s, 2m); Ctrl-C stops earlier', '30s')
-    .option('--json', 'end the summary with one JSON line')
-    .option('--insecure', 'well-known all-zero keys (benchmarks only)')
-    .option('--app-dir <dir>', 'app directory (default: .sluice/apps/<app id>)')
-    .option('--seed <n>', 'generator seed', '1')
-    .option('--tuples-per-window <n>', 'words the generator emits per window', '1000')
-    .option('--window <duration>', 'streaming window length', '500ms')
-    .option('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', '60s')
-    .option('--log-level <level>', 'STRAM and container log level (STRAM logs go to stderr)', 'error')))
-    .action((opts: DemoOptions) => runDemo(opts));
+    .addOption(flag('--duration <duration>', 'how long to generate; Ctrl-C stops earlier', { parse: duration, default: '30s' }))
+    .addOption(flag('--json', 'end the summary with one JSON line'))
+    .addOption(flag('--insecure', 'well-known all-zero keys (benchmarks only)'))
+    .addOption(flag('--app-dir <dir>', 'app directory', { shownDefault: '.sluice/apps/<app id>' }))
+    .addOption(flag('--seed <n>', 'generator seed', { parse: wholeNumber, default: '1' }))
+    .addOption(flag('--tuples-per-window <n>', 'words the generator emits per window', { parse: wholeNumber, default: '1000' }))
+    .addOption(flag('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', { parse: duration, default: '60s' }))
+    .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr)', { default: 'error' }));
+  addStramFlags(demo, DEMO_FLAGS);
+  addLauncherOptions(demo);
+  demo.action((opts: DemoOptions & Record<string, unknown>) => runDemo(opts));
+  withExamples(demo, ['demo', 'demo --duration 10s --json', 'demo --renew-interval 4s --max-lifetime 12s --duration 20s']);
 }
+
+const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS] as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function runDemo(opts: DemoOptions): Promise<void> {
-  const durationMs = parseDuration(opts.duration, '--duration');
-  const drainMs = parseDuration(opts.drainTimeout, '--drain-timeout');
-  const config = { seed: Number(opts.seed), tuplesPerWindow: Number(opts.tuplesPerWindow), windows: 0 };
+async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<void> {
+  const durationMs = opts.duration;
+  const drainMs = opts.drainTimeout;
+  const config = { seed: opts.seed, tuplesPerWindow: opts.tuplesPerWindow, windows: 0 };
   if (opts.insecure) warnInsecure();
   const logger = createLogger({ name: 'stram', level: opts.logLevel });
   const containerLogLevel = opts.logLevel === 'error' ? 'warn' : opts.logLevel;
@@ -59,12 +63,11 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
     config,
     ...launcherOptions(opts, containerLogLevel, logger),
-    ...tokenOptions(opts),
+    ...stramFlagValues(opts, DEMO_FLAGS),
     insecure: opts.insecure ?? false,
-    windowMs: parseDuration(opts.window, '--window'),
     logger,
     containerLogLevel,
-    ...(opts.appDir ? { appDir: resolve(opts.appDir) } : {}),
+    ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
   });
   const err = process.stderr;
   err.write(`word count ${stram.appId}: ${stram.plan.containers.length} containers, ${opts.insecure ? 'INSECURE' : 'secure'} mode, app dir ${stram.dir.root}\n`);

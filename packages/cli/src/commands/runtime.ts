@@ -1,72 +1,116 @@
+import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { SluiceError, createLogger, parseDuration } from '@sluice/common';
-import { INSECURE_WARNING, Stram, type StramOptions } from '@sluice/stram';
+import { SluiceError, createLogger } from '@sluice/common';
+import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, type RestartStrategy } from '@sluice/stram';
+import { configFlag, flag, logLevelFlag } from '../flags.js';
+import { withExamples } from '../help.js';
+import { invocation } from '../invocation.js';
+import { ExitCode } from '../report.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
-import { addTokenOptions, tokenOptions, type TokenFlags } from './token-options.js';
+import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
+
+interface LaunchFlags extends LauncherFlags {
+  appDir?: string;
+  config?: Record<string, unknown>;
+  insecure?: boolean;
+  logLevel: string;
+  recover?: string;
+  restart?: RestartStrategy;
+}
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
-  addTokenOptions(addLauncherOptions(program
+  const launch = program
     .command('launch')
     .description('launch an app (a built .js module exporting defineApp) and run its STRAM in the foreground')
     .argument('[app]', 'path of the built app module (not with --recover)')
-    .option('--app-dir <dir>', 'app directory (default: .sluice/apps/<app id>)')
-    .option('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)")
-    .option('--window <duration>', 'streaming window length (default 500ms)')
-    .option('--checkpoint-windows <n>', 'operators checkpoint every n windows (default 60)')
-    .option('--heartbeat-interval <duration>', 'container heartbeat interval (default 1s)')
-    .option('--heartbeat-timeout <duration>', 'a container silent this long is replaced (default 30s)')
-    .option('--stram-loss-timeout <duration>', 'containers stream on without STRAM this long, then stop (default 2m; longer than a STRAM restart)')
-    .option('--config <key=value...>', 'app config entries (values parsed as JSON when they parse)')
-    .option('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)')
-    .option('--log-level <level>', 'STRAM and container log level', 'info')))
-    .action(async (app: string | undefined, opts: { appDir?: string; config?: string[]; insecure?: boolean; logLevel: string; recover?: string } & TimingFlags & LauncherFlags & TokenFlags) => {
-      if (opts.insecure) warnInsecure();
-      const logger = createLogger({ name: 'stram', level: opts.logLevel });
-      if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_CONFIG', 'sluice launch needs an app module, or --recover <app dir> (not both)');
-      const common = { ...launcherOptions(opts, opts.logLevel, logger), ...tokenOptions(opts), ...timingOptions(opts), logger, containerLogLevel: opts.logLevel };
-      const stram = opts.recover
-        ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
-        : await Stram.launch({
-            ...common,
-            appModule: resolve(app!),
-            config: parseConfig(opts.config ?? []),
-            insecure: opts.insecure ?? false,
-            ...(opts.appDir ? { appDir: resolve(opts.appDir) } : {}),
-          });
-      process.stdout.write(
-        `${opts.recover ? 'recovered' : 'launched'} ${stram.appId}\n  app dir:  ${stram.dir.root}\n  REST:     ${stram.restUrl} (bearer token in ${stram.dir.webToken})\n  status:   sluice status --app-dir ${stram.dir.root}\n`,
-      );
-      await runUntilStopped(stram);
-      process.stdout.write(`${stram.appId} stopped\n`);
-    });
+    .addOption(flag('--app-dir <dir>', 'app directory', { shownDefault: '.sluice/apps/<app id>' }))
+    .addOption(flag('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)"))
+    .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
+    .addOption(flag('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)'))
+    .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }))
+    .addOption(
+      flag('--restart <strategy>', 'when a lost container restarts, and when the app FAILS: exponential[:initial=,max=,multiplier=,reset=,attempts=], fixed:attempts=,delay=, failure-rate:max=,interval=,delay=, or none', {
+        parse: parseRestart,
+        shownDefault: formatRestart(DEFAULT_RESTART),
+      }),
+    );
+  addStramFlags(launch, [...WINDOW_FLAGS, ...TOKEN_FLAGS]);
+  addLauncherOptions(launch);
+  launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
+    if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
+    if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure)) {
+      throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir and --insecure do not apply');
+    }
+    if (opts.insecure) warnInsecure();
+    const logger = createLogger({ name: 'stram', level: opts.logLevel });
+    const common = {
+      ...launcherOptions(opts, opts.logLevel, logger),
+      ...stramFlagValues(opts, [...WINDOW_FLAGS, ...TOKEN_FLAGS]),
+      ...(opts.restart ? { restart: opts.restart } : {}),
+      logger,
+      containerLogLevel: opts.logLevel,
+    };
+    const stram = opts.recover
+      ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
+      : await Stram.launch({
+          ...common,
+          appModule: resolve(app!),
+          config: opts.config ?? {},
+          insecure: opts.insecure ?? false,
+          ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
+        });
+    const cli = invocation();
+    process.stdout.write(
+      `${opts.recover ? 'recovered' : 'launched'} ${stram.appId}\n` +
+        `  app dir:  ${stram.dir.root}\n` +
+        `  REST:     ${stram.restUrl} (bearer token in ${stram.dir.webToken})\n` +
+        `  status:   ${cli} status --app-dir ${stram.dir.root}\n` +
+        `  stop:     Ctrl-C here, or ${cli} shutdown --app-dir ${stram.dir.root}\n`,
+    );
+    await runUntilStopped(stram);
+    const failure = stram.failure;
+    if (failure) {
+      // One line (docs/guide.md "Restart strategies"); the directory is kept, and `sluice status` shows the failures.
+      process.stderr.write(`sluice launch: app ${stram.appId} FAILED: ${failure.reason}; see ${cli} status --app-dir ${stram.dir.root} [APP_FAILED]\n`);
+      process.exitCode = ExitCode.failed;
+      return;
+    }
+    process.stdout.write(`${stram.appId} stopped\n`);
+  });
+  withExamples(launch, [
+    'launch ./my-app.js',
+    'launch ./my-app.js --config seed=7 --config generator.tuplesPerWindow=500',
+    'launch ./my-app.js --heartbeat-timeout 10s --app-dir /tmp/my-app',
+    'launch --recover .sluice/apps/my-app-1a2b3c4d',
+    'launch ./my-app.js --restart fixed:attempts=3,delay=2s',
+  ]);
   registerStatusCommands(program);
 }
 
-interface TimingFlags {
-  window?: string;
-  checkpointWindows?: string;
-  heartbeatInterval?: string;
-  heartbeatTimeout?: string;
-  stramLossTimeout?: string;
-}
-
-/** Windows, checkpoints and the timeouts recovery depends on (issue 6); given ones override a recovered app's saved ones. */
-function timingOptions(f: TimingFlags): Partial<StramOptions> {
-  const n = (v: string, name: string): number => {
-    const x = Number(v);
-    if (!Number.isSafeInteger(x) || x <= 0) throw new SluiceError('BAD_CONFIG', `${name} must be a positive whole number, not "${v}"`);
-    return x;
-  };
-  return {
-    ...(f.window ? { windowMs: parseDuration(f.window, '--window') } : {}),
-    ...(f.checkpointWindows ? { checkpointWindows: n(f.checkpointWindows, '--checkpoint-windows') } : {}),
-    ...(f.heartbeatInterval ? { heartbeatIntervalMs: parseDuration(f.heartbeatInterval, '--heartbeat-interval') } : {}),
-    ...(f.heartbeatTimeout ? { heartbeatTimeoutMs: parseDuration(f.heartbeatTimeout, '--heartbeat-timeout') } : {}),
-    ...(f.stramLossTimeout ? { stramLossTimeoutMs: parseDuration(f.stramLossTimeout, '--stram-loss-timeout') } : {}),
-  };
+/**
+ * `--app-dir` of a new app: a directory that does not exist yet, or an empty one. An app
+ * directory holds one app's keys and files (docs/guide.md "The app directory"); launching into a
+ * used one would mix two apps' keys and remove the other's files at shutdown. One a live STRAM
+ * holds is refused naming that STRAM (docs/guide.md "One STRAM per app directory").
+ */
+export function newAppDir(path: string): string {
+  const dir = resolve(path);
+  const live = AppLock.liveHolder(new AppDir(dir));
+  if (live) throw inUse(new AppDir(dir), live);
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return dir;
+    throw new SluiceError('BAD_CONFIG', `--app-dir ${dir} cannot be used: ${(err as Error).message}`, { cause: err });
+  }
+  if (entries.length > 0) {
+    throw new SluiceError('BAD_CONFIG', `--app-dir ${dir} is not empty: give a new or empty directory (an app in it is resumed with launch --recover ${dir})`);
+  }
+  return dir;
 }
 
 /** SIGINT/SIGTERM shut the app down cleanly; a second signal is left to the default (exit). */
@@ -87,21 +131,4 @@ export async function runUntilStopped(stram: Stram): Promise<void> {
 export function warnInsecure(): void {
   const bar = '!'.repeat(INSECURE_WARNING.length + 4);
   process.stderr.write(`${bar}\n! ${INSECURE_WARNING} !\n${bar}\n`);
-}
-
-function parseConfig(entries: string[]): Record<string, unknown> {
-  const config: Record<string, unknown> = {};
-  for (const e of entries) {
-    const eq = e.indexOf('=');
-    if (eq <= 0) throw new SluiceError('BAD_CONFIG', `--config "${e}" must be key=value`);
-    const raw = e.slice(eq + 1);
-    let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      value = raw;
-    }
-    config[e.slice(0, eq)] = value;
-  }
-  return config;
 }

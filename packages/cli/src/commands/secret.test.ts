@@ -1,24 +1,15 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { bufferTokenPassword, checkBufferTokenLive, readSecretFile, safeEqual, tokenFromText } from '@sluice/common';
+import { assertBuilt, runSluice } from '../test-support.js';
 
 // Runs the built CLI as a user would (`pnpm exec tsc -b` first), one child process per command.
-const root = resolve(fileURLToPath(import.meta.url), '../../../../..');
-const bin = join(root, 'packages/cli/bin/sluice.js');
-
-function sluice(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 20_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const sluice = (...args: string[]) => runSluice(args);
 
 let dir: string;
-beforeAll(() => {
-  if (!existsSync(join(root, 'packages/cli/dist/main.js'))) throw new Error('the CLI is not built; run `pnpm exec tsc -b` first');
-});
+beforeAll(assertBuilt);
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-cli-'));
 });

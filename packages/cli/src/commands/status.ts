@@ -1,43 +1,63 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
+import { formatDuration } from '@sluice/common';
 import { processAlive, type TokenStatus } from '@sluice/stram';
-import { fetchStatus, openApp, type AppStatus } from './runtime-client.js';
+import { durationOrSeconds, flag } from '../flags.js';
+import { withExamples } from '../help.js';
+import { ExitCode } from '../report.js';
+import { appStatus, openApp, type AppStatus } from './runtime-client.js';
+
+const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
 
 /** `sluice status` and `sluice shutdown`. */
 export function registerStatusCommands(program: Command): void {
-  program
+  const status = program
     .command('status')
     .description('show a running app: containers and operators with their stats')
-    .option('--app-dir <dir>', 'the app directory (default: the most recent under .sluice/apps)')
-    .option('--json', 'print one JSON object instead of tables')
+    .addOption(flag(...APP_DIR))
+    .addOption(flag('--json', 'print one JSON object instead of tables'))
     .action(async (opts: { appDir?: string; json?: boolean }) => {
-      const status = await fetchStatus(openApp(opts.appDir));
+      const status = await appStatus(opts.appDir);
       process.stdout.write(opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status));
     });
-
-  program
+  withExamples(status, ['status', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
+  const shutdown = program
     .command('shutdown')
     .description('shut a running app down: containers stop, credentials and spool files are removed')
-    .option('--app-dir <dir>', 'the app directory (default: the most recent under .sluice/apps)')
-    .option('--wait <seconds>', 'how long to wait for STRAM to exit', '60')
-    .action(async (opts: { appDir?: string; wait: string }) => {
+    .addOption(flag(...APP_DIR))
+    .addOption(flag('--wait <duration>', 'how long to wait for STRAM to exit (a bare number is seconds)', { parse: durationOrSeconds, default: '60s' }))
+    .action(async (opts: { appDir?: string; wait: number }) => {
       const client = openApp(opts.appDir);
       await client.post('/ws/v1/shutdown');
       process.stdout.write(`shutdown requested for ${client.info.appId}\n`);
-      const deadline = Date.now() + Number(opts.wait) * 1000;
+      const deadline = Date.now() + opts.wait;
       while (processAlive(client.info.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
       if (processAlive(client.info.pid)) {
-        process.stderr.write(`STRAM (pid ${client.info.pid}) is still running after ${opts.wait}s\n`);
-        process.exitCode = 1;
+        process.stderr.write(`STRAM (pid ${client.info.pid}) is still running after ${formatDuration(opts.wait)}\n`);
+        process.exitCode = ExitCode.failed;
       } else {
         process.stdout.write(`${client.info.appId} stopped\n`);
       }
     });
+  withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s']);
+}
+
+/** The latest failures, one short line each (`--json` has their stacks). */
+function failureLines(s: AppStatus): string[] {
+  const all = s.containers.flatMap((c) => (c.failures ?? []).map((f) => ({ ...f, container: c.id })));
+  const latest = all.sort((x, y) => x.at.localeCompare(y.at)).slice(-5);
+  return latest.map((f) => {
+    const what = f.operator ? `${f.container} ${f.operator}` : f.container;
+    const then = f.restartAfterMs === null ? '' : ` (restarted after ${formatDuration(f.restartAfterMs)})`;
+    return `failure ${f.at} ${what}: ${f.message.split('\n')[0]}${then}`;
+  });
 }
 
 export function renderStatus(s: AppStatus): string {
-  const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string };
-  const lines = [`app ${a.id} (${a.name}): ${a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
+  const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  if (a.failure) lines.push(`FAILED at ${a.failure.at}: ${a.failure.reason}`);
+  lines.push(...failureLines(s));
   const t = s.app['tokens'] as { renewals: number; reissues: number; failures: number; failing: number; keyRolls: number } | undefined;
   if (t) {
     const failing = t.failing > 0 ? `, RENEWAL FAILING for ${t.failing} container(s)` : '';
@@ -53,7 +73,8 @@ export function renderStatus(s: AppStatus): string {
   for (const c of s.containers) {
     const tk = (c as { tokens?: TokenStatus | null }).tokens;
     const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
-    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
+    const state = `${c.state}${c.exit ? ` (${c.exit.code ?? c.exit.signal})` : ''}${c.restartAt ? `, restart at ${c.restartAt}` : ''}`;
+    ct.push([c.id, state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
   }
   const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint', 'stalled'] });
   for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint, o.stalled ? 'STALLED' : 'no']);

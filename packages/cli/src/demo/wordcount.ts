@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Operator, defineApp, hashString, writeFileAtomic, type OperatorContext } from '@sluice/common';
+import { Operator, defineApp, hashString, writeFileAtomic, z, type OperatorContext } from '@sluice/common';
 
 /**
  * The word-count demo (`sluice demo`): a seeded generator → a counter with 2 partitions in
@@ -9,8 +9,8 @@ import { Operator, defineApp, hashString, writeFileAtomic, type OperatorContext 
  * replayed window overwrites the same file atomically), so results are exactly-once even though
  * processing is at-least-once (DESIGN.md "Windows, checkpoints, recovery").
  *
- * Config: seed (default 1), tuplesPerWindow (default 100), windows (emit only in windows
- * 1..windows; default 0 = forever).
+ * Config (declared by the generator, docs/guide.md "Config"): seed (default 1), tuplesPerWindow
+ * (default 100), windows (emit only in windows 1..windows; default 0 = forever).
  */
 
 export const VOCABULARY = [
@@ -18,25 +18,13 @@ export const VOCABULARY = [
   'stram', 'stream', 'token', 'tuple', 'umbilical', 'window', 'sluice', 'heartbeat',
 ] as const;
 
-export interface WordCountConfig {
-  seed: number;
-  tuplesPerWindow: number;
-  windows: number;
-}
+const count = z.number().int().min(0);
+const generatorConfig = z.object({ seed: count.default(1), tuplesPerWindow: count.default(100), windows: count.default(0) });
+export type WordCountConfig = z.output<typeof generatorConfig>;
 
-function intOf(v: unknown, fallback: number, name: string): number {
-  if (v === undefined) return fallback;
-  const n = typeof v === 'string' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`config ${name} must be a non-negative integer, got ${String(v)}`);
-  return n;
-}
-
+/** The generator's config from raw entries, defaults applied (what `expectedCounts` replays). */
 export function configOf(config: Record<string, unknown>): WordCountConfig {
-  return {
-    seed: intOf(config['seed'], 1, 'seed'),
-    tuplesPerWindow: intOf(config['tuplesPerWindow'], 100, 'tuplesPerWindow'),
-    windows: intOf(config['windows'], 0, 'windows'),
-  };
+  return generatorConfig.parse(config);
 }
 
 /** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
@@ -58,11 +46,8 @@ export function wordsOf(config: WordCountConfig, w: number): string[] {
   return Array.from({ length: config.tuplesPerWindow }, () => VOCABULARY[Math.floor(random() * VOCABULARY.length)]!);
 }
 
-export class Generator extends Operator {
+export class Generator extends Operator.withConfig(generatorConfig) {
   words = this.output<string>();
-  constructor(private readonly config: WordCountConfig) {
-    super();
-  }
   emitTuples(w: number): void {
     for (const word of wordsOf(this.config, w)) this.words.emit(word);
   }
@@ -122,7 +107,7 @@ export class Output extends Operator {
 export default defineApp({
   name: 'wordcount',
   operators: {
-    generator: { create: (config) => new Generator(configOf(config)) },
+    generator: { create: () => new Generator() },
     counter: { create: () => new Counter(), partitions: 2 },
     output: { create: () => new Output() },
   },

@@ -1,4 +1,7 @@
+import type { z } from 'zod';
+import { SluiceError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { ConfigSchema } from './config.js';
 
 /**
  * The operator API users write applications against (issue "application API"): an operator is a
@@ -76,7 +79,33 @@ export class OutputPort<T = unknown> {
   }
 }
 
+/** Where the runtime keeps an instance's parsed config; `Symbol.for` for the same reason as PORT_BRAND. */
+const CONFIG = Symbol.for('sluice.config');
+
+/** An operator class that declares its config: `static config` is the schema, `this.config` the parsed values. */
+export type ConfiguredOperator<S extends ConfigSchema> = (abstract new () => Operator & { readonly config: z.output<S> }) & { readonly config: S };
+
 export abstract class Operator {
+  /**
+   * A base class for an operator that declares the config it accepts (docs/guide.md "Config"):
+   * `class Generator extends Operator.withConfig(z.object({ seed: z.number().int() }))`. The
+   * runtime parses the launch's entries with the schema and binds the result once the operator is
+   * created, so `this.config` is typed and can be read from `setup()` on (not in the constructor).
+   */
+  static withConfig<S extends ConfigSchema>(schema: S): ConfiguredOperator<S> {
+    abstract class Configured extends Operator {
+      static readonly config = schema;
+      get config(): z.output<S> {
+        const bound = (this as Record<symbol, unknown>)[CONFIG];
+        if (bound === undefined) {
+          throw new SluiceError('BAD_CONFIG', `${this.constructor.name}: this.config is bound once the operator is created; read it in setup() or later, not in the constructor`);
+        }
+        return bound as z.output<S>;
+      }
+    }
+    return Configured;
+  }
+
   /** An input port: `process` is called for every tuple that arrives on it. */
   protected input<T>(process: (t: T) => void, options?: InputPortOptions<T>): InputPort<T> {
     return new InputPort(process, options);
@@ -110,6 +139,11 @@ export function portsOf(instance: object): OperatorPorts {
     else if (isOutputPort(value)) outputs.set(name, value);
   }
   return { inputs, outputs };
+}
+
+/** Runtime only: gives an instance the config its schema parsed (validate.ts configureOperator). */
+export function bindConfig(instance: object, config: Record<string, unknown>): void {
+  Object.defineProperty(instance, CONFIG, { value: Object.freeze(config), enumerable: false });
 }
 
 /** The hooks an instance implements (methods looked up on the instance, so subclasses need no `override`). */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Operator } from './operator.js';
 import { defaultPartitionKey, matchesPartition, partitionFilter, partitionValue } from './partition.js';
-import { deployFor, planApp, publicationsOf, subscriptionsOf } from './plan.js';
+import { boundNamesAt, deployFor, planApp, publicationsOf, subscriptionsOf } from './plan.js';
 import type { AppDefinition } from './types.js';
 import { validateApp } from './validate.js';
 
@@ -100,6 +100,33 @@ describe('planApp', () => {
         ['bs-c3', ['counts']],
       ]),
     );
+  });
+
+  it('binds, at each buffer server, the subscriber names its downstream inputs use to their containers', () => {
+    const plan = planApp(validateApp(demo));
+    expect(boundNamesAt(plan, 'c1')).toEqual({ words: { 'count#0.words': 'c2', 'count#1.words': 'c3' } });
+    // Every partition of `count` publishes `counts` on its own server; `out` subscribes at each.
+    expect(boundNamesAt(plan, 'c2')).toEqual({ counts: { 'out#0.counts': 'c4' } });
+    expect(boundNamesAt(plan, 'c3')).toEqual({ counts: { 'out#0.counts': 'c4' } });
+    expect(boundNamesAt(plan, 'c4')).toEqual({});
+    // The names are those the inputs are deployed with: `<operator id>.<port>` of each remote input.
+    const [count1] = deployFor(plan, 'c3', urls);
+    expect(Object.keys(boundNamesAt(plan, 'c1')['words']!)).toContain(`${count1!.id}.${count1!.inputs[0]!.port}`);
+  });
+
+  it('binds no names for container-locality streams (they never reach a buffer server)', () => {
+    const app: AppDefinition = {
+      ...demo,
+      operators: { ...demo.operators, tag: { create: () => new Tag(), partitions: 2 } },
+      streams: {
+        words: { from: 'gen.words', to: ['tag.in'] },
+        tagged: { from: 'tag.out', to: ['count.words'], locality: 'container' },
+        counts: demo.streams['counts']!,
+      },
+    };
+    const plan = planApp(validateApp(app));
+    expect(boundNamesAt(plan, 'c1')).toEqual({ words: { 'tag#0.in': 'c2', 'tag#1.in': 'c3' } });
+    expect(boundNamesAt(plan, 'c2')).toEqual({ counts: { 'out#0.counts': 'c4' } });
   });
 });
 

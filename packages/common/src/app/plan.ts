@@ -1,5 +1,5 @@
 import { SluiceError } from '../errors.js';
-import type { DeployOperator } from '../umbilical.js';
+import type { BoundNames, DeployOperator } from '../umbilical.js';
 import { partitionFilter } from './partition.js';
 import type { LogicalPlan, LogicalStream, PhysicalContainer, PhysicalOperator, PhysicalPlan } from './types.js';
 
@@ -16,6 +16,11 @@ export function physicalId(operator: string, partition: number): string {
 
 export function bufferServerIdOf(container: string): string {
   return `bs-${container}`;
+}
+
+/** The name an operator's input subscribes under at its upstream buffer servers: `<operator id>.<port>`. */
+export function subscriberName(operatorId: string, port: string): string {
+  return `${operatorId}.${port}`;
 }
 
 export function planApp(logical: LogicalPlan): PhysicalPlan {
@@ -146,6 +151,25 @@ export function subscriptionsOf(plan: PhysicalPlan, containerId: string): Map<st
     }
   }
   return new Map([...sets].map(([bs, s]) => [bs, [...s].sort()]));
+}
+
+/**
+ * Who subscribes under which name at this container's buffer server (docs/protocol.md "Subscriber
+ * names"): for every stream it publishes, each downstream operator input's subscriber name and
+ * the container that operator runs in. Sent in the container's `deploy`, so that its buffer server
+ * holds the names for their containers before anyone subscribes.
+ */
+export function boundNamesAt(plan: PhysicalPlan, containerId: string): BoundNames {
+  const container = containerOrThrow(plan, containerId);
+  const hosted = new Set(container.operators.map((id) => plan.operators.find((o) => o.id === id)!.operator));
+  const names: Record<string, Record<string, string>> = {};
+  for (const op of plan.operators) {
+    for (const { stream, port } of remoteInputs(plan, op)) {
+      if (!hosted.has(stream.from.operator)) continue;
+      (names[stream.name] ??= {})[subscriberName(op.id, port)] = op.container;
+    }
+  }
+  return names;
 }
 
 /** The streams this container publishes to its own buffer server (outputs with a remote sink). */

@@ -16,7 +16,11 @@ export interface StreamDefinition {
 }
 
 export interface OperatorDefinition {
-  /** Makes a fresh instance (one per physical partition). `config` is the app config given at launch. */
+  /**
+   * Makes a fresh instance (one per physical partition). `config` holds the launch's entries this
+   * operator sees, unparsed (app-wide `key`s and its own `operator.key`s, app/config.ts); an
+   * operator that declares a schema reads them parsed and typed as `this.config` instead.
+   */
   create(config: Record<string, unknown>): unknown;
   /** Number of physical partitions (default 1). */
   partitions?: number;

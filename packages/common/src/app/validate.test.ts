@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { SluiceError } from '../errors.js';
 import { defineApp } from './define.js';
 import { Operator } from './operator.js';
@@ -6,6 +7,13 @@ import type { AppDefinition, StreamDefinition } from './types.js';
 import { validateApp } from './validate.js';
 
 class Source extends Operator {
+  out = this.output<string>();
+  emitTuples(w: number): void {
+    this.out.emit(`w${w}`);
+  }
+}
+/** A source that declares the config key `seed` (app/config.ts: undeclared keys are refused). */
+class SeededSource extends Operator.withConfig(z.object({ seed: z.number() })) {
   out = this.output<string>();
   emitTuples(w: number): void {
     this.out.emit(`w${w}`);
@@ -61,7 +69,7 @@ describe('validateApp', () => {
 
   it('passes the launch config to create', () => {
     let seen: unknown;
-    validateApp(app(linear, { src: { create: (c) => ((seen = c), new Source()) } }), { seed: 7 });
+    validateApp(app(linear, { src: { create: (c) => ((seen = c), new SeededSource()) } }), { seed: 7 });
     expect(seen).toEqual({ seed: 7 });
   });
 

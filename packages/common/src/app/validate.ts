@@ -1,5 +1,6 @@
 import { SluiceError } from '../errors.js';
-import { hooksOf, portsOf, type OperatorPorts } from './operator.js';
+import { checkConfigKeys, configSchemaOf, declaredKeys, entriesFor, parseConfig, type ConfigEntries } from './config.js';
+import { bindConfig, hooksOf, portsOf, type OperatorPorts } from './operator.js';
 import type { AppDefinition, Locality, LogicalOperator, LogicalPlan, LogicalStream } from './types.js';
 
 /**
@@ -15,18 +16,33 @@ function invalid(message: string): SluiceError {
   return new SluiceError('INVALID_DAG', message);
 }
 
-/** Creates one instance of an operator, turning a failing or non-object `create` into INVALID_DAG. */
-export function instantiateOperator(app: AppDefinition, name: string, config: Record<string, unknown> = {}): object {
+/**
+ * Creates one instance of an operator and binds the config it declares (config.ts): how STRAM
+ * validates an app and how a container runs it, so both read the same entries the same way.
+ */
+export function instantiateOperator(app: AppDefinition, name: string, config: ConfigEntries = {}): object {
+  const instance = createOperator(app, name, config);
+  configureOperator(name, instance, config);
+  return instance;
+}
+
+/** Calls `create` with the operator's entries, turning a failing or non-object `create` into INVALID_DAG. */
+function createOperator(app: AppDefinition, name: string, config: ConfigEntries): object {
   const def = app.operators[name];
   if (!def || typeof def.create !== 'function') throw invalid(`operator "${name}" has no create(config) function`);
   let instance: unknown;
   try {
-    instance = def.create(config);
+    instance = def.create(entriesFor(config, name));
   } catch (err) {
     throw new SluiceError('INVALID_DAG', `operator "${name}": create(config) failed: ${(err as Error).message}`, { cause: err });
   }
   if (instance === null || typeof instance !== 'object') throw invalid(`operator "${name}": create(config) must return an operator instance`);
   return instance;
+}
+
+function configureOperator(name: string, instance: object, config: ConfigEntries): void {
+  const schema = configSchemaOf(name, instance);
+  if (schema) bindConfig(instance, parseConfig(name, schema, entriesFor(config, name)));
 }
 
 /** Splits `operator.port`. */
@@ -49,7 +65,7 @@ function checkNames(kind: string, names: string[]): void {
   }
 }
 
-export function validateApp(app: AppDefinition, config: Record<string, unknown> = {}): LogicalPlan {
+export function validateApp(app: AppDefinition, config: ConfigEntries = {}): LogicalPlan {
   if (!app || typeof app.name !== 'string' || !NAME.test(app.name)) {
     throw invalid(`app name "${String(app?.name)}" is invalid: use a letter then letters, digits, "_" or "-"`);
   }
@@ -60,12 +76,14 @@ export function validateApp(app: AppDefinition, config: Record<string, unknown> 
   checkNames('stream', streamNames);
 
   const ports = new Map<string, OperatorPorts>();
+  const instances = new Map<string, object>();
   const operators: LogicalOperator[] = [];
   for (const name of opNames) {
     const def = app.operators[name]!;
     const partitions = def.partitions ?? 1;
     if (!Number.isSafeInteger(partitions) || partitions < 1) throw invalid(`operator "${name}": partitions must be an integer ≥ 1, got ${String(partitions)}`);
-    const instance = instantiateOperator(app, name, config);
+    const instance = createOperator(app, name, config);
+    instances.set(name, instance);
     const p = portsOf(instance);
     for (const port of [...p.inputs.keys(), ...p.outputs.keys()]) {
       if (!NAME.test(port)) throw invalid(`operator "${name}": port name "${port}" is invalid`);
@@ -76,6 +94,9 @@ export function validateApp(app: AppDefinition, config: Record<string, unknown> 
     ports.set(name, p);
     operators.push({ name, partitions, inputs: [...p.inputs.keys()], outputs: [...p.outputs.keys()] });
   }
+  // Every key first (a typo is the likelier mistake), then every value.
+  checkConfigKeys(config, new Map([...instances].map(([name, instance]) => [name, declaredKeys(configSchemaOf(name, instance))])));
+  for (const [name, instance] of instances) configureOperator(name, instance, config);
   const partitionsOf = (name: string): number => operators.find((o) => o.name === name)!.partitions;
 
   const usedBy = new Map<string, string>(); // "op.port" → stream

@@ -1,0 +1,55 @@
+import { Option, type Command } from 'commander';
+import type { StramOptions } from '@sluice/stram';
+import { duration, flag, positiveInt, type Parse } from '../flags.js';
+
+/**
+ * The STRAM settings `sluice launch` and `sluice demo` take as flags (docs/guide.md "The sluice command"):
+ * windows, checkpoints, the heartbeat and token lifetimes (DESIGN.md "Token lifetime"). One table
+ * declares each flag, reads it and names it in STRAM's errors. Defaults are STRAM's own, shown in
+ * help only: a flag left out stays unset, so a recovered app keeps the settings it was saved with.
+ */
+interface StramFlag {
+  flags: string;
+  description: string;
+  shownDefault: string;
+  parse: Parse<number>;
+}
+
+const STRAM_FLAGS = {
+  windowMs: { flags: '--window <duration>', description: 'streaming window length', shownDefault: '500ms', parse: duration },
+  checkpointWindows: { flags: '--checkpoint-windows <n>', description: 'operators checkpoint every n windows', shownDefault: '60', parse: positiveInt },
+  heartbeatIntervalMs: { flags: '--heartbeat-interval <duration>', description: 'container heartbeat interval', shownDefault: '1s', parse: duration },
+  heartbeatTimeoutMs: { flags: '--heartbeat-timeout <duration>', description: 'a container silent this long is replaced', shownDefault: '30s', parse: duration },
+  stramLossTimeoutMs: {
+    flags: '--stram-loss-timeout <duration>',
+    description: 'containers stream on without STRAM this long, then stop (longer than a STRAM restart)',
+    shownDefault: '2m',
+    parse: duration,
+  },
+  renewIntervalMs: { flags: '--renew-interval <duration>', description: 'STRAM token renew interval: tokens are renewed at 75% of it', shownDefault: '1d', parse: duration },
+  maxLifetimeMs: { flags: '--max-lifetime <duration>', description: 'token max lifetime: tokens are reissued at 75% of it', shownDefault: '7d', parse: duration },
+  keyUpdateIntervalMs: { flags: '--key-roll <duration>', description: 'master key update interval', shownDefault: '1d', parse: duration },
+  removalScanIntervalMs: { flags: '--token-scan <duration>', description: 'expired token removal scan interval', shownDefault: '1h', parse: duration },
+} as const satisfies Partial<Record<keyof StramOptions, StramFlag>>;
+
+export type StramFlagKey = keyof typeof STRAM_FLAGS;
+
+export const WINDOW_FLAGS = ['windowMs', 'checkpointWindows', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs'] as const satisfies StramFlagKey[];
+export const TOKEN_FLAGS = ['renewIntervalMs', 'maxLifetimeMs', 'keyUpdateIntervalMs', 'removalScanIntervalMs'] as const satisfies StramFlagKey[];
+
+const attribute = (key: StramFlagKey): string => new Option(STRAM_FLAGS[key].flags).attributeName();
+
+export function addStramFlags(cmd: Command, keys: readonly StramFlagKey[]): Command {
+  for (const key of keys) {
+    const f: StramFlag = STRAM_FLAGS[key];
+    cmd.addOption(flag(f.flags, f.description, { parse: f.parse, shownDefault: f.shownDefault }));
+  }
+  return cmd;
+}
+
+/** The STRAM options given on the command line, and the flag names STRAM's errors should use. */
+export function stramFlagValues(opts: Record<string, unknown>, keys: readonly StramFlagKey[]): Partial<StramOptions> {
+  const given = keys.flatMap((key) => (typeof opts[attribute(key)] === 'number' ? [[key, opts[attribute(key)]] as const] : []));
+  const names = Object.fromEntries(Object.entries(STRAM_FLAGS).map(([key, f]) => [key, new Option(f.flags).long ?? f.flags]));
+  return { ...Object.fromEntries(given), optionNames: names };
+}
