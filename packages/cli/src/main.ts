@@ -4,6 +4,7 @@ import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerInitCommand } from './commands/init.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { helpConfiguration, withExamples } from './help.js';
 import { invocation } from './invocation.js';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerContainerCommand(program);
   registerRuntimeCommands(program);
   registerDemoCommand(program);
+  registerInitCommand(program);
   return program;
 }
 

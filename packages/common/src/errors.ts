@@ -53,6 +53,8 @@ export const ErrorCodes = {
   STATE_IO: { closeCode: CloseCode.normal, retriable: true },
   BAD_CONFIG: { closeCode: CloseCode.normal, retriable: false },
   INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
+  /** An app folder's package.json is missing, unreadable or names no entry that exists (sluice launch DIR). */
+  BAD_APP_PACKAGE: { closeCode: CloseCode.normal, retriable: false },
   FILE_EXISTS: { closeCode: CloseCode.normal, retriable: false },
   CONNECTION_CLOSED: { closeCode: CloseCode.normal, retriable: true },
   // a server could not listen on its address (in use, not permitted)

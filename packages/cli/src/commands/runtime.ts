@@ -7,6 +7,7 @@ import { configFlag, flag, logLevelFlag } from '../flags.js';
 import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
 import { ExitCode } from '../report.js';
+import { appEntry } from './app-entry.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
 import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
@@ -24,8 +25,8 @@ interface LaunchFlags extends LauncherFlags {
 export function registerRuntimeCommands(program: Command): void {
   const launch = program
     .command('launch')
-    .description('launch an app (a built .js module exporting defineApp) and run its STRAM in the foreground')
-    .argument('[app]', 'path of the built app module (not with --recover)')
+    .description('launch an app (an app folder made by sluice init, or a built .js module exporting defineApp) and run its STRAM in the foreground')
+    .argument('[app]', 'the built app module, or an app folder whose package.json names it (not with --recover)')
     .addOption(flag('--app-dir <dir>', 'app directory', { shownDefault: '.sluice/apps/<app id>' }))
     .addOption(flag('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)"))
     .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
@@ -57,7 +58,7 @@ export function registerRuntimeCommands(program: Command): void {
       ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
       : await Stram.launch({
           ...common,
-          appModule: resolve(app!),
+          appModule: appEntry(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
           ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
@@ -82,6 +83,7 @@ export function registerRuntimeCommands(program: Command): void {
   });
   withExamples(launch, [
     'launch ./my-app.js',
+    'launch ./sums',
     'launch ./my-app.js --config seed=7 --config generator.tuplesPerWindow=500',
     'launch ./my-app.js --heartbeat-timeout 10s --app-dir /tmp/my-app',
     'launch --recover .sluice/apps/my-app-1a2b3c4d',
