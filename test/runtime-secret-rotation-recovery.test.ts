@@ -85,6 +85,9 @@ describe('a secret rotation across a STRAM restart', () => {
     expect(counts, run.log('c4')).toMatchObject({ exact: true, tuples: 250 * 200 });
     expect(counts.actual).toEqual(counts.expected);
     // The same processes throughout: c1's buffer server is the one that took the old secret.
-    expect((await run.containers()).map((c) => [c.id, c.restarts])).toEqual([['c1', 0], ['c2', 0], ['c3', 0], ['c4', 0]]);
+    const containers = await run.containers();
+    expect(containers.map((c) => [c.id, c.restarts])).toEqual([['c1', 0], ['c2', 0], ['c3', 0], ['c4', 0]]);
+    // c1 reports the holder's close in its heartbeat counters (its buffer server's closes by code).
+    expect(containers.find((c) => c.id === 'c1')!.counters['servedClosedRetired'], run.log('c1')).toBeGreaterThanOrEqual(1);
   }, 120_000);
 });

@@ -142,16 +142,6 @@ export class RecoveryRun {
     return { exact: isDeepStrictEqual(windows, all) && isDeepStrictEqual(sorted(counts), sorted(expected)), windows, tuples, expected, actual: counts };
   }
 
-  /** A container's whole log (every process of it appends there), one parsed JSON line each. */
-  lines(id: string): Record<string, unknown>[] {
-    const path = join(this.appDir, 'containers', id, 'container.log');
-    if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  }
-
   /** A container's log (for failure messages). */
   log(id: string): string {
     const path = join(this.appDir, 'containers', id, 'container.log');

@@ -52,6 +52,8 @@ export interface ConnectionHost {
   reset(stream: string): void;
   revoke(seqs: number[]): void;
   stats(): BufferServerStats;
+  /** Counts a connection this server closed with an error, by its code. */
+  countClose(err: SluiceError): void;
 }
 
 /** One accepted socket: its role's message handling, expiry and close bookkeeping. */
@@ -105,6 +107,7 @@ export class Connection implements RegisteredConnection {
     // close): it has its close code; a later revoke or secret retirement has nothing to close.
     if (this.done || this.ws.readyState > 1) return;
     this.log.warn({ role: this.role, stream: this.stream, code: err.code, closeCode: err.closeCode, why: err.message }, 'closing connection');
+    this.host.countClose(err);
     this.done = true;
     closeWith(this.ws, err);
   }

@@ -93,12 +93,16 @@ describe('buffer-server secret rotation', () => {
     const pubNew = await connectPublisher({ url: s.url, token: token(newSecret, 'publish'), stream: 's', window: 2 });
     cleanup.push(() => pubNew.close());
 
+    // Refusals before welcome are not closes of live connections: nothing counted yet.
+    expect([...s.closesByCode]).toEqual([]);
     s.retireSecrets([]);
     expect(s.acceptedSecrets).toBe(1);
     for (const c of [await live.closed, await oldAgain.closed]) {
       expect(c.code).toBe(4401);
       expect(c.reason).toMatch(/secret of this token was retired/);
     }
+    // The two live connections of the old secret, counted by the code they were closed with.
+    expect(Object.fromEntries(s.closesByCode)).toEqual({ SECRET_RETIRED: 2 });
     // New connections with the old secret's token: refused 4401; the new secret's: welcome.
     expect((await refusal(subscribe(s, token(oldSecret, 'subscribe'), 'late'))).code).toBe(4401);
     expect((await refusal(connectPublisher({ url: s.url, token: token(oldSecret, 'publish'), stream: 's', window: 3 }))).code).toBe(4401);

@@ -52,6 +52,12 @@ export interface BufferServer {
    */
   readonly takeoversRefused: number;
   /**
+   * Live connections this server closed with an error since start, by error code (TOKEN_EXPIRED,
+   * SECRET_RETIRED, TOKEN_REVOKED, ...): what a container reports instead of its log lines
+   * (docs/protocol.md "Umbilical commands and counters").
+   */
+  readonly closesByCode: ReadonlyMap<string, number>;
+  /**
    * Reserves more subscriber names for their containers (as the `boundNames` option does at
    * start; docs/protocol.md "Subscriber names"): from now on another holder is refused 4403
    * SUBSCRIBER_NAME_TAKEN, and a connection of another holder that took such a name before it
@@ -100,6 +106,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   paused = false;
   pauses = 0;
   private resumeTimer: NodeJS.Timeout | null = null;
+  private readonly closes = new Map<string, number>();
 
   constructor(private readonly o: ResolvedOptions) {
     this.id = o.id;
@@ -220,6 +227,14 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
 
   get takeoversRefused(): number {
     return this.registry.takeoversRefused;
+  }
+
+  get closesByCode(): ReadonlyMap<string, number> {
+    return this.closes;
+  }
+
+  countClose(err: SluiceError): void {
+    this.closes.set(err.code, (this.closes.get(err.code) ?? 0) + 1);
   }
 
   reserveNames(names: BoundNames): void {

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { FAILURE_LIMITS, advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type FailureReport, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
-import { ContainerCounters, ContainerEvent } from './counters.js';
+import { ContainerCounters, ContainerEvent, servedCloses } from './counters.js';
 import { failureReport } from './failure-report.js';
 import { HeldCredentials } from './held-credentials.js';
 import type { OperatorRunner } from './operator-runner.js';
@@ -154,7 +154,7 @@ export class Container {
       // What STRAM may count as held: pushes still queued behind a slow command are not in it yet.
       credentialsRevision: this.held.value.revision ?? 0,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
-      counters: this.counters.snapshot(),
+      counters: { ...this.counters.snapshot(), ...servedCloses(this.server?.closesByCode ?? new Map()) },
       ...(takeovers ? { takeovers } : {}),
       ...(this.failures.length > 0 ? { failures: this.failures.slice(-FAILURE_LIMITS.reports) } : {}),
     };

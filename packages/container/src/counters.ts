@@ -21,6 +21,21 @@ export const ContainerEvent = {
   /** An attempt to subscribe failed (refused, unreachable) and is retried. */
   subscribeFailed: 'subscribeFailed',
 } as const;
+
+/**
+ * Closes of live connections by this container's buffer server, read from the server's own
+ * tally at each heartbeat: a rotation that closes a connection for an expired token or a retired
+ * secret shows here (docs/protocol.md "Secret rotation").
+ */
+export const ServedCloses = {
+  servedClosedExpired: 'TOKEN_EXPIRED',
+  servedClosedRetired: 'SECRET_RETIRED',
+} as const;
+
+/** The served-close counters of a heartbeat, each from 0, from the buffer server's closes by code. */
+export function servedCloses(byCode: ReadonlyMap<string, number>): Record<keyof typeof ServedCloses, number> {
+  return { servedClosedExpired: byCode.get(ServedCloses.servedClosedExpired) ?? 0, servedClosedRetired: byCode.get(ServedCloses.servedClosedRetired) ?? 0 };
+}
 export type ContainerEvent = (typeof ContainerEvent)[keyof typeof ContainerEvent];
 
 /** The narrow interface the parts of a container count through. */
