@@ -75,5 +75,5 @@ export { z } from 'zod';
 export { instantiateOperator, validateApp } from './app/validate.js';
 export { boundNamesAt, bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriberName, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
-export { scanStreamFrame, streamHeader, type StreamFrameHeader } from './stream-scan.js';
+export { indexDataFrame, scanStreamFrame, streamHeader, type DataFrameIndex, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';
