@@ -7,6 +7,7 @@ import { SluiceError, writeFileAtomic } from '@sluice/common';
  * The app directory (docs/architecture.md "State on disk"):
  *
  *   <appDir>/stram.json                  where STRAM listens and its pid (no secrets), for `sluice status/shutdown`
+ *   <appDir>/stram.log                   STRAM's log, JSON lines (0600; `sluice logs`)
  *   <appDir>/web-token                   the launching user's REST token (JWT, 0600)
  *   <appDir>/stram/                      0700: the secret manager's state (keys, tokens) and web-key
  *   <appDir>/containers/<id>/credentials 0600: everything container <id> needs; its path is all it is given
@@ -22,6 +23,9 @@ export class AppDir {
   }
   get webKey(): string {
     return join(this.stramDir, 'web-key');
+  }
+  get stramLog(): string {
+    return join(this.root, 'stram.log');
   }
   get webToken(): string {
     return join(this.root, 'web-token');

@@ -3,9 +3,9 @@ import { AgentTable } from './agent-table.js';
 import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord } from './container-table.js';
-import { bind } from './listener.js';
+import { bind, bindChosen } from './listener.js';
 import { StramMetrics } from './metrics.js';
-import { INSECURE_WARNING, planModule, resolveOptions, type StramOptions } from './stram-options.js';
+import { INSECURE_WARNING, optionName, planModule, resolveOptions, type StramOptions } from './stram-options.js';
 import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 
 /**
@@ -18,14 +18,16 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
   const o = resolveOptions(options);
   const plan = await planModule(o.appModule, o.config);
   const appId = o.appId ?? newAppId(plan.logical.app);
+  // Bound before the app directory exists: a chosen port that is in use leaves nothing behind.
+  const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const dir = new AppDir(resolve(o.appDir ?? defaultAppDir(appId)));
   dir.create();
+  o.logFile?.(dir.stramLog);
   o.logger = o.logger.child({ app: appId });
   if (o.insecure) o.logger.warn(INSECURE_WARNING);
   const { tokens, authority } = await openAuthority(o, appId, dir);
   const metrics = new StramMetrics();
   const umbilical = await bind(o.host);
-  const rest = await bind(o.host);
   const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical));
   const agents: ContainerAgent[] = [];
   for (const c of plan.containers) {

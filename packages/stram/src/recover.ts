@@ -5,10 +5,10 @@ import { AgentTable } from './agent-table.js';
 import { AppDir } from './app-dir.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
-import { bind, type Listener } from './listener.js';
+import { bind, bindChosen, type Listener } from './listener.js';
 import { StramMetrics } from './metrics.js';
 import { loadState, type SavedState } from './recovery.js';
-import { INSECURE_WARNING, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
+import { INSECURE_WARNING, optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
 import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 
 /**
@@ -43,12 +43,13 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
   const appId = saved.appId;
   const plan = await planModule(o.appModule, o.config);
   dir.create();
+  o.logFile?.(dir.stramLog);
   o.logger = o.logger.child({ app: appId });
   if (o.insecure) o.logger.warn(INSECURE_WARNING);
   const { tokens, authority } = await openAuthority(o, appId, dir);
   const metrics = new StramMetrics();
   const umbilical = await rebind(o, saved.umbilicalPort);
-  const rest = await bind(o.host);
+  const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const url = stramUrl(o, umbilical);
   const issuer = issuerFor(o, appId, dir, plan, authority, url);
   const agents: ContainerAgent[] = [];

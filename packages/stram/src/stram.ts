@@ -248,7 +248,7 @@ export class Stram {
     this.metrics.heartbeats.inc({ container: agent.id });
     for (const [event, n] of Object.entries(hb.counters ?? {})) this.metrics.containerEvents.set({ container: agent.id, event }, n);
     for (const s of hb.operators) {
-      this.rates.update(s.id, now, s.tuplesOut > 0 ? s.tuplesOut : s.tuplesIn);
+      this.rates.update(s.id, now, s.tuplesIn, s.tuplesOut);
       this.metrics.tuples.set({ operator: s.id, direction: 'in' }, s.tuplesIn);
       this.metrics.tuples.set({ operator: s.id, direction: 'out' }, s.tuplesOut);
       this.metrics.operatorWindow.set({ operator: s.id }, s.window);
