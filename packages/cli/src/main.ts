@@ -4,6 +4,7 @@ import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerLogsCommand } from './commands/logs.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { helpConfiguration, withExamples } from './help.js';
 import { invocation } from './invocation.js';
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     // main() reports every error itself (report.ts): one line, not commander's text plus the help.
     .configureOutput({ outputError: () => undefined })
     .configureHelp(helpConfiguration);
-  withExamples(program, ['demo --duration 10s', 'launch ./my-app.js --config seed=7', 'status', 'shutdown --wait 30s']);
+  withExamples(program, ['demo --duration 10s', 'launch ./my-app.js --config seed=7', 'status', 'logs --follow', 'shutdown --wait 30s']);
   program.addHelpText(
     'after',
     [
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerContainerCommand(program);
   registerRuntimeCommands(program);
   registerDemoCommand(program);
+  registerLogsCommand(program);
   return program;
 }
 

@@ -2,11 +2,11 @@ import { existsSync, readdirSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { createLogger } from '@sluice/common';
 import { Stram, type OperatorView } from '@sluice/stram';
 import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
-import { duration, flag, logLevelFlag, wholeNumber } from '../flags.js';
+import { duration, flag, logFormatFlag, logLevelFlag, wholeNumber } from '../flags.js';
+import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { newAppDir, warnInsecure } from './runtime.js';
 import { TOKEN_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
@@ -28,6 +28,7 @@ interface DemoOptions extends LauncherFlags {
   tuplesPerWindow: number;
   drainTimeout: number;
   logLevel: string;
+  logFormat?: LogFormat;
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -41,14 +42,15 @@ export function registerDemoCommand(program: Command): void {
     .addOption(flag('--seed <n>', 'generator seed', { parse: wholeNumber, default: '1' }))
     .addOption(flag('--tuples-per-window <n>', 'words the generator emits per window', { parse: wholeNumber, default: '1000' }))
     .addOption(flag('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', { parse: duration, default: '60s' }))
-    .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr)', { default: 'error' }));
+    .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr and <app dir>/stram.log)', { default: 'error' }))
+    .addOption(logFormatFlag("STRAM's log on stderr"));
   addStramFlags(demo, DEMO_FLAGS);
   addLauncherOptions(demo);
   demo.action((opts: DemoOptions & Record<string, unknown>) => runDemo(opts));
   withExamples(demo, ['demo', 'demo --duration 10s --json', 'demo --renew-interval 4s --max-lifetime 12s --duration 20s']);
 }
 
-const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS] as const;
+const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS, 'restPort'] as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -57,7 +59,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   const drainMs = opts.drainTimeout;
   const config = { seed: opts.seed, tuplesPerWindow: opts.tuplesPerWindow, windows: 0 };
   if (opts.insecure) warnInsecure();
-  const logger = createLogger({ name: 'stram', level: opts.logLevel });
+  const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
   const containerLogLevel = opts.logLevel === 'error' ? 'warn' : opts.logLevel;
   const stram = await Stram.launch({
     appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
@@ -66,6 +68,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
     ...stramFlagValues(opts, DEMO_FLAGS),
     insecure: opts.insecure ?? false,
     logger,
+    logFile,
     containerLogLevel,
     ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
   });

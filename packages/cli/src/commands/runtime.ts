@@ -1,9 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { SluiceError, createLogger } from '@sluice/common';
+import { SluiceError } from '@sluice/common';
 import { INSECURE_WARNING, Stram } from '@sluice/stram';
-import { configFlag, flag, logLevelFlag } from '../flags.js';
+import { configFlag, flag, logFormatFlag, logLevelFlag } from '../flags.js';
+import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
@@ -15,8 +16,11 @@ interface LaunchFlags extends LauncherFlags {
   config?: Record<string, unknown>;
   insecure?: boolean;
   logLevel: string;
+  logFormat?: LogFormat;
   recover?: string;
 }
+
+const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -28,8 +32,9 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(flag('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)"))
     .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
     .addOption(flag('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)'))
-    .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }));
-  addStramFlags(launch, [...WINDOW_FLAGS, ...TOKEN_FLAGS]);
+    .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }))
+    .addOption(logFormatFlag("STRAM's log on stderr (<app dir>/stram.log is always JSON)"));
+  addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
     if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
@@ -37,8 +42,14 @@ export function registerRuntimeCommands(program: Command): void {
       throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir and --insecure do not apply');
     }
     if (opts.insecure) warnInsecure();
-    const logger = createLogger({ name: 'stram', level: opts.logLevel });
-    const common = { ...launcherOptions(opts, opts.logLevel, logger), ...stramFlagValues(opts, [...WINDOW_FLAGS, ...TOKEN_FLAGS]), logger, containerLogLevel: opts.logLevel };
+    const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
+    const common = {
+      ...launcherOptions(opts, opts.logLevel, logger),
+      ...stramFlagValues(opts, LAUNCH_FLAGS),
+      logger,
+      logFile,
+      containerLogLevel: opts.logLevel,
+    };
     const stram = opts.recover
       ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
       : await Stram.launch({
