@@ -28,14 +28,14 @@ export async function bind(host: string, port = 0): Promise<Listener> {
 
 /**
  * A listener on the port the user chose (`--rest-port`), or any free one: a port in use is the
- * user's to fix, so it is refused naming the option rather than thrown as a socket error.
+ * user's to fix, so it is refused (LISTEN_FAILED) naming the option rather than thrown as a socket error.
  */
 export async function bindChosen(host: string, port: number | undefined, option: string): Promise<Listener> {
   try {
     return await bind(host, port ?? 0);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    throw new SluiceError('BAD_CONFIG', `${option} ${port}: the port is already in use on ${host}`, { cause: err });
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is already in use' : (err as Error).message;
+    throw new SluiceError('LISTEN_FAILED', `${option} ${port ?? 0}: cannot listen on ${host}: ${why}`, { cause: err });
   }
 }
 

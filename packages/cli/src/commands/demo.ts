@@ -8,6 +8,7 @@ import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launc
 import { duration, flag, logFormatFlag, logLevelFlag, wholeNumber } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
+import { compact, fitParts, terminalWidth } from '../terminal.js';
 import { newAppDir, warnInsecure } from './runtime.js';
 import { TOKEN_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
 
@@ -89,7 +90,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   const tick = async (until: () => boolean, maxMs: number): Promise<void> => {
     const end = Date.now() + maxMs;
     while (!until() && Date.now() < end && stram.appState === 'running') {
-      progress.show(line(stram, started));
+      progress.show(line(stram, started, progress.width));
       await Promise.race([sleep(Math.min(1_000, Math.max(0, end - Date.now()))), new Promise<void>((r) => (wake = r))]);
     }
   };
@@ -105,7 +106,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   };
   await tick(() => outputHas() || interrupted > 1, drainMs);
   const drained = outputHas();
-  progress.show(line(stram, started), true);
+  progress.show(line(stram, started, progress.width), true);
   progress.done();
   process.off('SIGINT', onSigint);
   const containers = stram.plan.containers.length;
@@ -154,34 +155,41 @@ function generatorWindow(ops: OperatorView[]): number {
   return ops.filter((o) => o.operator === 'generator').reduce((m, o) => Math.max(m, o.window), 0);
 }
 
-function line(stram: Stram, started: number): string {
+function line(stram: Stram, started: number, width: number): string {
   const ops = stram.operators();
   // Windows written by the output operator (its files; its heartbeat stats lag by up to a second).
   const out = existsSync(stram.dir.output) ? readdirSync(stram.dir.output).filter((f) => f.startsWith('window-')).length : 0;
-  const rates = ops.map((o) => `${o.id} ${compact(o.tuplesPerSecond)}/s`).join('  ');
   const cs = stram.containers();
   const up = cs.filter((c) => c.state === 'running').length;
-  return `[${Math.round((Date.now() - started) / 1000)}s] windows ${out}  ${rates}  containers ${up}/${cs.length} up`;
+  return fitParts([`[${Math.round((Date.now() - started) / 1000)}s]`, `windows ${out}`, `containers ${up}/${cs.length} up`, ...ops.map(rates)], width);
 }
 
-function compact(n: number): string {
-  return n >= 10_000 ? `${(n / 1000).toFixed(0)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
+/** An operator's tuples/s: out for a source, in for a sink, in→out for one between. */
+function rates(o: OperatorView): string {
+  const [i, x] = [compact(o.tuplesInPerSecond), compact(o.tuplesOutPerSecond)];
+  if (o.tuplesIn === 0) return `${o.id} out ${x}/s`;
+  if (o.tuplesOut === 0) return `${o.id} in ${i}/s`;
+  return `${o.id} ${i}→${x}/s`;
 }
 
-/** One line rewritten in place on a terminal; periodic plain lines otherwise (logs, CI). */
+/** One line rewritten in place on a terminal; periodic plain lines otherwise (logs, CI). Both fit `width`. */
 class ProgressLine {
   private last = 0;
-  private width = 0;
+  private shown = 0;
   constructor(private readonly stream: NodeJS.WriteStream) {}
 
+  /** The terminal's columns (process.stdout's, the demo's own terminal), 80 when unknown. */
+  get width(): number {
+    return terminalWidth(process.stdout.isTTY ? process.stdout : this.stream);
+  }
+
   show(text: string, force = false): void {
+    const t = text.length > this.width - 1 ? text.slice(0, this.width - 1) : text;
     if (this.stream.isTTY) {
-      const cols = this.stream.columns ?? 120;
-      const t = text.length > cols - 1 ? text.slice(0, cols - 1) : text;
-      this.stream.write(`\r${t}${' '.repeat(Math.max(0, this.width - t.length))}`);
-      this.width = t.length;
+      this.stream.write(`\r${t}${' '.repeat(Math.max(0, this.shown - t.length))}`);
+      this.shown = t.length;
     } else if (force || Date.now() - this.last >= 5_000) {
-      this.stream.write(`${text}\n`);
+      this.stream.write(`${t}\n`);
       this.last = Date.now();
     }
   }
@@ -192,7 +200,7 @@ class ProgressLine {
   }
 
   done(): void {
-    if (this.stream.isTTY && this.width > 0) this.stream.write('\n');
-    this.width = 0;
+    if (this.stream.isTTY && this.shown > 0) this.stream.write('\n');
+    this.shown = 0;
   }
 }

@@ -4,10 +4,20 @@ import { formatDuration } from '@sluice/common';
 import { processAlive, type TokenStatus } from '@sluice/stram';
 import { durationOrSeconds, flag } from '../flags.js';
 import { withExamples } from '../help.js';
+import { compact } from '../terminal.js';
 import { ExitCode } from '../report.js';
 import { fetchStatus, openApp, type AppStatus } from './runtime-client.js';
 
 const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
+
+const DEFAULT_WATCH_MS = 2_000;
+
+interface StatusFlags {
+  appDir?: string;
+  json?: boolean;
+  wide?: boolean;
+  watch?: number | true;
+}
 
 /** `sluice status` and `sluice shutdown`. */
 export function registerStatusCommands(program: Command): void {
@@ -16,11 +26,18 @@ export function registerStatusCommands(program: Command): void {
     .description('show a running app: containers and operators with their stats')
     .addOption(flag(...APP_DIR))
     .addOption(flag('--json', 'print one JSON object instead of tables'))
-    .action(async (opts: { appDir?: string; json?: boolean }) => {
-      const status = await fetchStatus(openApp(opts.appDir));
-      process.stdout.write(opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status));
+    .addOption(flag('--wide', 'add the token columns (expiry, last renewal, renewal failures) and each operator\'s container'))
+    .addOption(flag<number | true>('--watch [interval]', 'redraw every interval until Ctrl-C (a bare number is seconds)', { parse: durationOrSeconds, shownDefault: '2s' }))
+    .action(async (opts: StatusFlags) => {
+      const client = openApp(opts.appDir);
+      const show = async (): Promise<string> => {
+        const status = await fetchStatus(client);
+        return opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status, { wide: opts.wide ?? false });
+      };
+      if (opts.watch === undefined) process.stdout.write(await show());
+      else await watch(show, opts.watch === true ? DEFAULT_WATCH_MS : opts.watch);
     });
-  withExamples(status, ['status', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
+  withExamples(status, ['status', 'status --watch', 'status --wide', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
   const shutdown = program
     .command('shutdown')
     .description('shut a running app down: containers stop, credentials and spool files are removed')
@@ -42,7 +59,42 @@ export function registerStatusCommands(program: Command): void {
   withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s']);
 }
 
-export function renderStatus(s: AppStatus): string {
+/**
+ * Redraws `show()` every `intervalMs` until SIGINT/SIGTERM: in place on a terminal, one snapshot
+ * after another (a blank line between) when piped.
+ */
+async function watch(show: () => Promise<string>, intervalMs: number): Promise<void> {
+  let stopped = false;
+  let wake: () => void = () => undefined;
+  const stop = (): void => {
+    stopped = true;
+    wake();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    for (let first = true; !stopped; first = false) {
+      const text = await show();
+      if (process.stdout.isTTY) process.stdout.write(`\x1b[H\x1b[2J${text}`);
+      else process.stdout.write(first ? text : `\n${text}`);
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, intervalMs);
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/**
+ * The status tables. By default they fit 100 columns: counts are compact (1.2M) and the token
+ * columns, each an ISO time, are left to `wide`, which also shows every number in full.
+ */
+export function renderStatus(s: AppStatus, options: { wide: boolean; now?: number } = { wide: false }): string {
+  const wide = options.wide;
+  const now = options.now ?? Date.now();
   const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string };
   const lines = [`app ${a.id} (${a.name}): ${a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
   const t = s.app['tokens'] as { renewals: number; reissues: number; failures: number; failing: number; keyRolls: number } | undefined;
@@ -54,15 +106,29 @@ export function renderStatus(s: AppStatus): string {
   if (takeovers) lines.push(`subscriber takeovers: ${takeovers.refused} refused by buffer servers, ${takeovers.takenOver} inputs taken over`);
   const stalled = s.operators.filter((o) => o.stalled).map((o) => o.id);
   if (stalled.length > 0) lines.push(`STALLED: ${stalled.join(' ')} (window stopped while upstream windows go on)`);
+  const n = (x: number): string => (wide ? String(x) : compact(x));
   // Plain text when piped (no ANSI colours in files or other programs' input).
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'restarts', 'operators', 'heartbeats', 'last heartbeat', 'deployed', 'token expiry', 'last renewal', 'renewal failures'] });
+  const tokenHead = wide ? ['deployed', 'token expiry', 'last renewal', 'renewal failures'] : [];
+  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'restarts', 'operators', 'heartbeats', 'last heartbeat', ...tokenHead] });
   for (const c of s.containers) {
     const tk = (c as { tokens?: TokenStatus | null }).tokens;
     const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
-    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
+    const last = c.lastHeartbeat === null ? '-' : wide ? c.lastHeartbeat : `${formatAge(now - Date.parse(c.lastHeartbeat))} ago`;
+    const tokenCells = wide ? [c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures] : [];
+    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
   }
-  const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint', 'stalled'] });
-  for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint, o.stalled ? 'STALLED' : 'no']);
+  const containerHead = wide ? ['container'] : [];
+  const ot = new Table({ ...style, head: ['operator', ...containerHead, 'window', 'tuples in', 'out', 'in/s', 'out/s', 'latency', 'checkpoint', 'stalled'] });
+  for (const o of s.operators) {
+    const container = wide ? [o.container] : [];
+    ot.push([o.id, ...container, o.window, n(o.tuplesIn), n(o.tuplesOut), n(o.tuplesInPerSecond), n(o.tuplesOutPerSecond), `${o.latencyMs.toFixed(1)}ms`, o.checkpoint, o.stalled ? 'STALLED' : 'no']);
+  }
   return `${lines.join('\n')}\n${ct.toString()}\n${ot.toString()}\n`;
+}
+
+/** 0.4s, 12s, 3m, 2h: how long ago, in a few characters. */
+function formatAge(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  return s < 10 ? `${s.toFixed(1)}s` : s < 120 ? `${Math.round(s)}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }
