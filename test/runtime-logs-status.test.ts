@@ -117,6 +117,13 @@ describe('sluice demo: logs, status and a fixed REST port', () => {
     expect(generator.tuplesOutPerSecond).toBeGreaterThan(0);
   });
 
+  it("prints the demo's progress lines within 80 columns when piped (no terminal width to go by)", async () => {
+    const progress = () => demo.stderr.split('\n').filter((l) => /^\[\d+s\]/.test(l));
+    // A line from once the counters run (every 5 s when piped) shows their words in and counts out.
+    await until(() => progress().some((l) => /counter \S+→\S+\/s/.test(l)));
+    for (const l of progress()) expect(l.length).toBeLessThan(80);
+  });
+
   it('--rest-port fixes the REST port, and /metrics answers there to the web token', async () => {
     expect(rest()).toBe(`http://127.0.0.1:${restPort}`);
     const res = await fetch(`http://127.0.0.1:${restPort}/metrics`, { headers: { authorization: `Bearer ${webToken()}` } });

@@ -161,14 +161,25 @@ function line(stram: Stram, started: number, width: number): string {
   const out = existsSync(stram.dir.output) ? readdirSync(stram.dir.output).filter((f) => f.startsWith('window-')).length : 0;
   const cs = stram.containers();
   const up = cs.filter((c) => c.state === 'running').length;
-  return fitParts([`[${Math.round((Date.now() - started) / 1000)}s]`, `windows ${out}`, `containers ${up}/${cs.length} up`, ...ops.map(rates)], width);
+  return fitParts([`[${Math.round((Date.now() - started) / 1000)}s]`, `windows ${out}`, `${up}/${cs.length} containers up`, ...byOperator(ops).map(rates)], width);
+}
+
+/** Each logical operator with its partitions' counts and rates summed: one part of the line each. */
+function byOperator(ops: readonly OperatorView[]): OperatorView[] {
+  const sums = new Map<string, OperatorView>();
+  for (const o of ops) {
+    const s = sums.get(o.operator);
+    if (!s) sums.set(o.operator, { ...o, id: o.operator });
+    else for (const k of ['tuplesIn', 'tuplesOut', 'tuplesInPerSecond', 'tuplesOutPerSecond'] as const) s[k] += o[k];
+  }
+  return [...sums.values()];
 }
 
 /** An operator's tuples/s: out for a source, in for a sink, in→out for one between. */
 function rates(o: OperatorView): string {
   const [i, x] = [compact(o.tuplesInPerSecond), compact(o.tuplesOutPerSecond)];
-  if (o.tuplesIn === 0) return `${o.id} out ${x}/s`;
-  if (o.tuplesOut === 0) return `${o.id} in ${i}/s`;
+  if (o.tuplesIn === 0) return `${o.id} ${x}/s out`;
+  if (o.tuplesOut === 0) return `${o.id} ${i}/s in`;
   return `${o.id} ${i}→${x}/s`;
 }
 
