@@ -106,6 +106,16 @@ describe('sluice demo: logs, status and a fixed REST port', () => {
     for (const column of ['token expiry', 'last renewal', 'renewal failures']) expect(wide.stdout).toContain(column);
   });
 
+  it('sluice status --watch redraws until Ctrl-C, then exits 0', async () => {
+    const watch = startCli(['status', '--watch', '300ms', '--app-dir', appDir], tmp.path);
+    const snapshots = () => watch.stdout.split('\n').filter((l) => l.startsWith('app ')).length;
+    await until(() => snapshots() >= 2);
+    watch.kill('SIGINT');
+    const r = await watch.exited;
+    expect(r.code).toBe(0);
+    expect(Math.max(...r.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+  });
+
   it('reports tuples in/s and out/s separately: a counter takes in far more words than counts it emits', async () => {
     const ops = await operators();
     const counters = ops.filter((o) => o.operator === 'counter');

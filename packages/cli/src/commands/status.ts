@@ -78,8 +78,11 @@ async function watch(show: () => Promise<string>, intervalMs: number): Promise<v
       if (process.stdout.isTTY) process.stdout.write(`\x1b[H\x1b[2J${text}`);
       else process.stdout.write(first ? text : `\n${text}`);
       await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, intervalMs);
+        const timer = setTimeout(r, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
       });
     }
   } finally {
