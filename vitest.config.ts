@@ -7,6 +7,7 @@ export default defineConfig({
   test: {
     projects: [
       { extends: true, test: { name: 'common', include: ['packages/common/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'app', include: ['packages/app/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'buffer-server', include: ['packages/buffer-server/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'stram', include: ['packages/stram/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'container', include: ['packages/container/src/**/*.test.ts'] } },

@@ -4,6 +4,7 @@ import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerInitCommand } from './commands/init.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { helpConfiguration, withExamples } from './help.js';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerRuntimeCommands(program);
   registerDemoCommand(program);
   registerLogsCommand(program);
+  registerInitCommand(program);
   return program;
 }
 

@@ -1,7 +1,7 @@
 /**
  * One error type and one codes table for all of Sluice (STYLE.md "one error type, one codes table").
  * `closeCode` is the WebSocket close code a server uses when this error ends a connection
- * (DESIGN.md "Authenticated connection"); branch on `code`, never on the message text.
+ * (docs/protocol.md "2. Close codes"); branch on `code`, never on the message text.
  */
 export const CloseCode = {
   normal: 1000,
@@ -53,12 +53,20 @@ export const ErrorCodes = {
   STATE_IO: { closeCode: CloseCode.normal, retriable: true },
   BAD_CONFIG: { closeCode: CloseCode.normal, retriable: false },
   INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
+  /** An app folder's package.json is missing, unreadable or names no entry that exists (sluice launch DIR). */
+  BAD_APP_PACKAGE: { closeCode: CloseCode.normal, retriable: false },
   FILE_EXISTS: { closeCode: CloseCode.normal, retriable: false },
   CONNECTION_CLOSED: { closeCode: CloseCode.normal, retriable: true },
   // a server could not listen on its address (in use, not permitted)
   LISTEN_FAILED: { closeCode: CloseCode.normal, retriable: false },
   // the command line itself: an unknown flag or command, a missing argument (the CLI's exit code 2)
   BAD_USAGE: { closeCode: CloseCode.normal, retriable: false },
+  // another live STRAM holds the app directory (docs/guide.md "One STRAM per app directory")
+  APP_DIR_IN_USE: { closeCode: CloseCode.normal, retriable: false },
+  // a launcher's engine (the Docker Engine API) does not answer
+  ENGINE_UNREACHABLE: { closeCode: CloseCode.normal, retriable: true },
+  // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")
+  APP_FAILED: { closeCode: CloseCode.normal, retriable: false },
   // a frame over the size limit; the WebSocket layer closes with the standard 1009
   FRAME_TOO_BIG: { closeCode: CloseCode.tooBig, retriable: false },
   // a message in too many fragments (or pieces) before welcome; the WebSocket layer closes with 1008

@@ -43,6 +43,23 @@ export const takeoverReportSchema = z.object({
 });
 export type TakeoverReport = z.infer<typeof takeoverReportSchema>;
 
+/**
+ * An exception in an operator (or in deploying one), as its container reports it until it exits
+ * (docs/protocol.md "Umbilical commands and counters"). The container cuts message and stack to
+ * these lengths; STRAM keeps the report with the container's failures.
+ */
+export const FAILURE_LIMITS = { message: 1_000, stack: 16_000, reports: 10 } as const;
+export const failureReportSchema = z.object({
+  /** The physical operator that threw; absent when the failure is not one operator's (a deploy that failed). */
+  operator: id.optional(),
+  /** `Name: message` of what was thrown. */
+  message: z.string().max(FAILURE_LIMITS.message),
+  stack: z.string().max(FAILURE_LIMITS.stack).optional(),
+  /** When it was caught, ms since the epoch. */
+  at: uint,
+});
+export type FailureReport = z.infer<typeof failureReportSchema>;
+
 export const heartbeatSchema = z.object({
   t: z.literal('heartbeat'),
   container: id,
@@ -62,6 +79,8 @@ export const heartbeatSchema = z.object({
     .optional(),
   /** Sent once there is something to report; absent means none. */
   takeovers: takeoverReportSchema.optional(),
+  /** Operator failures of this process, oldest first; absent means none. */
+  failures: z.array(failureReportSchema).max(FAILURE_LIMITS.reports).optional(),
 });
 export type HeartbeatMessage = z.infer<typeof heartbeatSchema>;
 

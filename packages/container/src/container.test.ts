@@ -388,7 +388,7 @@ describe('container processes', () => {
 
 
 describe('a container whose operator fails', () => {
-  it('reports the error in a heartbeat, stops and exits 4', async () => {
+  it('reports the error with its stack in a heartbeat, stops and exits 4', async () => {
     const failingApp = join(repo, 'packages', 'container', 'dist', 'fixtures', 'failing-app.js');
     const appDir = mkdtempSync(join(tmpdir(), 'sluice-failing-'));
     const authority = await StramSecretManager.open({ app: 'failing', stateDir: null, logger: silent });
@@ -420,6 +420,10 @@ describe('a container whose operator fails', () => {
       expect(await proc.exited).toBe(4);
       const reported = stram.heartbeats.flatMap((h) => h.errors ?? []);
       expect(reported).toContain('operator flaky#0 failed: boom in window 3');
+      // The failure with its stack, which names the line of the app module that threw.
+      const failures = stram.heartbeats.flatMap((h) => h.failures ?? []);
+      expect(failures[0]).toEqual({ operator: 'flaky#0', message: 'Error: boom in window 3', stack: expect.stringContaining('failing-app.js'), at: expect.any(Number) });
+      expect(failures[0]!.stack).toMatch(/^Error: boom in window 3\n\s+at /);
       expect(stram.heartbeats.at(-1)!.state).toBe('stopping');
     } finally {
       if (proc && proc.child.exitCode === null) proc.child.kill('SIGKILL');

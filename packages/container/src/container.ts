@@ -2,10 +2,11 @@ import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
+import { FAILURE_LIMITS, advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type FailureReport, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
 import { ContainerCounters, ContainerEvent } from './counters.js';
+import { failureReport } from './failure-report.js';
 import { HeldCredentials } from './held-credentials.js';
 import type { OperatorRunner } from './operator-runner.js';
 import { TakeoverTally } from './takeover-tally.js';
@@ -62,6 +63,8 @@ export class Container {
   private readonly checkpoints: CheckpointStore;
   private state: HeartbeatMessage['state'] = 'starting';
   private readonly errors: string[] = [];
+  /** Exceptions of this process's operators, with their stacks: every heartbeat until the process exits carries them. */
+  private readonly failures: FailureReport[] = [];
   private readonly takeovers = new TakeoverTally();
   private commands: Promise<void> = Promise.resolve();
   private app: AppDefinition | null = null;
@@ -151,6 +154,7 @@ export class Container {
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
       counters: this.counters.snapshot(),
       ...(takeovers ? { takeovers } : {}),
+      ...(this.failures.length > 0 ? { failures: this.failures.slice(-FAILURE_LIMITS.reports) } : {}),
     };
   }
 
@@ -164,7 +168,11 @@ export class Container {
         } catch (err) {
           this.log.error({ command: cmd.c, err: (err as Error).message }, 'command failed');
           this.report(`${cmd.c} failed: ${(err as Error).message}`);
-          if (cmd.c === 'deploy') void this.stop(ExitCode.failed, 'deploy failed');
+          if (cmd.c === 'deploy') {
+            // An operator's create or setup threw: as much a failure of the app as one in a window.
+            this.failures.push(failureReport(err, this.now()));
+            void this.stop(ExitCode.failed, 'deploy failed');
+          }
         }
       }
     }));
@@ -308,6 +316,7 @@ export class Container {
 
   private operatorFailed(err: Error, runner: OperatorRunner): void {
     this.report(`operator ${runner.id} failed: ${err.message}`);
+    this.failures.push(failureReport(err, this.now(), runner.id));
     void this.stop(ExitCode.operatorFailed, `operator ${runner.id} failed`);
   }
 
@@ -334,8 +343,8 @@ export class Container {
     this.stopping ??= (async () => {
       this.log.info({ code, reason }, 'container stopping');
       this.state = 'stopping';
-      if (code === ExitCode.operatorFailed && this.umbilical) {
-        // Best effort: let STRAM see the error before the process goes.
+      if (this.failures.length > 0 && this.umbilical) {
+        // Best effort: let STRAM see the failure, with its stack, before the process goes (docs/protocol.md "Umbilical commands and counters").
         await Promise.race([this.umbilical.beat().then(() => this.umbilical?.beat()), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
       this.umbilical?.stop();

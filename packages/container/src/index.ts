@@ -3,3 +3,4 @@ export { Container, ExitCode, type ContainerOptions, type DataPlane } from './co
 export { CheckpointStore } from './checkpoint-store.js';
 export { WindowTracker, type StreamEvent, type TrackerAction } from './window-tracker.js';
 export { UmbilicalClient, type UmbilicalClientOptions } from './umbilical-client.js';
+export { runLocal, type LocalRun, type LocalRunOptions } from './local-run.js';

@@ -18,6 +18,8 @@ export interface RunnerOptions {
   checkpoints: CheckpointStore;
   checkpointWindows: number;
   windowMs: number;
+  /** Input operators stop after this window (the local harness runs a fixed number); absent = until stopped. */
+  lastWindow?: number;
   /** Called once when a hook throws; the runner stops itself. */
   onError(err: Error, runner: OperatorRunner): void;
   now?: () => number;
@@ -199,7 +201,8 @@ export class OperatorRunner {
   private async runInputWindows(): Promise<void> {
     let w = this.deploy.restoreWindow;
     let due = this.now();
-    while (!this.stopped) {
+    const last = this.o.lastWindow ?? Infinity;
+    while (!this.stopped && w < last) {
       w++;
       await this.beginWindow(w);
       await this.hooks.emitTuples?.(w);

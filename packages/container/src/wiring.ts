@@ -52,11 +52,16 @@ export function sourceId(port: string, upstream: string): string {
   return `${port}|${upstream}`;
 }
 
+/** The tracker sources of an operator: one per upstream partition of each input, in-process or not. */
+export function sourcesOf(d: DeployOperator): { id: string; port: string }[] {
+  return d.inputs.flatMap((i) => [...i.local, ...i.upstreams.map((u) => u.operator)].map((up) => ({ id: sourceId(i.port, up), port: i.port })));
+}
+
 /**
  * The partition key of a partitioned stream: that of its first partitioned sink's input port
  * (all partitioned sinks of one stream share the key; docs/protocol.md "Publisher (role `publish`)" has one p per tuple).
  */
-function partitionKeyFor(ctx: WiringContext, stream: string): ((t: unknown) => number) | undefined {
+export function partitionKeyFor(ctx: Pick<WiringContext, 'app' | 'config'>, stream: string): ((t: unknown) => number) | undefined {
   for (const sink of ctx.app.streams[stream]?.to ?? []) {
     const [operator, port] = sink.split('.') as [string, string];
     if ((ctx.app.operators[operator]?.partitions ?? 1) <= 1) continue;
@@ -88,8 +93,7 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
   const all = [...existing.values(), ...created];
   try {
     for (const { runner } of created) {
-      const sources = runner.deploy.inputs.flatMap((i) => [...i.local, ...i.upstreams.map((u) => u.operator)].map((up) => ({ id: sourceId(i.port, up), port: i.port })));
-      runner.setSources(sources);
+      runner.setSources(sourcesOf(runner.deploy));
     }
     for (const entry of created) {
       const { runner } = entry;

@@ -2,12 +2,15 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SluiceError, writeFileAtomic } from '@sluice/common';
+import type { ContainerView, OperatorView } from './container-table.js';
 
 /**
  * The app directory (docs/architecture.md "State on disk"):
  *
+ *   <appDir>/stram.lock                  the live STRAM's pid and start time (app-lock.ts); removed when it stops
  *   <appDir>/stram.json                  where STRAM listens and its pid (no secrets), for `sluice status/shutdown`
  *   <appDir>/stram.log                   STRAM's log, JSON lines (0600; `sluice logs`)
+ *   <appDir>/failed.json                 why the app FAILED, and its last status (no secrets), for `sluice status`
  *   <appDir>/web-token                   the launching user's REST token (JWT, 0600)
  *   <appDir>/stram/                      0700: the secret manager's state (keys, tokens) and web-key
  *   <appDir>/containers/<id>/credentials 0600: everything container <id> needs; its path is all it is given
@@ -32,6 +35,9 @@ export class AppDir {
   }
   get info(): string {
     return join(this.root, 'stram.json');
+  }
+  get failed(): string {
+    return join(this.root, 'failed.json');
   }
   get checkpoints(): string {
     return join(this.root, 'checkpoints');
@@ -72,6 +78,21 @@ export class AppDir {
     writeFileAtomic(this.info, `${JSON.stringify(info, null, 2)}\n`, 0o600);
   }
 
+  /** The app FAILED: its last status, kept for `sluice status` once STRAM is gone (docs/guide.md "Restart strategies"). */
+  writeFailed(report: FailedReport): void {
+    writeFileAtomic(this.failed, `${JSON.stringify(report, null, 2)}\n`, 0o600);
+  }
+
+  /** The FAILED report, if the app failed. */
+  readFailed(): FailedReport | undefined {
+    if (!existsSync(this.failed)) return undefined;
+    try {
+      return JSON.parse(readFileSync(this.failed, 'utf8')) as FailedReport;
+    } catch (err) {
+      throw new SluiceError('STATE_CORRUPT', `${this.failed} cannot be read: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   readInfo(): StramInfo {
     try {
       return JSON.parse(readFileSync(this.info, 'utf8')) as StramInfo;
@@ -92,6 +113,13 @@ export interface StramInfo {
   insecure: boolean;
 }
 
+/** What `failed.json` holds: the app's last status, as REST gave it, with the failure's reason and time in `app.failure`. */
+export interface FailedReport {
+  app: Record<string, unknown> & { id: string; state: 'failed'; failure: { reason: string; at: string } };
+  containers: ContainerView[];
+  operators: OperatorView[];
+}
+
 /** `<name>-<random>`, usable as a directory name and in a token scope. */
 export function newAppId(name: string): string {
   const safe = name.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'app';
@@ -105,14 +133,14 @@ export function defaultAppDir(appId: string, cwd = process.cwd()): string {
   return resolve(cwd, DEFAULT_APPS_DIR, appId);
 }
 
-/** The most recently launched app under `.sluice/apps` (by its stram.json), for `sluice status` without `--app-dir`. */
+/** The most recently launched app under `.sluice/apps` (by its stram.json, or failed.json once it FAILED), for `sluice status` without `--app-dir`. */
 export function latestAppDir(cwd = process.cwd()): string {
   const apps = resolve(cwd, DEFAULT_APPS_DIR);
   const candidates = existsSync(apps)
     ? readdirSync(apps)
         .map((d) => join(apps, d))
-        .filter((d) => existsSync(join(d, 'stram.json')))
-        .map((d) => ({ d, t: statSync(join(d, 'stram.json')).mtimeMs }))
+        .map((d) => ({ d, file: ['stram.json', 'failed.json'].map((f) => join(d, f)).find((f) => existsSync(f)) }))
+        .flatMap(({ d, file }) => (file ? [{ d, t: statSync(file).mtimeMs }] : []))
         .sort((a, b) => b.t - a.t)
     : [];
   const first = candidates[0];

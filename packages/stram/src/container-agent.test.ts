@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, SluiceError, generateSecret, mintBufferToken, openCredentials, readCredentials, tokenToText, type Command, type Credentials, type HeartbeatMessage } from '@sluice/common';
 import { ContainerAgent } from './container-agent.js';
-import type { ContainerRecord } from './container-table.js';
-import { ContainerState } from './container-table.js';
+import { ContainerState, type ContainerRecord } from './container-table.js';
+import { FailureLog } from './failure-log.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -31,7 +31,7 @@ function credentials(seq: number): Credentials {
 }
 
 function record(): ContainerRecord {
-  return { id: 'c1', bufferServer: 'bs-c1', operators: ['gen#0'], state: ContainerState.launching, process: undefined, exit: undefined, launchedAt: 0, lastHeartbeatAt: undefined, heartbeats: 0, bufferServerUrl: null, reportedState: undefined, stats: new Map(), errors: [], counters: {}, deployed: false, committedSent: 0, restarts: 0, restore: 0, announce: false, adopted: false };
+  return { id: 'c1', bufferServer: 'bs-c1', operators: ['gen#0'], state: ContainerState.launching, process: undefined, exit: undefined, launchedAt: 0, lastHeartbeatAt: undefined, heartbeats: 0, bufferServerUrl: null, reportedState: undefined, stats: new Map(), errors: [], failures: new FailureLog(), restartAt: undefined, counters: {}, deployed: false, committedSent: 0, restarts: 0, restore: 0, announce: false, adopted: false };
 }
 
 function setup() {

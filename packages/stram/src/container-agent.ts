@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { SluiceError, decodeIdentifier, sealCredentials, tokenFromText, writeCredentials, type Command, type Credentials, type HeartbeatMessage } from '@sluice/common';
+import { SluiceError, decodeIdentifier, sealCredentials, tokenFromText, writeCredentials, type Command, type Credentials, type FailureReport, type HeartbeatMessage } from '@sluice/common';
 import type { ContainerRecord } from './container-table.js';
 
 /**
@@ -30,7 +30,11 @@ export interface Heard {
   bufferServerChanged: boolean;
   /** It was adopted after a STRAM restart and this is the first heartbeat since. */
   adopted: boolean;
+  /** Operator failures this heartbeat reported for the first time. */
+  failures: FailureReport[];
 }
+
+const ERRORS_KEPT = 20;
 
 export class ContainerAgent {
   private current: Credentials;
@@ -44,6 +48,8 @@ export class ContainerAgent {
   /** The last push, until the container's next heartbeat shows whether it arrived. */
   private inFlight: { revision: number; fields: Partial<Credentials>; channel: AckChannel } | undefined;
   private outbox: Command[] = [];
+  /** Errors the current process has reported (it repeats them in every heartbeat). */
+  private seenErrors = new Set<string>();
 
   private constructor(
     readonly record: ContainerRecord,
@@ -121,6 +127,7 @@ export class ContainerAgent {
     this.unsent = undefined;
     this.inFlight = undefined;
     this.outbox = [];
+    this.seenErrors = new Set();
   }
 
   send(...commands: Command[]): void {
@@ -144,12 +151,18 @@ export class ContainerAgent {
     r.reportedState = hb.state;
     r.adopted = false;
     if (r.state !== 'exited') r.state = 'running';
-    if (hb.errors?.length) r.errors = hb.errors.slice(-20);
+    for (const e of hb.errors ?? []) {
+      if (this.seenErrors.has(e)) continue;
+      this.seenErrors.add(e);
+      r.errors.push(e);
+      if (r.errors.length > ERRORS_KEPT) r.errors.shift();
+    }
+    const failures = r.failures.reported(hb.failures ?? [], r.restarts);
     if (hb.counters) r.counters = hb.counters;
     for (const s of hb.operators) r.stats.set(s.id, s);
     const bufferServerChanged = hb.bufferServer !== null && hb.bufferServer !== r.bufferServerUrl;
     if (bufferServerChanged) r.bufferServerUrl = hb.bufferServer;
-    return { bufferServerChanged, adopted };
+    return { bufferServerChanged, adopted, failures };
   }
 
   private settle(channel: AckChannel): void {

@@ -1,4 +1,5 @@
 import { isoTime, type HeartbeatMessage, type OperatorStats, type PhysicalPlan } from '@sluice/common';
+import { FailureLog, type FailureView } from './failure-log.js';
 import type { LaunchedContainer } from './launcher.js';
 
 /** STRAM's view of each container: what it reported, what it has been told, how its process is doing. */
@@ -24,7 +25,12 @@ export interface ContainerRecord {
   bufferServerUrl: string | null;
   reportedState: HeartbeatMessage['state'] | undefined;
   stats: Map<string, OperatorStats>;
+  /** Errors its processes reported (heartbeat `errors`), newest last, kept across replacements. */
   errors: string[];
+  /** Its failures and what the restart strategy made of each (failure-log.ts), kept across replacements. */
+  failures: FailureLog;
+  /** When its scheduled replacement starts (restart-strategy.ts); undefined when none is waiting. */
+  restartAt: number | undefined;
   /** What the container counts (heartbeat `counters`), as it last reported them. */
   counters: Record<string, number>;
   deployed: boolean;
@@ -53,6 +59,10 @@ export interface ContainerView {
   exit: { code: number | null; signal: string | null } | null;
   tokenExpiry: string | null;
   errors: string[];
+  /** Operator exceptions (with stacks) and process losses, oldest first, with the restart strategy's decision on each. */
+  failures: FailureView[];
+  /** When its replacement starts, while one waits out the restart delay. */
+  restartAt: string | null;
   /** Counts since its process started, by event name (docs/protocol.md "Umbilical commands and counters"). */
   counters: Record<string, number>;
   /** Times the container was replaced (process exit or heartbeat timeout). */
@@ -95,6 +105,8 @@ export function newRecord(plan: PhysicalPlan, id: string, now: number): Containe
     reportedState: undefined,
     stats: new Map(),
     errors: [],
+    failures: new FailureLog(),
+    restartAt: undefined,
     counters: {},
     deployed: false,
     committedSent: 0,
@@ -119,6 +131,8 @@ export function containerView(r: ContainerRecord, tokenExpiry: number | undefine
     exit: r.exit ?? null,
     tokenExpiry: tokenExpiry === undefined ? null : isoTime(tokenExpiry),
     errors: r.errors,
+    failures: r.failures.views(),
+    restartAt: r.restartAt === undefined ? null : new Date(r.restartAt).toISOString(),
     counters: r.counters,
     restarts: r.restarts,
   };

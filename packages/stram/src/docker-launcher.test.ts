@@ -19,6 +19,9 @@ class FakeEngine {
   server!: Server;
   exitCode = 0;
   conflictOnce = false;
+  /** What the engine has: `check()` asks for the network and the image. */
+  networks = new Set(['net1']);
+  images = new Set(['sluice:t']);
   private waiters: (() => void)[] = [];
 
   async listen(socket: string): Promise<void> {
@@ -40,6 +43,14 @@ class FakeEngine {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
+    if (path === '/_ping') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      return void res.end('OK');
+    }
+    const network = /^\/networks\/([^/]+)$/.exec(path);
+    if (network) return this.networks.has(decodeURIComponent(network[1]!)) ? json(200, { Name: network[1] }) : json(404, { message: `network ${network[1]} not found` });
+    const image = /^\/images\/([^/]+)\/json$/.exec(path);
+    if (image) return this.images.has(decodeURIComponent(image[1]!)) ? json(200, { Id: 'sha256:1' }) : json(404, { message: `No such image: ${image[1]}` });
     if (path.startsWith('/containers/create')) {
       if (this.conflictOnce) {
         this.conflictOnce = false;
@@ -151,6 +162,28 @@ describe('DockerLauncher', () => {
     ]);
     engine.exit(0);
     await c.exited;
+  });
+
+  it('check: an engine with the network and the image passes, asking for nothing else', async () => {
+    await launcher.check();
+    expect(engine.calls.map((c) => `${c.method} ${c.path}`)).toEqual(['GET /_ping', 'GET /networks/net1', 'GET /images/sluice%3At/json']);
+  });
+
+  it('check: no engine at the socket is one line saying where it looked and how to start one', async () => {
+    const socket = join(dir, 'nothing.sock');
+    const l = new DockerLauncher({ image: 'x', network: 'n', socketPath: socket });
+    await expect(l.check()).rejects.toMatchObject({
+      code: 'ENGINE_UNREACHABLE',
+      message: `docker engine not reachable at unix://${socket}: connect ENOENT ${socket}; start it with 'bash scripts/docker-engine.sh start' or set DOCKER_HOST`,
+    });
+  });
+
+  it('check: a missing network or image is named, with the command that makes it', async () => {
+    engine.networks.clear();
+    await expect(launcher.check()).rejects.toMatchObject({ code: 'BAD_CONFIG', message: expect.stringMatching(/^docker network net1 does not exist at unix:\/\/.*; create it: docker network create net1$/) });
+    engine.networks.add('net1');
+    engine.images.clear();
+    await expect(launcher.check()).rejects.toMatchObject({ code: 'BAD_CONFIG', message: expect.stringMatching(/^docker image sluice:t is not in the engine at .*; build it: docker build -f docker\/Dockerfile -t sluice:t \.$/) });
   });
 
   it('settles exited with -1 when the engine cannot be reached', async () => {

@@ -58,6 +58,32 @@ export class DockerLauncher implements Launcher {
     this.engine = new DockerEngine(o.socketPath);
   }
 
+  /**
+   * The engine answers, and has the network and the image (docs/docker.md): checked once at
+   * launch, so a missing engine is one line and a non-zero exit, not a relaunch of every container.
+   */
+  async check(): Promise<void> {
+    const where = `unix://${this.engine.socketPath}`;
+    try {
+      await this.engine.call('GET', '/_ping', undefined, 5_000);
+    } catch (err) {
+      const detail = ((err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)).message;
+      throw new SluiceError('ENGINE_UNREACHABLE', `docker engine not reachable at ${where}: ${detail}; start it with 'bash scripts/docker-engine.sh start' or set DOCKER_HOST`, { cause: err });
+    }
+    await this.expect(`/networks/${encodeURIComponent(this.o.network)}`, `docker network ${this.o.network} does not exist at ${where}; create it: docker network create ${this.o.network}`);
+    await this.expect(`/images/${encodeURIComponent(this.o.image)}/json`, `docker image ${this.o.image} is not in the engine at ${where}; build it: docker build -f docker/Dockerfile -t ${this.o.image} .`);
+  }
+
+  /** A GET that must find its object: a 404 is BAD_CONFIG with `missing`. */
+  private async expect(path: string, missing: string): Promise<void> {
+    try {
+      await this.engine.call('GET', path, undefined, 10_000);
+    } catch (err) {
+      if (err instanceof DockerApiError && err.status === 404) throw new SluiceError('BAD_CONFIG', missing);
+      throw err;
+    }
+  }
+
   launch(spec: LaunchSpec): LaunchedContainer {
     // The app id names the container; the app dir and module are mounted.
     const { app, appDir, appModule } = spec;

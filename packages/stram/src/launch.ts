@@ -1,49 +1,65 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentTable } from './agent-table.js';
 import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
+import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord } from './container-table.js';
-import { bind, bindChosen } from './listener.js';
+import { bind, bindChosen, closeListener } from './listener.js';
 import { StramMetrics } from './metrics.js';
 import { INSECURE_WARNING, optionName, planModule, resolveOptions, type StramOptions } from './stram-options.js';
 import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 
 /**
- * Builds a STRAM for a new app (`sluice launch APP`): plans it, makes the app directory, opens
- * the token authority, binds the umbilical and REST ports, and issues every container's
- * credentials (written 0600 before any process starts). Once the Stram serves, it writes the
- * web token and launches every container.
+ * Builds a STRAM for a new app (`sluice launch APP`): plans it, checks the launcher can start
+ * containers, takes the app directory's lock (app-lock.ts) before writing anything there, makes
+ * the directory, opens the token authority, binds the umbilical and REST ports, and issues every
+ * container's credentials (written 0600 before any process starts). Once the Stram serves, it
+ * writes the web token and launches every container. A launch that fails on the way releases the
+ * lock and removes the directory if it made it.
  */
 export async function buildLaunch(options: StramOptions): Promise<Built> {
   const o = resolveOptions(options);
   const plan = await planModule(o.appModule, o.config);
+  const launcher = launcherFor(o);
+  await launcher.check();
   const appId = o.appId ?? newAppId(plan.logical.app);
   // Bound before the app directory exists: a chosen port that is in use leaves nothing behind.
   const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const dir = new AppDir(resolve(o.appDir ?? defaultAppDir(appId)));
-  dir.create();
-  o.logFile?.(dir.stramLog);
-  o.logger = o.logger.child({ app: appId });
-  if (o.insecure) o.logger.warn(INSECURE_WARNING);
-  const { tokens, authority } = await openAuthority(o, appId, dir);
-  const metrics = new StramMetrics();
-  const umbilical = await bind(o.host);
-  const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical));
-  const agents: ContainerAgent[] = [];
-  for (const c of plan.containers) {
-    const { credentials } = await issuer.issue(c.id);
-    agents.push(ContainerAgent.launching(newRecord(plan, c.id, o.clock.now()), dir.credentials(c.id), credentials));
+  const made = !existsSync(dir.root);
+  mkdirSync(dir.root, { recursive: true, mode: 0o700 });
+  const lock = AppLock.acquire(dir, appId, o.logger);
+  try {
+    dir.create();
+    o.logFile?.(dir.stramLog);
+    o.logger = o.logger.child({ app: appId });
+    if (o.insecure) o.logger.warn(INSECURE_WARNING);
+    const { tokens, authority } = await openAuthority(o, appId, dir);
+    const metrics = new StramMetrics();
+    const umbilical = await bind(o.host);
+    const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical));
+    const agents: ContainerAgent[] = [];
+    for (const c of plan.containers) {
+      const { credentials } = await issuer.issue(c.id);
+      agents.push(ContainerAgent.launching(newRecord(plan, c.id, o.clock.now()), dir.credentials(c.id), credentials));
+    }
+    const table = new AgentTable(plan, agents);
+    const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer });
+    const key = newWebKey(dir);
+    return {
+      parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: 0, umbilical, rest: { listener: rest, key } },
+      start: async (stram) => {
+        await writeWebToken(o, appId, dir, key);
+        stram.publish();
+        stram.launchAll();
+        stram.run();
+      },
+    };
+  } catch (err) {
+    void closeListener(rest);
+    lock.release();
+    if (made) rmSync(dir.root, { recursive: true, force: true });
+    throw err;
   }
-  const table = new AgentTable(plan, agents);
-  const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer });
-  const key = newWebKey(dir);
-  return {
-    parts: { o, appId, dir, plan, tokens, authority, launcher: launcherFor(o), metrics, agents: table, keeper, committed: 0, umbilical, rest: { listener: rest, key } },
-    start: async (stram) => {
-      await writeWebToken(o, appId, dir, key);
-      stram.publish();
-      stram.launchAll();
-      stram.run();
-    },
-  };
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import type { Logger } from '@sluice/common';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { SluiceError, type Logger } from '@sluice/common';
 
 /**
  * How STRAM starts containers. A launcher gets the path of the container's credentials file and
@@ -28,6 +28,12 @@ export interface LaunchedContainer {
 
 export interface Launcher {
   readonly name: string;
+  /**
+   * Whether this launcher can start containers at all (its engine answers, its entry exists),
+   * asked once before STRAM writes anything: a launcher that cannot start any container fails
+   * the launch with one line saying what is missing, instead of failing every container.
+   */
+  check(): Promise<void>;
   launch(spec: LaunchSpec): LaunchedContainer;
   /**
    * STRAM restart (`sluice launch --recover`): a handle on a container a previous STRAM launched,
@@ -54,6 +60,13 @@ export class LocalLauncher implements Launcher {
   readonly name = 'local';
 
   constructor(private readonly options: LocalLauncherOptions) {}
+
+  check(): Promise<void> {
+    if (!existsSync(this.options.entry)) {
+      return Promise.reject(new SluiceError('BAD_CONFIG', `the container entry ${this.options.entry} does not exist; build the workspace first (pnpm exec tsc -b)`));
+    }
+    return Promise.resolve();
+  }
 
   launch(spec: LaunchSpec): LaunchedContainer {
     const env: Record<string, string> = { SLUICE_CREDENTIALS: spec.credentialsPath };

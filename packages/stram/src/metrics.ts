@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { FailureReport, HeartbeatMessage } from '@sluice/common';
 
 /**
  * STRAM's Prometheus metrics, in a registry of its own (never prom-client's global one, so two
@@ -137,6 +138,22 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /** Exceptions operators threw, as their containers reported them (docs/guide.md "Restart strategies"). */
+  readonly operatorFailures = new Counter({
+    name: 'sluice_operator_failures_total',
+    help: 'Exceptions thrown by each physical operator, as its container reported them',
+    labelNames: ['operator'] as const,
+    registers: [this.registry],
+  });
+
+  /** The delay the restart strategy granted each container's latest replacement. */
+  readonly restartDelay = new Gauge({
+    name: 'sluice_container_restart_delay_seconds',
+    help: 'Delay before the latest replacement of each container, as the restart strategy granted it',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
   /** Completed live rotations of each container's buffer-server secret (docs/architecture.md "Token lifetimes and rotation"). */
   readonly secretRotations = new Counter({
     name: 'sluice_secret_rotations_total',
@@ -168,6 +185,18 @@ export class StramMetrics {
     labelNames: ['operator', 'port'] as const,
     registers: [this.registry],
   });
+
+  /** What a heartbeat of `container` reports: its counters, its operators' figures, and operator failures not reported before. */
+  observe(container: string, hb: HeartbeatMessage, failures: readonly FailureReport[]): void {
+    this.heartbeats.inc({ container });
+    for (const [event, n] of Object.entries(hb.counters ?? {})) this.containerEvents.set({ container, event }, n);
+    for (const s of hb.operators) {
+      this.tuples.set({ operator: s.id, direction: 'in' }, s.tuplesIn);
+      this.tuples.set({ operator: s.id, direction: 'out' }, s.tuplesOut);
+      this.operatorWindow.set({ operator: s.id }, s.window);
+    }
+    for (const f of failures) if (f.operator) this.operatorFailures.inc({ operator: f.operator });
+  }
 
   async text(): Promise<string> {
     return this.registry.metrics();

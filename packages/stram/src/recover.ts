@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SluiceError, readCredentials, tokenFromText, type Credentials, type Logger, type PhysicalPlan } from '@sluice/common';
 import { AgentTable } from './agent-table.js';
 import { AppDir } from './app-dir.js';
+import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
 import { bind, bindChosen, type Listener } from './listener.js';
@@ -10,12 +10,15 @@ import { StramMetrics } from './metrics.js';
 import { loadState, type SavedState } from './recovery.js';
 import { INSECURE_WARNING, optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
 import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import type { Launcher } from './launcher.js';
 
 /**
  * Builds a STRAM that resumes an app whose STRAM died (`sluice launch --recover`;
  * docs/architecture.md "Recovery"): the same app id, the options it was launched with (those
  * given now override them), its keys and tokens (the secret manager reloads `<appDir>/stram`),
- * the umbilical on its old port, and the running containers adopted rather than relaunched.
+ * the umbilical on its old port, and the running containers adopted rather than relaunched. It
+ * takes the app directory's lock (app-lock.ts) before it writes anything: a directory whose STRAM
+ * still runs is refused, one whose STRAM died (kill -9) has a stale lock, taken over.
  *
  * This is the one place STRAM reads container credentials files back. A STRAM keeps each
  * container's credentials in memory and writes the file through (container-agent.ts); a new
@@ -26,10 +29,6 @@ import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, 
 export async function buildRecovery(options: Partial<StramOptions> & { appDir: string }): Promise<Built> {
   const dir = new AppDir(resolve(options.appDir));
   const saved = loadState(dir);
-  if (existsSync(dir.info)) {
-    const { pid } = dir.readInfo();
-    if (pid !== process.pid && processAlive(pid)) throw new SluiceError('BAD_CONFIG', `the STRAM of ${saved.appId} is still running (pid ${pid}); recover only an app whose STRAM is gone`);
-  }
   const o = resolveOptions({
     ...(saved.options as Partial<StramOptions>),
     ...options,
@@ -42,6 +41,19 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
   });
   const appId = saved.appId;
   const plan = await planModule(o.appModule, o.config);
+  const launcher = launcherFor(o);
+  await launcher.check();
+  const lock = AppLock.acquire(dir, appId, o.logger);
+  try {
+    return await adoptApp(o, dir, lock, plan, saved, launcher);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalPlan, saved: SavedState, launcher: Launcher): Promise<Built> {
+  const appId = saved.appId;
   dir.create();
   o.logFile?.(dir.stramLog);
   o.logger = o.logger.child({ app: appId });
@@ -75,7 +87,7 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
   const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer });
   const key = newWebKey(dir);
   return {
-    parts: { o, appId, dir, plan, tokens, authority, launcher: launcherFor(o), metrics, agents: table, keeper, committed: saved.committed, umbilical, rest: { listener: rest, key } },
+    parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: saved.committed, umbilical, rest: { listener: rest, key } },
     start: async (stram) => {
       await writeWebToken(o, appId, dir, key);
       stram.publish();

@@ -80,6 +80,10 @@ export function saveState(dir: AppDir, state: SavedState): void {
 export function loadState(dir: AppDir): SavedState {
   const path = statePath(dir);
   if (!existsSync(path)) {
+    const failed = dir.readFailed();
+    if (failed) {
+      throw new SluiceError('BAD_CONFIG', `app ${failed.app.id} in ${dir.root} FAILED at ${failed.app.failure.at} (${failed.app.failure.reason}); a FAILED app is not resumed: launch it anew`);
+    }
     throw new SluiceError('BAD_CONFIG', `${dir.root} holds no STRAM state to recover (${path} is missing); launch the app instead`);
   }
   let state: SavedState;

@@ -18,6 +18,7 @@ import {
 import type { DelegationTokens } from './authority.js';
 import type { Launcher } from './launcher.js';
 import type { RenewalPolicy } from './renewal.js';
+import { DEFAULT_RESTART, formatRestart, parseRestart, type RestartStrategy } from './restart-strategy.js';
 
 /** STRAM's options: defaults spread first, then cross-field checks naming the option (STYLE.md). */
 
@@ -75,6 +76,12 @@ export interface StramOptions {
    * uses to make the store temporarily unavailable, as `launcher` is for processes.
    */
   wrapTokenStore?: (store: TokenStore) => TokenStore;
+  /**
+   * When a lost container is replaced, and when the app gives up and is FAILED
+   * (restart-strategy.ts): a strategy, or its text form (`fixed:attempts=3,delay=2s`). Default:
+   * exponential backoff 1 s → 60 s, FAILED after 10 restarts without 10 minutes of calm.
+   */
+  restart?: string | RestartStrategy;
   /** How long containers get to exit after `shutdown` before they are killed. */
   shutdownGraceMs?: number;
   containerLogLevel?: string;
@@ -101,9 +108,11 @@ const defaults = {
 /** The delegation-token store as STRAM uses it: StramSecretManager, or the insecure one. */
 export type TokenStore = DelegationTokens & { close?(): Promise<void>; start?(): void; renew?(t: Token, r: string): Promise<number>; readonly keyRolls?: number };
 
-export type Resolved = typeof defaults & StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown> };
+export type Resolved = typeof defaults &
+  StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown>; restart: string; restartStrategy: RestartStrategy };
 
-export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped' } as const;
+/** `failed`: the restart strategy gave up; the app stopped its containers and keeps its directory (docs/guide.md "Restart strategies"). */
+export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped', failed: 'failed' } as const;
 export type AppState = (typeof AppState)[keyof typeof AppState];
 
 export const INSECURE_WARNING = 'INSECURE MODE: any process on this machine can join this app (tokens use a well-known all-zero key)';
@@ -116,6 +125,9 @@ export function resolveOptions(options: StramOptions): Resolved {
   o.insecure = options.insecure ?? false;
   o.config = options.config ?? {};
   const name = (k: keyof StramOptions): string => optionName(options, k);
+  // Kept as text too: state.json saves primitive options, and a recovered STRAM reads it back.
+  o.restartStrategy = typeof options.restart === 'string' ? parseRestart(options.restart, name('restart')) : (options.restart ?? DEFAULT_RESTART);
+  o.restart = formatRestart(o.restartStrategy);
   for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `${name(k)} must be a positive integer, not ${String(o[k])}`);
   }

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { StramSecretManager, advertisedUrl, generateSecret, writeFileAtomic, type PhysicalPlan } from '@sluice/common';
 import type { AgentTable } from './agent-table.js';
 import type { AppDir } from './app-dir.js';
+import type { AppLock } from './app-lock.js';
 import { InsecureDelegationTokens, StramAuthority } from './authority.js';
 import type { ContainerAgent } from './container-agent.js';
 import { CredentialsIssuer } from './credentials-issuer.js';
@@ -21,6 +22,8 @@ export interface StramParts {
   o: Resolved;
   appId: string;
   dir: AppDir;
+  /** Held from before anything was written to `dir` until the app has stopped. */
+  lock: AppLock;
   plan: PhysicalPlan;
   tokens: TokenStore;
   authority: StramAuthority;

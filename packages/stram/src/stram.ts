@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
-import { rmSync } from 'node:fs';
 import { SluiceError, type Command, type HeartbeatMessage, type PhysicalPlan } from '@sluice/common';
 import type { AgentTable } from './agent-table.js';
-import type { AppDir } from './app-dir.js';
+import type { AppDir, FailedReport } from './app-dir.js';
+import type { AppLock } from './app-lock.js';
 import type { StramAuthority } from './authority.js';
 import { CommittedWindow } from './committed-window.js';
 import type { ContainerAgent } from './container-agent.js';
@@ -12,14 +12,16 @@ import { offerDeploy } from './deploy.js';
 import { HeartbeatMonitor } from './heartbeat-monitor.js';
 import type { LaunchSpec, LaunchedContainer, Launcher } from './launcher.js';
 import type { StramMetrics } from './metrics.js';
-import { primitiveOptions, saveState, savedState, statePath } from './recovery.js';
+import { primitiveOptions, saveState, savedState } from './recovery.js';
 import { LossCause, Replacements } from './replacement.js';
+import { formatRestart } from './restart-strategy.js';
 import { RestServer } from './rest.js';
 import { buildLaunch } from './launch.js';
 import { buildRecovery } from './recover.js';
 import { AppState, type Resolved, type StramOptions, type TokenStore } from './stram-options.js';
 import { StreamHealth, stallThreshold } from './stream-health.js';
 import type { Built, StramParts } from './stram-parts.js';
+import { removeRuntimeFiles, stopProcesses } from './teardown.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
@@ -28,11 +30,11 @@ export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenSt
  * The application master (docs/architecture.md "Processes"): serves the umbilical and the REST
  * API, hands each heartbeat to its container's agent and the small units that read agent state
  * and add commands (deploy, committed window, recovery, credentials), watches processes and
- * heartbeats, and shuts everything down. `Stram.launch` (launch.ts) and `Stram.recover`
- * (recover.ts) build it; each container's state lives in its agent (container-agent.ts).
+ * heartbeats, and shuts everything down — or, when the restart strategy gives up, fails the app
+ * (docs/guide.md "Restart strategies"). `Stram.launch` (launch.ts) and `Stram.recover`
+ * (recover.ts) build it, holding the app directory's lock (app-lock.ts); each container's state
+ * lives in its agent (container-agent.ts).
  */
-
-const KILL_AFTER_TERM_MS = 2_000;
 
 export class Stram {
   readonly metrics: StramMetrics;
@@ -52,9 +54,11 @@ export class Stram {
   private readonly health: StreamHealth;
   private readonly umbilical: UmbilicalServer;
   private readonly rest: RestServer;
+  private readonly lock: AppLock;
   private state: AppState = AppState.running;
   private stopping: Promise<void> | undefined;
   private shutdownReason = '';
+  private failed: { reason: string; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private resolveStopped!: () => void;
   /** Settles once the app has shut down (by REST, signal or `shutdown()`). */
@@ -97,6 +101,7 @@ export class Stram {
     this.keeper = p.keeper;
     this.launcher = p.launcher;
     this.tokens = p.tokens;
+    this.lock = p.lock;
     this.startedAt = p.o.clock.now();
     this.monitor = new HeartbeatMonitor({ clock: p.o.clock, heartbeatTimeoutMs: p.o.heartbeatTimeoutMs, launchTimeoutMs: p.o.launchTimeoutMs });
     this.committed = new CommittedWindow(p.committed, p.metrics.committedWindow);
@@ -107,12 +112,16 @@ export class Stram {
       monitor: this.monitor,
       metrics: p.metrics,
       logger: p.o.logger,
+      clock: p.o.clock,
+      strategy: p.o.restartStrategy,
       committed: () => this.committed.value,
       launch: (agent) => this.launch(agent),
       persist: () => this.persist(),
       running: () => this.state === AppState.running,
+      fail: (reason) => this.fail(reason),
     });
     for (const a of p.agents) for (const cause of Object.values(LossCause)) p.metrics.containerLosses.inc({ container: a.id, cause }, 0);
+    for (const op of p.plan.operators) p.metrics.operatorFailures.inc({ operator: op.id }, 0);
     this.metrics.countKeyRollsFrom(() => this.tokens.keyRolls ?? 0);
     const log = p.o.logger;
     this.umbilical = UmbilicalServer.serve(p.umbilical, {
@@ -163,7 +172,7 @@ export class Stram {
   /** STRAM restart: a container whose credentials are gone cannot go on; it is replaced. */
   private replaceUnrecoverable(agent: ContainerAgent): void {
     this.metrics.containerLosses.inc({ container: agent.id, cause: LossCause.noCredentials });
-    void this.replacements.replace(agent, 'no credentials left after the STRAM restart');
+    this.replacements.replaceNow(agent, 'no credentials left after the STRAM restart');
   }
 
   /** Writes stram.json: where this STRAM listens, for `sluice status` and `sluice shutdown` (no secrets). */
@@ -210,11 +219,12 @@ export class Stram {
       r.state = ContainerState.exited;
       this.monitor.unwatch(r.id);
       this.updateGauges();
-      if (this.state !== AppState.running) return;
-      this.o.logger.error({ container: r.id, ...exit }, 'container exited unexpectedly; replacing it');
+      // Already lost (silent, then killed): one loss, counted once.
+      if (this.state !== AppState.running || this.replacements.isPending(r.id)) return;
+      this.o.logger.error({ container: r.id, ...exit }, 'container exited unexpectedly');
       this.metrics.containerExits.inc({ container: r.id, code: String(exit.code ?? exit.signal) });
       this.metrics.containerLosses.inc({ container: r.id, cause: LossCause.exited });
-      void this.replacements.replace(agent, `process exited (${exit.code ?? exit.signal})`);
+      this.replacements.lost(agent, LossCause.exited, `process exited (${exit.code !== null ? `code ${exit.code}` : exit.signal})`);
     });
   }
 
@@ -226,10 +236,14 @@ export class Stram {
   private onHeartbeat(conn: UmbilicalConnection, hb: HeartbeatMessage): Command[] {
     const agent = this.agents.get(conn.container);
     if (!agent) throw new SluiceError('OUT_OF_SCOPE', `container ${conn.container} is not part of app ${this.appId}`);
+    // A process already given up on (its replacement waits out the restart delay) has nothing to say.
+    if (this.replacements.isPending(agent.id)) return [{ c: 'shutdown', reason: 'this container was found lost and is being replaced' }];
     const now = this.o.clock.now();
     const heard = agent.heartbeat(hb, conn, now);
     this.monitor.heard(agent.id);
-    this.observe(agent, hb, now);
+    this.metrics.observe(agent.id, hb, heard.failures);
+    for (const s of hb.operators) this.rates.update(s.id, now, s.tuplesIn, s.tuplesOut);
+    for (const f of heard.failures) this.o.logger.error({ container: agent.id, operator: f.operator, failure: f.message, stack: f.stack }, 'operator failed');
     this.health.observe(agent.record, hb, now);
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];
     let changed = heard.bufferServerChanged;
@@ -244,17 +258,6 @@ export class Stram {
     return agent.drain(conn);
   }
 
-  private observe(agent: ContainerAgent, hb: HeartbeatMessage, now: number): void {
-    this.metrics.heartbeats.inc({ container: agent.id });
-    for (const [event, n] of Object.entries(hb.counters ?? {})) this.metrics.containerEvents.set({ container: agent.id, event }, n);
-    for (const s of hb.operators) {
-      this.rates.update(s.id, now, s.tuplesIn, s.tuplesOut);
-      this.metrics.tuples.set({ operator: s.id, direction: 'in' }, s.tuplesIn);
-      this.metrics.tuples.set({ operator: s.id, direction: 'out' }, s.tuplesOut);
-      this.metrics.operatorWindow.set({ operator: s.id }, s.window);
-    }
-  }
-
   /**
    * Once per heartbeat interval: the committed window (on disk before any container hears of it:
    * a recovered STRAM must never restore from a window older than what containers have purged),
@@ -265,15 +268,11 @@ export class Stram {
     if (this.committed.recompute(this.agents)) this.persist();
     this.health.update(this.o.clock.now());
     for (const { id, silentMs } of this.monitor.overdue()) {
-      const agent = this.agents.get(id)!;
-      agent.record.state = ContainerState.lost;
-      this.o.logger.error({ container: id, silentMs }, 'container stopped heartbeating; replacing it');
+      this.o.logger.error({ container: id, silentMs }, 'container stopped heartbeating');
       this.metrics.containerLosses.inc({ container: id, cause: LossCause.silent });
-      void this.replacements.replace(agent, `no heartbeat for ${silentMs} ms`);
+      this.replacements.lost(this.agents.get(id)!, LossCause.silent, `no heartbeat for ${silentMs} ms`);
     }
-    for (const a of this.agents) {
-      if (a.record.state === ContainerState.lost || a.record.state === ContainerState.exited) void this.replacements.replace(a, 'retrying the replacement');
-    }
+    this.replacements.retry();
     this.updateGauges();
   }
 
@@ -308,6 +307,10 @@ export class Stram {
   get committedWindow(): number {
     return this.committed.value;
   }
+  /** Why and when the app FAILED (its restart strategy gave up); undefined unless it did. */
+  get failure(): { reason: string; at: string } | undefined {
+    return this.failed && { reason: this.failed.reason, at: new Date(this.failed.at).toISOString() };
+  }
 
   containers(): (ContainerView & { tokens: TokenStatus | null })[] {
     return [...this.agents].map((a) => ({ ...containerView(a.record, this.keeper.expiryOf(a.id)), tokens: this.keeper.statusOf(a.id) }));
@@ -333,6 +336,8 @@ export class Stram {
       containers: { total: containers.length, running: containers.filter((c) => c.state === ContainerState.running).length },
       operators: this.plan.operators.length,
       committedWindow: this.committed.value,
+      restartStrategy: formatRestart(this.o.restartStrategy),
+      failure: this.failure ?? null,
       subscriberTakeovers: this.health.takeovers(),
       tokens: {
         ...this.keeper.totals(),
@@ -344,56 +349,55 @@ export class Stram {
     };
   }
 
-  // ---- shutdown ----------------------------------------------------------------------------------
+  // ---- shutdown and failure ---------------------------------------------------------------------
   /**
    * Sends `shutdown` to every container (with its next heartbeat-ack), waits for the processes to
    * exit, kills those still running after the grace period, then closes the servers, cancels the
    * tokens and removes credentials and spool files. Idempotent.
    */
   shutdown(reason = 'shutdown requested'): Promise<void> {
-    this.stopping ??= this.doShutdown(reason).finally(() => this.resolveStopped());
+    return this.stop(AppState.stopped, reason);
+  }
+
+  /**
+   * The restart strategy gave up (docs/guide.md "Restart strategies"): the app is FAILED. It stops
+   * as at shutdown — containers told to stop, tokens cancelled, credentials removed — and keeps its
+   * directory, with failed.json saying why, for `sluice status` once this STRAM is gone.
+   */
+  private fail(reason: string): void {
+    if (this.state !== AppState.running) return;
+    this.failed = { reason, at: this.o.clock.now() };
+    this.o.logger.error({ reason }, 'app FAILED');
+    void this.stop(AppState.failed, reason);
+  }
+
+  private stop(end: typeof AppState.stopped | typeof AppState.failed, reason: string): Promise<void> {
+    this.stopping ??= this.teardown(end, reason).finally(() => this.resolveStopped());
     return this.stopping;
   }
 
-  private async doShutdown(reason: string): Promise<void> {
+  private async teardown(end: typeof AppState.stopped | typeof AppState.failed, reason: string): Promise<void> {
     const log = this.o.logger;
-    this.state = AppState.stopping;
+    // Heartbeats are answered `shutdown` from now on; REST says `failed` at once for a failure.
+    this.state = end === AppState.failed ? AppState.failed : AppState.stopping;
     this.shutdownReason = reason;
     log.info({ reason }, 'shutting down');
     clearInterval(this.timer);
-    const records = [...this.agents].map((a) => a.record);
-    const all = Promise.all(records.map((r) => r.process?.exited ?? Promise.resolve({ code: null, signal: null })));
-    const graceOver = await Promise.race([all.then(() => false), delay(this.o.shutdownGraceMs).then(() => true)]);
-    if (graceOver) {
-      // SIGTERM first (a container stops cleanly on it), SIGKILL for whatever is still there.
-      for (const r of records) {
-        if (!r.exit) {
-          log.warn({ container: r.id }, 'container did not exit within the grace period; terminating it');
-          r.process?.kill('SIGTERM');
-        }
-      }
-      if (await Promise.race([all.then(() => false), delay(KILL_AFTER_TERM_MS).then(() => true)])) {
-        for (const r of records) if (!r.exit) r.process?.kill('SIGKILL');
-      }
-      await all;
-    }
+    this.replacements.cancel();
+    await stopProcesses([...this.agents].map((a) => a.record), this.o.shutdownGraceMs, log);
     await Promise.all([this.umbilical.close(), this.rest.close()]);
     await this.keeper.cancelAll();
     await this.tokens.close?.();
-    for (const a of this.agents) {
-      a.removeFile();
-      rmSync(this.dir.spool(a.id), { recursive: true, force: true });
-    }
-    rmSync(this.dir.spoolRoot, { recursive: true, force: true });
-    rmSync(this.dir.info, { force: true });
-    rmSync(statePath(this.dir), { force: true }); // a stopped app is not recovered
-    rmSync(this.dir.webToken, { force: true });
-    this.state = AppState.stopped;
+    this.state = end;
+    if (end === AppState.failed) this.dir.writeFailed(this.failedReport());
+    removeRuntimeFiles(this.dir, this.agents);
+    this.lock.release();
     this.updateGauges();
-    log.info('app stopped');
+    log.info({ state: end }, end === AppState.failed ? 'app FAILED; its directory is kept' : 'app stopped');
   }
-}
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
+  private failedReport(): FailedReport {
+    const failure = this.failure!;
+    return { app: { ...this.appView(), id: this.appId, state: AppState.failed, failure }, containers: this.containers(), operators: this.operators() };
+  }
 }

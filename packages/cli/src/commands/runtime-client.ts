@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { SluiceError } from '@sluice/common';
 import { AppDir, latestAppDir, type ContainerView, type OperatorView, type StramInfo } from '@sluice/stram';
@@ -12,7 +12,10 @@ export interface AppClient {
 }
 
 export function openApp(appDir: string | undefined): AppClient {
-  const dir = new AppDir(resolve(appDir ?? latestAppDir()));
+  return openDir(new AppDir(resolve(appDir ?? latestAppDir())));
+}
+
+function openDir(dir: AppDir): AppClient {
   const info = dir.readInfo();
   let token: string;
   try {
@@ -39,6 +42,16 @@ export interface AppStatus {
   app: Record<string, unknown>;
   containers: ContainerView[];
   operators: OperatorView[];
+}
+
+/**
+ * The status of the app in `appDir`: from its STRAM, or — once it FAILED and its STRAM is gone —
+ * from the report it left (failed.json, docs/guide.md "Restart strategies").
+ */
+export async function appStatus(appDir: string | undefined): Promise<AppStatus> {
+  const dir = new AppDir(resolve(appDir ?? latestAppDir()));
+  const failed = existsSync(dir.info) ? undefined : dir.readFailed();
+  return failed ?? fetchStatus(openDir(dir));
 }
 
 export async function fetchStatus(client: AppClient): Promise<AppStatus> {

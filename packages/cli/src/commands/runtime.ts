@@ -2,11 +2,13 @@ import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
-import { INSECURE_WARNING, Stram } from '@sluice/stram';
+import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, type RestartStrategy } from '@sluice/stram';
 import { configFlag, flag, logFormatFlag, logLevelFlag } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
+import { ExitCode } from '../report.js';
+import { appEntry } from './app-entry.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
 import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
@@ -18,6 +20,7 @@ interface LaunchFlags extends LauncherFlags {
   logLevel: string;
   logFormat?: LogFormat;
   recover?: string;
+  restart?: RestartStrategy;
 }
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
@@ -26,14 +29,20 @@ const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
 export function registerRuntimeCommands(program: Command): void {
   const launch = program
     .command('launch')
-    .description('launch an app (a built .js module exporting defineApp) and run its STRAM in the foreground')
-    .argument('[app]', 'path of the built app module (not with --recover)')
+    .description('launch an app (an app folder made by sluice init, or a built .js module exporting defineApp) and run its STRAM in the foreground')
+    .argument('[app]', 'the built app module, or an app folder whose package.json names it (not with --recover)')
     .addOption(flag('--app-dir <dir>', 'app directory', { shownDefault: '.sluice/apps/<app id>' }))
     .addOption(flag('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)"))
     .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
     .addOption(flag('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)'))
     .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }))
-    .addOption(logFormatFlag("STRAM's log on stderr (<app dir>/stram.log is always JSON)"));
+    .addOption(logFormatFlag("STRAM's log on stderr (<app dir>/stram.log is always JSON)"))
+    .addOption(
+      flag('--restart <strategy>', 'when a lost container restarts, and when the app FAILS: exponential[:initial=,max=,multiplier=,reset=,attempts=], fixed:attempts=,delay=, failure-rate:max=,interval=,delay=, or none', {
+        parse: parseRestart,
+        shownDefault: formatRestart(DEFAULT_RESTART),
+      }),
+    );
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
@@ -46,6 +55,7 @@ export function registerRuntimeCommands(program: Command): void {
     const common = {
       ...launcherOptions(opts, opts.logLevel, logger),
       ...stramFlagValues(opts, LAUNCH_FLAGS),
+      ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
       logFile,
       containerLogLevel: opts.logLevel,
@@ -54,7 +64,7 @@ export function registerRuntimeCommands(program: Command): void {
       ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
       : await Stram.launch({
           ...common,
-          appModule: resolve(app!),
+          appModule: appEntry(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
           ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
@@ -68,13 +78,22 @@ export function registerRuntimeCommands(program: Command): void {
         `  stop:     Ctrl-C here, or ${cli} shutdown --app-dir ${stram.dir.root}\n`,
     );
     await runUntilStopped(stram);
+    const failure = stram.failure;
+    if (failure) {
+      // One line (docs/guide.md "Restart strategies"); the directory is kept, and `sluice status` shows the failures.
+      process.stderr.write(`sluice launch: app ${stram.appId} FAILED: ${failure.reason}; see ${cli} status --app-dir ${stram.dir.root} [APP_FAILED]\n`);
+      process.exitCode = ExitCode.failed;
+      return;
+    }
     process.stdout.write(`${stram.appId} stopped\n`);
   });
   withExamples(launch, [
     'launch ./my-app.js',
+    'launch ./sums',
     'launch ./my-app.js --config seed=7 --config generator.tuplesPerWindow=500',
     'launch ./my-app.js --heartbeat-timeout 10s --app-dir /tmp/my-app',
     'launch --recover .sluice/apps/my-app-1a2b3c4d',
+    'launch ./my-app.js --restart fixed:attempts=3,delay=2s',
   ]);
   registerStatusCommands(program);
 }
@@ -82,10 +101,13 @@ export function registerRuntimeCommands(program: Command): void {
 /**
  * `--app-dir` of a new app: a directory that does not exist yet, or an empty one. An app
  * directory holds one app's keys and files (docs/guide.md "The app directory"); launching into a
- * used one would mix two apps' keys and remove the other's files at shutdown.
+ * used one would mix two apps' keys and remove the other's files at shutdown. One a live STRAM
+ * holds is refused naming that STRAM (docs/guide.md "One STRAM per app directory").
  */
 export function newAppDir(path: string): string {
   const dir = resolve(path);
+  const live = AppLock.liveHolder(new AppDir(dir));
+  if (live) throw inUse(new AppDir(dir), live);
   let entries: string[];
   try {
     entries = readdirSync(dir);

@@ -6,11 +6,13 @@ import { durationOrSeconds, flag } from '../flags.js';
 import { withExamples } from '../help.js';
 import { compact } from '../terminal.js';
 import { ExitCode } from '../report.js';
-import { fetchStatus, openApp, type AppStatus } from './runtime-client.js';
+import { appStatus, openApp, type AppStatus } from './runtime-client.js';
 
 const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
 
 const DEFAULT_WATCH_MS = 2_000;
+/** What the default (not --wide) status fits: a terminal a little wider than the classic 80. */
+const NARROW_COLUMNS = 100;
 
 interface StatusFlags {
   appDir?: string;
@@ -29,9 +31,8 @@ export function registerStatusCommands(program: Command): void {
     .addOption(flag('--wide', 'add the token columns (expiry, last renewal, renewal failures) and each operator\'s container'))
     .addOption(flag<number | true>('--watch [interval]', 'redraw every interval until Ctrl-C (a bare number is seconds)', { parse: durationOrSeconds, shownDefault: '2s' }))
     .action(async (opts: StatusFlags) => {
-      const client = openApp(opts.appDir);
       const show = async (): Promise<string> => {
-        const status = await fetchStatus(client);
+        const status = await appStatus(opts.appDir);
         return opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status, { wide: opts.wide ?? false });
       };
       if (opts.watch === undefined) process.stdout.write(await show());
@@ -91,6 +92,18 @@ async function watch(show: () => Promise<string>, intervalMs: number): Promise<v
   }
 }
 
+/** The latest failures, one short line each (`--json` has their stacks), cut to `width` when given. */
+function failureLines(s: AppStatus, width: number | undefined): string[] {
+  const all = s.containers.flatMap((c) => (c.failures ?? []).map((f) => ({ ...f, container: c.id })));
+  const latest = all.sort((x, y) => x.at.localeCompare(y.at)).slice(-5);
+  return latest.map((f) => {
+    const what = f.operator ? `${f.container} ${f.operator}` : f.container;
+    const then = f.restartAfterMs === null ? '' : ` (restarted after ${formatDuration(f.restartAfterMs)})`;
+    const line = `failure ${f.at} ${what}: ${f.message.split('\n')[0]}${then}`;
+    return width === undefined || line.length <= width ? line : `${line.slice(0, width - 1)}…`;
+  });
+}
+
 /**
  * The status tables. By default they fit 100 columns: counts are compact (1.2M) and the token
  * columns, each an ISO time, are left to `wide`, which also shows every number in full.
@@ -98,8 +111,10 @@ async function watch(show: () => Promise<string>, intervalMs: number): Promise<v
 export function renderStatus(s: AppStatus, options: { wide: boolean; now?: number } = { wide: false }): string {
   const wide = options.wide;
   const now = options.now ?? Date.now();
-  const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string };
-  const lines = [`app ${a.id} (${a.name}): ${a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
+  const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  if (a.failure) lines.push(`FAILED at ${a.failure.at}: ${a.failure.reason}`);
+  lines.push(...failureLines(s, wide ? undefined : NARROW_COLUMNS));
   const t = s.app['tokens'] as { renewals: number; reissues: number; failures: number; failing: number; keyRolls: number } | undefined;
   if (t) {
     const failing = t.failing > 0 ? `, RENEWAL FAILING for ${t.failing} container(s)` : '';
@@ -119,7 +134,9 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
     const last = c.lastHeartbeat === null ? '-' : wide ? c.lastHeartbeat : `${formatAge(now - Date.parse(c.lastHeartbeat))} ago`;
     const tokenCells = wide ? [c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures] : [];
-    ct.push([c.id, c.exit ? `${c.state} (${c.exit.code ?? c.exit.signal})` : c.state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
+    const restart = !c.restartAt ? '' : wide ? `, restart at ${c.restartAt}` : `, restart in ${formatAge(Date.parse(c.restartAt) - now)}`;
+    const state = `${c.state}${c.exit ? ` (${c.exit.code ?? c.exit.signal})` : ''}${restart}`;
+    ct.push([c.id, state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
   }
   const containerHead = wide ? ['container'] : [];
   const ot = new Table({ ...style, head: ['operator', ...containerHead, 'window', 'tuples in', 'out', 'in/s', 'out/s', 'latency', 'checkpoint', 'stalled'] });
