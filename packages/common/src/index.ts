@@ -24,7 +24,7 @@ export {
 export { generateSecret, readSecretFile, writeSecretFile } from './secret-file.js';
 export { bufferTokenPassword, checkBufferTokenLive, mintBufferToken, type MintBufferTokenOptions, type VerifiedBufferToken } from './buffer-token.js';
 export * from './protocol.js';
-export { SESSION_C2S_CONTEXT, SESSION_S2C_CONTEXT, Session, SessionSide, deriveSessionKeys, messageMac, type SessionKeys } from './session.js';
+export { SESSION_C2S_CONTEXT, SESSION_S2C_CONTEXT, Session, SessionSide, deriveSessionKeys, messageMac, openSealed, type SessionKeys } from './session.js';
 export {
   AUTH_CONTEXT,
   ClientHandshake,
@@ -75,5 +75,5 @@ export { z } from 'zod';
 export { instantiateOperator, validateApp } from './app/validate.js';
 export { boundNamesAt, bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriberName, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
-export { scanStreamFrame, streamHeader, type StreamFrameHeader } from './stream-scan.js';
+export { indexDataFrame, scanStreamFrame, streamHeader, type DataFrameIndex, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { SluiceError } from './errors.js';
-import type { AuthRequest } from './protocol.js';
 import { isStramScope, type TokenIdentifier } from './token.js';
 
 /**
@@ -77,6 +76,12 @@ export const heartbeatSchema = z.object({
     .record(z.string().min(1).max(64), uint)
     .refine((c) => Object.keys(c).length <= 64, 'at most 64 counters')
     .optional(),
+  /**
+   * The revision of its credentials the container has applied: the one of its credentials file
+   * at start, then that of each sealed push once it has merged it (docs/protocol.md "Umbilical
+   * commands and counters"). Absent = 0.
+   */
+  credentialsRevision: uint.optional(),
   /** Sent once there is something to report; absent means none. */
   takeovers: takeoverReportSchema.optional(),
   /** Operator failures of this process, oldest first; absent means none. */
@@ -150,11 +155,21 @@ export const heartbeatAckSchema = z.object({
 export type HeartbeatAckMessage = z.infer<typeof heartbeatAckSchema>;
 
 /**
+ * What authorizeUmbilical reads of an auth request (protocol.ts AuthRequest): its role, and the
+ * container a hello names. Only this much, so that the message schemas (protocol.ts, which
+ * imports this module's) and this rule depend one way.
+ */
+export interface UmbilicalRequest {
+  readonly role: string;
+  readonly container?: string;
+}
+
+/**
  * Who may open STRAM's umbilical (docs/protocol.md section 4): a STRAM token admits role hello
  * only, for the container its scope names, of the app this STRAM serves — the one rule common's
  * StramSecretManager and STRAM's own authority both apply.
  */
-export function authorizeUmbilical(app: string, identifier: TokenIdentifier, request: AuthRequest): void {
+export function authorizeUmbilical(app: string, identifier: TokenIdentifier, request: UmbilicalRequest): void {
   if (request.role !== 'hello') {
     throw new SluiceError('NOT_ALLOWED', `role "${request.role}" is not served by STRAM's umbilical; containers connect with role hello`);
   }

@@ -76,7 +76,7 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
       continue;
     }
     authority.adopt(tokenFromText(held.stramToken));
-    authority.adoptSecret(c.bufferServer, Buffer.from(held.bufferServer.secret, 'hex'));
+    authority.adoptSecret(c.bufferServer, ...adoptedSecrets(held));
     const agent = ContainerAgent.adopted(record, dir.credentials(c.id), held);
     // The old port was taken: the container finds the new URL in its file when it reconnects.
     if (held.stram !== url) agent.note({ stram: url });
@@ -131,6 +131,21 @@ function heldCredentials(dir: AppDir, id: string, logger: Logger): Credentials |
     logger.warn({ container: id, code: err instanceof SluiceError ? err.code : undefined, err: (err as Error).message }, 'no usable credentials file after the STRAM restart; the container will be replaced');
     return undefined;
   }
+}
+
+/**
+ * The secret to mint tokens for a container's buffer server from, and the one pending, as its
+ * file says. A file that still lists `previous` secrets is a rotation the previous STRAM did not
+ * finish (docs/architecture.md "Token lifetimes and rotation"): the new secret goes in with
+ * `previous` and `previous` comes out only when `retire-secrets` is sent, so the file is the whole
+ * record of it and nothing about it needs saving in state.json. Tokens are minted from the old
+ * secret again until the owner is known to hold the new one; the credentials keeper resumes the
+ * rotation from its first phase (credentials-keeper.ts), which ends with the retire.
+ */
+export function adoptedSecrets(held: Credentials): [Buffer, Buffer?] {
+  const { secret, previous } = held.bufferServer;
+  const old = previous?.[0];
+  return old === undefined ? [Buffer.from(secret, 'hex')] : [Buffer.from(old, 'hex'), Buffer.from(secret, 'hex')];
 }
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */
