@@ -7,8 +7,8 @@ import { ContainerAgent } from './container-agent.js';
 import { newRecord } from './container-table.js';
 import { bind, bindChosen, closeListener } from './listener.js';
 import { StramMetrics } from './metrics.js';
-import { INSECURE_WARNING, optionName, planModule, resolveOptions, type StramOptions } from './stram-options.js';
-import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import { optionName, planModule, resolveOptions, type StramOptions } from './stram-options.js';
+import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 
 /**
  * Builds a STRAM for a new app (`sluice launch APP`): plans it, checks the launcher can start
@@ -31,10 +31,7 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
   mkdirSync(dir.root, { recursive: true, mode: 0o700 });
   const lock = AppLock.acquire(dir, appId, o.logger);
   try {
-    dir.create();
-    o.logFile?.(dir.stramLog);
-    o.logger = o.logger.child({ app: appId });
-    if (o.insecure) o.logger.warn(INSECURE_WARNING);
+    enterAppDir(o, appId, dir);
     const { tokens, authority } = await openAuthority(o, appId, dir);
     const metrics = new StramMetrics();
     const umbilical = await bind(o.host);
