@@ -126,6 +126,11 @@ describe('the newcomer path: init, build, test, launch, status, logs, kill -9 a 
     expect(recovered.containers.filter((c) => c.id !== worker.id).map((c) => c.restarts)).toEqual([0, 0]);
     for (const c of recovered.containers) pids.add(c.pid!);
     expect(pids.size).toBe(4); // three containers, and the killed worker's old process
+    // STRAM's log has the replacement: the worker, its first restart, from a checkpoint (every 5 windows).
+    const after = jsonLines((await sluice(['logs', '--app-dir', appDir], tmp.path)).stdout);
+    const replacing = after.filter((l) => l['container'] === worker.id && l['restarts'] === 1 && typeof l['restoreWindow'] === 'number');
+    expect(replacing).toHaveLength(1);
+    expect((replacing[0]!['restoreWindow'] as number) % 5).toBe(0);
 
     // shutdown: STRAM and every container stop; npm run launch ends with it.
     const down = await sluice(['shutdown', '--app-dir', appDir], tmp.path);
