@@ -4,7 +4,7 @@ import { startBsProcess } from './helpers/bs-process.js';
 import { record } from './helpers/bs-clients.js';
 
 /**
- * DESIGN.md "Bounds": a slow subscriber makes the server spill to its spool, then (spool full)
+ * docs/protocol.md "Bounds": a slow subscriber makes the server spill to its spool, then (spool full)
  * stop reading the publisher; nothing accepted is dropped and memory stays under the limit.
  */
 

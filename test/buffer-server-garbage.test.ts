@@ -7,7 +7,7 @@ import { encode } from '@sluice/common';
 import { startBsProcess } from './helpers/bs-process.js';
 import { rawAuth, record } from './helpers/bs-clients.js';
 
-/** Bad input never crashes the server or disturbs other connections (issue 4). */
+/** Bad input never crashes the server or disturbs other connections. */
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

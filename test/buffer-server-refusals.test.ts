@@ -6,7 +6,7 @@ import { startBsProcess, type BsProcess } from './helpers/bs-process.js';
 import { rawAuth, rawConnect, record } from './helpers/bs-clients.js';
 
 /**
- * Every refusal by close code and reason (DESIGN.md "Authenticated connection" step 3), against the
+ * Every refusal by close code and reason (docs/protocol.md "Authenticated connection" step 3), against the
  * real command. A refusal is the close frame alone: the only frame a refused client ever sees is
  * the challenge.
  */

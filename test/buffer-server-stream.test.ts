@@ -5,7 +5,7 @@ import { connectControl, connectPublisher, type Publisher } from '@sluice/buffer
 import { startBsProcess, type BsProcess } from './helpers/bs-process.js';
 import { record, type Recording } from './helpers/bs-clients.js';
 
-/** Cross-process: the real `sluice buffer-server` command (issue 4, DESIGN.md "Buffer server stream"). */
+/** Cross-process: the real `sluice buffer-server` command (docs/protocol.md "Buffer server stream"). */
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -98,7 +98,7 @@ describe('buffer server stream (sluice buffer-server)', () => {
     const subs = await Promise.all([0, 1, 2, 3].map((k) => subscribe(bs, 'keyed', `p${k}`, 0, { mask: 3, keys: [k] })));
     const pub = await publisher(bs, 'keyed');
     await publishWindows(pub, 0, 5, 4, 50, true);
-    // Data without p goes to every subscriber (DESIGN.md "Partitions").
+    // Data without p goes to every subscriber (docs/protocol.md "Subscriber").
     pub.begin(5);
     pub.data(5, [{ w: 5, i: -1 }]);
     pub.end(5);

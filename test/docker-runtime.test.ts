@@ -8,7 +8,7 @@ import { until } from './helpers/runtime-cli.js';
 import { DockerEnv, SOCKET, docker, engine, inspect, workers, type Demo } from './helpers/docker-env.js';
 
 /**
- * Issue 8: STRAM and every container in its own Docker container, sharing nothing but a
+ * STRAM and every container in its own Docker container, sharing nothing but a
  * user-defined network (and the host paths STRAM mounts). Built from the registry-free local base
  * (scripts/docker-engine.sh). Skipped, saying why, only when no Docker engine answers.
  */
@@ -28,7 +28,7 @@ async function allUp(demo: Demo): Promise<Awaited<ReturnType<typeof workers>>> {
   return ws;
 }
 
-describe.skipIf(!available)(`Sluice in Docker (issue 8)${why}`, () => {
+describe.skipIf(!available)(`Sluice in Docker${why}`, () => {
   const env = new DockerEnv();
   beforeAll(() => env.setUp(), 180_000);
   afterAll(() => env.close(), 120_000);

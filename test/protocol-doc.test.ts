@@ -19,7 +19,7 @@ import {
   type TokenAuthority,
 } from '@sluice/common';
 
-/** docs/protocol.md's worked example, recomputed with the real functions (issue 4 "Documentation"). */
+/** docs/protocol.md's worked example, recomputed with the real functions. */
 
 const doc = readFileSync(resolve(import.meta.dirname, '..', 'docs', 'protocol.md'), 'utf8');
 const blocks = new Map<string, string>();

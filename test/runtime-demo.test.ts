@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/runtime-cli.js';
 
-/** Issue 5: `sluice demo` end to end — real STRAM, four container processes, exact word counts. */
+/** `sluice demo` end to end — real STRAM, four container processes, exact word counts. */
 describe('sluice demo', () => {
   const tmp = tempDir('sluice-demo-');
   afterAll(() => tmp.remove());

@@ -7,7 +7,7 @@ import { FakeContainer, NoopLauncher, writeTestApp } from '@sluice/stram/testing
 import { pidAlive, procFile, runCli, startCli, tempDir, until, type CliProcess } from './helpers/runtime-cli.js';
 
 /**
- * Issue 5 end to end: `sluice launch` runs STRAM and real container processes; the tests probe
+ * End to end: `sluice launch` runs STRAM and real container processes; the tests probe
  * them from outside like an attacker on the same machine would.
  */
 describe('sluice launch: a secure app in real processes', () => {
@@ -153,7 +153,7 @@ describe('sluice launch: a secure app in real processes', () => {
     expect(json.stdout).not.toContain(webToken());
   });
 
-  it('replaces a container whose process died, and shows its restarts in status (issue 6)', async () => {
+  it('replaces a container whose process died, and shows its restarts in status', async () => {
     const c4 = (await containers()).find((c) => c.id === 'c4')!;
     process.kill(c4.pid!, 'SIGKILL');
     await until(async () => {

@@ -7,7 +7,7 @@ import { RecoveryRun } from './helpers/recovery-wordcount.js';
 import { pidAlive, until } from './helpers/runtime-cli.js';
 
 /**
- * Issue 6, recovery: the demo word count (generator → 2 counter partitions → idempotent output,
+ * Recovery (docs/architecture.md "Recovery"): the demo word count (generator → 2 counter partitions → idempotent output,
  * four container processes) loses nothing when a container is killed or stopped, or when STRAM
  * itself is killed and recovered with `sluice launch --recover`. Each test ends with the output
  * holding exactly the generator's words for windows 1..150 (150 × 200 = 30,000 words).

@@ -12,7 +12,7 @@ import { chart, table, type Skipped } from './lib/report.js';
 import { summarize, type Case, type Ctx, type Figure, type Summary, type Target } from './lib/suite.js';
 
 /**
- * `node bench/dist/run.js [--quick] [--only PATTERN]` (issue 7). Progress on stderr, the table on
+ * `node bench/dist/run.js [--quick] [--only PATTERN]`. Progress on stderr, the table on
  * stdout, bench/results.json and bench/results.svg next to this package (--quick: results-quick.*,
  * --only: results-only.*,
  * so a smoke run never overwrites the committed full-run figures). Reports; never asserts.

@@ -9,7 +9,7 @@ import { decodeIdentifier, readCredentials, tokenFromText, type Credentials } fr
 import { DockerEngine } from '@sluice/stram';
 
 /**
- * The Docker side of the issue 8 tests: the Sluice image built once from the registry-free local
+ * The Docker side of the Docker tests: the Sluice image built once from the registry-free local
  * base, a user-defined network, STRAM in its own container running `sluice demo --launcher docker`,
  * and `docker inspect`. Everything made here carries the label `sluice.test` and is removed by
  * `DockerEnv.close()`.

@@ -15,7 +15,7 @@ import {
 } from '@sluice/common';
 
 /**
- * The rogue of issue 8: runs in a container on the app's Docker network with no credentials
+ * The rogue of the Docker tests: runs in a container on the app's Docker network with no credentials
  * mounted, so it has network position and nothing else. It forges what it can — tokens under a
  * random key and under the well-known all-zero key of insecure mode — and tries to subscribe to
  * every stream of every buffer server, to reach the umbilical as a container, and to read the REST

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Runs the built `sluice` CLI as a real process (tests of issue 5). */
+/** Runs the built `sluice` CLI as a real process. */
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SLUICE = join(ROOT, 'packages', 'cli', 'bin', 'sluice.js');

@@ -2,7 +2,7 @@ import { profileArgs, startRole, type Role } from '../lib/child.js';
 import { cliBuilt, startServer, type RunningServer, type ServerMode } from '../lib/servers.js';
 import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
 
-/** auth/handshakes and token/verify (issue 7). */
+/** auth/handshakes and token/verify. */
 
 const RUNS = 3;
 

@@ -2,7 +2,7 @@ import { cliBuilt } from '../lib/servers.js';
 import { startRigs, stopRigs, type RigOptions, type RunResult, type StreamRig } from '../lib/stream-run.js';
 import { sideBySide, type Case, type Ctx, type Figure, type Session } from '../lib/suite.js';
 
-/** Buffer-server throughput cases (issue 7: bs/*). */
+/** Buffer-server throughput cases (bs/*). */
 
 const publishMs = (ctx: Ctx): number => (ctx.quick ? 300 : 2000);
 const steadyAfterMs = (ctx: Ctx): number => Math.min(500, publishMs(ctx) * 0.2);

@@ -35,7 +35,7 @@ export function num(args: Map<string, string>, key: string, fallback?: number): 
   return n;
 }
 
-/** Tokens reach roles through 0600 files, never argv or the environment (DESIGN.md "State and credentials"). */
+/** Tokens reach roles through 0600 files, never argv or the environment (docs/architecture.md "State on disk"). */
 export function readToken(path: string): Token {
   return tokenFromText(readFileSync(path, 'utf8'));
 }

@@ -9,7 +9,7 @@ import type { Ctx } from './suite.js';
  * The servers a case runs against, each in its own process:
  *   raw      — bench/src/roles/relay.ts (no auth, no retention)
  *   secure   — `sluice buffer-server` with a fresh random secret
- *   insecure — `sluice buffer-server` has no `--insecure` flag, so, as issue 7 allows, insecure =
+ *   insecure — `sluice buffer-server` has no `--insecure` flag, so insecure =
  *              the same server with the well-known all-zero secret. That is also what Sluice's
  *              insecure mode is (`sluice launch|demo --insecure`: "well-known all-zero keys"):
  *              the same code path with a key anyone could mint tokens from.

@@ -9,7 +9,7 @@ import type { Ctx } from './suite.js';
  * A publisher → server → N subscribers rig, every role in its own process, kept up across the
  * runs of a case (the publisher publishes one run per command). For Sluice servers the runner
  * plays STRAM's part: it purges the windows every subscriber has finished, so the server holds
- * only what is in flight (DESIGN.md "Windows, checkpoints, recovery").
+ * only what is in flight (docs/architecture.md "Recovery").
  */
 export interface RigOptions {
   server: ServerMode;

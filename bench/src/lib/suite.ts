@@ -1,4 +1,4 @@
-/** What a case is and what it reports (issue 7 "What pnpm bench does"). */
+/** What a case is and what it reports (bench/README.md). */
 
 export type Better = 'higher' | 'lower';
 

@@ -32,7 +32,7 @@ export function tupleSeq(t: unknown): number {
 /**
  * One publisher and its subscribers serve several runs. Run k uses window ids from k·2^32 + 1
  * up; the publisher ends run k with an empty marker window k·2^32 + 2^31, after which the
- * subscribers report that run. Ids stay below 2^53 and strictly increase (DESIGN.md "Publisher").
+ * subscribers report that run. Ids stay below 2^53 and strictly increase (docs/protocol.md "Publisher").
  */
 const RUN_SPAN = 2 ** 32;
 const MARKER = 2 ** 31;

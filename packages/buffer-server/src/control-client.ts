@@ -12,7 +12,7 @@ export interface ControlOptions {
 
 export type Ack = AckMessage;
 
-/** DESIGN.md "Control": purge, reset, revoke, stats; each request is answered by one ack, in order. */
+/** docs/protocol.md "Control": purge, reset, revoke, stats; each request is answered by one ack, in order. */
 export interface Control {
   purge(stream: string, w: number): Promise<Ack>;
   reset(stream: string): Promise<Ack>;

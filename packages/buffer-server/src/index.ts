@@ -1,4 +1,4 @@
-/** @sluice/buffer-server: the data plane (DESIGN.md "Buffer server stream"; docs/protocol.md). */
+/** @sluice/buffer-server: the data plane (docs/protocol.md "Buffer server stream"). */
 export { startBufferServer, type BufferServer } from './server.js';
 export { DEFAULT_MEMORY_LIMIT, type BufferServerOptions } from './options.js';
 export type { BufferServerStats, StreamStats, SubscriberStats } from './stats.js';

@@ -26,7 +26,7 @@ export interface Publisher {
 /** Room the publisher may fill before `ready()` waits. */
 const READY_BELOW = 1024 * 1024;
 
-/** Connects as the publisher of one stream (DESIGN.md "Publisher"). */
+/** Connects as the publisher of one stream (docs/protocol.md "Publisher"). */
 export async function connectPublisher(o: PublisherOptions): Promise<Publisher> {
   const conn = await connectAuthenticated(
     o.url,

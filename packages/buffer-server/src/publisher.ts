@@ -2,7 +2,7 @@ import { SluiceError, type StreamFrameHeader } from '@sluice/common';
 import type { Stream, StreamStore, Win } from './stream-store.js';
 
 /**
- * A publisher connection's window bookkeeping (DESIGN.md "Publisher"): begin w, data w..., end w,
+ * A publisher connection's window bookkeeping (docs/protocol.md "Publisher"): begin w, data w..., end w,
  * with w strictly increasing and at least the auth's `window`. Pure state: the server feeds it
  * parsed messages with their frame bytes; it throws a 4400 SluiceError on a protocol fault.
  */

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConnectionClosedError, createLogger, generateSecret, mintBufferToken, type Token } from '@sluice/common';
 import { connectPublisher, connectSubscriber, startBufferServer, type BufferServer, type Subscriber } from './index.js';
 
-/** Live secret rotation (issue 6): old and new secrets overlap, then the old one is retired. */
+/** Live secret rotation: old and new secrets overlap, then the old one is retired. */
 
 const BS = 'bs-rotation';
 const cleanup: (() => Promise<void> | void)[] = [];

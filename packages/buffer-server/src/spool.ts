@@ -2,7 +2,7 @@ import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, 
 import { join } from 'node:path';
 
 /**
- * Where windows go when memory is full (issue 4 "Memory is bounded"). One append-only file per
+ * Where windows go when memory is full (docs/protocol.md "Bounds"). One append-only file per
  * (stream, window); frames are stored back to back and their offsets stay in memory, so a reader
  * can fetch any range of frames without parsing the file. Synchronous I/O keeps the order of
  * writes and reads obvious; it only runs on the slow path (subscribers lagging past memory).

@@ -2,7 +2,7 @@ import type { Spool, SpoolFile } from './spool.js';
 
 /**
  * Window-ordered data of every stream on one buffer server, and the server-wide memory account
- * (DESIGN.md "Buffer server stream", "Bounds"). No sockets here: publishers append encoded
+ * (docs/protocol.md "Buffer server stream", "Bounds"). No sockets here: publishers append encoded
  * frames, subscribers read them by index, the store spills to the spool and says when to pause.
  *
  * A window is the frames a publisher sent for it, exactly as received (begin, data..., end), so
@@ -120,7 +120,7 @@ export class StreamStore {
 
   /**
    * A publisher (re)registers from `window`: every stored window ≥ it is replaced by what it
-   * sends next, and a window left open by a dead publisher is dropped (DESIGN.md "Publisher").
+   * sends next, and a window left open by a dead publisher is dropped (docs/protocol.md "Publisher").
    */
   register(stream: Stream, window: number): void {
     const keep = stream.windows.filter((win) => win.w < window && win.complete);

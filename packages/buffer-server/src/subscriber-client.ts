@@ -28,7 +28,7 @@ export interface Subscriber {
 
 const STREAM_TYPES = ['begin', 'data', 'end'] as const;
 
-/** Subscribes to one stream (DESIGN.md "Subscriber"). */
+/** Subscribes to one stream (docs/protocol.md "Subscriber"). */
 export async function connectSubscriber(o: SubscriberOptions): Promise<Subscriber> {
   const reader = new StreamReaderClient(o);
   const conn = await connectAuthenticated(

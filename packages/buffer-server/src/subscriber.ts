@@ -10,7 +10,7 @@ const HIGH_WATER = 1024 * 1024;
 const READBACK_CHUNK = 256 * 1024;
 
 /**
- * One subscriber connection (DESIGN.md "Subscriber"): sends begin / data / end of every retained
+ * One subscriber connection (docs/protocol.md "Subscriber"): sends begin / data / end of every retained
  * window from `from` on, in order, each once, waiting for windows not yet published. Frames are
  * forwarded as the publisher sent them unless a partition filter applies.
  */
@@ -126,7 +126,7 @@ export class SubscriberLink implements StreamReader {
     this.bytesOut += bytes.length;
   }
 
-  /** DESIGN.md "Partitions": keep tuples whose p & mask is one of keys; data without p goes to all. */
+  /** docs/protocol.md "Subscriber": keep tuples whose p & mask is one of keys; data without p goes to all. */
   private filter(bytes: Buffer): [Buffer, number] | null {
     const m = decode(bytes) as DataMessage;
     if (!m.p) return [bytes, m.tuples.length];

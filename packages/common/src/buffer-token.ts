@@ -29,7 +29,7 @@ export interface MintBufferTokenOptions {
   sequenceNumber?: number;
 }
 
-/** Mints a buffer-server token from that server's secret (DESIGN.md "Tokens", kind BUFFER_SERVER, keyId 0). */
+/** Mints a buffer-server token from that server's secret (docs/protocol.md "Tokens": kind BUFFER_SERVER, keyId 0). */
 export function mintBufferToken(o: MintBufferTokenOptions): Token {
   if (o.secret.length !== 32) throw new SluiceError('BAD_CONFIG', 'a buffer-server secret must be 32 bytes');
   if (o.streams.length === 0 && o.access !== 'control') throw new SluiceError('BAD_CONFIG', 'a publish or subscribe token must name at least one stream');

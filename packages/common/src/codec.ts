@@ -3,9 +3,10 @@ import { SluiceError } from './errors.js';
 import { grammarFault } from './msgpack-grammar.js';
 
 /**
- * The one wire codec (DESIGN.md "Encoding"): one standard MessagePack value per binary frame.
+ * The one wire codec (docs/protocol.md "Transport and encoding"): one standard MessagePack value
+ * per binary frame.
  *
- * msgpackr writes any JavaScript number outside the 32-bit range as float64, and DESIGN.md wants
+ * msgpackr writes any JavaScript number outside the 32-bit range as float64, and the wire wants
  * every integer to be a MessagePack integer, so `toWire` turns such integers into BigInt before
  * packing (msgpackr packs BigInt as int64/uint64). Decoding turns 64-bit integers back into plain
  * numbers; values past 2^53 cannot be represented and are refused by the message schemas.

@@ -2,7 +2,7 @@ import { SluiceError } from './errors.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses `500ms`, `30s`, `10m`, `2h`, `7d` (DESIGN.md "Tokens", `--ttl`). */
+/** Parses `500ms`, `30s`, `10m`, `2h`, `7d` (docs/protocol.md "Tokens", `--ttl`). */
 export function parseDuration(text: string, option = 'duration'): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
   if (!m) {

@@ -6,7 +6,7 @@ import { Session, SessionSide, deriveSessionKeys } from './session.js';
 import { decodeIdentifier, hmac, safeEqual, type Token, type TokenIdentifier } from './token.js';
 
 /**
- * Both sides of DESIGN.md's challenge / auth / welcome exchange as small state machines with no
+ * Both sides of the challenge / auth / welcome exchange as small state machines with no
  * sockets: the ws layer feeds them frames and sends what they return. Shared by the umbilical
  * (STRAM) and the buffer server; only the token authority and the scope rule differ.
  */
@@ -28,7 +28,7 @@ export interface TokenAuthority {
   /**
    * The password of these identifier bytes under this server's key(s). Throws a 4401 SluiceError
    * when the key is unknown or the token is of the wrong kind. A server that accepts several keys
-   * at once (a buffer server during a secret rotation, issue 6) returns one candidate per key —
+   * at once (a buffer server during a secret rotation) returns one candidate per key —
    * a handful at most: the proof is checked against each, in constant time.
    */
   password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer | Buffer[];

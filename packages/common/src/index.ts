@@ -24,7 +24,7 @@ export {
 export { generateSecret, readSecretFile, writeSecretFile } from './secret-file.js';
 export { bufferTokenPassword, checkBufferTokenLive, mintBufferToken, type MintBufferTokenOptions, type VerifiedBufferToken } from './buffer-token.js';
 export * from './protocol.js';
-export { SESSION_C2S_CONTEXT, SESSION_S2C_CONTEXT, Session, SessionSide, deriveSessionKeys, messageMac, type SessionKeys } from './session.js';
+export { SESSION_C2S_CONTEXT, SESSION_S2C_CONTEXT, Session, SessionSide, deriveSessionKeys, messageMac, openSealed, type SessionKeys } from './session.js';
 export {
   AUTH_CONTEXT,
   ClientHandshake,

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encode } from './codec.js';
 import { SluiceError } from './errors.js';
-import { asFrameError, openSealed, parseFrame, statsOfAck } from './protocol.js';
-import { Session, SessionSide, deriveSessionKeys } from './session.js';
+import { asFrameError, parseFrame, statsOfAck } from './protocol.js';
+import { Session, SessionSide, deriveSessionKeys, openSealed } from './session.js';
 import { codeOf } from './test-support.js';
 
 const heartbeat = { t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [] } as const;

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { decode } from './codec.js';
 import { SluiceError } from './errors.js';
-import type { Session } from './session.js';
 import { heartbeatAckSchema, heartbeatSchema } from './umbilical.js';
 
 /**
@@ -207,15 +206,6 @@ export function parseMessage<const T extends MessageType>(value: unknown, allowe
 export function parseFrame<const T extends MessageType>(data: Uint8Array, isBinary: boolean, allowed: readonly T[]): Message<T> {
   if (!isBinary) throw new SluiceError('MALFORMED_FRAME', 'text frames are not accepted; send one binary MessagePack frame');
   return parseMessage(decode(data), allowed);
-}
-
-/**
- * One sealed umbilical frame → its inner message, one of `allowed`. Faults are found in the order
- * docs/protocol.md section 2 gives: a malformed envelope (4400), then its MAC and sequence number
- * (4401), then the inner message (4400). Scope is the caller's to check, after this.
- */
-export function openSealed<const T extends MessageType>(session: Session, data: Uint8Array, isBinary: boolean, allowed: readonly T[]): Message<T> {
-  return parseMessage(session.open(parseFrame(data, isBinary, ['msg'])), allowed);
 }
 
 /** The figures of a stats ack (a buffer server's `{t:"ack", of:"stats", ...figures}`). */

@@ -9,7 +9,7 @@ export function generateSecret(): Buffer {
 }
 
 /**
- * Writes a buffer-server secret file (DESIGN.md "Tokens": 64 lowercase hex characters and a
+ * Writes a buffer-server secret file (docs/protocol.md "Tokens": 64 lowercase hex characters and a
  * newline, mode 0600). Refuses to overwrite: replacing a live secret would cut off every holder
  * of a token minted from it.
  */

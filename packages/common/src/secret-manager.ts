@@ -31,8 +31,10 @@ import {
 import { authorizeUmbilical } from './umbilical.js';
 
 /**
- * The STRAM delegation-token authority (DESIGN.md "Tokens", "Token lifetime", "State and
- * credentials on disk"): Hadoop's AbstractDelegationTokenSecretManager, tightened.
+ * The STRAM delegation-token authority (docs/protocol.md "Tokens"; docs/architecture.md "Token
+ * lifetimes and rotation", "State on disk"): Hadoop's AbstractDelegationTokenSecretManager,
+ * tightened. One cohesive thing, so one file past 400 lines: issue, verify, renew, cancel, key
+ * rolls and their persistence share one token table and one write queue.
  *  - Master keys roll every keyUpdateInterval; a key is stored on disk before it signs anything
  *    and lives keyUpdateInterval + maxLifetime, so it outlives every token it signs.
  *  - Tokens carry a renewal expiry (renewInterval, never past maxDate); only the named renewer

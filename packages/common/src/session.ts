@@ -1,6 +1,6 @@
 import { decode, encode } from './codec.js';
 import { SluiceError } from './errors.js';
-import type { SealedMessage } from './protocol.js';
+import { parseFrame, parseMessage, type Message, type MessageType, type SealedMessage } from './protocol.js';
 import { hmac, safeEqual } from './token.js';
 
 /**
@@ -79,4 +79,13 @@ export class Session {
     this.received = sealed.seq;
     return decode(sealed.body);
   }
+}
+
+/**
+ * One sealed umbilical frame → its inner message, one of `allowed`. Faults are found in the order
+ * docs/protocol.md section 2 gives: a malformed envelope (4400), then its MAC and sequence number
+ * (4401), then the inner message (4400). Scope is the caller's to check, after this.
+ */
+export function openSealed<const T extends MessageType>(session: Session, data: Uint8Array, isBinary: boolean, allowed: readonly T[]): Message<T> {
+  return parseMessage(session.open(parseFrame(data, isBinary, ['msg'])), allowed);
 }

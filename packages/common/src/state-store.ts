@@ -95,7 +95,7 @@ export class GroupCommit {
   }
 }
 
-// ---- the STRAM token authority's two files (DESIGN.md "State and credentials on disk") --------
+// ---- the STRAM token authority's two files (docs/architecture.md "State on disk") --------
 // JSON with a format name and version; keys as lowercase hex. Any fault is STATE_CORRUPT naming
 // the file: a damaged state is never silently replaced by a fresh one.
 

@@ -2,7 +2,7 @@ import { GRAMMAR_FAULT, MsgpackWalker } from './msgpack-grammar.js';
 
 /**
  * A fast path for the buffer server's hot loop: checks that a publisher's begin / data / end frame
- * is one well-formed MessagePack map with the fields DESIGN.md "Buffer server stream" requires,
+ * is one well-formed MessagePack map with the fields docs/protocol.md "Buffer server stream" requires,
  * without building the tuples (a full decode of every batch was ~30% of the server's time).
  *
  * It only ever says yes to frames the full parser (`parseFrame`) would accept with the same

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { decode, encode } from './codec.js';
 import { SluiceError } from './errors.js';
 
-/** DESIGN.md "Tokens". */
+/** docs/protocol.md "Tokens". */
 export const TokenKind = {
   stram: 'STRAM_DELEGATION',
   bufferServer: 'BUFFER_SERVER',

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { SluiceError } from './errors.js';
-import type { AuthRequest } from './protocol.js';
 import { isStramScope, type TokenIdentifier } from './token.js';
 
 /**
@@ -150,11 +149,21 @@ export const heartbeatAckSchema = z.object({
 export type HeartbeatAckMessage = z.infer<typeof heartbeatAckSchema>;
 
 /**
+ * What authorizeUmbilical reads of an auth request (protocol.ts AuthRequest): its role, and the
+ * container a hello names. Only this much, so that the message schemas (protocol.ts, which
+ * imports this module's) and this rule depend one way.
+ */
+export interface UmbilicalRequest {
+  readonly role: string;
+  readonly container?: string;
+}
+
+/**
  * Who may open STRAM's umbilical (docs/protocol.md section 4): a STRAM token admits role hello
  * only, for the container its scope names, of the app this STRAM serves — the one rule common's
  * StramSecretManager and STRAM's own authority both apply.
  */
-export function authorizeUmbilical(app: string, identifier: TokenIdentifier, request: AuthRequest): void {
+export function authorizeUmbilical(app: string, identifier: TokenIdentifier, request: UmbilicalRequest): void {
   if (request.role !== 'hello') {
     throw new SluiceError('NOT_ALLOWED', `role "${request.role}" is not served by STRAM's umbilical; containers connect with role hello`);
   }

@@ -32,9 +32,11 @@ export function acceptAuthenticated(socket: WebSocket, handshake: ServerHandshak
   // Before anything is read: no frame over the pre-welcome bound is ever buffered.
   const restoreLimits = gate.enter(socket);
   if (restoreLimits instanceof SluiceError) {
-    // The refusal is counted already; whatever the peer still sends is not read.
-    socket.on('error', () => stopReading(socket));
+    // Nothing the peer sends is read: its close frame is on its way, and a flood of connections
+    // past the bound must cost the server no read buffer each. ws may still report a failed write.
+    socket.on('error', () => undefined);
     closeWith(socket, restoreLimits);
+    stopReading(socket);
     refuse(restoreLimits);
     return;
   }

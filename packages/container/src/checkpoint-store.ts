@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { SluiceError, decode, encode, writeFileAtomic } from '@sluice/common';
 
 /**
- * Operator checkpoints on disk (DESIGN.md "Windows, checkpoints, recovery"):
+ * Operator checkpoints on disk (docs/architecture.md "Recovery"):
  * `<appDir>/checkpoints/<operatorId>/<window>`, each the MessagePack of `{ w, state }`, written
  * atomically (temp file, fsync, rename) so a crash leaves the previous checkpoint intact. Operator
  * state is the app's data: directories 0700 and files 0600, like the rest of the app directory.

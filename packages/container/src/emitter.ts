@@ -24,7 +24,7 @@ export class OutputEmitter {
 
   constructor(
     private readonly sinks: OutputSink[],
-    /** Set when a downstream is partitioned: tag every tuple with p (DESIGN.md "Partitions"). */
+    /** Set when a downstream is partitioned: tag every tuple with p (docs/protocol.md "Subscriber"). */
     private readonly partitionKey: ((t: unknown) => number) | undefined | false,
     private readonly batch = DEFAULT_BATCH,
   ) {}

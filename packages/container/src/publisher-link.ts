@@ -71,16 +71,17 @@ export class PublisherLink implements OutputSink {
   private async connect(window: number): Promise<Conn> {
     const token = this.o.token();
     const renewAt = renewalTime(token);
-    const conn: Conn = { pub: null as unknown as Publisher, closing: false, closeCode: undefined };
-    conn.pub = await this.o.connect({
+    // The close callback is given before the Publisher exists: it records into this, its Conn's state.
+    const state: CloseState = { closing: false, closeCode: undefined };
+    const pub = await this.o.connect({
       url: this.o.url,
       token,
       stream: this.o.stream,
       window,
       onClose: (code, reason) => {
-        conn.closeCode = code;
-        if (conn.closing || this.closed) return; // closed at the link's request
-        if (this.pub === conn) this.pub = null;
+        state.closeCode = code;
+        if (state.closing || this.closed) return; // closed at the link's request
+        if (this.pub?.state === state) this.pub = null;
         if (this.lost) return;
         this.lost = true;
         this.wake();
@@ -89,7 +90,7 @@ export class PublisherLink implements OutputSink {
       },
     });
     this.renewAt = renewAt;
-    return conn;
+    return { pub, state };
   }
 
   private send(f: (p: Publisher) => void): void {
@@ -149,10 +150,10 @@ export class PublisherLink implements OutputSink {
     const old = this.pub;
     try {
       if (old) {
-        old.closing = true;
+        old.state.closing = true;
         await old.pub.close();
         // Not 1000: the server may not have stored all we sent (e.g. the socket was cut off).
-        if (old.closeCode !== 1000) throw new Error(`the old publisher did not close cleanly (${old.closeCode ?? 'no close code'})`);
+        if (old.state.closeCode !== 1000) throw new Error(`the old publisher did not close cleanly (${old.state.closeCode ?? 'no close code'})`);
       }
       if (this.closed) return;
       let next: Conn | undefined;
@@ -191,7 +192,7 @@ export class PublisherLink implements OutputSink {
     this.wake();
     const c = this.pub;
     this.pub = null;
-    if (c) c.closing = true;
+    if (c) c.state.closing = true;
     await c?.pub.close();
   }
 }
@@ -206,9 +207,14 @@ function renewalTime(token: Token): number {
   }
 }
 
-interface Conn {
-  pub: Publisher;
+/** How one connection of the link ended, or is ending. */
+interface CloseState {
   /** The link asked for this close. */
   closing: boolean;
   closeCode: number | undefined;
+}
+
+interface Conn {
+  readonly pub: Publisher;
+  readonly state: CloseState;
 }

@@ -17,7 +17,7 @@ import {
 } from '@sluice/common';
 
 /**
- * The container side of the umbilical (DESIGN.md "Authenticated connection", umbilical.ts):
+ * The container side of the umbilical (docs/protocol.md "Authenticated connection", umbilical.ts):
  * authenticate with the container's STRAM token, then every heartbeatIntervalMs send one sealed
  * heartbeat and wait for its sealed heartbeat-ack. Heartbeats never overlap (STYLE.md: a tick
  * with one in flight is skipped). A lost connection is re-established with backoff using the

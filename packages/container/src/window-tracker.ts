@@ -1,6 +1,6 @@
 /**
- * Window alignment for an operator with several upstream sources (DESIGN.md "Windows,
- * checkpoints, recovery"). Pure: stream events go in, the actions the operator must run come out.
+ * Window alignment for an operator with several upstream sources (docs/architecture.md
+ * "Recovery"). Pure: stream events go in, the actions the operator must run come out.
  *
  * - A window opens (beginWindow) when the first source begins it; the very first window waits
  *   until every source has sent something, so a slow-to-connect upstream is not skipped.

@@ -4,7 +4,7 @@ import { duration, flag, positiveInt, type Parse } from '../flags.js';
 
 /**
  * The STRAM settings `sluice launch` and `sluice demo` take as flags (docs/guide.md "The sluice command"):
- * windows, checkpoints, the heartbeat and token lifetimes (DESIGN.md "Token lifetime"). One table
+ * windows, checkpoints, the heartbeat and token lifetimes (docs/architecture.md "Token lifetimes and rotation"). One table
  * declares each flag, reads it and names it in STRAM's errors. Defaults are STRAM's own, shown in
  * help only: a flag left out stays unset, so a recovered app keeps the settings it was saved with.
  */

@@ -7,7 +7,7 @@ import { Operator, defineApp, hashString, writeFileAtomic, z, type OperatorConte
  * separate containers (stream partitioned by word hash) → an output operator writing each
  * window's counts to `<appDir>/output/window-<w>.json`. The output is idempotent per window (a
  * replayed window overwrites the same file atomically), so results are exactly-once even though
- * processing is at-least-once (DESIGN.md "Windows, checkpoints, recovery").
+ * processing is at-least-once (docs/architecture.md "Recovery").
  *
  * Config (declared by the generator, docs/guide.md "Config"): seed (default 1), tuplesPerWindow
  * (default 100), windows (emit only in windows 1..windows; default 0 = forever).

@@ -1,7 +1,7 @@
 import type { PartitionFilter } from '../protocol.js';
 
 /**
- * Stream partitioning (DESIGN.md "Buffer server stream", Partitions). The publisher tags each
+ * Stream partitioning (docs/protocol.md "Subscriber", partitions). The publisher tags each
  * tuple with p = partitionKey(tuple) & 0x7fffffff; a downstream with P partitions subscribes with
  * mask = (next power of two ≥ P) − 1 and keys = every k ≤ mask with k % P === partition, so each
  * key value goes to exactly one partition.
