@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { generateSecret, mintBufferToken, writeSecretFile, type BoundNames, type BufferAccess, type Token } from '@sluice/common';
+import { watchChild } from './child-output.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const CLI = join(ROOT, 'packages', 'cli', 'bin', 'sluice.js');
@@ -58,22 +59,16 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
   if (o.preAuthMaxPayload) args.push('--pre-auth-max-payload', o.preAuthMaxPayload);
   if (o.maxPendingHandshakes !== undefined) args.push('--max-pending-handshakes', String(o.maxPendingHandshakes));
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
-  let err = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-    if (err.length > 4_000_000) err = err.slice(-2_000_000);
-  });
-  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  const child = watchChild(proc, dir);
   const url = await new Promise<string>((res, rej) => {
     const lines = createInterface({ input: proc.stdout! });
     lines.on('line', (line) => {
       const m = /^listening (ws:\/\/\S+)$/.exec(line);
       if (m) res(m[1]!);
     });
-    void exited.then((code) => {
+    void child.exited.then((code) => {
       rmSync(dir, { recursive: true, force: true });
-      rej(new Error(`buffer server exited with ${code} before listening:\n${err}`));
+      rej(new Error(`buffer server exited with ${code} before listening:\n${child.stderr()}`));
     });
   });
   return {
@@ -83,7 +78,7 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
     dir,
     spoolDir,
     proc,
-    stderr: () => err,
+    stderr: child.stderr,
     mint: (access, streams, m = {}) =>
       mintBufferToken({
         secret: m.secret ?? secret,
@@ -96,13 +91,6 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
         ttlMs: m.ttlMs ?? 600_000,
         ...(m.sequenceNumber === undefined ? {} : { sequenceNumber: m.sequenceNumber }),
       }),
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const kill = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(kill);
-      rmSync(dir, { recursive: true, force: true });
-      return code;
-    },
+    stop: child.stop,
   };
 }

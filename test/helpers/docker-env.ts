@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestContainer } from 'testcontainers';
-import { decodeIdentifier, readCredentials, tokenFromText, type Credentials } from '@sluice/common';
+import { credentialsSchema, decodeIdentifier, tokenFromText, type Credentials } from '@sluice/common';
 import { DockerEngine } from '@sluice/stram';
 
 /**
@@ -202,7 +202,9 @@ export class Demo {
           return false;
         }
       })
-      .map((p) => readCredentials(p));
+      // Not readCredentials: that refuses a file of secrets owned by another uid, and these belong
+      // to the image's user (1000) while the test inspects them as whoever runs it.
+      .map((p) => credentialsSchema.parse(JSON.parse(readFileSync(p, 'utf8'))));
   }
 
   /** Every secret the app's containers hold (token texts, passwords, buffer-server secrets) and STRAM's key file contents. */

@@ -62,14 +62,8 @@ export function tempDir(prefix = 'sluice-e2e-'): { path: string; remove(): void 
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** Whether a process with this pid exists: the same check `sluice status` makes. */
+export { processAlive as pidAlive } from '@sluice/stram';
 
 /** Waits until `pred` holds, polling (no timing assertions: the test timeout is the bound). */
 export async function until(pred: () => boolean | Promise<boolean>, intervalMs = 100): Promise<void> {

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { watchChild } from './child-output.js';
 
 /**
  * A real STRAM in a process of its own, for an app whose containers are never started (the
@@ -56,16 +57,10 @@ interface Ready {
 export async function startStramProcess(): Promise<StramProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-stram-proc-'));
   const proc = spawn(process.execPath, ['--input-type=module', '-e', SCRIPT, dir], { cwd: TEST_DIR, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  proc.stderr!.setEncoding('utf8');
-  proc.stderr!.on('data', (chunk: string) => {
-    err += chunk;
-    if (err.length > 4_000_000) err = err.slice(-2_000_000);
-  });
-  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  const child = watchChild(proc, dir);
   const ready = await new Promise<Ready>((res, rej) => {
     createInterface({ input: proc.stdout! }).once('line', (line) => res(JSON.parse(line) as Ready));
-    void exited.then((code) => rej(new Error(`STRAM exited with ${code} before it was ready:\n${err}`)));
+    void child.exited.then((code) => rej(new Error(`STRAM exited with ${code} before it was ready:\n${child.stderr()}`)));
   });
   const webToken = readFileSync(ready.webToken, 'utf8').trim();
   return {
@@ -83,14 +78,7 @@ export async function startStramProcess(): Promise<StramProcess> {
       const found = text.split('\n').find((l) => l.startsWith(`${line} `));
       return found ? Number(found.slice(line.length + 1)) : 0;
     },
-    stderr: () => err,
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      const kill = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      const code = await exited;
-      clearTimeout(kill);
-      rmSync(dir, { recursive: true, force: true });
-      return code;
-    },
+    stderr: child.stderr,
+    stop: child.stop,
   };
 }

@@ -3,6 +3,7 @@ import type WebSocket from 'ws';
 import { decode, encode, type DataMessage, type PartitionFilter } from '@sluice/common';
 import type { Stream, StreamReader, StreamStore, Win } from './stream-store.js';
 import { BurstCork } from './burst-cork.js';
+import { selectPartitions, type PartitionSelection } from './partition-batch.js';
 
 /** Stop writing to a subscriber's socket above this many buffered bytes; go on when it drains. */
 const HIGH_WATER = 1024 * 1024;
@@ -24,8 +25,7 @@ export class SubscriberLink implements StreamReader {
   private cacheBytes = 0;
   private drainArmed = false;
   private closed = false;
-  private readonly keys: Set<number> | null;
-  private readonly mask: number;
+  private readonly partitions: PartitionSelection | null;
   private readonly cork: BurstCork;
   private readonly raw: Socket;
   tuplesOut = 0;
@@ -42,8 +42,7 @@ export class SubscriberLink implements StreamReader {
     private readonly abort: (code: number, reason: string) => void,
   ) {
     this.lastDone = from - 1;
-    this.keys = partitions ? new Set(partitions.keys) : null;
-    this.mask = partitions?.mask ?? 0;
+    this.partitions = partitions ? { mask: partitions.mask, keys: new Set(partitions.keys) } : null;
     this.cork = new BurstCork(socket);
     this.raw = this.cork.raw;
   }
@@ -115,7 +114,7 @@ export class SubscriberLink implements StreamReader {
   private send(win: Win, i: number): void {
     let bytes = this.frame(win, i);
     let tuples = win.tuplesPer[i]!;
-    if (this.keys && tuples > 0) {
+    if (this.partitions && tuples > 0) {
       const filtered = this.filter(bytes);
       if (!filtered) return;
       [bytes, tuples] = filtered;
@@ -126,15 +125,19 @@ export class SubscriberLink implements StreamReader {
     this.bytesOut += bytes.length;
   }
 
-  /** docs/protocol.md "Subscriber": keep tuples whose p & mask is one of keys; data without p goes to all. */
+  /** docs/protocol.md "Partitions": keep tuples whose p & mask is one of keys; data without p goes to all. */
   private filter(bytes: Buffer): [Buffer, number] | null {
+    const sel = this.partitions!;
+    const fast = selectPartitions(bytes, sel);
+    if (fast !== undefined) return fast;
+    // A stored frame the index does not read (it came through the full parser): decode it.
     const m = decode(bytes) as DataMessage;
     if (!m.p) return [bytes, m.tuples.length];
     const tuples: unknown[] = [];
     const p: number[] = [];
     for (let k = 0; k < m.p.length; k++) {
       const v = m.p[k]!;
-      if (this.keys!.has(v & this.mask)) {
+      if (sel.keys.has(v & sel.mask)) {
         tuples.push(m.tuples[k]);
         p.push(v);
       }

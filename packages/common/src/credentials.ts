@@ -29,6 +29,13 @@ export const credentialsSchema = z.object({
      */
     previous: z.array(z.string().regex(/^[0-9a-f]{64}$/)).max(8).optional(),
   }),
+  /**
+   * STRAM's revision of these credentials: an integer that grows with every change STRAM makes
+   * and rides in each sealed push. A container reports in its heartbeats the revision it has
+   * applied, which is how STRAM knows what it holds (docs/protocol.md "Umbilical commands and
+   * counters"). Absent = 0.
+   */
+  revision: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   /** Subscribe tokens by upstream buffer server id: each names exactly the streams this container reads there. */
   subscribe: z.record(z.string(), z.string()),
   /** Where the app lives: app module path and app directory (checkpoints, output). */

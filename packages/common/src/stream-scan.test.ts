@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { encode } from './codec.js';
 import { parseFrame } from './protocol.js';
-import { scanStreamFrame, streamHeader } from './stream-scan.js';
+import { decode } from './codec.js';
+import { indexDataFrame, scanStreamFrame, streamHeader } from './stream-scan.js';
 import { allExtensionSamples, extensionSamples } from './test-support.js';
 
 const STREAM = ['begin', 'data', 'end'] as const;
@@ -82,6 +83,29 @@ describe('scanStreamFrame', () => {
       }
     }
     expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('indexes exactly the data frames the scan accepts, each tuple range reading as the full parser reads it (mutation fuzz)', () => {
+    let indexed = 0;
+    for (let i = 0; i < 3000; i++) {
+      const r = rng(7000 + i);
+      const tuples = Array.from({ length: 1 + Math.floor(r() * 6) }, () => randomTuple(r));
+      const bytes = Buffer.from(encode({ t: 'data', w: Math.floor(r() * 1e6), tuples, ...(r() < 0.8 ? { p: tuples.map(() => Math.floor(r() * 100)) } : {}) }));
+      if (r() < 0.5) for (let k = 0; k < 1 + Math.floor(r() * 2); k++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      const header = scanStreamFrame(bytes);
+      const ix = indexDataFrame(bytes);
+      if (!header || header.t !== 'data') {
+        expect(ix).toBeNull();
+        continue;
+      }
+      indexed++;
+      const m = parseFrame(bytes, true, STREAM) as { w: number; tuples: unknown[]; p?: number[] };
+      expect(ix!.w).toBe(m.w);
+      expect(ix!.starts.length - 1).toBe(m.tuples.length);
+      for (let k = 0; k < m.tuples.length; k++) expect(decode(bytes.subarray(ix!.starts[k], ix!.starts[k + 1]))).toEqual(m.tuples[k]);
+      expect(ix!.p ? Array.from(ix!.p) : undefined).toEqual(m.p);
+    }
+    expect(indexed).toBeGreaterThan(1000);
   });
 
   it('takes no tuple holding an extension or 0xc1, at any depth, and the full parser refuses the frame with 4400', () => {

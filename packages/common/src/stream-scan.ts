@@ -135,6 +135,60 @@ export function scanStreamFrame(bytes: Buffer): StreamFrameHeader | null {
   }
 }
 
+/**
+ * Where each tuple of a stored data frame sits, and its partition value: what a partitioned
+ * subscriber needs to re-batch (docs/protocol.md "Partitions") by copying byte ranges, without
+ * decoding a tuple. Built once per frame and shared by every subscriber of it.
+ */
+export interface DataFrameIndex {
+  w: number;
+  /** Tuple k is bytes [starts[k], starts[k + 1]). */
+  starts: Uint32Array;
+  /** Partition values parallel to the tuples, or null when the frame has none (it goes to all). */
+  p: Uint32Array | null;
+}
+
+/** The tuple index of a data frame that scanStreamFrame accepts; null for anything else. */
+export function indexDataFrame(bytes: Buffer): DataFrameIndex | null {
+  const r = new Reader(bytes);
+  try {
+    const fields = r.mapLen();
+    let t: string | undefined;
+    let w: number | undefined;
+    let starts: Uint32Array | undefined;
+    let p: Uint32Array | undefined;
+    for (let i = 0; i < fields; i++) {
+      const key = r.shortStr();
+      if (key === 't' && t === undefined) t = r.shortStr();
+      else if (key === 'w' && w === undefined) w = r.uint();
+      else if (key === 'tuples' && starts === undefined) {
+        const count = r.arrayLen();
+        starts = new Uint32Array(count + 1);
+        for (let k = 0; k < count; k++) {
+          starts[k] = r.pos;
+          r.value(2);
+        }
+        starts[count] = r.pos;
+      } else if (key === 'p' && p === undefined) {
+        const count = r.arrayLen();
+        p = new Uint32Array(count);
+        for (let k = 0; k < count; k++) {
+          const v = r.uint();
+          if (v >= P_LIMIT) return null;
+          p[k] = v;
+        }
+      } else if (key === 't' || key === 'w' || key === 'tuples' || key === 'p') return null;
+      else r.value(1);
+    }
+    if (r.pos !== bytes.length || t !== 'data' || w === undefined || !starts) return null;
+    if (p && p.length !== starts.length - 1) return null;
+    return { w, starts, p: p ?? null };
+  } catch (err) {
+    if (err === FAIL || err === GRAMMAR_FAULT || err instanceof RangeError) return null;
+    throw err;
+  }
+}
+
 /** The same header from a fully parsed begin / data / end message (the slow path). */
 export function streamHeader(m: Record<string, unknown> & { t: string }): StreamFrameHeader {
   const t = m.t as StreamFrameHeader['t'];

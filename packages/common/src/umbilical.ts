@@ -76,6 +76,12 @@ export const heartbeatSchema = z.object({
     .record(z.string().min(1).max(64), uint)
     .refine((c) => Object.keys(c).length <= 64, 'at most 64 counters')
     .optional(),
+  /**
+   * The revision of its credentials the container has applied: the one of its credentials file
+   * at start, then that of each sealed push once it has merged it (docs/protocol.md "Umbilical
+   * commands and counters"). Absent = 0.
+   */
+  credentialsRevision: uint.optional(),
   /** Sent once there is something to report; absent means none. */
   takeovers: takeoverReportSchema.optional(),
   /** Operator failures of this process, oldest first; absent means none. */

@@ -151,6 +151,8 @@ export class Container {
       bufferServer: this.bufferServerUrl,
       state: this.state,
       operators,
+      // What STRAM may count as held: pushes still queued behind a slow command are not in it yet.
+      credentialsRevision: this.held.value.revision ?? 0,
       ...(this.errors.length > 0 ? { errors: this.errors.slice(-20) } : {}),
       counters: this.counters.snapshot(),
       ...(takeovers ? { takeovers } : {}),

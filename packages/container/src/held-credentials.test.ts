@@ -36,6 +36,15 @@ describe('held credentials', () => {
     expect(held.previousSecrets()).toEqual([]);
   });
 
+  it("holds its file's revision until a push is applied, then the push's: what its heartbeats report as applied", () => {
+    const held = new HeldCredentials({ ...credentials(), revision: 7 });
+    expect(held.value.revision).toBe(7);
+    held.apply(key, sealCredentials(key, { stramToken: 'renewed', revision: 8 }));
+    expect(held.value).toMatchObject({ stramToken: 'renewed', revision: 8 });
+    expect(() => held.apply(key, sealCredentials(key, { revision: -1 }))).toThrow();
+    expect(held.value.revision).toBe(8);
+  });
+
   it('refuses, changing nothing, a push for another container or buffer server, one that is not credentials, and one sealed under another key', () => {
     const held = new HeldCredentials(credentials());
     const before = held.value;

@@ -23,7 +23,7 @@ import { partitionKeyFor, sourceId, sourcesOf } from './wiring.js';
  * for an app author's unit tests. The operators, the OperatorRunner (lifecycle, window clock,
  * checkpoints) and the WindowTracker (window alignment) are the ones a container runs; only the
  * transport differs: every stream is an in-process edge, with the partition filter a buffer server
- * would apply to a partitioned stream (docs/protocol.md "Partitions"). No STRAM, no tokens, no
+ * would apply to a partitioned stream (docs/protocol.md "Subscriber (role `subscribe`)", its "Partitions" paragraph). No STRAM, no tokens, no
  * sockets. Windows come as fast as the operators take them; checkpoints are written to `dir`
  * exactly as a container writes them, so a second run can restore from them.
  */

@@ -232,10 +232,15 @@ export class StramAuthority implements TokenAuthority {
     this.secrets.set(bs, s);
   }
 
-  /** STRAM restart: the secret a running buffer server holds (read back from its container's 0600 credentials). */
-  adoptSecret(bs: string, secret: Buffer): void {
+  /**
+   * STRAM restart: the secret a running buffer server holds (read back from its container's 0600
+   * credentials) and, when a rotation was under way, the new one it was being given — pending
+   * again until its owner is known to hold it (confirmSecret).
+   */
+  adoptSecret(bs: string, secret: Buffer, pending?: Buffer): void {
     this.secrets.set(bs, secret);
-    this.pending.delete(bs);
+    if (pending) this.pending.set(bs, pending);
+    else this.pending.delete(bs);
   }
 
   /** Recovery of an insecure (in-memory) token authority: accept this token again. */

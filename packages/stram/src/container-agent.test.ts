@@ -40,71 +40,90 @@ function setup() {
   const path = join(dir, 'containers', 'c1', 'credentials');
   const agent = ContainerAgent.launching(record(), path, credentials(1));
   const key = new Uint8Array(32).fill(9);
-  const conn = (tokenSeq: number) => ({ tokenSeq, session: { credentialsKey: key } });
-  const hb = (fields: Partial<HeartbeatMessage> = {}): HeartbeatMessage => ({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [], ...fields });
+  const conn = () => ({ session: { credentialsKey: key } });
+  /** A heartbeat from a container that has applied revision `applied` of its credentials. */
+  const hb = (applied = 0, fields: Partial<HeartbeatMessage> = {}): HeartbeatMessage => ({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [], credentialsRevision: applied, ...fields });
   const pushed = (commands: Command[]) => commands.filter((c) => c.c === 'credentials').map((c) => openCredentials(key, (c as { box: Uint8Array }).box) as Partial<Credentials>);
   return { agent, path, conn, hb, pushed };
 }
 
 describe('container agent', () => {
-  it('writes every change through to its 0600 file and pushes it once, sealed, ahead of the outbox', () => {
+  it('writes every change through to its 0600 file and pushes it once, sealed with its revision, ahead of the outbox', () => {
     const { agent, path, conn, hb, pushed } = setup();
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    const c = conn(1);
+    const c = conn();
+    const launched = agent.held;
     agent.change({ subscribe: { 'bs-c0': token(7) } });
-    agent.change({ stramToken: token(2) });
+    const revision = agent.change({ stramToken: token(2) });
     agent.send({ c: 'committed', w: 10 });
-    expect(readCredentials(path)).toMatchObject({ stramToken: token(2), subscribe: { 'bs-c0': token(7) } });
-    agent.heartbeat(hb(), c, 1);
+    expect(readCredentials(path)).toMatchObject({ stramToken: token(2), subscribe: { 'bs-c0': token(7) }, revision });
+    agent.heartbeat(hb(launched), c, 1);
     const ack = agent.drain(c);
     expect(ack.map((x) => x.c)).toEqual(['credentials', 'committed']);
-    expect(pushed(ack)).toEqual([{ subscribe: { 'bs-c0': token(7) }, stramToken: token(2) }]);
-    agent.heartbeat(hb(), c, 2);
+    expect(pushed(ack)).toEqual([{ subscribe: { 'bs-c0': token(7) }, stramToken: token(2), revision }]);
+    agent.heartbeat(hb(revision), c, 2);
     expect(agent.drain(c)).toEqual([]);
   });
 
-  it('counts a push as held once the container heartbeats again on the connection that carried it', () => {
+  it('counts a push as held only once a heartbeat reports its revision: one queued behind a slow command is not held yet', () => {
     const { agent, conn, hb } = setup();
-    const c = conn(1);
+    const c = conn();
     const launched = agent.held;
     const revision = agent.change({ subscribe: { 'bs-c0': token(7) } });
-    agent.heartbeat(hb(), c, 1);
+    agent.heartbeat(hb(launched), c, 1);
     agent.drain(c);
     expect([agent.sent, agent.held]).toEqual([revision, launched]);
-    agent.heartbeat(hb(), c, 2);
+    // The container is still busy with an earlier deploy: the push waits in its command queue.
+    agent.heartbeat(hb(launched), c, 2);
+    agent.heartbeat(hb(launched), c, 3);
+    expect(agent.held).toBe(launched);
+    expect(agent.drain(c)).toEqual([]); // same connection: not lost, just not applied yet
+    agent.heartbeat(hb(revision), c, 4);
     expect(agent.held).toBe(revision);
   });
 
-  it('pushes again when the next heartbeat comes on another connection: the ack may have been lost with its connection', () => {
+  it('never counts more than was sent, whatever a heartbeat claims', () => {
+    const { agent, conn, hb } = setup();
+    const c = conn();
+    const launched = agent.held;
+    agent.change({ subscribe: { 'bs-c0': token(7) } }); // written, not pushed yet
+    agent.heartbeat(hb(launched + 100), c, 1);
+    expect(agent.held).toBe(launched);
+  });
+
+  it('pushes again when a heartbeat on another connection has not applied it: the ack may have been lost with its connection', () => {
     const { agent, conn, hb, pushed } = setup();
-    const first = conn(1);
+    const first = conn();
+    const launched = agent.held;
     agent.change({ subscribe: { 'bs-c0': token(7) } });
-    agent.heartbeat(hb(), first, 1);
+    agent.heartbeat(hb(launched), first, 1);
     agent.drain(first);
-    const second = conn(1);
-    agent.heartbeat(hb(), second, 2);
+    const second = conn();
+    agent.heartbeat(hb(launched), second, 2);
     expect(agent.held).toBeLessThan(agent.sent);
-    expect(pushed(agent.drain(second))).toEqual([{ subscribe: { 'bs-c0': token(7) } }]);
-    agent.heartbeat(hb(), second, 3);
+    const again = pushed(agent.drain(second));
+    expect(again).toEqual([{ subscribe: { 'bs-c0': token(7) }, revision: agent.sent }]);
+    agent.heartbeat(hb(agent.sent), second, 3);
     expect(agent.held).toBe(agent.sent);
   });
 
-  it('counts a pushed STRAM token as held by a connection opened with it', () => {
+  it('counts a push applied before its connection dropped as held from a heartbeat on the next one', () => {
     const { agent, conn, hb } = setup();
-    const old = conn(1);
+    const old = conn();
     const revision = agent.change({ stramToken: token(2) });
-    agent.heartbeat(hb(), old, 1);
+    agent.heartbeat(hb(agent.held), old, 1);
     agent.drain(old);
-    agent.heartbeat(hb(), conn(2), 2); // the container moved its umbilical to the pushed token
+    agent.heartbeat(hb(revision), conn(), 2); // the container moved its umbilical to the pushed token
     expect(agent.held).toBe(revision);
+    expect(agent.drain(conn())).toEqual([]);
   });
 
   it('changes the file without a push for what the container learns otherwise', () => {
     const { agent, path, conn, hb } = setup();
     agent.note({ stram: 'ws://127.0.0.1:2' });
     expect(readCredentials(path).stram).toBe('ws://127.0.0.1:2');
-    const c = conn(1);
-    agent.heartbeat(hb(), c, 1);
+    const c = conn();
+    agent.heartbeat(hb(agent.held), c, 1);
     expect(agent.drain(c)).toEqual([]);
   });
 
@@ -113,7 +132,7 @@ describe('container agent', () => {
     const stats = { id: 'count#0', window: 5, tuplesIn: 1, tuplesOut: 1, latencyMs: 1, checkpoint: 1_000 };
     let refused: unknown;
     try {
-      agent.heartbeat(hb({ operators: [stats], bufferServer: 'ws://127.0.0.1:9' }), conn(1), 1);
+      agent.heartbeat(hb(0, { operators: [stats], bufferServer: 'ws://127.0.0.1:9' }), conn(), 1);
     } catch (err) {
       refused = err;
     }
@@ -128,23 +147,27 @@ describe('container agent', () => {
     agent.send({ c: 'committed', w: 10 });
     const fresh = credentials(3);
     agent.restart(fresh);
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(fresh);
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ ...fresh, revision: agent.sent });
     expect(agent.held).toBe(agent.sent);
-    const c = conn(3);
-    agent.heartbeat(hb(), c, 1);
+    const c = conn();
+    agent.heartbeat(hb(agent.sent), c, 1);
     expect(agent.drain(c)).toEqual([]);
   });
 
   it('after a STRAM restart pushes again everything the file holds, since what reached the container is unknown', () => {
     const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-'));
     dirs.push(dir);
-    const held = credentials(4);
-    const agent = ContainerAgent.adopted(record(), join(dir, 'credentials'), held);
+    const held = { ...credentials(4), revision: 41 };
+    const path = join(dir, 'credentials');
+    const agent = ContainerAgent.adopted(record(), path, held);
     agent.resendAll();
+    // Revisions go on from the file's: the push comes after anything the previous STRAM sent.
+    expect(readCredentials(path).revision).toBe(42);
     const key = new Uint8Array(32).fill(9);
-    const c = { tokenSeq: 4, session: { credentialsKey: key } };
-    agent.heartbeat({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [] }, c, 1);
+    const c = { session: { credentialsKey: key } };
+    agent.heartbeat({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [], credentialsRevision: 41 }, c, 1);
+    expect(agent.held).toBe(41);
     const [push] = agent.drain(c);
-    expect(openCredentials(key, (push as { box: Uint8Array }).box)).toEqual({ stram: held.stram, stramToken: held.stramToken, bufferServer: held.bufferServer, subscribe: held.subscribe });
+    expect(openCredentials(key, (push as { box: Uint8Array }).box)).toEqual({ stram: held.stram, stramToken: held.stramToken, bufferServer: held.bufferServer, subscribe: held.subscribe, revision: 42 });
   });
 });

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { SluiceError, decodeIdentifier, sealCredentials, tokenFromText, writeCredentials, type Command, type Credentials, type FailureReport, type HeartbeatMessage } from '@sluice/common';
+import { SluiceError, sealCredentials, writeCredentials, type Command, type Credentials, type FailureReport, type HeartbeatMessage } from '@sluice/common';
 import type { ContainerRecord } from './container-table.js';
 
 /**
@@ -11,16 +11,17 @@ import type { ContainerRecord } from './container-table.js';
  * copy with this object as its only writer (docs/architecture.md "State on disk"): the file is how
  * a new process gets them, and how a recovered STRAM learns them — nothing else reads it back.
  *
- * Every change the container must hear about gets a revision number. A change goes out sealed
- * with the next heartbeat-ack; the container is known to hold it once it heartbeats again on the
- * connection that carried it (heartbeats never overlap: the next one is sent after the ack was
- * handled), or on a connection opened with the STRAM token the change carried. A heartbeat on any
- * other connection means the ack may have been lost with its connection: the change goes out again.
+ * Every change the container must hear about gets a revision number, written into the file with
+ * it and sealed into the push that carries it. The container reports in each heartbeat the
+ * revision it has applied (docs/protocol.md "Umbilical commands and counters"); a change is held
+ * once a heartbeat reports its revision or a later one — not merely once a heartbeat follows the
+ * ack, since the container applies commands in order and a push may wait behind a slow deploy.
+ * A heartbeat on another connection than the one that carried a push not yet applied means the
+ * ack may have been lost with its connection: the change goes out again.
  */
 
-/** The connection a heartbeat came on: its session seals credentials, its token proves a pushed STRAM token arrived. */
+/** The connection a heartbeat came on: its session seals credentials. */
 export interface AckChannel {
-  readonly tokenSeq: number;
   readonly session: { readonly credentialsKey: Uint8Array };
 }
 
@@ -38,15 +39,15 @@ const ERRORS_KEPT = 20;
 
 export class ContainerAgent {
   private current: Credentials;
-  private revision = 0;
+  private revision: number;
   /** The latest revision the container is known to hold. */
   private heldRevision = 0;
   /** The latest revision that left STRAM (in an ack or, for a new process, in its file). */
   private sentRevision = 0;
   /** Changed fields not sent yet, merged: what goes into the next sealed push. */
   private unsent: Partial<Credentials> | undefined;
-  /** The last push, until the container's next heartbeat shows whether it arrived. */
-  private inFlight: { revision: number; fields: Partial<Credentials>; channel: AckChannel } | undefined;
+  /** Pushes sent and not yet reported applied, oldest first. */
+  private inFlight: { revision: number; fields: Partial<Credentials>; channel: AckChannel }[] = [];
   private outbox: Command[] = [];
   /** Errors the current process has reported (it repeats them in every heartbeat). */
   private seenErrors = new Set<string>();
@@ -57,6 +58,8 @@ export class ContainerAgent {
     credentials: Credentials,
   ) {
     this.current = credentials;
+    // Revisions go on from the file's, so a recovered STRAM's pushes come after its predecessor's.
+    this.revision = this.sentRevision = credentials.revision ?? 0;
   }
 
   /** A container about to be launched: its credentials are written for the new process to read. */
@@ -92,10 +95,9 @@ export class ContainerAgent {
    * Returns the revision that carries the change.
    */
   change(fields: Partial<Credentials>): number {
-    this.current = { ...this.current, ...fields };
-    writeCredentials(this.path, this.current);
     this.unsent = { ...this.unsent, ...fields };
-    return ++this.revision;
+    this.write({ ...this.current, ...fields, revision: ++this.revision });
+    return this.revision;
   }
 
   /**
@@ -103,8 +105,7 @@ export class ContainerAgent {
    * retire command) or reads from the file itself (STRAM's URL after a recovery on a new port).
    */
   note(fields: Partial<Credentials>): void {
-    this.current = { ...this.current, ...fields };
-    writeCredentials(this.path, this.current);
+    this.write({ ...this.current, ...fields });
   }
 
   /**
@@ -115,17 +116,15 @@ export class ContainerAgent {
   resendAll(): void {
     const { stram, stramToken, bufferServer, subscribe } = this.current;
     this.unsent = { stram, stramToken, bufferServer, subscribe };
-    this.revision++;
+    this.write({ ...this.current, revision: ++this.revision });
   }
 
   /** A new process for this container (launch or replacement) reads `credentials` from its file: nothing is in flight. */
   restart(credentials: Credentials): void {
-    this.current = credentials;
-    writeCredentials(this.path, credentials);
-    this.revision++;
+    this.write({ ...credentials, revision: ++this.revision });
     this.heldRevision = this.sentRevision = this.revision;
     this.unsent = undefined;
-    this.inFlight = undefined;
+    this.inFlight = [];
     this.outbox = [];
     this.seenErrors = new Set();
   }
@@ -144,7 +143,7 @@ export class ContainerAgent {
     const mine = new Set(r.operators);
     const foreign = hb.operators.find((s) => !mine.has(s.id));
     if (foreign) throw new SluiceError('OUT_OF_SCOPE', `container ${r.id} reported operator ${foreign.id}, which it does not run`);
-    this.settle(channel);
+    this.settle(hb.credentialsRevision ?? 0, channel);
     const adopted = r.adopted;
     r.lastHeartbeatAt = now;
     r.heartbeats++;
@@ -165,24 +164,22 @@ export class ContainerAgent {
     return { bufferServerChanged, adopted, failures };
   }
 
-  private settle(channel: AckChannel): void {
-    const f = this.inFlight;
-    this.inFlight = undefined;
-    if (!f) return;
-    const token = f.fields.stramToken;
-    if (f.channel === channel || (token !== undefined && seqOf(token) === channel.tokenSeq)) {
-      this.heldRevision = Math.max(this.heldRevision, f.revision);
-    } else {
-      this.unsent = { ...f.fields, ...this.unsent };
-    }
+  /** The container reports revision `applied`: what it covers is held; what it does not and went out on another connection goes again. */
+  private settle(applied: number, channel: AckChannel): void {
+    // Never more than was sent: a container cannot hold what STRAM has not given it.
+    this.heldRevision = Math.max(this.heldRevision, Math.min(applied, this.sentRevision));
+    const pending = this.inFlight.filter((f) => f.revision > this.heldRevision);
+    this.inFlight = pending.filter((f) => f.channel === channel);
+    const lost = pending.filter((f) => f.channel !== channel);
+    if (lost.length > 0) this.unsent = { ...Object.assign({}, ...lost.map((f) => f.fields)), ...this.unsent };
   }
 
   /** The commands for this heartbeat's ack: the sealed push first (later commands may need it), then the outbox. */
   drain(channel: AckChannel): Command[] {
     const commands: Command[] = [];
     if (this.unsent) {
-      commands.push({ c: 'credentials', box: sealCredentials(channel.session.credentialsKey, this.unsent) });
-      this.inFlight = { revision: this.revision, fields: this.unsent, channel };
+      commands.push({ c: 'credentials', box: sealCredentials(channel.session.credentialsKey, { ...this.unsent, revision: this.revision }) });
+      this.inFlight.push({ revision: this.revision, fields: this.unsent, channel });
       this.sentRevision = this.revision;
       this.unsent = undefined;
     }
@@ -190,12 +187,13 @@ export class ContainerAgent {
     return commands;
   }
 
+  private write(credentials: Credentials): void {
+    writeCredentials(this.path, credentials);
+    this.current = credentials;
+  }
+
   /** Shutdown: the credentials file goes (the tokens in it are cancelled). */
   removeFile(): void {
     rmSync(this.path, { force: true });
   }
-}
-
-function seqOf(text: string): number {
-  return decodeIdentifier(tokenFromText(text).identifier).sequenceNumber;
 }

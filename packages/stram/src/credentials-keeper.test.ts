@@ -11,6 +11,7 @@ import { newRecord } from './container-table.js';
 import { CredentialsIssuer } from './credentials-issuer.js';
 import { CredentialsKeeper } from './credentials-keeper.js';
 import { StramMetrics } from './metrics.js';
+import { adoptedSecrets } from './recover.js';
 import { planModule } from './stram.js';
 import { writeTestApp } from './testing/index.js';
 
@@ -34,47 +35,73 @@ async function setup() {
   const dir = new AppDir(join(root, 'app'));
   dir.create();
   const plan = await planModule(writeTestApp(root, 'pipeline'));
-  const authority = new StramAuthority({ app: 'app-1', tokens: manager, clock, owner: 'alice', bufferTokenTtlMs: 10 * S, insecure: false });
+  const authorityOptions = { app: 'app-1', tokens: manager, clock, owner: 'alice', bufferTokenTtlMs: 10 * S, insecure: false };
+  const authority = new StramAuthority(authorityOptions);
   const metrics = new StramMetrics();
   const store = { down: false, calls: 0 };
-  const issuer = new CredentialsIssuer(plan, authority, { app: 'app-1', stramUrl: 'ws://127.0.0.1:1', appModule: '/app.js', appDir: dir.root, config: {}, settings: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 30000, windowMs: 500, checkpointWindows: 60, insecure: false } });
+  const issuerFor = (a: StramAuthority) => new CredentialsIssuer(plan, a, { app: 'app-1', stramUrl: 'ws://127.0.0.1:1', appModule: '/app.js', appDir: dir.root, config: {}, settings: { heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 30000, windowMs: 500, checkpointWindows: 60, insecure: false } });
+  const issuer = issuerFor(authority);
+  const key = new Uint8Array(32);
+  /** A keeper over `list`, and `beat(id)` for its containers, each applying every push as soon as its ack arrives. */
+  const keeperOver = (list: ContainerAgent[], a: StramAuthority, m: StramMetrics) => {
+    const agents = new AgentTable(plan, list);
+    const keeper = new CredentialsKeeper({
+      agents,
+      issuer: issuerFor(a),
+      authority: a,
+      clock,
+      metrics: m,
+      logger: createLogger({ name: 'keeper-test', level: 'silent' }),
+      renew: async (token: Token, renewer: string) => {
+        store.calls++;
+        if (store.down) throw new SluiceError('CONNECTION_CLOSED', 'token store unavailable');
+        return manager.renew(token, renewer);
+      },
+      random: () => 0.5,
+    });
+    cleanups.push(() => void keeper.cancelAll());
+    const channels = new Map(plan.containers.map((c) => [c.id, { session: { credentialsKey: key } }]));
+    const applied = new Map(plan.containers.map((c) => [c.id, readCredentials(dir.credentials(c.id)).revision ?? 0]));
+    const beat = (id: string): Command[] => {
+      const agent = agents.get(id)!;
+      const channel = channels.get(id)!;
+      agent.heartbeat({ t: 'heartbeat', container: id, bufferServer: null, state: 'running', operators: [], credentialsRevision: applied.get(id)! }, channel, clock.now());
+      keeper.onHeartbeat(agent);
+      const commands = agent.drain(channel);
+      for (const c of commands) if (c.c === 'credentials') applied.set(id, (openCredentials(key, c.box) as Credentials).revision ?? 0);
+      return commands;
+    };
+    return { keeper, beat };
+  };
   const list: ContainerAgent[] = [];
   for (const c of plan.containers) list.push(ContainerAgent.launching(newRecord(plan, c.id, clock.now()), dir.credentials(c.id), (await issuer.issue(c.id)).credentials));
-  const agents = new AgentTable(plan, list);
-  const keeper = new CredentialsKeeper({
-    agents,
-    issuer,
-    authority,
-    clock,
-    metrics,
-    logger: createLogger({ name: 'keeper-test', level: 'silent' }),
-    renew: async (token: Token, renewer: string) => {
-      store.calls++;
-      if (store.down) throw new SluiceError('CONNECTION_CLOSED', 'token store unavailable');
-      return manager.renew(token, renewer);
-    },
-    random: () => 0.5,
-  });
-  cleanups.push(() => void keeper.cancelAll());
-  const key = new Uint8Array(32);
-  const channels = new Map(plan.containers.map((c) => [c.id, { tokenSeq: 0, session: { credentialsKey: key } }]));
-  const beat = (id: string): Command[] => {
-    const agent = agents.get(id)!;
-    const channel = channels.get(id)!;
-    agent.heartbeat({ t: 'heartbeat', container: id, bufferServer: null, state: 'running', operators: [] }, channel, clock.now());
-    keeper.onHeartbeat(agent);
-    return agent.drain(channel);
+  const { keeper, beat } = keeperOver(list, authority, metrics);
+  /**
+   * A STRAM restart as recover.ts does it: a new authority over the same token store, the
+   * secrets and agents taken over from the credentials files, everything pushed again.
+   */
+  const recovered = () => {
+    const a = new StramAuthority(authorityOptions);
+    const adopted = plan.containers.map((c) => {
+      const held = readCredentials(dir.credentials(c.id));
+      a.adoptSecret(c.bufferServer, ...adoptedSecrets(held));
+      const agent = ContainerAgent.adopted(newRecord(plan, c.id, clock.now()), dir.credentials(c.id), held);
+      agent.resendAll();
+      return agent;
+    });
+    const m = new StramMetrics();
+    return { ...keeperOver(adopted, a, m), metrics: m };
   };
   /** Moves the clock to the next due action of container `id` and runs it. */
   const step = async (id = 'c1') => {
     clock.set(Date.parse(keeper.statusOf(id)!.next!.at));
     await keeper.tick();
   };
-  const rotations = async (id: string) => {
-    const line = (await metrics.text()).split('\n').find((l) => l.startsWith(`sluice_secret_rotations_total{container="${id}"} `));
+  const rotations = async (id: string, m = metrics, name = 'sluice_secret_rotations_total') => {
+    const line = (await m.text()).split('\n').find((l) => l.startsWith(`${name}{container="${id}"} `));
     return line ? Number(line.split(' ')[1]) : 0;
   };
-  return { clock, keeper, manager, metrics, store, dir, step, plan, beat, key, rotations };
+  return { clock, keeper, manager, metrics, store, dir, step, plan, beat, key, rotations, recovered };
 }
 
 describe('credentials keeper', () => {
@@ -201,5 +228,42 @@ describe('credentials keeper', () => {
     while (keeper.statusOf('c1')!.reissues === 2) await step('c1');
     expect(readCredentials(dir.credentials('c1')).bufferServer).toMatchObject({ previous: [rotating.secret] });
     expect(readCredentials(dir.credentials('c1')).bufferServer.secret).not.toBe(rotating.secret);
+  });
+
+  it('resumes after a STRAM restart a rotation its predecessor left unfinished: the old secret is retired once downstream holds tokens of the new one', async () => {
+    const { keeper, dir, step, plan, key, rotations, recovered } = await setup();
+    keeper.start();
+    const old = readCredentials(dir.credentials('c1')).bufferServer.secret;
+    while (keeper.statusOf('c1')!.reissues === 0) await step('c1');
+    const rotating = readCredentials(dir.credentials('c1')).bufferServer;
+    expect(rotating.previous).toEqual([old]);
+    const bs = rotating.id;
+    const downstream = plan.containers.map((c) => c.id).filter((id) => readCredentials(dir.credentials(id)).subscribe[bs] !== undefined);
+    expect(downstream.length).toBeGreaterThan(0);
+    const mintedFrom = (text: string, secret: string) => {
+      const t = tokenFromText(text);
+      return bufferTokenPassword(Buffer.from(secret, 'hex'), t.identifier).password.equals(Buffer.from(t.password));
+    };
+    const opened = (cmds: Command[]) => cmds.filter((c) => c.c === 'credentials').map((c) => openCredentials(key, (c as { box: Uint8Array }).box) as Partial<Credentials>);
+
+    // STRAM dies before the owner heard of the new secret; the recovered one finds it in the file.
+    const next = recovered();
+    expect(await rotations('c1', next.metrics, 'sluice_secret_rotations_resumed_total')).toBe(1);
+    expect(opened(next.beat('c1'))[0]!.bufferServer).toEqual({ id: bs, secret: rotating.secret, previous: [old] });
+    for (const id of downstream) {
+      // Pushed everything again; their tokens for the owner's server still come from the old secret.
+      expect(mintedFrom(opened(next.beat(id))[0]!.subscribe![bs]!, old)).toBe(true);
+    }
+    expect(next.beat('c1').filter((c) => c.c === 'retire-secrets')).toEqual([]); // the owner holds the new secret now
+    for (const id of downstream) {
+      const pushed = opened(next.beat(id));
+      expect(pushed).toHaveLength(1);
+      expect(mintedFrom(pushed[0]!.subscribe![bs]!, rotating.secret)).toBe(true);
+    }
+    expect(await rotations('c1', next.metrics)).toBe(0);
+    for (const id of downstream) next.beat(id);
+    expect(next.beat('c1')).toEqual([{ c: 'retire-secrets' }]);
+    expect(readCredentials(dir.credentials('c1')).bufferServer).toEqual({ id: bs, secret: rotating.secret });
+    expect(await rotations('c1', next.metrics)).toBe(1);
   });
 });

@@ -19,6 +19,7 @@ import { TokenRetirement } from './token-retirement.js';
 
 export interface KeeperMetrics extends RenewalMetrics {
   secretRotations: { inc(labels: { container: string }): void };
+  secretRotationsResumed: { inc(labels: { container: string }): void };
 }
 
 export interface CredentialsKeeperOptions {
@@ -61,7 +62,22 @@ export class CredentialsKeeper {
       const token = tokenFromText(a.credentials.stramToken);
       this.renewals.track(a.id, token);
       this.retirement.issued(a.id, token, a.held, a.sent);
+      if (a.credentials.bufferServer.previous?.length && o.authority.canRotate) this.resume(a);
     }
+  }
+
+  /**
+   * STRAM restart: `agent`'s credentials still list previous secrets, a rotation its predecessor
+   * did not finish (recover.ts reads that from the file). It starts over at the owner phase with
+   * the revision the recovered STRAM pushes everything under: once the owner holds it (the new
+   * secret among it), downstream subscribe tokens are minted from the new secret again and the
+   * old one is retired once they hold them — conservative, and exact whatever phase it was in.
+   */
+  private resume(agent: ContainerAgent): void {
+    const bs = agent.record.bufferServer;
+    this.rotations.set(agent.id, startRotation(agent.id, bs, agent.credentials.revision ?? 0));
+    this.o.metrics?.secretRotationsResumed.inc({ container: agent.id });
+    this.o.logger.info({ container: agent.id, bufferServer: bs }, 'buffer-server secret rotation resumed after the STRAM restart');
   }
 
   start(): void {

@@ -162,6 +162,14 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /** Rotations a recovered STRAM found unfinished in a container's credentials file and resumed (docs/architecture.md "Recovery"). */
+  readonly secretRotationsResumed = new Counter({
+    name: 'sluice_secret_rotations_resumed_total',
+    help: 'Buffer-server secret rotations resumed after a STRAM restart, by owner container',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
   /** 1 while an operator's window stands still as an upstream's moves past it (stream-health.ts). */
   readonly operatorStalled = new Gauge({
     name: 'sluice_operator_stalled',

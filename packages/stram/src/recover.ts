@@ -5,11 +5,11 @@ import { AppDir } from './app-dir.js';
 import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
-import { bind, type Listener } from './listener.js';
+import { bind, bindChosen, type Listener } from './listener.js';
 import { StramMetrics } from './metrics.js';
 import { loadState, type SavedState } from './recovery.js';
-import { INSECURE_WARNING, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
-import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import { optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
+import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 import type { Launcher } from './launcher.js';
 
 /**
@@ -54,13 +54,11 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
 
 async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalPlan, saved: SavedState, launcher: Launcher): Promise<Built> {
   const appId = saved.appId;
-  dir.create();
-  o.logger = o.logger.child({ app: appId });
-  if (o.insecure) o.logger.warn(INSECURE_WARNING);
+  enterAppDir(o, appId, dir);
   const { tokens, authority } = await openAuthority(o, appId, dir);
   const metrics = new StramMetrics();
   const umbilical = await rebind(o, saved.umbilicalPort);
-  const rest = await bind(o.host);
+  const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const url = stramUrl(o, umbilical);
   const issuer = issuerFor(o, appId, dir, plan, authority, url);
   const agents: ContainerAgent[] = [];
@@ -75,7 +73,7 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
       continue;
     }
     authority.adopt(tokenFromText(held.stramToken));
-    authority.adoptSecret(c.bufferServer, Buffer.from(held.bufferServer.secret, 'hex'));
+    authority.adoptSecret(c.bufferServer, ...adoptedSecrets(held));
     const agent = ContainerAgent.adopted(record, dir.credentials(c.id), held);
     // The old port was taken: the container finds the new URL in its file when it reconnects.
     if (held.stram !== url) agent.note({ stram: url });
@@ -130,6 +128,21 @@ function heldCredentials(dir: AppDir, id: string, logger: Logger): Credentials |
     logger.warn({ container: id, code: err instanceof SluiceError ? err.code : undefined, err: (err as Error).message }, 'no usable credentials file after the STRAM restart; the container will be replaced');
     return undefined;
   }
+}
+
+/**
+ * The secret to mint tokens for a container's buffer server from, and the one pending, as its
+ * file says. A file that still lists `previous` secrets is a rotation the previous STRAM did not
+ * finish (docs/architecture.md "Token lifetimes and rotation"): the new secret goes in with
+ * `previous` and `previous` comes out only when `retire-secrets` is sent, so the file is the whole
+ * record of it and nothing about it needs saving in state.json. Tokens are minted from the old
+ * secret again until the owner is known to hold the new one; the credentials keeper resumes the
+ * rotation from its first phase (credentials-keeper.ts), which ends with the retire.
+ */
+export function adoptedSecrets(held: Credentials): [Buffer, Buffer?] {
+  const { secret, previous } = held.bufferServer;
+  const old = previous?.[0];
+  return old === undefined ? [Buffer.from(secret, 'hex')] : [Buffer.from(old, 'hex'), Buffer.from(secret, 'hex')];
 }
 
 /** Whether a process with this pid exists (signal 0 checks without sending anything). */

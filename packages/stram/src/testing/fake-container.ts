@@ -32,6 +32,8 @@ export interface FakeContainerOptions {
 export class FakeContainer {
   private readonly waiters: ((ack: HeartbeatAckMessage) => void)[] = [];
   readonly acks: HeartbeatAckMessage[] = [];
+  /** The credentials revision it reports: its file's, then that of each push as soon as the ack carrying it arrives. */
+  applied = 0;
   /** Settles with the close code and reason when the connection ends. */
   readonly closed: Promise<{ code: number; reason: string }>;
 
@@ -63,7 +65,9 @@ export class FakeContainer {
   /** Connects with the STRAM token and container id of a credentials file. */
   static async fromCredentials(path: string, overrides: Partial<FakeContainerOptions> = {}): Promise<FakeContainer> {
     const c = readCredentials(path);
-    return FakeContainer.connect({ url: c.stram, token: tokenFromText(c.stramToken), container: c.container, ...overrides });
+    const fake = await FakeContainer.connect({ url: c.stram, token: tokenFromText(c.stramToken), container: c.container, ...overrides });
+    fake.applied = c.revision ?? 0;
+    return fake;
   }
 
   /** Tries to connect; resolves with the close code and reason of a refusal (throws if welcomed). */
@@ -81,12 +85,13 @@ export class FakeContainer {
   private onFrame(data: Buffer): void {
     const ack = openSealed(this.session, data, true, ['heartbeat-ack']);
     this.acks.push(ack);
+    for (const cmd of ack.commands) if (cmd.c === 'credentials') this.applied = Math.max(this.applied, this.openCredentials(cmd).revision ?? 0);
     this.waiters.shift()?.(ack);
   }
 
   /** Sends a sealed heartbeat and resolves with STRAM's ack (rejects if the connection closes first). */
   heartbeat(fields: Partial<HeartbeatMessage> = {}): Promise<HeartbeatAckMessage> {
-    const message: HeartbeatMessage = { t: 'heartbeat', container: this.container, bufferServer: null, state: 'running', operators: [], ...fields };
+    const message: HeartbeatMessage = { t: 'heartbeat', container: this.container, bufferServer: null, state: 'running', operators: [], credentialsRevision: this.applied, ...fields };
     return this.request(this.session.seal(message));
   }
 
