@@ -96,7 +96,7 @@ describe('sluice demo with short token lifetimes', () => {
         return cs.length === 4 && cs.every((c) => (c.counters['credentialsApplied'] ?? 0) >= 1) && switched >= 1;
       }, 500);
       refusals = watchRefusals(appDir);
-      const table = await runCli(['status', '--app-dir', appDir], tmp.path);
+      const table = await runCli(['status', '--wide', '--app-dir', appDir], tmp.path);
       expect(table.stdout).toMatch(/tokens: \d+ renewals, \d+ reissues, 0 failures, \d+ master key rolls/);
       expect(table.stdout).toContain('token expiry');
     } catch (err) {

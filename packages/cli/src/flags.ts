@@ -1,5 +1,6 @@
 import { Option } from 'commander';
 import { LOG_LEVELS, SluiceError, parseDuration, parseSize } from '@sluice/common';
+import { LOG_FORMATS } from './log-output.js';
 
 /**
  * How every `sluice` flag is declared and read. A value is parsed while the command line is
@@ -71,6 +72,11 @@ export function oneOf<T extends string>(values: readonly T[]): Parse<T> {
 /** `--log-level`, checked here so a bad level is a usage error rather than a logger's crash. */
 export function logLevelFlag(description: string, defaults: Pick<FlagSpec<string>, 'default' | 'shownDefault'>): Option {
   return flag('--log-level <level>', description, { choices: LOG_LEVELS, ...defaults });
+}
+
+/** `--log-format json|pretty`: how a log reads where it is printed (log-output.ts). */
+export function logFormatFlag(description: string): Option {
+  return flag('--log-format <format>', description, { choices: LOG_FORMATS, shownDefault: 'pretty on a terminal, json otherwise' });
 }
 
 /**

@@ -5,6 +5,7 @@ import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerLogsCommand } from './commands/logs.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { helpConfiguration, withExamples } from './help.js';
 import { invocation } from './invocation.js';
@@ -26,7 +27,7 @@ export function buildProgram(): Command {
     // main() reports every error itself (report.ts): one line, not commander's text plus the help.
     .configureOutput({ outputError: () => undefined })
     .configureHelp(helpConfiguration);
-  withExamples(program, ['demo --duration 10s', 'launch ./my-app.js --config seed=7', 'status', 'shutdown --wait 30s']);
+  withExamples(program, ['demo --duration 10s', 'launch ./my-app.js --config seed=7', 'status', 'logs --follow', 'shutdown --wait 30s']);
   program.addHelpText(
     'after',
     [
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerContainerCommand(program);
   registerRuntimeCommands(program);
   registerDemoCommand(program);
+  registerLogsCommand(program);
   registerInitCommand(program);
   return program;
 }

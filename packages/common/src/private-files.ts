@@ -54,6 +54,20 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   }
 }
 
+/**
+ * Opens a log or other append-only file of the app directory for appending, 0600 whatever the
+ * umask and whatever mode an older copy had (a recovered app appends to its previous log).
+ */
+export function openPrivateAppend(path: string): number {
+  try {
+    const fd = openSync(path, 'a', 0o600);
+    fchmodSync(fd, 0o600);
+    return fd;
+  } catch (err) {
+    throw new SluiceError('STATE_IO', `cannot open ${path} for appending: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 export interface PrivateFileRule {
   /** What the file is, for messages: "credentials file", "secret file", "state file". */
   what: string;

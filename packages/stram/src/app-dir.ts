@@ -9,6 +9,7 @@ import type { ContainerView, OperatorView } from './container-table.js';
  *
  *   <appDir>/stram.lock                  the live STRAM's pid and start time (app-lock.ts); removed when it stops
  *   <appDir>/stram.json                  where STRAM listens and its pid (no secrets), for `sluice status/shutdown`
+ *   <appDir>/stram.log                   STRAM's log, JSON lines (0600; `sluice logs`)
  *   <appDir>/failed.json                 why the app FAILED, and its last status (no secrets), for `sluice status`
  *   <appDir>/web-token                   the launching user's REST token (JWT, 0600)
  *   <appDir>/stram/                      0700: the secret manager's state (keys, tokens) and web-key
@@ -25,6 +26,9 @@ export class AppDir {
   }
   get webKey(): string {
     return join(this.stramDir, 'web-key');
+  }
+  get stramLog(): string {
+    return join(this.root, 'stram.log');
   }
   get webToken(): string {
     return join(this.root, 'web-token');

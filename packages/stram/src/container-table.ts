@@ -79,6 +79,10 @@ export interface OperatorView {
   tuplesOut: number;
   /** Tuples out (in, for sinks) per second over the last two heartbeats. */
   tuplesPerSecond: number;
+  /** Tuples in per second over the last two heartbeats, from the in counter alone. */
+  tuplesInPerSecond: number;
+  /** Tuples out per second over the last two heartbeats, from the out counter alone. */
+  tuplesOutPerSecond: number;
   latencyMs: number;
   checkpoint: number;
   /** Its window stopped while an upstream operator's went on (stream-health.ts). */
@@ -134,25 +138,38 @@ export function containerView(r: ContainerRecord, tokenExpiry: number | undefine
   };
 }
 
-/** Per-operator throughput from successive cumulative counts. */
+/** Per-operator throughput from successive cumulative counts, in and out each from its own counter. */
 export class RateTracker {
-  private readonly last = new Map<string, { at: number; count: number; rate: number }>();
+  private readonly last = new Map<string, { at: number; tuplesIn: number; tuplesOut: number; rates: Rates }>();
 
-  update(id: string, at: number, count: number): void {
+  update(id: string, at: number, tuplesIn: number, tuplesOut: number): void {
     const prev = this.last.get(id);
     if (!prev) {
-      this.last.set(id, { at, count, rate: 0 });
+      this.last.set(id, { at, tuplesIn, tuplesOut, rates: NO_RATES });
       return;
     }
-    if (at - prev.at < 200) return; // too close to measure; keep the previous rate
-    const rate = count >= prev.count ? ((count - prev.count) * 1000) / (at - prev.at) : 0;
-    this.last.set(id, { at, count, rate });
+    if (at - prev.at < 200) return; // too close to measure; keep the previous rates
+    const per = (now: number, before: number): number => (now >= before ? ((now - before) * 1000) / (at - prev.at) : 0);
+    this.last.set(id, { at, tuplesIn, tuplesOut, rates: { in: per(tuplesIn, prev.tuplesIn), out: per(tuplesOut, prev.tuplesOut) } });
   }
 
+  rates(id: string): Rates {
+    return this.last.get(id)?.rates ?? NO_RATES;
+  }
+
+  /** The operator's headline rate: out, or in for a sink (an operator that has emitted nothing). */
   rate(id: string): number {
-    return this.last.get(id)?.rate ?? 0;
+    const last = this.last.get(id);
+    if (!last) return 0;
+    return last.tuplesOut > 0 ? last.rates.out : last.rates.in;
   }
 }
+
+interface Rates {
+  in: number;
+  out: number;
+}
+const NO_RATES: Rates = { in: 0, out: 0 };
 
 /** Every physical operator with its last reported stats (zeros until its container reports). */
 export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, ContainerRecord>, rates: RateTracker, stalled: (id: string) => boolean): OperatorView[] {
@@ -167,6 +184,8 @@ export function operatorViews(plan: PhysicalPlan, records: ReadonlyMap<string, C
       tuplesIn: s?.tuplesIn ?? 0,
       tuplesOut: s?.tuplesOut ?? 0,
       tuplesPerSecond: Math.round(rates.rate(op.id)),
+      tuplesInPerSecond: Math.round(rates.rates(op.id).in),
+      tuplesOutPerSecond: Math.round(rates.rates(op.id).out),
       latencyMs: s?.latencyMs ?? 0,
       checkpoint: s?.checkpoint ?? 0,
       stalled: stalled(op.id),

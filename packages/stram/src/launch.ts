@@ -5,10 +5,10 @@ import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
 import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord } from './container-table.js';
-import { bind } from './listener.js';
+import { bind, bindChosen, closeListener } from './listener.js';
 import { StramMetrics } from './metrics.js';
-import { INSECURE_WARNING, planModule, resolveOptions, type StramOptions } from './stram-options.js';
-import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import { optionName, planModule, resolveOptions, type StramOptions } from './stram-options.js';
+import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 
 /**
  * Builds a STRAM for a new app (`sluice launch APP`): plans it, checks the launcher can start
@@ -24,18 +24,17 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
   const launcher = launcherFor(o);
   await launcher.check();
   const appId = o.appId ?? newAppId(plan.logical.app);
+  // Bound before the app directory exists: a chosen port that is in use leaves nothing behind.
+  const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const dir = new AppDir(resolve(o.appDir ?? defaultAppDir(appId)));
   const made = !existsSync(dir.root);
   mkdirSync(dir.root, { recursive: true, mode: 0o700 });
   const lock = AppLock.acquire(dir, appId, o.logger);
   try {
-    dir.create();
-    o.logger = o.logger.child({ app: appId });
-    if (o.insecure) o.logger.warn(INSECURE_WARNING);
+    enterAppDir(o, appId, dir);
     const { tokens, authority } = await openAuthority(o, appId, dir);
     const metrics = new StramMetrics();
     const umbilical = await bind(o.host);
-    const rest = await bind(o.host);
     const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical));
     const agents: ContainerAgent[] = [];
     for (const c of plan.containers) {
@@ -55,6 +54,7 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
       },
     };
   } catch (err) {
+    void closeListener(rest);
     lock.release();
     if (made) rmSync(dir.root, { recursive: true, force: true });
     throw err;

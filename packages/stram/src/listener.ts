@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { SluiceError } from '@sluice/common';
 
 /**
  * A bound, not yet serving, HTTP listener. STRAM binds its ports first, because what it builds
@@ -23,6 +24,19 @@ export async function bind(host: string, port = 0): Promise<Listener> {
     });
   });
   return { server, host, port: (server.address() as AddressInfo).port };
+}
+
+/**
+ * A listener on the port the user chose (`--rest-port`), or any free one: a port in use is the
+ * user's to fix, so it is refused (LISTEN_FAILED) naming the option rather than thrown as a socket error.
+ */
+export async function bindChosen(host: string, port: number | undefined, option: string): Promise<Listener> {
+  try {
+    return await bind(host, port ?? 0);
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the port is already in use' : (err as Error).message;
+    throw new SluiceError('LISTEN_FAILED', `${option} ${port ?? 0}: cannot listen on ${host}: ${why}`, { cause: err });
+  }
 }
 
 /** Stops accepting, ends every open connection and resolves once the server is closed. */

@@ -5,11 +5,11 @@ import { AppDir } from './app-dir.js';
 import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
-import { bind, type Listener } from './listener.js';
+import { bind, bindChosen, type Listener } from './listener.js';
 import { StramMetrics } from './metrics.js';
 import { loadState, type SavedState } from './recovery.js';
-import { INSECURE_WARNING, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
-import { issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import { optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
+import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 import type { Launcher } from './launcher.js';
 
 /**
@@ -54,13 +54,11 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
 
 async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalPlan, saved: SavedState, launcher: Launcher): Promise<Built> {
   const appId = saved.appId;
-  dir.create();
-  o.logger = o.logger.child({ app: appId });
-  if (o.insecure) o.logger.warn(INSECURE_WARNING);
+  enterAppDir(o, appId, dir);
   const { tokens, authority } = await openAuthority(o, appId, dir);
   const metrics = new StramMetrics();
   const umbilical = await rebind(o, saved.umbilicalPort);
-  const rest = await bind(o.host);
+  const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const url = stramUrl(o, umbilical);
   const issuer = issuerFor(o, appId, dir, plan, authority, url);
   const agents: ContainerAgent[] = [];

@@ -43,6 +43,13 @@ export interface StramOptions {
   host?: string;
   /** Host name containers reach STRAM's umbilical by, when `host` is not it (e.g. STRAM's Docker container name). */
   advertiseHost?: string;
+  /** Port of the REST API and Prometheus `/metrics` (default: a free one), so a scrape target stays put across launches. */
+  restPort?: number;
+  /**
+   * Called with `<appDir>/stram.log` once the app directory exists, before STRAM logs anything
+   * about the app: the CLI's log destination starts copying its lines there (docs/guide.md "Logs").
+   */
+  logFile?: (path: string) => void;
   /** Address containers' buffer servers listen on (credentials settings.bindHost); on a wildcard they advertise their hostname. */
   containerBindHost?: string;
   heartbeatIntervalMs?: number;
@@ -117,7 +124,7 @@ export function resolveOptions(options: StramOptions): Resolved {
   o.user = options.user ?? userInfo().username;
   o.insecure = options.insecure ?? false;
   o.config = options.config ?? {};
-  const name = (k: keyof StramOptions): string => options.optionNames?.[k] ?? k;
+  const name = (k: keyof StramOptions): string => optionName(options, k);
   // Kept as text too: state.json saves primitive options, and a recovered STRAM reads it back.
   o.restartStrategy = typeof options.restart === 'string' ? parseRestart(options.restart, name('restart')) : (options.restart ?? DEFAULT_RESTART);
   o.restart = formatRestart(o.restartStrategy);
@@ -130,6 +137,11 @@ export function resolveOptions(options: StramOptions): Resolved {
   }
   if (!options.launcher && !options.containerEntry) throw new SluiceError('BAD_CONFIG', 'STRAM needs a launcher or a containerEntry for the local launcher');
   return o;
+}
+
+/** How errors name option `k`: the caller's name for it (e.g. the CLI flag), else its own. */
+export function optionName(options: StramOptions, k: keyof StramOptions): string {
+  return options.optionNames?.[k] ?? k;
 }
 
 /** Loads and plans an app module: INVALID_DAG (naming the fault) when the DAG is not runnable. */

@@ -11,7 +11,7 @@ import { LocalLauncher, type Launcher } from './launcher.js';
 import type { Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
 import { signWebToken } from './rest.js';
-import type { Resolved, TokenStore } from './stram-options.js';
+import { INSECURE_WARNING, type Resolved, type TokenStore } from './stram-options.js';
 
 /**
  * What a STRAM is made of, and the assembly steps launch.ts and recover.ts share. Everything is
@@ -55,6 +55,17 @@ export interface Built {
 }
 
 /** The token store (secret manager, or the insecure one), running, and the authority over it. */
+/**
+ * Makes the app directory's layout and starts the app's log there (StramOptions.logFile): from
+ * here on every line names the app, and an insecure app says so first.
+ */
+export function enterAppDir(o: Resolved, appId: string, dir: AppDir): void {
+  dir.create();
+  o.logFile?.(dir.stramLog);
+  o.logger = o.logger.child({ app: appId });
+  if (o.insecure) o.logger.warn(INSECURE_WARNING);
+}
+
 export async function openAuthority(o: Resolved, appId: string, dir: AppDir): Promise<{ tokens: TokenStore; authority: StramAuthority }> {
   const store: TokenStore = o.insecure
     ? new InsecureDelegationTokens(o.clock, o.maxLifetimeMs)

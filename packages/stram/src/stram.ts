@@ -242,7 +242,7 @@ export class Stram {
     const heard = agent.heartbeat(hb, conn, now);
     this.monitor.heard(agent.id);
     this.metrics.observe(agent.id, hb, heard.failures);
-    for (const s of hb.operators) this.rates.update(s.id, now, s.tuplesOut > 0 ? s.tuplesOut : s.tuplesIn);
+    for (const s of hb.operators) this.rates.update(s.id, now, s.tuplesIn, s.tuplesOut);
     for (const f of heard.failures) this.o.logger.error({ container: agent.id, operator: f.operator, failure: f.message, stack: f.stack }, 'operator failed');
     this.health.observe(agent.record, hb, now);
     if (this.state !== AppState.running) return [{ c: 'shutdown', reason: this.shutdownReason }];

@@ -2,12 +2,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { createLogger } from '@sluice/common';
 import { Stram, type OperatorView } from '@sluice/stram';
 import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
-import { duration, flag, logLevelFlag, wholeNumber } from '../flags.js';
+import { duration, flag, logFormatFlag, logLevelFlag, wholeNumber } from '../flags.js';
+import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
+import { compact, fitParts, terminalWidth } from '../terminal.js';
 import { newAppDir, warnInsecure } from './runtime.js';
 import { TOKEN_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
 
@@ -28,6 +29,7 @@ interface DemoOptions extends LauncherFlags {
   tuplesPerWindow: number;
   drainTimeout: number;
   logLevel: string;
+  logFormat?: LogFormat;
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -41,14 +43,15 @@ export function registerDemoCommand(program: Command): void {
     .addOption(flag('--seed <n>', 'generator seed', { parse: wholeNumber, default: '1' }))
     .addOption(flag('--tuples-per-window <n>', 'words the generator emits per window', { parse: wholeNumber, default: '1000' }))
     .addOption(flag('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', { parse: duration, default: '60s' }))
-    .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr)', { default: 'error' }));
+    .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr and <app dir>/stram.log)', { default: 'error' }))
+    .addOption(logFormatFlag("STRAM's log on stderr"));
   addStramFlags(demo, DEMO_FLAGS);
   addLauncherOptions(demo);
   demo.action((opts: DemoOptions & Record<string, unknown>) => runDemo(opts));
   withExamples(demo, ['demo', 'demo --duration 10s --json', 'demo --renew-interval 4s --max-lifetime 12s --duration 20s']);
 }
 
-const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS] as const;
+const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS, 'restPort'] as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -57,7 +60,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   const drainMs = opts.drainTimeout;
   const config = { seed: opts.seed, tuplesPerWindow: opts.tuplesPerWindow, windows: 0 };
   if (opts.insecure) warnInsecure();
-  const logger = createLogger({ name: 'stram', level: opts.logLevel });
+  const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
   const containerLogLevel = opts.logLevel === 'error' ? 'warn' : opts.logLevel;
   const stram = await Stram.launch({
     appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
@@ -66,6 +69,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
     ...stramFlagValues(opts, DEMO_FLAGS),
     insecure: opts.insecure ?? false,
     logger,
+    logFile,
     containerLogLevel,
     ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
   });
@@ -86,7 +90,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   const tick = async (until: () => boolean, maxMs: number): Promise<void> => {
     const end = Date.now() + maxMs;
     while (!until() && Date.now() < end && stram.appState === 'running') {
-      progress.show(line(stram, started));
+      progress.show(line(stram, started, progress.width));
       await Promise.race([sleep(Math.min(1_000, Math.max(0, end - Date.now()))), new Promise<void>((r) => (wake = r))]);
     }
   };
@@ -102,7 +106,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   };
   await tick(() => outputHas() || interrupted > 1, drainMs);
   const drained = outputHas();
-  progress.show(line(stram, started), true);
+  progress.show(line(stram, started, progress.width), true);
   progress.done();
   process.off('SIGINT', onSigint);
   const containers = stram.plan.containers.length;
@@ -151,34 +155,52 @@ function generatorWindow(ops: OperatorView[]): number {
   return ops.filter((o) => o.operator === 'generator').reduce((m, o) => Math.max(m, o.window), 0);
 }
 
-function line(stram: Stram, started: number): string {
+function line(stram: Stram, started: number, width: number): string {
   const ops = stram.operators();
   // Windows written by the output operator (its files; its heartbeat stats lag by up to a second).
   const out = existsSync(stram.dir.output) ? readdirSync(stram.dir.output).filter((f) => f.startsWith('window-')).length : 0;
-  const rates = ops.map((o) => `${o.id} ${compact(o.tuplesPerSecond)}/s`).join('  ');
   const cs = stram.containers();
   const up = cs.filter((c) => c.state === 'running').length;
-  return `[${Math.round((Date.now() - started) / 1000)}s] windows ${out}  ${rates}  containers ${up}/${cs.length} up`;
+  return fitParts([`[${Math.round((Date.now() - started) / 1000)}s]`, `windows ${out}`, `${up}/${cs.length} containers up`, ...byOperator(ops).map(rates)], width);
 }
 
-function compact(n: number): string {
-  return n >= 10_000 ? `${(n / 1000).toFixed(0)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : String(n);
+/** Each logical operator with its partitions' counts and rates summed: one part of the line each. */
+function byOperator(ops: readonly OperatorView[]): OperatorView[] {
+  const sums = new Map<string, OperatorView>();
+  for (const o of ops) {
+    const s = sums.get(o.operator);
+    if (!s) sums.set(o.operator, { ...o, id: o.operator });
+    else for (const k of ['tuplesIn', 'tuplesOut', 'tuplesInPerSecond', 'tuplesOutPerSecond'] as const) s[k] += o[k];
+  }
+  return [...sums.values()];
 }
 
-/** One line rewritten in place on a terminal; periodic plain lines otherwise (logs, CI). */
+/** An operator's tuples/s: out for a source, in for a sink, in→out for one between. */
+function rates(o: OperatorView): string {
+  const [i, x] = [compact(o.tuplesInPerSecond), compact(o.tuplesOutPerSecond)];
+  if (o.tuplesIn === 0) return `${o.id} ${x}/s out`;
+  if (o.tuplesOut === 0) return `${o.id} ${i}/s in`;
+  return `${o.id} ${i}→${x}/s`;
+}
+
+/** One line rewritten in place on a terminal; periodic plain lines otherwise (logs, CI). Both fit `width`. */
 class ProgressLine {
   private last = 0;
-  private width = 0;
+  private shown = 0;
   constructor(private readonly stream: NodeJS.WriteStream) {}
 
+  /** The terminal's columns (process.stdout's, the demo's own terminal), 80 when unknown. */
+  get width(): number {
+    return terminalWidth(process.stdout.isTTY ? process.stdout : this.stream);
+  }
+
   show(text: string, force = false): void {
+    const t = text.length > this.width - 1 ? text.slice(0, this.width - 1) : text;
     if (this.stream.isTTY) {
-      const cols = this.stream.columns ?? 120;
-      const t = text.length > cols - 1 ? text.slice(0, cols - 1) : text;
-      this.stream.write(`\r${t}${' '.repeat(Math.max(0, this.width - t.length))}`);
-      this.width = t.length;
+      this.stream.write(`\r${t}${' '.repeat(Math.max(0, this.shown - t.length))}`);
+      this.shown = t.length;
     } else if (force || Date.now() - this.last >= 5_000) {
-      this.stream.write(`${text}\n`);
+      this.stream.write(`${t}\n`);
       this.last = Date.now();
     }
   }
@@ -189,7 +211,7 @@ class ProgressLine {
   }
 
   done(): void {
-    if (this.stream.isTTY && this.width > 0) this.stream.write('\n');
-    this.width = 0;
+    if (this.stream.isTTY && this.shown > 0) this.stream.write('\n');
+    this.shown = 0;
   }
 }

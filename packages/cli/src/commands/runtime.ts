@@ -1,9 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { SluiceError, createLogger } from '@sluice/common';
+import { SluiceError } from '@sluice/common';
 import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, type RestartStrategy } from '@sluice/stram';
-import { configFlag, flag, logLevelFlag } from '../flags.js';
+import { configFlag, flag, logFormatFlag, logLevelFlag } from '../flags.js';
+import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
 import { ExitCode } from '../report.js';
@@ -17,9 +18,12 @@ interface LaunchFlags extends LauncherFlags {
   config?: Record<string, unknown>;
   insecure?: boolean;
   logLevel: string;
+  logFormat?: LogFormat;
   recover?: string;
   restart?: RestartStrategy;
 }
+
+const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -32,13 +36,14 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
     .addOption(flag('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)'))
     .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }))
+    .addOption(logFormatFlag("STRAM's log on stderr (<app dir>/stram.log is always JSON)"))
     .addOption(
       flag('--restart <strategy>', 'when a lost container restarts, and when the app FAILS: exponential[:initial=,max=,multiplier=,reset=,attempts=], fixed:attempts=,delay=, failure-rate:max=,interval=,delay=, or none', {
         parse: parseRestart,
         shownDefault: formatRestart(DEFAULT_RESTART),
       }),
     );
-  addStramFlags(launch, [...WINDOW_FLAGS, ...TOKEN_FLAGS]);
+  addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
     if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
@@ -46,12 +51,13 @@ export function registerRuntimeCommands(program: Command): void {
       throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir and --insecure do not apply');
     }
     if (opts.insecure) warnInsecure();
-    const logger = createLogger({ name: 'stram', level: opts.logLevel });
+    const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
     const common = {
       ...launcherOptions(opts, opts.logLevel, logger),
-      ...stramFlagValues(opts, [...WINDOW_FLAGS, ...TOKEN_FLAGS]),
+      ...stramFlagValues(opts, LAUNCH_FLAGS),
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
+      logFile,
       containerLogLevel: opts.logLevel,
     };
     const stram = opts.recover

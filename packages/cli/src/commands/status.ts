@@ -4,10 +4,22 @@ import { formatDuration } from '@sluice/common';
 import { processAlive, type TokenStatus } from '@sluice/stram';
 import { durationOrSeconds, flag } from '../flags.js';
 import { withExamples } from '../help.js';
+import { compact } from '../terminal.js';
 import { ExitCode } from '../report.js';
 import { appStatus, openApp, type AppStatus } from './runtime-client.js';
 
 const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
+
+const DEFAULT_WATCH_MS = 2_000;
+/** What the default (not --wide) status fits: a terminal a little wider than the classic 80. */
+const NARROW_COLUMNS = 100;
+
+interface StatusFlags {
+  appDir?: string;
+  json?: boolean;
+  wide?: boolean;
+  watch?: number | true;
+}
 
 /** `sluice status` and `sluice shutdown`. */
 export function registerStatusCommands(program: Command): void {
@@ -16,11 +28,17 @@ export function registerStatusCommands(program: Command): void {
     .description('show a running app: containers and operators with their stats')
     .addOption(flag(...APP_DIR))
     .addOption(flag('--json', 'print one JSON object instead of tables'))
-    .action(async (opts: { appDir?: string; json?: boolean }) => {
-      const status = await appStatus(opts.appDir);
-      process.stdout.write(opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status));
+    .addOption(flag('--wide', 'add the token columns (expiry, last renewal, renewal failures) and each operator\'s container'))
+    .addOption(flag<number | true>('--watch [interval]', 'redraw every interval until Ctrl-C (a bare number is seconds)', { parse: durationOrSeconds, shownDefault: '2s' }))
+    .action(async (opts: StatusFlags) => {
+      const show = async (): Promise<string> => {
+        const status = await appStatus(opts.appDir);
+        return opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status, { wide: opts.wide ?? false });
+      };
+      if (opts.watch === undefined) process.stdout.write(await show());
+      else await watch(show, opts.watch === true ? DEFAULT_WATCH_MS : opts.watch);
     });
-  withExamples(status, ['status', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
+  withExamples(status, ['status', 'status --watch', 'status --wide', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
   const shutdown = program
     .command('shutdown')
     .description('shut a running app down: containers stop, credentials and spool files are removed')
@@ -42,22 +60,61 @@ export function registerStatusCommands(program: Command): void {
   withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s']);
 }
 
-/** The latest failures, one short line each (`--json` has their stacks). */
-function failureLines(s: AppStatus): string[] {
+/**
+ * Redraws `show()` every `intervalMs` until SIGINT/SIGTERM: in place on a terminal, one snapshot
+ * after another (a blank line between) when piped.
+ */
+async function watch(show: () => Promise<string>, intervalMs: number): Promise<void> {
+  let stopped = false;
+  let wake: () => void = () => undefined;
+  const stop = (): void => {
+    stopped = true;
+    wake();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    for (let first = true; !stopped; first = false) {
+      const text = await show();
+      if (process.stdout.isTTY) process.stdout.write(`\x1b[H\x1b[2J${text}`);
+      else process.stdout.write(first ? text : `\n${text}`);
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, intervalMs);
+        wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** The latest failures, one short line each (`--json` has their stacks), cut to `width` when given. */
+function failureLines(s: AppStatus, width: number | undefined): string[] {
   const all = s.containers.flatMap((c) => (c.failures ?? []).map((f) => ({ ...f, container: c.id })));
   const latest = all.sort((x, y) => x.at.localeCompare(y.at)).slice(-5);
   return latest.map((f) => {
     const what = f.operator ? `${f.container} ${f.operator}` : f.container;
     const then = f.restartAfterMs === null ? '' : ` (restarted after ${formatDuration(f.restartAfterMs)})`;
-    return `failure ${f.at} ${what}: ${f.message.split('\n')[0]}${then}`;
+    const line = `failure ${f.at} ${what}: ${f.message.split('\n')[0]}${then}`;
+    return width === undefined || line.length <= width ? line : `${line.slice(0, width - 1)}…`;
   });
 }
 
-export function renderStatus(s: AppStatus): string {
+/**
+ * The status tables. By default they fit 100 columns: counts are compact (1.2M) and the token
+ * columns, each an ISO time, are left to `wide`, which also shows every number in full.
+ */
+export function renderStatus(s: AppStatus, options: { wide: boolean; now?: number } = { wide: false }): string {
+  const wide = options.wide;
+  const now = options.now ?? Date.now();
   const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
   const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
   if (a.failure) lines.push(`FAILED at ${a.failure.at}: ${a.failure.reason}`);
-  lines.push(...failureLines(s));
+  lines.push(...failureLines(s, wide ? undefined : NARROW_COLUMNS));
   const t = s.app['tokens'] as { renewals: number; reissues: number; failures: number; failing: number; keyRolls: number } | undefined;
   if (t) {
     const failing = t.failing > 0 ? `, RENEWAL FAILING for ${t.failing} container(s)` : '';
@@ -67,16 +124,31 @@ export function renderStatus(s: AppStatus): string {
   if (takeovers) lines.push(`subscriber takeovers: ${takeovers.refused} refused by buffer servers, ${takeovers.takenOver} inputs taken over`);
   const stalled = s.operators.filter((o) => o.stalled).map((o) => o.id);
   if (stalled.length > 0) lines.push(`STALLED: ${stalled.join(' ')} (window stopped while upstream windows go on)`);
+  const n = (x: number): string => (wide ? String(x) : compact(x));
   // Plain text when piped (no ANSI colours in files or other programs' input).
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
-  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'restarts', 'operators', 'heartbeats', 'last heartbeat', 'deployed', 'token expiry', 'last renewal', 'renewal failures'] });
+  const tokenHead = wide ? ['deployed', 'token expiry', 'last renewal', 'renewal failures'] : [];
+  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'restarts', 'operators', 'heartbeats', 'last heartbeat', ...tokenHead] });
   for (const c of s.containers) {
     const tk = (c as { tokens?: TokenStatus | null }).tokens;
     const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
-    const state = `${c.state}${c.exit ? ` (${c.exit.code ?? c.exit.signal})` : ''}${c.restartAt ? `, restart at ${c.restartAt}` : ''}`;
-    ct.push([c.id, state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), c.heartbeats, c.lastHeartbeat ?? '-', c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures]);
+    const last = c.lastHeartbeat === null ? '-' : wide ? c.lastHeartbeat : `${formatAge(now - Date.parse(c.lastHeartbeat))} ago`;
+    const tokenCells = wide ? [c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures] : [];
+    const restart = !c.restartAt ? '' : wide ? `, restart at ${c.restartAt}` : `, restart in ${formatAge(Date.parse(c.restartAt) - now)}`;
+    const state = `${c.state}${c.exit ? ` (${c.exit.code ?? c.exit.signal})` : ''}${restart}`;
+    ct.push([c.id, state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
   }
-  const ot = new Table({ ...style, head: ['operator', 'container', 'window', 'tuples in', 'tuples out', 'tuples/s', 'latency ms', 'checkpoint', 'stalled'] });
-  for (const o of s.operators) ot.push([o.id, o.container, o.window, o.tuplesIn, o.tuplesOut, o.tuplesPerSecond, o.latencyMs.toFixed(1), o.checkpoint, o.stalled ? 'STALLED' : 'no']);
+  const containerHead = wide ? ['container'] : [];
+  const ot = new Table({ ...style, head: ['operator', ...containerHead, 'window', 'tuples in', 'out', 'in/s', 'out/s', 'latency', 'checkpoint', 'stalled'] });
+  for (const o of s.operators) {
+    const container = wide ? [o.container] : [];
+    ot.push([o.id, ...container, o.window, n(o.tuplesIn), n(o.tuplesOut), n(o.tuplesInPerSecond), n(o.tuplesOutPerSecond), `${o.latencyMs.toFixed(1)}ms`, o.checkpoint, o.stalled ? 'STALLED' : 'no']);
+  }
   return `${lines.join('\n')}\n${ct.toString()}\n${ot.toString()}\n`;
+}
+
+/** 0.4s, 12s, 3m, 2h: how long ago, in a few characters. */
+function formatAge(ms: number): string {
+  const s = Math.max(0, ms) / 1000;
+  return s < 10 ? `${s.toFixed(1)}s` : s < 120 ? `${Math.round(s)}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }

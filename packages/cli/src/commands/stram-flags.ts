@@ -1,10 +1,11 @@
 import { Option, type Command } from 'commander';
 import type { StramOptions } from '@sluice/stram';
-import { duration, flag, positiveInt, type Parse } from '../flags.js';
+import { duration, flag, port, positiveInt, type Parse } from '../flags.js';
 
 /**
  * The STRAM settings `sluice launch` and `sluice demo` take as flags (docs/guide.md "The sluice command"):
- * windows, checkpoints, the heartbeat and token lifetimes (docs/architecture.md "Token lifetimes and rotation"). One table
+ * windows, checkpoints, the heartbeat and token lifetimes (docs/architecture.md "Token lifetimes and
+ * rotation"), the REST port. One table
  * declares each flag, reads it and names it in STRAM's errors. Defaults are STRAM's own, shown in
  * help only: a flag left out stays unset, so a recovered app keeps the settings it was saved with.
  */
@@ -30,6 +31,12 @@ const STRAM_FLAGS = {
   maxLifetimeMs: { flags: '--max-lifetime <duration>', description: 'token max lifetime: tokens are reissued at 75% of it', shownDefault: '7d', parse: duration },
   keyUpdateIntervalMs: { flags: '--key-roll <duration>', description: 'master key update interval', shownDefault: '1d', parse: duration },
   removalScanIntervalMs: { flags: '--token-scan <duration>', description: 'expired token removal scan interval', shownDefault: '1h', parse: duration },
+  restPort: {
+    flags: '--rest-port <port>',
+    description: 'port of the REST API and /metrics, so a Prometheus target stays put (in use: refused)',
+    shownDefault: 'any free port',
+    parse: port,
+  },
 } as const satisfies Partial<Record<keyof StramOptions, StramFlag>>;
 
 export type StramFlagKey = keyof typeof STRAM_FLAGS;
