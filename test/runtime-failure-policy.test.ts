@@ -108,9 +108,13 @@ describe('an operator that always throws', () => {
     }
     for (const c of s.containers.filter((x) => x.id !== 'c2')) expect([c.id, c.restarts, c.failures]).toEqual([c.id, 0, []]);
 
-    // The table: FAILED with the reason, and one short line per failure.
+    // The table: FAILED with the reason (wrapped to 100 columns, whole; on one line with --wide),
+    // and one short line per failure.
     const table = await runCli(['status', '--app-dir', appDir], tmp.path);
-    expect(table.stdout).toContain(`FAILED at ${s.app.failure!.at}: ${reason}\n`);
+    expect(Math.max(...table.stdout.split('\n').map((l) => l.length))).toBeLessThanOrEqual(100);
+    expect(table.stdout.replace(/\n {2}/g, ' ')).toContain(`FAILED at ${s.app.failure!.at}: ${reason}\n`);
+    const wideTable = await runCli(['status', '--app-dir', appDir, '--wide'], tmp.path);
+    expect(wideTable.stdout).toContain(`FAILED at ${s.app.failure!.at}: ${reason}\n`);
     expect(table.stdout.match(/^failure .* c2 summer#0: TypeError: cannot add to the sum of window 3/gm)).toHaveLength(4);
 
     // And it is not resumed.

@@ -72,3 +72,10 @@ export function stramLogging(level: string, format: LogFormat | undefined): { lo
   const sink = new StramLogSink(logFormatFor(format, process.stderr));
   return { logger: createLogger({ name: 'stram', level, destination: sink }), logFile: sink.attach };
 }
+
+/** A standalone server's logger (`sluice buffer-server`): stderr only, in `format` (or as the terminal suggests). */
+export function terminalLogging(name: string, level: string | undefined, format: LogFormat | undefined): Logger {
+  const render = lineFormatter(logFormatFor(format, process.stderr), process.stderr.isTTY ?? false);
+  const destination = { write: (line: string): void => void process.stderr.write(render(line)) };
+  return createLogger({ name, ...(level !== undefined ? { level } : {}), destination });
+}

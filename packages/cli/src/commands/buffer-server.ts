@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { SluiceError, boundNamesSchema, createLogger, isSluiceError, readSecretFile, type BoundNames } from '@sluice/common';
+import { SluiceError, boundNamesSchema, isSluiceError, readSecretFile, type BoundNames } from '@sluice/common';
 import { startBufferServer, type BufferServerOptions } from '@sluice/buffer-server';
-import { duration, flag, logLevelFlag, port, positiveInt, required, size } from '../flags.js';
+import { duration, flag, logFormatFlag, logLevelFlag, port, positiveInt, required, size } from '../flags.js';
 import { withExamples } from '../help.js';
+import { terminalLogging, type LogFormat } from '../log-output.js';
 
 interface BufferServerFlags {
   host: string;
@@ -20,6 +21,7 @@ interface BufferServerFlags {
   boundNames?: string;
   subscriberNamesPerHolder?: number;
   logLevel?: string;
+  logFormat?: LogFormat;
 }
 
 /** `--bound-names FILE`: JSON `{stream: {subscriber: container}}` (docs/protocol.md "Subscriber names"). */
@@ -58,6 +60,7 @@ export function registerBufferServerCommand(program: Command): void {
     .addOption(flag('--bound-names <file>', 'JSON {stream: {subscriber: container}}: names reserved for those containers from the start'))
     .addOption(flag('--subscriber-names-per-holder <n>', 'subscriber names one container (or owner) may bind here', { parse: positiveInt, shownDefault: '1024' }))
     .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
+    .addOption(logFormatFlag('how log lines read on stderr'))
     .action(async (flags: BufferServerFlags) => {
       const options: BufferServerOptions = {
         id: flags.id,
@@ -65,7 +68,7 @@ export function registerBufferServerCommand(program: Command): void {
         host: flags.host,
         port: flags.port,
         memoryLimit: flags.memoryLimit,
-        logger: createLogger({ name: 'buffer-server', ...(flags.logLevel !== undefined ? { level: flags.logLevel } : {}) }),
+        logger: terminalLogging('buffer-server', flags.logLevel, flags.logFormat),
         optionNames: { id: '--id', memoryLimit: '--memory-limit', spoolLimit: '--spool-limit', maxPayload: '--max-payload', handshakeTimeoutMs: '--handshake-timeout', preAuthMaxPayload: '--pre-auth-max-payload', maxPendingHandshakes: '--max-pending-handshakes', subscriberNamesPerHolder: '--subscriber-names-per-holder' },
         ...(flags.spoolDir !== undefined ? { spoolDir: flags.spoolDir } : {}),
         ...(flags.spoolLimit !== undefined ? { spoolLimit: flags.spoolLimit } : {}),

@@ -60,6 +60,18 @@ describe('sluice buffer-server refusals', () => {
     }
   });
 
+  it('--log-format pretty renders its log readably on a pipe, json (the default there) as pino lines', () => {
+    const file = secretFile();
+    // SIGTERM after a moment: the server stops cleanly, having logged that it listened.
+    const run = (...extra: string[]) => spawnSync('node', [BIN, 'buffer-server', '--id', 'bs-1', '--secret-file', file, ...extra], { cwd: dir, encoding: 'utf8', timeout: 2_000 });
+    const pretty = run('--log-format', 'pretty').stderr.split('\n').filter((l) => l.startsWith('['));
+    expect(pretty.length).toBeGreaterThan(0);
+    for (const l of pretty) expect(l).toMatch(/^\[\d{4}-\d\d-\d\d [\d:.]+\] (INFO|WARN) \(buffer-server\): /);
+    const json = run().stderr.split('\n').filter((l) => l !== '');
+    expect(json.length).toBeGreaterThan(0);
+    for (const l of json) expect(JSON.parse(l)).toMatchObject({ name: 'buffer-server', bs: 'bs-1' });
+  });
+
   it('--port 99999 is a usage error naming the flag', () => {
     const r = sluice('buffer-server', '--id', 'bs-1', '--secret-file', secretFile(), '--port', '99999');
     expectUsageError(r, 'buffer-server', /--port must be a port number from 0 to 65535 .*not "99999" \[BAD_CONFIG\]$/);

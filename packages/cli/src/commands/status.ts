@@ -104,6 +104,23 @@ function failureLines(s: AppStatus, width: number | undefined): string[] {
   });
 }
 
+/** `text` in lines of at most `width` columns, broken between words, continued with an indent of two. */
+export function wrapWords(text: string, width: number | undefined): string[] {
+  if (width === undefined || text.length <= width) return [text];
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const next = line === '' ? word : `${line} ${word}`;
+    if (next.length <= width || line.trim() === '') line = next;
+    else {
+      lines.push(line);
+      line = `  ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines;
+}
+
 /**
  * The status tables. By default they fit 100 columns: counts are compact (1.2M) and the token
  * columns, each an ISO time, are left to `wide`, which also shows every number in full.
@@ -113,7 +130,8 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
   const now = options.now ?? Date.now();
   const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
   const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
-  if (a.failure) lines.push(`FAILED at ${a.failure.at}: ${a.failure.reason}`);
+  // The reason is the one thing a FAILED app has to say: wrapped to fit, never cut.
+  if (a.failure) lines.push(...wrapWords(`FAILED at ${a.failure.at}: ${a.failure.reason}`, wide ? undefined : NARROW_COLUMNS));
   lines.push(...failureLines(s, wide ? undefined : NARROW_COLUMNS));
   const t = s.app['tokens'] as { renewals: number; reissues: number; failures: number; failing: number; keyRolls: number } | undefined;
   if (t) {
