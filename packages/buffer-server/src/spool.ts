@@ -1,5 +1,5 @@
-import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 
 /**
  * Where windows go when memory is full (docs/protocol.md "Bounds"). One append-only file per
@@ -15,6 +15,8 @@ export interface SpoolFile {
 
 export class Spool {
   private readonly dir: string;
+  /** The directories above `dir` this spool created (deepest first): removed with it when empty. */
+  private readonly made: string[] = [];
   private bytesUsed = 0;
   private seq = 0;
 
@@ -23,7 +25,13 @@ export class Spool {
     id: string,
     readonly limit: number,
   ) {
-    mkdirSync(parent, { recursive: true, mode: 0o700 });
+    const first = mkdirSync(parent, { recursive: true, mode: 0o700 });
+    if (first !== undefined) {
+      for (let d = resolve(parent); ; d = dirname(d)) {
+        this.made.push(d);
+        if (d === resolve(first) || dirname(d) === d) break;
+      }
+    }
     // A directory of our own: clean shutdown removes it whole, two servers never share files.
     this.dir = mkdtempSync(join(parent, `bs-${id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40)}-`));
   }
@@ -93,6 +101,15 @@ export class Spool {
   /** Removes every spool file and the directory (clean shutdown). */
   removeAll(): void {
     rmSync(this.dir, { recursive: true, force: true });
+    // A server that made its spool's parent leaves nothing behind, not even an empty directory;
+    // one that another process shares is not empty and stays.
+    for (const d of this.made) {
+      try {
+        rmdirSync(d);
+      } catch {
+        break;
+      }
+    }
     this.bytesUsed = 0;
   }
 }

@@ -60,6 +60,20 @@ describe('sluice buffer-server refusals', () => {
     }
   });
 
+  it('a port in use with a --spool-dir that did not exist: the directories it made are gone again', async () => {
+    const file = secretFile();
+    const spool = join(dir, 'made', 'spool');
+    const { port, server } = await occupiedPort();
+    try {
+      const r = sluice('buffer-server', '--id', 'bs-1', '--secret-file', file, '--port', String(port), '--spool-dir', spool);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/\[LISTEN_FAILED\]\n$/);
+      expect(existsSync(join(dir, 'made'))).toBe(false);
+    } finally {
+      server.close();
+    }
+  });
+
   it('--log-format pretty renders its log readably on a pipe, json (the default there) as pino lines', () => {
     const file = secretFile();
     // SIGTERM after a moment: the server stops cleanly, having logged that it listened.
