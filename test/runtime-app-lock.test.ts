@@ -84,9 +84,10 @@ describe('one STRAM per app directory', () => {
     const before = snapshot(appDir);
     const pidsBefore = (await containers()).map((c) => c.pid);
 
-    const line = `app dir ${appDir} is in use by the running STRAM of ${first.appId} (pid ${first.pid}, REST ${first.rest}); stop it first (sluice shutdown --app-dir ${appDir}) or use another directory [APP_DIR_IN_USE]`;
+    // The hint names the CLI as the person ran it (here as the repository's ./sluice wrapper would), so it runs as printed.
+    const line = `app dir ${appDir} is in use by the running STRAM of ${first.appId} (pid ${first.pid}, REST ${first.rest}); stop it first (./sluice shutdown --app-dir ${appDir}) or use another directory [APP_DIR_IN_USE]`;
     for (const attempt of [['launch', WORDCOUNT, '--app-dir', appDir, ...args], ['launch', '--recover', appDir, '--log-level', 'warn']]) {
-      const r = await runCli(attempt, tmp.path);
+      const r = await runCli(attempt, tmp.path, { SLUICE_INVOKED_AS: './sluice' });
       expect(r.code).not.toBe(0);
       expect(said(r.stderr)).toEqual([expect.stringMatching(/^sluice( launch)?: /)]);
       expect(said(r.stderr)[0]!.replace(/^sluice( launch)?: /, '')).toBe(line);

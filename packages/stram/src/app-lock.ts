@@ -46,7 +46,7 @@ export class AppLock {
    * Takes the lock of `dir` for app `appId`, taking over a stale one; APP_DIR_IN_USE (naming the
    * live STRAM, its pid and REST address) when another STRAM holds it.
    */
-  static acquire(dir: AppDir, appId: string, logger?: Logger): AppLock {
+  static acquire(dir: AppDir, appId: string, logger?: Logger, command = 'sluice'): AppLock {
     const path = lockPath(dir);
     const holder: LockHolder = { pid: process.pid, startTime: startTimeOf(process.pid), appId, since: new Date().toISOString() };
     // A round finds a stale lock and moves it aside, the next takes the lock; one more in case another STRAM raced us.
@@ -55,7 +55,7 @@ export class AppLock {
       const text = readLock(path);
       if (text === undefined) continue; // removed meanwhile
       const current = parseHolder(text);
-      if (current && isLive(current)) throw inUse(dir, { ...current, rest: restOf(dir, current.pid) });
+      if (current && isLive(current)) throw inUse(dir, { ...current, rest: restOf(dir, current.pid) }, command);
       if (!breakStale(path, text)) continue;
       logger?.warn({ stalePid: current?.pid ?? null, staleApp: current?.appId ?? null }, 'took over the app directory lock of a STRAM that is gone');
     }
@@ -84,12 +84,12 @@ export function lockPath(dir: AppDir): string {
   return join(dir.root, LOCK_FILE);
 }
 
-/** The refusal: one line naming the STRAM that holds the directory. */
-export function inUse(dir: AppDir, s: LiveStram): SluiceError {
+/** The refusal: one line naming the STRAM that holds the directory; `command` runs the CLI. */
+export function inUse(dir: AppDir, s: LiveStram, command = 'sluice'): SluiceError {
   const where = s.rest ? `REST ${s.rest}` : 'starting, no REST address yet';
   return new SluiceError(
     'APP_DIR_IN_USE',
-    `app dir ${dir.root} is in use by the running STRAM of ${s.appId} (pid ${s.pid}, ${where}); stop it first (sluice shutdown --app-dir ${dir.root}) or use another directory`,
+    `app dir ${dir.root} is in use by the running STRAM of ${s.appId} (pid ${s.pid}, ${where}); stop it first (${command} shutdown --app-dir ${dir.root}) or use another directory`,
   );
 }
 

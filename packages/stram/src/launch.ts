@@ -29,7 +29,7 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
   const dir = new AppDir(resolve(o.appDir ?? defaultAppDir(appId)));
   const made = !existsSync(dir.root);
   mkdirSync(dir.root, { recursive: true, mode: 0o700 });
-  const lock = AppLock.acquire(dir, appId, o.logger);
+  const lock = AppLock.acquire(dir, appId, o.logger, o.command);
   try {
     enterAppDir(o, appId, dir);
     const { tokens, authority } = await openAuthority(o, appId, dir);

@@ -43,7 +43,7 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
   const plan = await planModule(o.appModule, o.config);
   const launcher = launcherFor(o);
   await launcher.check();
-  const lock = AppLock.acquire(dir, appId, o.logger);
+  const lock = AppLock.acquire(dir, appId, o.logger, o.command);
   try {
     return await adoptApp(o, dir, lock, plan, saved, launcher);
   } catch (err) {

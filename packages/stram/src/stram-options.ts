@@ -87,6 +87,8 @@ export interface StramOptions {
   containerLogLevel?: string;
   /** How errors name an option, e.g. the CLI's `{ heartbeatTimeoutMs: '--heartbeat-timeout' }`; default: its own name. */
   optionNames?: Partial<Record<keyof StramOptions, string>>;
+  /** How the person runs the CLI (`./sluice`, `sluice`), so the commands a refusal suggests run as printed. Default `sluice`. */
+  command?: string;
 }
 
 const defaults = {

@@ -58,6 +58,7 @@ export function registerRuntimeCommands(program: Command): void {
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
       logFile,
+      command: invocation(),
       containerLogLevel: opts.logLevel,
     };
     const stram = opts.recover
@@ -107,7 +108,7 @@ export function registerRuntimeCommands(program: Command): void {
 export function newAppDir(path: string): string {
   const dir = resolve(path);
   const live = AppLock.liveHolder(new AppDir(dir));
-  if (live) throw inUse(new AppDir(dir), live);
+  if (live) throw inUse(new AppDir(dir), live, invocation());
   let entries: string[];
   try {
     entries = readdirSync(dir);
