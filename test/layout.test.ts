@@ -111,7 +111,7 @@ describe('source layout (docs/architecture.md, "Package dependencies")', () => {
       readFileSync(file, 'utf8')
         .split('\n')
         .forEach((line, i) => {
-          if (/DESIGN\.md|\.\.\/shared|\b[Ii]ssue \d+\b|\(#\d+\)/.test(line)) bad.push(`${relative(root, file)}:${i + 1}: ${line.trim().slice(0, 100)}`);
+          if (/DESIGN\.md|STYLE\.md|\bnotes\/[\w-]+\.md|\.\.\/shared|\b[Ii]ssue \d+\b|\(#\d+\)/.test(line)) bad.push(`${relative(root, file)}:${i + 1}: ${line.trim().slice(0, 100)}`);
         });
     }
     expect(bad).toEqual([]);

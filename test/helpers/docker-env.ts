@@ -19,7 +19,7 @@ const run = promisify(execFile);
 export const SOCKET = process.env['SLUICE_DOCKER_SOCKET'] ?? '/var/run/docker.sock';
 export const BASE_IMAGE = process.env['SLUICE_DOCKER_BASE'] ?? 'local/node-min:latest';
 
-// testcontainers without a registry (shared/notes/docker-on-these-machines.md): no ryuk, no gateway probe.
+// testcontainers without a registry: no ryuk, no gateway probe.
 process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
 process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= 'localhost';
 

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
   // Resume on the subscribers' 'drain' (a fallback timer covers a buffer already below the
-  // socket's own mark, where 'drain' never fires: notes/performance-limits.md).
+  // socket's own mark, where 'drain' never fires).
   const resumeWhenDrained = (t: Topic): void => {
     let timer: NodeJS.Timeout | undefined;
     const raws = [...t.subs].map((s) => (s as unknown as { _socket: Socket })._socket);

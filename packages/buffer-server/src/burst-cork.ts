@@ -3,7 +3,7 @@ import type WebSocket from 'ws';
 
 /**
  * Corks a ws connection's TCP socket for the rest of the current tick, so a burst of sends costs
- * one syscall instead of one per frame (notes/performance-limits.md); still respects backpressure.
+ * one syscall instead of one per frame; still respects backpressure.
  */
 export class BurstCork {
   /** The TCP socket under the ws connection (for cork/uncork and 'drain'). */

@@ -68,7 +68,7 @@ export type ResolvedOptions = Required<Omit<BufferServerOptions, 'optionNames'>>
 
 export const DEFAULT_MEMORY_LIMIT = 256 * 1024 * 1024;
 
-/** Defaults first, then the cross-field checks (STYLE.md "Options"). */
+/** Defaults first, then the cross-field checks. */
 export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
   const memoryLimit = o.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
   const { optionNames, ...given } = o;

@@ -157,7 +157,7 @@ export class SubscriberLink implements StreamReader {
       this.pump();
     };
     // 'drain' fires once the kernel takes the backlog; the timer covers a buffer that was
-    // already below the socket's high-water mark (notes/performance-limits.md, backpressure trap).
+    // already below the socket's high-water mark, where 'drain' never fires.
     const timer = setTimeout(go, 50);
     this.raw.on('drain', go);
   }

@@ -1,5 +1,5 @@
 /**
- * One error type and one codes table for all of Sluice (STYLE.md "one error type, one codes table").
+ * One error type and one codes table for all of Sluice.
  * `closeCode` is the WebSocket close code a server uses when this error ends a connection
  * (docs/protocol.md "2. Close codes"); branch on `code`, never on the message text.
  */

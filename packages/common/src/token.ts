@@ -105,7 +105,7 @@ export function computePassword(key: Uint8Array, identifier: Uint8Array): Buffer
   return hmac(key, identifier);
 }
 
-/** Constant-time equality with an explicit length check first (STYLE.md "auth as pure functions"). */
+/** Constant-time equality with an explicit length check first. */
 export function safeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }

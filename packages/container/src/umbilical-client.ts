@@ -19,7 +19,7 @@ import {
 /**
  * The container side of the umbilical (docs/protocol.md "Authenticated connection", umbilical.ts):
  * authenticate with the container's STRAM token, then every heartbeatIntervalMs send one sealed
- * heartbeat and wait for its sealed heartbeat-ack. Heartbeats never overlap (STYLE.md: a tick
+ * heartbeat and wait for its sealed heartbeat-ack. Heartbeats never overlap (a tick
  * with one in flight is skipped). A lost connection is re-established with backoff using the
  * token held at that moment; past heartbeatTimeoutMs without hearing from STRAM, `onLost` fires
  * once and the client stops.

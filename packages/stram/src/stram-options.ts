@@ -20,7 +20,7 @@ import type { Launcher } from './launcher.js';
 import type { RenewalPolicy } from './renewal.js';
 import { DEFAULT_RESTART, formatRestart, parseRestart, type RestartStrategy } from './restart-strategy.js';
 
-/** STRAM's options: defaults spread first, then cross-field checks naming the option (STYLE.md). */
+/** STRAM's options: defaults spread first, then cross-field checks naming the option. */
 
 const DAY = 86_400_000;
 
