@@ -11,6 +11,7 @@ export default defineConfig({
       { extends: true, test: { name: 'buffer-server', include: ['packages/buffer-server/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'stram', include: ['packages/stram/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'container', include: ['packages/container/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'gateway', include: ['packages/gateway/src/**/*.test.ts'], testTimeout: 60_000, hookTimeout: 60_000 } },
       { extends: true, test: { name: 'cli', include: ['packages/cli/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: ['**/node_modules/**', '**/dist/**', 'test/docker-*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 } },
       // Docker (issue 8) runs after everything else: its image build and containers would steal

@@ -39,7 +39,8 @@ const allowed: Record<string, string[]> = {
   'buffer-server': ['common'],
   container: ['common', 'buffer-server'],
   stram: ['common'],
-  cli: ['common', 'app', 'buffer-server', 'container', 'stram'],
+  gateway: ['common', 'stram'],
+  cli: ['common', 'app', 'buffer-server', 'container', 'stram', 'gateway'],
 };
 
 describe('source layout (docs/architecture.md, "Package dependencies")', () => {

@@ -1,0 +1,135 @@
+import { z } from 'zod';
+
+/**
+ * The gateway's HTTP API, in one place (docs/security.md "The gateway API"): JSON under
+ * `/api/v1`, the request bodies it accepts (zod schemas, strict), the answers it gives, and the
+ * stable refusal codes. The server, the CLI client and the tests all import these; nothing
+ * else spells a route or a code.
+ */
+
+export const API_PREFIX = '/api/v1';
+
+/** `GET /api/v1/whoami`. `realUser` is empty unless someone acts for the principal. */
+export interface WhoAmI {
+  principal: string;
+  realUser: string;
+  roles: string[];
+  permissions: string[];
+}
+
+/** `POST /api/v1/login` (Negotiate) answers this and sets the `sluice_session` cookie. */
+export interface LoginAnswer {
+  token: string;
+  /** ms since the epoch. */
+  expiresAt: number;
+  /** Echo this in `X-CSRF-Token` on every state-changing request made with the cookie. */
+  csrfToken: string;
+}
+
+export const SESSION_COOKIE = 'sluice_session';
+export const CSRF_HEADER = 'x-csrf-token';
+
+export const AppState = {
+  running: 'RUNNING',
+  /** Its STRAM is not answering but its lock is held (starting, or recovering). */
+  unreachable: 'UNREACHABLE',
+  finished: 'FINISHED',
+  failed: 'FAILED',
+} as const;
+export type AppState = (typeof AppState)[keyof typeof AppState];
+
+/** One row of `GET /api/v1/apps`. */
+export interface AppSummary {
+  id: string;
+  name: string;
+  owner: string;
+  realUser: string;
+  state: AppState;
+  /** ms since the epoch. */
+  startedAt: number;
+}
+
+/**
+ * `POST /api/v1/apps`: `app` is an app folder or built module on the gateway's machine (as
+ * `sluice launch` takes), or `demo` for the built-in word count; `config` as `--config`;
+ * `settings` the launch flags by their long names (`windowMs`, `heartbeatInterval`, ...).
+ */
+export const LaunchRequest = z.strictObject({
+  app: z.string().min(1).max(4096),
+  config: z.record(z.string(), z.unknown()).default({}),
+  settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+});
+export type LaunchRequest = z.infer<typeof LaunchRequest>;
+
+/** `POST /api/v1/apps` → 201. */
+export interface LaunchAnswer {
+  id: string;
+}
+
+/** `GET|PUT /api/v1/apps/{id}/permissions`: who besides the owner may view or manage the app. */
+export const AppPermissions = z.strictObject({
+  view: z.array(z.string().min(1).max(256)).max(256).default([]),
+  manage: z.array(z.string().min(1).max(256)).max(256).default([]),
+});
+export type AppPermissions = z.infer<typeof AppPermissions>;
+
+/** Every refusal's body. `permission` names what a FORBIDDEN caller lacked. */
+export interface Refusal {
+  error: RefusalCode;
+  reason: string;
+  permission?: string;
+}
+
+export const RefusalCode = {
+  /** No Authorization header, bearer or cookie: 401 with `WWW-Authenticate: Negotiate`. */
+  noCredentials: 'NO_CREDENTIALS',
+  /** A Negotiate token that is not valid base64, truncated, garbage, or refused by GSSAPI. */
+  negotiateFailed: 'NEGOTIATE_FAILED',
+  /** A Negotiate token the gateway has already accepted once. */
+  replayed: 'REPLAYED',
+  /** A ticket for another service principal than the gateway's. */
+  wrongService: 'WRONG_SERVICE',
+  tokenExpired: 'TOKEN_EXPIRED',
+  /** A bearer or cookie token signed by a key the gateway does not hold (forged, altered, another gateway). */
+  badSignature: 'BAD_SIGNATURE',
+  /** Not a JWS the gateway issues: unparseable, `alg: none`, another algorithm or issuer. */
+  badToken: 'BAD_TOKEN',
+  /** A state-changing request authenticated by the cookie without its X-CSRF-Token. */
+  csrf: 'CSRF_TOKEN_MISSING',
+  forbidden: 'FORBIDDEN',
+  notFound: 'NOT_FOUND',
+  badRequest: 'BAD_REQUEST',
+  /** The app's STRAM did not answer a proxied call. */
+  appUnreachable: 'APP_UNREACHABLE',
+  internal: 'INTERNAL',
+} as const;
+export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
+
+/** A refusal the server turns into its status and JSON body; thrown by the auth and route code. */
+export class GatewayRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: RefusalCode,
+    reason: string,
+    readonly permission?: string,
+  ) {
+    super(reason);
+  }
+
+  body(): Refusal {
+    return { error: this.code, reason: this.message, ...(this.permission ? { permission: this.permission } : {}) };
+  }
+}
+
+/**
+ * Permissions (docs/security.md "Who may do what"). Until policies exist an app's owner alone
+ * views and manages it, and anyone the gateway may act for may launch.
+ */
+export const Permission = {
+  launchApps: 'LAUNCH_APPS',
+  viewOtherUsersApps: 'VIEW_OTHER_USERS_APPS',
+  manageOtherUsersApps: 'MANAGE_OTHER_USERS_APPS',
+  viewAudit: 'VIEW_AUDIT',
+  managePolicy: 'MANAGE_POLICY',
+} as const;
+export type Permission = (typeof Permission)[keyof typeof Permission];
