@@ -5,7 +5,7 @@ import { cpus, totalmem, release } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { handshakes, tokenVerify } from './cases/auth.js';
-import { fanout4, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
+import { fanoutPartitioned, fanouts, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
 import { demoE2e } from './cases/demo.js';
 import { stramHeartbeats } from './cases/stram.js';
 import { chart, table, type Skipped } from './lib/report.js';
@@ -22,16 +22,20 @@ const benchDir = fileURLToPath(new URL('..', import.meta.url));
 const root = join(benchDir, '..');
 
 /** In the order they run: memory-bounded scales on secure-vs-raw/100B-x100, so it comes after. */
-const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4, handshakes, stramHeartbeats, demoE2e, memoryBounded];
+const [fanout4, ...fanoutCurve] = fanouts;
+const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4!, fanoutPartitioned, handshakes, stramHeartbeats, demoE2e, memoryBounded, ...fanoutCurve];
 
 const atLeast = (min: number): Target => ({ describe: `ratio >= ${min}`, met: (r) => r.ratio >= min });
 const TARGETS: [RegExp, Target][] = [
   [/^bs\/secure-vs-raw\/[^/]+$/, atLeast(0.9)],
   [/^bs\/secure-vs-insecure\/[^/]+$/, atLeast(0.95)],
-  [/^auth\/handshakes\//, atLeast(0.5)],
-  [/^stram\/heartbeats-1000\/cpu$/, { describe: '< 10 % of a core', met: (r) => r.value < 10 }],
-  [/^stram\/heartbeats-1000\/p99$/, { describe: '< 50 ms', met: (r) => r.value < 50 }],
-  [/^demo\/e2e$/, { describe: '>= 1M tuples/s', met: (r) => r.value >= 1e6 }],
+  [/^bs\/fanout4\/100B-x100$/, atLeast(0.9)],
+  [/^auth\/handshakes\/(sequential|concurrent-50)$/, atLeast(0.8)],
+  [/^stram\/heartbeats-1000\/cpu$/, { describe: '<= 1.5 x echo', met: (r) => r.ratio <= 1.5 }],
+  [/^stram\/heartbeats-1000\/p99$/, { describe: '< 20 ms', met: (r) => r.value < 20 }],
+  [/^stram\/heartbeats-10000\/cpu$/, { describe: '< 50 % of a core', met: (r) => r.value < 50 }],
+  [/^stram\/heartbeats-10000\/p99$/, { describe: '< 50 ms', met: (r) => r.value < 50 }],
+  [/^demo\/e2e$/, { describe: '>= 2M tuples/s', met: (r) => r.value >= 2e6 }],
   [/^bs\/memory-bounded\/delivered$/, { describe: 'ratio = 1', met: (r) => r.ratio === 1 }],
 ];
 const targetFor = (name: string): Target | undefined => TARGETS.find(([re]) => re.test(name))?.[1];
