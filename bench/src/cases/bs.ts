@@ -248,6 +248,17 @@ export const memoryBounded: Case = {
           extra: { idleRssMiB: mib(rig!.idleRss), peakWindowMemoryMiB: mib(st.peakMemoryBytes), readRate: Math.round(readRate), publishedTuples: res.pubTuples, publisherRate: Math.round(res.pubRate) },
         },
         {
+          // What the process grew by under load: peak RSS minus this server's own RSS before it
+          // held any data (Node, the loaded modules, an empty store), measured in this run.
+          name: 'bs/memory-bounded/rss-over-idle',
+          unit: 'MiB',
+          better: 'lower',
+          value: mib(res.serverPeakRss - rig!.idleRss),
+          baseline: limitMiB,
+          baselineLabel: 'configured --memory-limit (ratio <= 1: the process grew by no more than the limit)',
+          extra: { idleRssMiB: mib(rig!.idleRss), peakRssMiB: mib(res.serverPeakRss) },
+        },
+        {
           name: 'bs/memory-bounded/spool-peak',
           unit: 'MiB',
           better: 'lower',
