@@ -1,1 +1,5 @@
 export * from './api.js';
+export { KerberosAcceptor, MAX_NEGOTIATE_HEADER, checkKeytab, gssServiceName } from './spnego.js';
+export type { AcceptorOptions, Accepted } from './spnego.js';
+export { gatewayService, negotiateHeader } from './negotiate-client.js';
+export type { NegotiateOptions } from './negotiate-client.js';
