@@ -63,6 +63,8 @@ export const ErrorCodes = {
   BAD_USAGE: { closeCode: CloseCode.normal, retriable: false },
   // another live STRAM holds the app directory (docs/guide.md "One STRAM per app directory")
   APP_DIR_IN_USE: { closeCode: CloseCode.normal, retriable: false },
+  // no valid Kerberos ticket to authenticate to a gateway with (kinit, or --keytab and --principal)
+  NO_TICKET: { closeCode: CloseCode.unauthenticated, retriable: false },
   // a launcher's engine (the Docker Engine API) does not answer
   ENGINE_UNREACHABLE: { closeCode: CloseCode.normal, retriable: true },
   // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")
