@@ -6,3 +6,5 @@ export type { KeytabLoginFigures } from './metrics.js';
 export { REGISTRY_FILE } from './registry.js';
 export { KEYS_FILE } from './session-keys.js';
 export { SESSION_AUDIENCE, SESSION_ISSUER } from './web-session.js';
+export { KerberosAcceptor, type AcceptorOptions } from './spnego.js';
+export { negotiateHeader, type NegotiateOptions } from './negotiate-client.js';
