@@ -69,7 +69,8 @@ export class KeytabLogin {
   private readonly env: NodeJS.ProcessEnv;
   private timer: NodeJS.Timeout | undefined;
   private attempt: Promise<boolean> | undefined;
-  private failures = 0;
+  private consecutiveFailures = 0;
+  private _failures = 0;
   private stopped = false;
   private _logins = 0;
   private _expiresAt: number | undefined;
@@ -91,6 +92,11 @@ export class KeytabLogin {
   /** Logins that succeeded so far. */
   get logins(): number {
     return this._logins;
+  }
+
+  /** Logins that failed so far (each retry counts). */
+  get failures(): number {
+    return this._failures;
   }
 
   /** When the current TGT expires (ms since the epoch), undefined before the first login. */
@@ -127,7 +133,7 @@ export class KeytabLogin {
     const log = this.options.logger;
     try {
       const life = await this.kinit();
-      this.failures = 0;
+      this.consecutiveFailures = 0;
       this._logins++;
       this._expiresAt = life.expiresAt;
       const next = Math.max(reloginAt(life.startsAt, life.expiresAt, this.policy.fraction), Date.now() + this.policy.minWaitMs);
@@ -137,10 +143,11 @@ export class KeytabLogin {
       return true;
     } catch (err) {
       const error = err instanceof SluiceError ? err : new SluiceError('KERBEROS_LOGIN_FAILED', String(err), { cause: err });
-      this.failures++;
+      this.consecutiveFailures++;
+      this._failures++;
       const remaining = this._expiresAt === undefined ? 0 : this._expiresAt - Date.now();
-      const wait = retryDelay(this.failures, remaining, this.policy);
-      log?.warn({ principal: this.principal, failures: this.failures, retryInMs: wait, err: error.message }, 'kerberos login failed');
+      const wait = retryDelay(this.consecutiveFailures, remaining, this.policy);
+      log?.warn({ principal: this.principal, failures: this.consecutiveFailures, retryInMs: wait, err: error.message }, 'kerberos login failed');
       this.options.observer?.failure?.(error, wait);
       this.schedule(wait);
       return false;

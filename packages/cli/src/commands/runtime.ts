@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
 import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, type RestartStrategy } from '@sluice/stram';
-import { configFlag, flag, logFormatFlag, logLevelFlag } from '../flags.js';
+import { configFlag, flag, logFormatFlag, logLevelFlag, principal } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
@@ -21,6 +21,8 @@ interface LaunchFlags extends LauncherFlags {
   logFormat?: LogFormat;
   recover?: string;
   restart?: RestartStrategy;
+  owner?: string;
+  realUser?: string;
 }
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
@@ -42,14 +44,17 @@ export function registerRuntimeCommands(program: Command): void {
         parse: parseRestart,
         shownDefault: formatRestart(DEFAULT_RESTART),
       }),
-    );
+    )
+    .addOption(flag('--owner <principal>', 'who the app runs as: owner of its tokens and of its web token; set by the gateway when it launches for someone', { parse: principal, shownDefault: 'the user running launch' }))
+    .addOption(flag('--real-user <principal>', 'who launches for --owner, recorded in every token as realUser; set by the gateway when it launches for someone', { parse: principal }));
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
     if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
-    if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure)) {
-      throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir and --insecure do not apply');
+    if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure || opts.owner !== undefined || opts.realUser !== undefined)) {
+      throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir, --insecure, --owner and --real-user do not apply');
     }
+    if (opts.realUser !== undefined && opts.owner === undefined) throw new SluiceError('BAD_USAGE', '--real-user names who launches for someone: give --owner <principal> too');
     if (opts.insecure) warnInsecure();
     const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
     const common = {
@@ -68,6 +73,8 @@ export function registerRuntimeCommands(program: Command): void {
           appModule: appEntry(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
+          ...(opts.owner !== undefined ? { user: opts.owner } : {}),
+          ...(opts.realUser !== undefined ? { realUser: opts.realUser } : {}),
           ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
         });
     const cli = invocation();

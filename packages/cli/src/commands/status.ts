@@ -130,6 +130,7 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
   const now = options.now ?? Date.now();
   const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
   const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  if (typeof s.app['owner'] === 'string') lines.push(ownerLine(s.app['owner'], s.app['realUser']));
   // The reason is the one thing a FAILED app has to say: wrapped to fit, never cut.
   if (a.failure) lines.push(...wrapWords(`FAILED at ${a.failure.at}: ${a.failure.reason}`, wide ? undefined : NARROW_COLUMNS));
   lines.push(...failureLines(s, wide ? undefined : NARROW_COLUMNS));
@@ -163,6 +164,11 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     ot.push([o.id, ...container, o.window, n(o.tuplesIn), n(o.tuplesOut), n(o.tuplesInPerSecond), n(o.tuplesOutPerSecond), `${o.latencyMs.toFixed(1)}ms`, o.checkpoint, o.stalled ? 'STALLED' : 'no']);
   }
   return `${lines.join('\n')}\n${ct.toString()}\n${ot.toString()}\n`;
+}
+
+/** `owner alice@EXAMPLE.TEST (via HTTP/gw@EXAMPLE.TEST)`: who the app runs as, and who launched it for them. */
+function ownerLine(owner: string, realUser: unknown): string {
+  return typeof realUser === 'string' && realUser !== '' ? `owner ${owner} (via ${realUser})` : `owner ${owner}`;
 }
 
 /** 0.4s, 12s, 3m, 2h: how long ago, in a few characters. */

@@ -1,0 +1,73 @@
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { SluiceError } from '@sluice/common';
+import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor } from '@sluice/gateway';
+import { duration, flag, logFormatFlag, logLevelFlag, port, required } from '../flags.js';
+import { withExamples } from '../help.js';
+import { terminalLogging, type LogFormat } from '../log-output.js';
+
+interface GatewayFlags {
+  host: string;
+  port: number;
+  keytab?: string;
+  principal: string;
+  stateDir: string;
+  proxyUsers?: string;
+  tokenTtl?: number;
+  keyRoll?: number;
+  logLevel?: string;
+  logFormat?: LogFormat;
+}
+
+/**
+ * `sluice gateway` (docs/guide.md "The gateway"): the HTTP front door that launches and watches
+ * apps for Kerberos users. It runs in the foreground, logs to stderr, prints `listening URL` on
+ * stdout once it serves, and on SIGTERM or SIGINT stops serving; the apps it launched run on.
+ */
+export function registerGatewayCommand(program: Command): void {
+  const cmd = program
+    .command('gateway')
+    .description('run the gateway: the Kerberos (SPNEGO) HTTP API that launches and watches apps as their callers')
+    .addOption(required('--principal <principal>', "the gateway's service principal, HTTP/<host>@REALM"))
+    .addOption(required('--state-dir <dir>', "the gateway's own directory: its signing keys, app registry and the apps' directories (0700)"))
+    .addOption(flag('--keytab <file>', "the gateway's keytab (0600)", { shownDefault: '$KRB5_KTNAME' }))
+    .addOption(flag('--host <host>', 'address to listen on', { default: '127.0.0.1' }))
+    .addOption(flag('--port <port>', 'port to listen on (0: any free port)', { parse: port, default: '0' }))
+    .addOption(flag('--proxy-users <globs>', 'comma-separated principals the gateway may launch for (* and ? match)', { shownDefault: '*@<the realm of --principal>' }))
+    .addOption(flag('--token-ttl <duration>', 'lifetime of a login session (bearer token and cookie)', { parse: duration, shownDefault: '10m' }))
+    .addOption(flag('--key-roll <duration>', 'how long one key signs sessions before the next takes over', { parse: duration, shownDefault: '1h' }))
+    .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
+    .addOption(logFormatFlag('how log lines read on stderr'))
+    .action(async (flags: GatewayFlags) => {
+      const logger = terminalLogging('gateway', flags.logLevel, flags.logFormat);
+      const keytab = flags.keytab ?? process.env['KRB5_KTNAME']?.replace(/^FILE:/, '');
+      if (!keytab) throw new SluiceError('BAD_USAGE', 'give --keytab FILE (or set KRB5_KTNAME): the keytab of --principal');
+      const acceptor = new KerberosAcceptor({ keytab, principal: flags.principal });
+      const gateway = await Gateway.start({
+        stateDir: resolve(flags.stateDir),
+        principal: flags.principal,
+        acceptor,
+        host: flags.host,
+        port: flags.port,
+        tokenTtlMs: flags.tokenTtl ?? DEFAULT_TOKEN_TTL_MS,
+        keyRollMs: flags.keyRoll ?? DEFAULT_KEY_ROLL_MS,
+        ...(flags.proxyUsers !== undefined ? { proxyUsers: flags.proxyUsers.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
+        launchCommand: [process.execPath, fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))],
+        builtinApps: { demo: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)) },
+        logger,
+      });
+      process.stdout.write(`listening ${gateway.url}\n`);
+      await new Promise<void>((done) => {
+        const stop = (signal: NodeJS.Signals): void => {
+          process.off('SIGTERM', stop);
+          process.off('SIGINT', stop);
+          logger.info({ signal }, 'gateway stopping; its apps run on');
+          gateway.close().then(done, done);
+        };
+        process.on('SIGTERM', stop);
+        process.on('SIGINT', stop);
+      });
+    });
+  withExamples(cmd, ['gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway']);
+}
