@@ -8,7 +8,7 @@ import { SluiceError } from '@sluice/common';
 const run = promisify(execFile);
 
 /**
- * The client side of `Authorization: Negotiate` (docs/security.md "The gateway API"): a
+ * The client side of `Authorization: Negotiate` (docs/guide.md "Through a gateway"): a
  * Kerberos token for `HTTP@<gateway host>`, from the ticket cache (KRB5CCNAME or the default)
  * or, given a keytab and principal, from that keytab into a private in-memory ticket cache.
  */

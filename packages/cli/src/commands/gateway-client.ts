@@ -16,7 +16,7 @@ import {
 import { flag, principal } from '../flags.js';
 
 /**
- * The CLI's client of a gateway (docs/guide.md "The gateway"): `--gateway URL` on launch,
+ * The CLI's client of a gateway (docs/guide.md "Through a gateway"): `--gateway URL` on launch,
  * status, shutdown, list and whoami. Each command logs in once (POST /api/v1/login with a
  * Kerberos ticket: Negotiate), then makes its calls with the session's bearer token.
  */

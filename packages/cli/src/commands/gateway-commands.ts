@@ -11,7 +11,7 @@ import type { AppStatus } from './runtime-client.js';
 
 /**
  * What `sluice launch | status | shutdown --gateway URL` do, and `sluice list` and `sluice
- * whoami` (docs/guide.md "The gateway"): the same output as the local commands, from the
+ * whoami` (docs/guide.md "Through a gateway"): the same output as the local commands, from the
  * gateway's API. A refusal is the gateway's code and reason in one line (GATEWAY_REFUSED).
  */
 
