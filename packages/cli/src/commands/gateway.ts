@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
 import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor } from '@sluice/gateway';
@@ -21,7 +22,7 @@ interface GatewayFlags {
 }
 
 /**
- * `sluice gateway` (docs/guide.md "The gateway"): the HTTP front door that launches and watches
+ * `sluice gateway` (docs/security.md "The gateway"): the HTTP front door that launches and watches
  * apps for Kerberos users. It runs in the foreground, logs to stderr, prints `listening URL` on
  * stdout once it serves, and on SIGTERM or SIGINT stops serving; the apps it launched run on.
  */
@@ -43,9 +44,13 @@ export function registerGatewayCommand(program: Command): void {
       const logger = terminalLogging('gateway', flags.logLevel, flags.logFormat);
       const keytab = flags.keytab ?? process.env['KRB5_KTNAME']?.replace(/^FILE:/, '');
       if (!keytab) throw new SluiceError('BAD_USAGE', 'give --keytab FILE (or set KRB5_KTNAME): the keytab of --principal');
-      const acceptor = new KerberosAcceptor({ keytab, principal: flags.principal });
+      const stateDir = resolve(flags.stateDir);
+      // The replay cache lives with the gateway's other state: a restart still refuses a replayed ticket.
+      const replayCacheDir = join(stateDir, 'rcache');
+      mkdirSync(replayCacheDir, { recursive: true, mode: 0o700 });
+      const acceptor = new KerberosAcceptor({ keytab, principal: flags.principal, replayCacheDir });
       const gateway = await Gateway.start({
-        stateDir: resolve(flags.stateDir),
+        stateDir,
         principal: flags.principal,
         acceptor,
         host: flags.host,
