@@ -222,6 +222,18 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     await until(async () => (await detail(bobApp, 'bob')).state === AppState.finished);
   });
 
+  it("stops on SIGTERM with exit code 0 and leaves alice's app streaming", async () => {
+    gw.cli.kill('SIGTERM');
+    const stopped = await gw.cli.exited;
+    gatewayLogs.push(stopped.stderr);
+    expect(stopped.code, stopped.stderr.slice(-2000)).toBe(0);
+    expect(pidAlive(stramInfo(aliceApp).pid)).toBe(true);
+    const before = outputWindows(aliceApp);
+    await until(() => outputWindows(aliceApp) > before);
+    gw = await startGateway(realm, stateDir, tmp.path, ['--proxy-users', `${ALICE},${BOB}`]);
+    client.url = gw.url;
+  });
+
   it("outlives kill -9: alice's app streams on, and a restarted gateway lists it RUNNING, accepts her session and shuts it down", async () => {
     gw.cli.kill('SIGKILL');
     await gw.cli.exited;
