@@ -24,6 +24,7 @@ describe.skipIf(why)(`negotiateHeader against a real KDC${why ? ` (skipped: ${wh
     acceptor = new KerberosAcceptor({ keytab: realm.keytab('HTTP/localhost'), principal: 'HTTP/localhost@EXAMPLE.TEST' });
   });
   afterAll(async () => {
+    acceptor?.close();
     await realm?.stop();
   });
   beforeEach(() => {

@@ -31,6 +31,7 @@ describe.skipIf(why)(`the SPNEGO acceptor against a real KDC${why ? ` (skipped: 
     acceptor = new KerberosAcceptor({ keytab: realm.keytab('HTTP/localhost'), principal: 'HTTP/localhost@EXAMPLE.TEST' });
   });
   afterAll(async () => {
+    acceptor?.close();
     await realm?.stop();
   });
 
@@ -80,6 +81,22 @@ describe.skipIf(why)(`the SPNEGO acceptor against a real KDC${why ? ` (skipped: 
     const r = await refusal(acceptor.accept(header));
     expect([r.status, r.code]).toEqual([401, RefusalCode.wrongService]);
     expect(r.message).toContain('HTTP/otherhost@EXAMPLE.TEST');
+  });
+
+  it('refuses a ticket for another principal in a shared keytab with WRONG_SERVICE', async () => {
+    const shared = await realm.sharedKeytab('host', ['HTTP/localhost', 'HTTP/otherhost']);
+    const strict = new KerberosAcceptor({ keytab: shared, principal: 'HTTP/localhost@EXAMPLE.TEST' });
+    try {
+      await expect(strict.accept(await negotiateHeader(url))).resolves.toEqual({ principal: 'alice@EXAMPLE.TEST' });
+      const r = await refusal(strict.accept(await negotiateHeader('http://otherhost:8443')));
+      expect([r.status, r.code]).toEqual([401, RefusalCode.wrongService]);
+      expect(r.message).toContain('HTTP/otherhost@EXAMPLE.TEST');
+    } finally {
+      strict.close();
+      // The acceptor's keytab is process-wide; give the other tests theirs back.
+      acceptor.close();
+      acceptor = new KerberosAcceptor({ keytab: realm.keytab('HTTP/localhost'), principal: 'HTTP/localhost@EXAMPLE.TEST' });
+    }
   });
 
   it('survives 200 garbage headers in a row and still accepts a real ticket', async () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import kerberos from 'kerberos';
@@ -67,9 +67,10 @@ export function classifyGssError(message: string): { code: RefusalCode; reason: 
   if (/Request is a replay/i.test(message)) {
     return { code: RefusalCode.replayed, reason: 'this Negotiate token was already used; get a new one for each request' };
   }
-  // The ticket names a principal the gateway has no key for ("... not found in keytab"), or the
-  // keytab has it but the gateway accepts only its own ("Wrong principal in request").
-  const other = /server (\S+) not found in keytab/i.exec(message);
+  // The ticket names a principal the gateway has no key for ("... not found in keytab"), or one
+  // its keytab also holds but that is not the gateway's own ("... found in keytab but does not
+  // match server principal ...", older releases: "Wrong principal in request").
+  const other = /Request ticket server (\S+) (?:not )?found in keytab/i.exec(message);
   if (other || /Wrong principal in request/i.test(message)) {
     return {
       code: RefusalCode.wrongService,
@@ -80,7 +81,7 @@ export function classifyGssError(message: string): { code: RefusalCode; reason: 
   return { code: RefusalCode.negotiateFailed, reason: `the Negotiate token was refused: ${detail.slice(0, 200)}` };
 }
 
-/** Base64 (standard or url-safe alphabet, padding optional) of a plausible length, else undefined. */
+/** The token of `Negotiate <base64>`, or a refusal: missing, too long, another scheme, not base64. */
 function parseHeader(header: string | undefined): string {
   if (header === undefined || header.trim() === '') {
     throw new GatewayRefusal(401, RefusalCode.noCredentials, 'no credentials: send Authorization: Negotiate (kinit first)');
@@ -103,15 +104,24 @@ export class KerberosAcceptor {
   readonly service: string;
   readonly keytab: string;
   private readonly stepTimeoutMs: number;
+  private readonly rcache: string;
+  private readonly ownRcache: boolean;
 
   constructor(options: AcceptorOptions) {
     this.service = gssServiceName(options.principal);
     this.keytab = checkKeytab(options.keytab);
     this.stepTimeoutMs = options.stepTimeoutMs ?? STEP_TIMEOUT_MS;
-    const rcache = options.replayCacheDir ?? mkdtempSync(join(tmpdir(), 'sluice-rcache-'));
-    // GSSAPI reads both from the process environment: one acceptor (one keytab) per process.
+    this.ownRcache = options.replayCacheDir === undefined;
+    this.rcache = options.replayCacheDir ?? mkdtempSync(join(tmpdir(), 'sluice-rcache-'));
+    // GSSAPI reads both from the process environment: one acceptor (one keytab) per process,
+    // the last one made.
     process.env['KRB5_KTNAME'] = `FILE:${this.keytab}`;
-    process.env['KRB5RCACHEDIR'] = rcache;
+    process.env['KRB5RCACHEDIR'] = this.rcache;
+  }
+
+  /** Removes the replay cache dir the acceptor made for itself. */
+  close(): void {
+    if (this.ownRcache) rmSync(this.rcache, { recursive: true, force: true });
   }
 
   /** The client's principal (`alice@EXAMPLE.TEST`), or a GatewayRefusal(401, code, reason). */

@@ -48,7 +48,7 @@ function tool(name: string): string | undefined {
   return undefined;
 }
 
-const TOOLS = ['krb5kdc', 'kdb5_util', 'kadmin.local', 'kinit', 'klist'] as const;
+const TOOLS = ['krb5kdc', 'kdb5_util', 'kadmin.local', 'kinit', 'klist', 'ktutil'] as const;
 
 export class TestRealm {
   private kdc: ChildProcess | undefined;
@@ -111,6 +111,15 @@ export class TestRealm {
     return join(this.dir, `${full.replace(/[^A-Za-z0-9.@-]/g, '_')}.keytab`);
   }
 
+  /** A keytab (0600) holding the keys of several principals, as a host's shared keytab does. */
+  async sharedKeytab(name: string, principals: readonly string[]): Promise<string> {
+    const file = join(this.dir, `${name.replace(/[^A-Za-z0-9.-]/g, '_')}.keytab`);
+    const reads = principals.map((p) => `rkt ${this.keytab(this.known(p))}`).join('\n');
+    await this.tool('ktutil', [], `${reads}\nwkt ${file}\nquit\n`);
+    await chmod(file, 0o600);
+    return file;
+  }
+
   /** `kinit -kt <keytab> -c <ccache> <principal>`: a fresh TGT in that ticket cache. */
   async kinit(principal: string, ccache: string, options: { lifetime?: number } = {}): Promise<void> {
     const full = this.known(principal);
@@ -168,8 +177,10 @@ export class TestRealm {
     return full;
   }
 
-  private async tool(name: string, args: string[]): Promise<string> {
-    const { stdout } = await run(tool(name)!, args, { env: { ...process.env, ...this.env() }, timeout: 30_000 });
+  private async tool(name: string, args: string[], input?: string): Promise<string> {
+    const child = run(tool(name)!, args, { env: { ...process.env, ...this.env() }, timeout: 30_000 });
+    if (input !== undefined) child.child.stdin!.end(input);
+    const { stdout } = await child;
     return stdout;
   }
 
