@@ -115,6 +115,16 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     expect(JSON.parse(stdout)).toEqual({ principal: ALICE, realUser: '', roles: [], permissions: [Permission.launchApps] });
   });
 
+  it('serves /metrics without credentials, with counts only: its keytab login, logins, requests, apps by state', async () => {
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(text).toMatch(/^sluice_gateway_kerberos_logins_total 1$/m);
+    expect(text).toMatch(/^sluice_gateway_kerberos_login_failures_total 0$/m);
+    expect(text).toMatch(/^sluice_gateway_logins_total [1-9]/m);
+    expect(text).toMatch(/^sluice_gateway_apps\{state="RUNNING"\} 1$/m);
+    expect(text).toMatch(/^sluice_gateway_requests_total\{route="\/apps",status="201"\} 1$/m);
+    for (const name of ['alice', 'EXAMPLE.TEST', aliceApp]) expect(text).not.toContain(name);
+  });
+
   it('refuses a request without credentials: 401 with WWW-Authenticate: Negotiate', async () => {
     const res = await expectAuthRefusal(() => client.call('GET', `${API_PREFIX}/apps`, 'none'), 401, RefusalCode.noCredentials);
     expect(res.headers.get('www-authenticate')).toBe('Negotiate');
@@ -272,6 +282,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
       realm.keytab(GATEWAY_PRINCIPAL),
       join(tmp.path, 'alice.ccache'),
       readFileSync(join(tmp.path, 'alice.ccache')).toString('base64'),
+      readFileSync(join(stateDir, 'krb5cc')).toString('base64'), // the gateway's own TGT
       aliceLogin.token,
       aliceLogin.csrfToken,
       ...keys,

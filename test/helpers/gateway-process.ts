@@ -77,7 +77,8 @@ export class GatewayClient {
   /** The gateway's /metrics value of `name{labels}` (0 when absent). */
   async metric(name: string, labels: string): Promise<number> {
     const text = await (await fetch(`${this.url}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+    const series = labels === '' ? name : `${name}{${labels}}`;
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
     return line ? Number(line.split(' ').at(-1)) : 0;
   }
 }
