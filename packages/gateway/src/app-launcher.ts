@@ -73,7 +73,8 @@ export class AppLauncher {
     ];
     const out = openPrivateAppend(logPath);
     const startedAt = Date.now();
-    const child = spawn(command!, args, { detached: true, stdio: ['ignore', out, out], env: childEnv(), cwd: this.o.stateDir });
+    // cwd `/`: the app is given absolute paths only, and nothing of the gateway's directory.
+    const child = spawn(command!, args, { detached: true, stdio: ['ignore', out, out], env: childEnv(), cwd: '/' });
     closeSync(out);
     const log = this.o.logger.child({ app: id, owner: caller });
     log.info({ pid: child.pid, appDir }, 'launching app');

@@ -7,10 +7,11 @@ import type { AppState } from './api.js';
  * reason text is ever a label, just refusal codes, route templates, status codes and app states.
  */
 
-/** What the keytab login reports (how often the gateway logged in again from its keytab, and how often that failed). */
+/** What the keytab login reports: logins from the keytab so far, failed attempts, and when the current TGT expires (ms). */
 export interface KeytabLoginFigures {
   logins: number;
   failures: number;
+  expiresAt: number | undefined;
 }
 
 export class GatewayMetrics {
@@ -33,8 +34,16 @@ export class GatewayMetrics {
     });
     const keytab = sources.keytab;
     if (keytab) {
-      new Gauge({ name: 'sluice_gateway_keytab_logins', help: 'logins from the keytab since start', registers: [this.registry], collect() { this.set(keytab().logins); } });
-      new Gauge({ name: 'sluice_gateway_keytab_login_failures', help: 'failed logins from the keytab since start', registers: [this.registry], collect() { this.set(keytab().failures); } });
+      const counted = (name: string, help: string, figure: (f: KeytabLoginFigures) => number) =>
+        new Counter({ name, help, registers: [this.registry], collect() { this.reset(); this.inc(figure(keytab())); } });
+      counted('sluice_gateway_kerberos_logins_total', "the gateway's logins from its keytab (the first, then one before each TGT expires)", (f) => f.logins);
+      counted('sluice_gateway_kerberos_login_failures_total', 'failed keytab logins (each retry counts)', (f) => f.failures);
+      new Gauge({
+        name: 'sluice_gateway_kerberos_tgt_expiry_seconds',
+        help: "when the gateway's current TGT expires (seconds since the epoch; 0 before the first login)",
+        registers: [this.registry],
+        collect() { this.set(Math.floor((keytab().expiresAt ?? 0) / 1000)); },
+      });
     }
   }
 

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { SluiceError, systemClock, type Clock, type Logger } from '@sluice/common';
 import { GatewayRefusal, RefusalCode } from './api.js';
 import { ProxyUsers } from './access.js';
@@ -74,8 +75,7 @@ export class Gateway {
       void serve(parts, o.acceptor, req, res);
     });
     server.keepAliveTimeout = 5_000;
-    // A client that sends garbage instead of HTTP gets 400 and its socket closed, nothing more.
-    server.on('clientError', (_err, socket) => socket.destroy());
+    server.on('clientError', answerClientError);
     await listen(server, o.host, o.port);
     const { port } = server.address() as AddressInfo;
     const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
@@ -90,6 +90,17 @@ export class Gateway {
       this.server.closeAllConnections();
     });
   }
+}
+
+/** Bytes that are not HTTP, or headers over the limit: one refusal and the socket closed, nothing more. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+  const body = `${JSON.stringify(new GatewayRefusal(status, RefusalCode.badRequest, status === 431 ? 'the request headers are over the limit' : 'the request is not HTTP the gateway can read').body())}\n`;
+  socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

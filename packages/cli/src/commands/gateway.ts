@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { SluiceError } from '@sluice/common';
-import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor } from '@sluice/gateway';
+import { SluiceError, type Logger } from '@sluice/common';
+import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor, KeytabLogin } from '@sluice/gateway';
 import { duration, flag, logFormatFlag, logLevelFlag, port, required } from '../flags.js';
 import { withExamples } from '../help.js';
 import { terminalLogging, type LogFormat } from '../log-output.js';
@@ -21,7 +22,7 @@ interface GatewayFlags {
 }
 
 /**
- * `sluice gateway` (docs/guide.md "The gateway"): the HTTP front door that launches and watches
+ * `sluice gateway` (docs/security.md "The gateway"): the HTTP front door that launches and watches
  * apps for Kerberos users. It runs in the foreground, logs to stderr, prints `listening URL` on
  * stdout once it serves, and on SIGTERM or SIGINT stops serving; the apps it launched run on.
  */
@@ -43,9 +44,14 @@ export function registerGatewayCommand(program: Command): void {
       const logger = terminalLogging('gateway', flags.logLevel, flags.logFormat);
       const keytab = flags.keytab ?? process.env['KRB5_KTNAME']?.replace(/^FILE:/, '');
       if (!keytab) throw new SluiceError('BAD_USAGE', 'give --keytab FILE (or set KRB5_KTNAME): the keytab of --principal');
-      const acceptor = new KerberosAcceptor({ keytab, principal: flags.principal });
+      const stateDir = resolve(flags.stateDir);
+      // The replay cache lives with the gateway's other state: a restart still refuses a replayed ticket.
+      const replayCacheDir = join(stateDir, 'rcache');
+      mkdirSync(replayCacheDir, { recursive: true, mode: 0o700 });
+      const acceptor = new KerberosAcceptor({ keytab, principal: flags.principal, replayCacheDir });
+      const login = await keytabLogin(keytab, flags.principal, join(stateDir, 'krb5cc'), logger);
       const gateway = await Gateway.start({
-        stateDir: resolve(flags.stateDir),
+        stateDir,
         principal: flags.principal,
         acceptor,
         host: flags.host,
@@ -56,6 +62,10 @@ export function registerGatewayCommand(program: Command): void {
         launchCommand: [process.execPath, fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))],
         builtinApps: { demo: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)) },
         logger,
+        keytabFigures: () => ({ logins: login.logins, failures: login.failures, expiresAt: login.expiresAt }),
+      }).catch(async (err: unknown) => {
+        await login.stop();
+        throw err;
       });
       process.stdout.write(`listening ${gateway.url}\n`);
       await new Promise<void>((done) => {
@@ -63,11 +73,26 @@ export function registerGatewayCommand(program: Command): void {
           process.off('SIGTERM', stop);
           process.off('SIGINT', stop);
           logger.info({ signal }, 'gateway stopping; its apps run on');
-          gateway.close().then(done, done);
+          void Promise.allSettled([gateway.close(), login.stop()]).then(() => done());
         };
         process.on('SIGTERM', stop);
         process.on('SIGINT', stop);
       });
     });
   withExamples(cmd, ['gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway']);
+}
+
+/**
+ * The gateway's own login from its keytab, kept fresh for as long as it runs. A keytab the KDC
+ * refuses (wrong keys, another principal, not a keytab) stops the start in one line; a KDC that
+ * does not answer yet does not: the login is retried while the gateway serves.
+ */
+async function keytabLogin(keytab: string, principal: string, ccacheFile: string, logger: Logger): Promise<KeytabLogin> {
+  let first: SluiceError | undefined;
+  const login = new KeytabLogin({ keytab, principal, ccacheFile, logger, observer: { login: () => undefined, failure: (err) => (first ??= err) } });
+  if (!(await login.start()) && first && !/Cannot contact any KDC|Cannot resolve network address/i.test(first.message)) {
+    await login.stop();
+    throw first;
+  }
+  return login;
 }
