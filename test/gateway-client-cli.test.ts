@@ -5,7 +5,7 @@ import { AppDir, processAlive } from '@sluice/stram';
 import type { AppSummary, WhoAmI } from '@sluice/gateway';
 import { TestRealm } from '@sluice/gateway/testing';
 import { GATEWAY_PRINCIPAL as GW, startGateway } from './helpers/gateway-process.js';
-import { runCli, tempDir, until, type CliProcess, type CliResult } from './helpers/runtime-cli.js';
+import { runCli, startCli, tempDir, until, type CliProcess, type CliResult } from './helpers/runtime-cli.js';
 
 /**
  * The CLI through a gateway, end to end: a real KDC, a real `sluice gateway` with its keytab,
@@ -30,7 +30,8 @@ describe.skipIf(why)(`sluice --gateway: the CLI as a Kerberos client${why ? ` (s
     realm = await TestRealm.start({ principals: ['alice', 'bob', GW] });
     await realm.kinit('alice', cc('alice'));
     await realm.kinit('bob', cc('bob'));
-    ({ cli: gateway, url } = await startGateway(realm, stateDir, tmp.path));
+    // Sessions of 3 s: a command that runs longer (status --watch) must log in again.
+    ({ cli: gateway, url } = await startGateway(realm, stateDir, tmp.path, ['--token-ttl', '3s']));
   });
 
   afterAll(async () => {
@@ -76,6 +77,18 @@ describe.skipIf(why)(`sluice --gateway: the CLI as a Kerberos client${why ? ` (s
     const latest = await as('alice', ['status', '--json']);
     expect(latest.code, latest.stderr).toBe(0);
     expect(JSON.parse(latest.stdout)).toMatchObject({ id: appId, owner: 'alice@EXAMPLE.TEST', status: { app: { name: 'wordcount' } } });
+  });
+
+  it('sluice status --watch goes on past the end of its session (it logs in again)', async () => {
+    const watch = startCli(['status', '--gateway', url, '--app', appId, '--watch', '1s'], tmp.path, { ...realm.env(), KRB5CCNAME: cc('alice') });
+    try {
+      await until(() => (watch.stdout.match(/^app \S+ \(wordcount\)/gm) ?? []).length >= 6 || watch.child.exitCode !== null);
+    } finally {
+      watch.kill('SIGINT');
+    }
+    const r = await watch.exited;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 
   it('sluice whoami names the caller, from the ticket cache or from a keytab', async () => {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
 import {
   ApiRoute,
+  RefusalCode,
   apiPath,
   negotiateHeader,
   type AppDetail,
@@ -55,18 +56,14 @@ export function checkGatewayFlags(flags: GatewayFlags & Record<string, unknown>,
 export class GatewayClient {
   private constructor(
     readonly url: string,
-    private readonly token: string,
+    private readonly flags: GatewayFlags,
+    private token: string,
   ) {}
 
   /** Logs in with a Kerberos ticket (the cache, or `keytab` as `principal`): one session per command. */
   static async login(flags: GatewayFlags & { gateway: string }): Promise<GatewayClient> {
     const url = flags.gateway.replace(/\/+$/, '');
-    const header = await negotiateHeader(url, {
-      ...(flags.keytab !== undefined ? { keytab: flags.keytab } : {}),
-      ...(flags.principal !== undefined ? { principal: flags.principal } : {}),
-    });
-    const answer = await call<LoginAnswer>(url, 'POST', apiPath(ApiRoute.login), header);
-    return new GatewayClient(url, answer.token);
+    return new GatewayClient(url, flags, await session(url, flags));
   }
 
   whoami(): Promise<WhoAmI> {
@@ -102,12 +99,33 @@ export class GatewayClient {
     return latest.id;
   }
 
-  private call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    return call<T>(this.url, method, path, `Bearer ${this.token}`, body);
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let answer = await request(this.url, method, path, `Bearer ${this.token}`, body);
+    if (answer.status === 401 && (answer.json as Partial<Refusal>).error === RefusalCode.tokenExpired) {
+      // A session outlived (status --watch): log in again, once.
+      this.token = await session(this.url, this.flags);
+      answer = await request(this.url, method, path, `Bearer ${this.token}`, body);
+    }
+    return answer.ok<T>();
   }
 }
 
-async function call<T>(url: string, method: string, path: string, authorization: string, body?: unknown): Promise<T> {
+async function session(url: string, flags: GatewayFlags): Promise<string> {
+  const header = await negotiateHeader(url, {
+    ...(flags.keytab !== undefined ? { keytab: flags.keytab } : {}),
+    ...(flags.principal !== undefined ? { principal: flags.principal } : {}),
+  });
+  return (await request(url, 'POST', apiPath(ApiRoute.login), header)).ok<LoginAnswer>().token;
+}
+
+interface Reply {
+  status: number;
+  json: unknown;
+  /** The body, or the refusal as one line (GATEWAY_REFUSED with the gateway's code and reason). */
+  ok<T>(): T;
+}
+
+async function request(url: string, method: string, path: string, authorization: string, body?: unknown): Promise<Reply> {
   let res: Response;
   try {
     res = await fetch(`${url}${path}`, {
@@ -127,10 +145,14 @@ async function call<T>(url: string, method: string, path: string, authorization:
   } catch {
     throw new SluiceError('CONNECTION_CLOSED', `the gateway at ${url} answered ${method} ${path} with ${res.status} and no JSON: is ${url} a Sluice gateway?`);
   }
-  if (!res.ok) {
-    const r = json as Partial<Refusal>;
-    const permission = r.permission ? ` (needs ${r.permission})` : '';
-    throw new SluiceError('GATEWAY_REFUSED', `the gateway refused (${res.status} ${r.error ?? 'no code'}): ${r.reason ?? text.slice(0, 200)}${permission}`);
-  }
-  return json as T;
+  return {
+    status: res.status,
+    json,
+    ok<T>(): T {
+      if (res.ok) return json as T;
+      const r = json as Partial<Refusal>;
+      const permission = r.permission ? ` (needs ${r.permission})` : '';
+      throw new SluiceError('GATEWAY_REFUSED', `the gateway refused (${res.status} ${r.error ?? 'no code'}): ${r.reason ?? text.slice(0, 200)}${permission}`);
+    },
+  };
 }
