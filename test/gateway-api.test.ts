@@ -87,7 +87,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
       }
     }
     for (const pid of [...appPids.values()].flat()) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
-    delete process.env['KRB5CCNAME'];
+    for (const k of ['KRB5CCNAME', 'KRB5_CONFIG', 'KRB5_KDC_PROFILE']) delete process.env[k];
     await realm?.stop();
     tmp.remove();
   });
