@@ -5,6 +5,7 @@ import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerGatewayCommand } from './commands/gateway.js';
+import { registerGatewayClientCommands } from './commands/gateway-commands.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerLogsCommand(program);
   registerInitCommand(program);
   registerGatewayCommand(program);
+  registerGatewayClientCommands(program);
   return program;
 }
 

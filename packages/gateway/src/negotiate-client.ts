@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import kerberos from 'kerberos';
@@ -8,7 +9,7 @@ import { SluiceError } from '@sluice/common';
 const run = promisify(execFile);
 
 /**
- * The client side of `Authorization: Negotiate` (docs/security.md "The gateway API"): a
+ * The client side of `Authorization: Negotiate` (docs/guide.md "Through a gateway"): a
  * Kerberos token for `HTTP@<gateway host>`, from the ticket cache (KRB5CCNAME or the default)
  * or, given a keytab and principal, from that keytab into a private in-memory ticket cache.
  */
@@ -90,13 +91,24 @@ async function noTicket(err: unknown, service: string, options: NegotiateOptions
     return new SluiceError('NO_TICKET', `cannot get a Kerberos ticket for ${options.principal} from keytab ${options.keytab} (${service}): ${detail}`, { cause: err });
   }
   const who = options.principal ?? (await cachePrincipal());
-  const hint = who ?? '<principal>';
+  const realm = who === undefined ? defaultRealm() : undefined;
+  const name = who ?? (realm ? `realm ${realm}` : 'this user');
+  const hint = who ?? (realm ? `<you>@${realm}` : '<you>@<REALM>');
   const why = /expired/i.test(detail) ? ' (the ticket expired)' : /Cannot contact any KDC/i.test(detail) ? ` (${detail})` : '';
-  return new SluiceError(
-    'NO_TICKET',
-    `no valid Kerberos ticket for ${who ?? 'this user'}${why}: run kinit ${hint} (or give --keytab and --principal)`,
-    { cause: err },
-  );
+  return new SluiceError('NO_TICKET', `no valid Kerberos ticket for ${name}${why}: run kinit ${hint} (or give --keytab and --principal)`, { cause: err });
+}
+
+/** `default_realm` of the Kerberos configuration in use (KRB5_CONFIG, else /etc/krb5.conf), if it names one. */
+function defaultRealm(): string | undefined {
+  for (const file of (process.env['KRB5_CONFIG'] ?? '/etc/krb5.conf').split(':').filter(Boolean)) {
+    try {
+      const m = /^\s*default_realm\s*=\s*(\S+)/m.exec(readFileSync(file, 'utf8'));
+      if (m) return m[1];
+    } catch {
+      // not readable: try the next file, else name no realm
+    }
+  }
+  return undefined;
 }
 
 /** The default principal of the ticket cache in use (klist), if there is one. */

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { TestRealm } from './test-realm.js';
 
@@ -45,5 +46,21 @@ describe.skipIf(why)(`TestRealm${why ? ` (skipped: ${why})` : ''}`, () => {
     await expect(realm.kinit('alice', cc)).rejects.toThrow(/Cannot contact any KDC/);
     await realm.startKdc();
     await realm.kinit('alice', cc);
+  });
+});
+
+describe.skipIf(why)(`TestRealm's KDC on a taken port${why ? ` (skipped: ${why})` : ''}`, () => {
+  it('says why the KDC did not start', async () => {
+    await using realm = await TestRealm.start({ principals: ['alice'] });
+    await realm.stopKdc();
+    const squatter = createServer();
+    await new Promise<void>((r) => squatter.listen(realm.port, '127.0.0.1', r));
+    try {
+      await expect(realm.startKdc()).rejects.toThrow(/krb5kdc did not start on 127\.0\.0\.1:\d+: .*Address already in use/);
+    } finally {
+      await new Promise((r) => squatter.close(r));
+    }
+    await realm.startKdc();
+    await realm.kinit('alice', `FILE:${realm.dir}/alice.ccache`);
   });
 });

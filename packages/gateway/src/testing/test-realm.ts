@@ -1,7 +1,7 @@
 import { spawn, execFile } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -57,9 +57,15 @@ export class TestRealm {
   private constructor(
     readonly dir: string,
     readonly realm: string,
-    readonly port: number,
+    private _port: number,
     private readonly principals: ReadonlySet<string>,
+    private readonly maxLife: number,
   ) {}
+
+  /** The KDC's port on 127.0.0.1 (UDP and TCP). */
+  get port(): number {
+    return this._port;
+  }
 
   /**
    * Why a realm cannot start on this machine (a missing tool), or undefined when it can.
@@ -79,9 +85,9 @@ export class TestRealm {
     const wanted = options.principals.map((p) => (typeof p === 'string' ? { name: p } : p));
     const names = new Set(wanted.map((p) => withRealm(p.name, realmName)));
     const port = await freePort();
-    const realm = new TestRealm(dir, realmName, port, names);
+    const realm = new TestRealm(dir, realmName, port, names, options.maxLife ?? 36_000);
     try {
-      await realm.writeConfig(options.maxLife ?? 36_000);
+      await realm.writeConfig();
       await realm.tool('kdb5_util', ['create', '-s', '-r', realmName, '-P', randomBytes(24).toString('base64url')]);
       const commands: string[] = [];
       for (const p of wanted) {
@@ -92,8 +98,17 @@ export class TestRealm {
       }
       await realm.kadmin(commands);
       for (const full of names) await chmod(realm.keytab(full), 0o600);
-      await realm.startKdc();
-      return realm;
+      // The free port may be taken between looking and listening: then try another.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await realm.startKdc();
+          return realm;
+        } catch (err) {
+          if (attempt === 3) throw err;
+          realm._port = await freePort();
+          await realm.writeConfig();
+        }
+      }
     } catch (err) {
       await realm.stop();
       throw err;
@@ -149,16 +164,27 @@ export class TestRealm {
     let stderr = '';
     kdc.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
     kdc.on('exit', () => {
+      if (this.kdc === kdc) this.kdc = undefined;
       for (const f of this.kdcExit) f();
       this.kdcExit.clear();
     });
     this.kdc = kdc;
-    for (let i = 0; i < 200; i++) {
-      if (kdc.exitCode !== null) throw new Error(`krb5kdc exited (${kdc.exitCode}): ${stderr.trim()}`);
-      if (await accepts(this.port)) return;
+    // Ready once its log says so for this pid; a socket it could not bind is a failure even
+    // though krb5kdc runs on (a port probe would be answered by whoever holds the port).
+    const log = async (): Promise<string[]> =>
+      (await readFile(join(this.dir, 'kdc.log'), 'utf8').catch(() => '')).split('\n').filter((l) => l.includes(`krb5kdc[${kdc.pid}]`));
+    for (let i = 0; i < 400; i++) {
+      const lines = await log();
+      const failed = lines.find((l) => /Cannot bind|Failed setting up/.test(l));
+      if (kdc.exitCode !== null || failed) {
+        await this.stopKdc();
+        throw new Error(`krb5kdc did not start on 127.0.0.1:${this._port}: ${failed ?? `exit ${kdc.exitCode}`} ${stderr.trim()}`.trim());
+      }
+      if (lines.some((l) => l.includes('commencing operation'))) return;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error(`krb5kdc did not listen on 127.0.0.1:${this.port}: ${stderr.trim()}`);
+    await this.stopKdc();
+    throw new Error(`krb5kdc did not start on 127.0.0.1:${this._port} within 10 s: ${(await log()).slice(-3).join(' / ')} ${stderr.trim()}`);
   }
 
   /** Kills the KDC and removes the realm's dir. */
@@ -196,7 +222,7 @@ export class TestRealm {
     if (code !== 0 || failed) throw new Error(`kadmin.local: ${failed ?? `exit ${code}`}`);
   }
 
-  private async writeConfig(maxLife: number): Promise<void> {
+  private async writeConfig(): Promise<void> {
     const d = this.dir;
     const krb5 = `[libdefaults]
   default_realm = ${this.realm}
@@ -211,7 +237,7 @@ export class TestRealm {
   renew_lifetime = 0
 [realms]
   ${this.realm} = {
-    kdc = 127.0.0.1:${this.port}
+    kdc = 127.0.0.1:${this._port}
   }
 [domain_realm]
   localhost = ${this.realm}
@@ -219,14 +245,14 @@ export class TestRealm {
   otherhost = ${this.realm}
 `;
     const kdc = `[kdcdefaults]
-  kdc_listen = 127.0.0.1:${this.port}
-  kdc_tcp_listen = 127.0.0.1:${this.port}
+  kdc_listen = 127.0.0.1:${this._port}
+  kdc_tcp_listen = 127.0.0.1:${this._port}
 [realms]
   ${this.realm} = {
     database_name = ${d}/principal
     key_stash_file = ${d}/stash
     acl_file = ${d}/kadm5.acl
-    max_life = ${maxLife}s
+    max_life = ${this.maxLife}s
     max_renewable_life = 0
   }
 [logging]
@@ -253,16 +279,5 @@ async function freePort(): Promise<number> {
       const port = typeof addr === 'object' && addr ? addr.port : 0;
       srv.close(() => resolve(port));
     });
-  });
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
   });
 }
