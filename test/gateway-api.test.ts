@@ -87,7 +87,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
       }
     }
     for (const pid of [...appPids.values()].flat()) if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
-    delete process.env['KRB5CCNAME'];
+    for (const k of ['KRB5CCNAME', 'KRB5_CONFIG', 'KRB5_KDC_PROFILE']) delete process.env[k];
     await realm?.stop();
     tmp.remove();
   });
@@ -191,6 +191,9 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     const refused = await launch({ user: 'alice' }, { app: WORDCOUNT, config: { tuplesPerWindow: -1 } });
     expect([refused.status, refused.body.error], refused.text).toEqual([400, RefusalCode.badRequest]);
     expect(refused.body.reason).toMatch(/tuplesPerWindow/);
+    // A launch that failed leaves nothing behind in the list or the state dir.
+    expect((await client.call<AppSummary[]>('GET', `${API_PREFIX}/apps`, { user: 'alice' })).body.map((a) => a.id)).toEqual([aliceApp]);
+    expect(readdirSync(join(stateDir, 'apps'))).toEqual([aliceApp]);
     expect((await client.call('GET', `${API_PREFIX}/nothing-here`, { user: 'alice' })).status).toBe(404);
     expect((await client.call('GET', `${API_PREFIX}/whoami`, { user: 'alice' })).status).toBe(200);
   });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, isAbsolute, join } from 'node:path';
 import { openPrivateAppend, type Logger } from '@sluice/common';
@@ -47,20 +47,28 @@ const CHILD_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'LO
 
 const USAGE_CODES = new Set(['BAD_USAGE', 'BAD_CONFIG', 'BAD_APP_PACKAGE', 'INVALID_DAG']);
 
+/** A launch under way: the app as the registry should know it from now on, and its outcome. */
+export interface Launch {
+  entry: AppEntry;
+  /** Resolves with the entry (named as the app names itself) once its STRAM serves; rejects with the launch's one-line refusal. */
+  started: Promise<AppEntry>;
+}
+
 export class AppLauncher {
   constructor(private readonly o: LauncherOptions) {}
 
-  /** Starts the app and resolves once its STRAM serves (stram.json written); a launch that fails is refused with its one line. */
-  async launch(req: LaunchRequest, caller: string): Promise<AppEntry> {
+  /**
+   * Spawns the app for `caller`. The entry is known at once, so the registry can hold it while
+   * the app starts (a gateway killed meanwhile still knows the app after a restart).
+   */
+  start(req: LaunchRequest, caller: string): Launch {
     const app = this.resolveApp(req.app);
-    const id = newAppId(req.app in this.o.builtinApps ? req.app : basename(app).replace(/\.[cm]?js$/, ''));
+    const name = req.app in this.o.builtinApps ? req.app : basename(app).replace(/\.[cm]?js$/, '');
+    const id = newAppId(name);
     const appDir = join(this.o.stateDir, 'apps', id);
     const logPath = join(this.o.stateDir, 'launches', `${id}.log`);
-    mkdirSync(join(this.o.stateDir, 'apps'), { recursive: true, mode: 0o700 });
-    mkdirSync(join(this.o.stateDir, 'launches'), { recursive: true, mode: 0o700 });
-    const [command, ...prefix] = this.o.launchCommand;
     const args = [
-      ...prefix,
+      ...this.o.launchCommand.slice(1),
       'launch',
       `--app-dir=${appDir}`,
       `--owner=${caller}`,
@@ -71,35 +79,44 @@ export class AppLauncher {
       '--',
       app,
     ];
+    mkdirSync(join(this.o.stateDir, 'apps'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(this.o.stateDir, 'launches'), { recursive: true, mode: 0o700 });
     const out = openPrivateAppend(logPath);
-    const startedAt = Date.now();
+    const entry: AppEntry = { id, name, owner: caller, realUser: this.o.gatewayPrincipal, appDir, startedAt: Date.now(), grants: { view: [], manage: [] } };
     // cwd `/`: the app is given absolute paths only, and nothing of the gateway's directory.
-    const child = spawn(command!, args, { detached: true, stdio: ['ignore', out, out], env: childEnv(), cwd: '/' });
+    const child = spawn(this.o.launchCommand[0]!, args, { detached: true, stdio: ['ignore', out, out], env: childEnv(), cwd: '/' });
     closeSync(out);
     const log = this.o.logger.child({ app: id, owner: caller });
     log.info({ pid: child.pid, appDir }, 'launching app');
+    const started = this.waitForStram(child, entry, logPath).then((named) => {
+      log.info({ pid: child.pid, name: named.name }, 'app launched');
+      return named;
+    });
+    return { entry, started };
+  }
+
+  /** Until the app's stram.json appears; the launch's own one-line refusal if it exits first. */
+  private async waitForStram(child: ChildProcess, entry: AppEntry, logPath: string): Promise<AppEntry> {
     const exited = new Promise<number | null>((resolve) => {
       child.once('exit', (code) => resolve(code));
       child.once('error', () => resolve(-1));
     });
-    const info = new AppDir(appDir).info;
-    const deadline = startedAt + (this.o.startTimeoutMs ?? 60_000);
-    for (;;) {
-      if (existsSync(info)) break;
+    const dir = new AppDir(entry.appDir);
+    const timeoutMs = this.o.startTimeoutMs ?? 60_000;
+    const deadline = entry.startedAt + timeoutMs;
+    while (!existsSync(dir.info)) {
       const code = await Promise.race([exited, sleep(100).then(() => undefined)]);
-      if (code !== undefined && !existsSync(info)) {
-        rmSync(appDir, { recursive: true, force: true });
+      if (code !== undefined && !existsSync(dir.info)) {
+        rmSync(entry.appDir, { recursive: true, force: true });
         throw launchFailed(logPath, code);
       }
       if (Date.now() > deadline) {
         stopGroup(child.pid);
-        throw new GatewayRefusal(504, RefusalCode.launchFailed, `the app did not start within ${Math.round((deadline - startedAt) / 1000)} s; its output is in ${logPath}`);
+        throw new GatewayRefusal(504, RefusalCode.launchFailed, `the app did not start within ${Math.round(timeoutMs / 1000)} s; its output is in ${logPath}`);
       }
     }
     child.unref();
-    const name = new AppDir(appDir).readInfo().name;
-    log.info({ pid: child.pid, name }, 'app launched');
-    return { id, name, owner: caller, realUser: this.o.gatewayPrincipal, appDir, startedAt, grants: { view: [], manage: [] } };
+    return { ...entry, name: dir.readInfo().name };
   }
 
   private resolveApp(app: string): string {

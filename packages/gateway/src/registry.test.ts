@@ -42,10 +42,11 @@ describe('the app registry', () => {
     expect(() => Registry.open(state)).toThrow(/apps\.json is not the gateway's app registry/);
   });
 
-  it("reads each app's state from its directory: FINISHED, FAILED, UNREACHABLE, RUNNING", () => {
+  it("reads each app's state from its directory: UNREACHABLE, FINISHED, RUNNING, FAILED", () => {
     const state = newDir();
     const e = entry(state);
     const dir = new AppDir(e.appDir);
+    expect(appState(e)).toBe(AppState.unreachable); // launched, its STRAM not started yet
     dir.create();
     expect(appState(e)).toBe(AppState.finished);
     const info = { appId: 'wordcount-1', name: 'wordcount', pid: process.pid, umbilical: 'ws://x', rest: 'http://x', startedAt: '', insecure: false };

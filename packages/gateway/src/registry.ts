@@ -55,9 +55,15 @@ export class Registry {
     return this.apps.get(id);
   }
 
+  /** Adds the app, or replaces its entry (a launch names it once its STRAM serves). */
   add(entry: AppEntry): void {
     this.apps.set(entry.id, entry);
     this.save();
+  }
+
+  /** Forgets an app whose launch failed. */
+  remove(id: string): void {
+    if (this.apps.delete(id)) this.save();
   }
 
   setGrants(id: string, grants: AppPermissions): AppEntry {
@@ -76,11 +82,12 @@ export class Registry {
 
 /**
  * An app's state from its app directory: a live STRAM that has written stram.json is RUNNING;
- * a live one that has not yet (starting), or a dead one that left stram.json behind (killed: its
- * containers may still stream, `sluice launch --recover` resumes it), is UNREACHABLE; otherwise it
- * ended, FAILED when it left failed.json.
+ * one not started yet (no directory), a live one that has not written it yet, or a dead one that
+ * left it behind (killed: its containers may still stream, `sluice launch --recover` resumes it)
+ * is UNREACHABLE; otherwise it ended, FAILED when it left failed.json.
  */
 export function appState(entry: AppEntry): AppState {
+  if (!existsSync(entry.appDir)) return AppState.unreachable;
   const dir = new AppDir(entry.appDir);
   const live = AppLock.liveHolder(dir);
   if (live) return live.rest ? AppState.running : AppState.unreachable;

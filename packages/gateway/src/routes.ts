@@ -94,7 +94,12 @@ export const ROUTES: readonly Route[] = [
       const request = await readJson(req, LaunchRequest, p.maxBodyBytes);
       let entry: AppEntry;
       try {
-        entry = await p.launcher.launch(request, caller.principal);
+        const launch = p.launcher.start(request, caller.principal);
+        p.registry.add(launch.entry);
+        entry = await launch.started.catch((err: unknown) => {
+          p.registry.remove(launch.entry.id);
+          throw err;
+        });
       } catch (err) {
         p.metrics.launches.inc({ outcome: 'refused' });
         throw err;

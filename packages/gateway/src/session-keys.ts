@@ -40,6 +40,8 @@ export interface KeyRingOptions {
 }
 
 export class KeyRing {
+  private inFlight: Promise<unknown> = Promise.resolve();
+
   private constructor(
     private readonly o: KeyRingOptions,
     private keys: SessionKey[],
@@ -50,7 +52,14 @@ export class KeyRing {
   }
 
   /** The key that signs now, rolling to a new one when it is due (and dropping keys no token needs). */
-  async current(now: number): Promise<SessionKey> {
+  current(now: number): Promise<SessionKey> {
+    // One at a time: two logins finding the key due at once must roll it once.
+    const next = this.inFlight.then(() => this.roll(now));
+    this.inFlight = next.catch(() => undefined);
+    return next;
+  }
+
+  private async roll(now: number): Promise<SessionKey> {
     const before = this.keys.length;
     this.keys = this.keys.filter((k) => k.retiredAt === undefined || k.retiredAt + this.o.tokenTtlMs >= now);
     let signing = this.keys.find((k) => k.retiredAt === undefined);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, UnsecuredJWT, generateKeyPair } from 'jose';
@@ -101,6 +101,17 @@ describe('web sessions', () => {
     clock.advance(11 * MIN);
     await sessions.issue('bob@EXAMPLE.TEST');
     expect((await refusal(sessions.verify(first))).code).toBe(RefusalCode.badSignature);
+  });
+
+  it('rolls once when many logins find the key due at the same moment', async () => {
+    const clock = new ManualClock();
+    const { dir, sessions } = await open(clock, undefined, { ttl: 10 * MIN, roll: 30 * MIN });
+    clock.advance(31 * MIN);
+    const tokens = await Promise.all(Array.from({ length: 5 }, () => sessions.issue('alice@EXAMPLE.TEST')));
+    const kids = new Set(tokens.map((t) => JSON.parse(Buffer.from(t.token.split('.')[0]!, 'base64url').toString()).kid as string));
+    expect(kids.size).toBe(1);
+    const stored = JSON.parse(readFileSync(join(dir, KEYS_FILE), 'utf8')) as { keys: { retiredAt?: number }[] };
+    expect(stored.keys.map((k) => k.retiredAt === undefined)).toEqual([false, true]);
   });
 
   it('keeps its keys 0600 in the state dir: a restarted gateway accepts the tokens it issued', async () => {

@@ -7,6 +7,7 @@ import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor, K
 import { duration, flag, logFormatFlag, logLevelFlag, port, required } from '../flags.js';
 import { withExamples } from '../help.js';
 import { terminalLogging, type LogFormat } from '../log-output.js';
+import { untilStopSignal } from '../signals.js';
 
 interface GatewayFlags {
   host: string;
@@ -68,16 +69,9 @@ export function registerGatewayCommand(program: Command): void {
         throw err;
       });
       process.stdout.write(`listening ${gateway.url}\n`);
-      await new Promise<void>((done) => {
-        const stop = (signal: NodeJS.Signals): void => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          logger.info({ signal }, 'gateway stopping; its apps run on');
-          void Promise.allSettled([gateway.close(), login.stop()]).then(() => done());
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      const signal = await untilStopSignal();
+      logger.info({ signal }, 'gateway stopping; its apps run on');
+      await Promise.allSettled([gateway.close(), login.stop()]);
     });
   withExamples(cmd, ['gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway']);
 }
