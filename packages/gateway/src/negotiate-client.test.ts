@@ -76,6 +76,17 @@ describe.skipIf(why)(`negotiateHeader against a real KDC${why ? ` (skipped: ${wh
     );
   });
 
+  it('says to name the gateway by its host name when the KDC knows no such service', async () => {
+    const cc = `FILE:${realm.dir}/alice.ccache`;
+    await realm.kinit('alice', cc);
+    process.env['KRB5CCNAME'] = cc;
+    const err = await failure(negotiateHeader('http://127.0.0.1:8443'));
+    expect(err.code).toBe('NO_TICKET');
+    expect(err.message).toBe(
+      "the KDC knows no service HTTP/127.0.0.1@EXAMPLE.TEST for the gateway http://127.0.0.1:8443: give --gateway with the host name of the gateway's principal (HTTP/<host>), not an IP address or an alias",
+    );
+  });
+
   it('refuses a keytab without a principal, and a keytab that does not hold the principal', async () => {
     expect(isSluiceError(await failure(negotiateHeader(url, { keytab: realm.keytab('bob') })), 'BAD_USAGE')).toBe(true);
     const err = await failure(negotiateHeader(url, { keytab: realm.keytab('bob'), principal: 'alice@EXAMPLE.TEST' }));
