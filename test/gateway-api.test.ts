@@ -96,6 +96,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     const list = await client.call<AppSummary[]>('GET', `${API_PREFIX}/apps`, { user: 'alice' });
     expect(list.status).toBe(200);
     expect(list.body).toEqual([expect.objectContaining({ id: aliceApp, name: 'wordcount', owner: ALICE, realUser: GATEWAY_PRINCIPAL, state: AppState.running })]);
+    expect(stramInfo(aliceApp).appId).toBe(aliceApp); // STRAM runs under the id the gateway lists
     const app = await detail(aliceApp);
     expect(app.status!.app).toMatchObject({ owner: ALICE, realUser: GATEWAY_PRINCIPAL, secure: true });
     expect(app.status!.containers).toHaveLength(4);

@@ -71,7 +71,7 @@ describe.skipIf(why)(`sluice --gateway: the CLI as a Kerberos client${why ? ` (s
   it('sluice status --gateway shows the app as STRAM reports it, owner and all', async () => {
     const r = await as('alice', ['status', '--app', appId]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^app \S+ \(wordcount\): running, secure/m);
+    expect(r.stdout).toMatch(new RegExp(`^app ${appId} \\(wordcount\\): running, secure`, 'm')); // STRAM and the gateway name the app alike
     expect(r.stdout).toContain(`owner alice@EXAMPLE.TEST (via ${GW})`);
     // Without --app: her most recent running app.
     const latest = await as('alice', ['status', '--json']);
