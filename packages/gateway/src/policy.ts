@@ -87,7 +87,8 @@ export class Policy {
   }
 
   get summary(): string {
-    return `${Object.keys(this.doc.roles).length} roles, ${Object.keys(this.doc.groups).length} groups, ${this.doc.bindings.length} bindings`;
+    const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+    return `${n(Object.keys(this.doc.roles).length, 'role')}, ${n(Object.keys(this.doc.groups).length, 'group')}, ${n(this.doc.bindings.length, 'binding')}`;
   }
 }
 
