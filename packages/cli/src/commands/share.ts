@@ -13,8 +13,8 @@ interface ShareFlags extends GatewayFlags {
 }
 
 /**
- * `sluice share APP --gateway URL --with bob [--manage] [--revoke]` (docs/security.md "Sharing
- * an app"): whom besides its owner an app shows itself to (view) or obeys (manage, which includes
+ * `sluice share APP --gateway URL --with bob [--manage] [--revoke]` (docs/security.md "Who may do
+ * what"): whom besides its owner an app shows itself to (view) or obeys (manage, which includes
  * view). Reads the app's shares, changes them, writes them back; a revoke counts from the
  * gateway's next request. Without --with it prints the shares.
  */
