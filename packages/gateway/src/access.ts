@@ -59,11 +59,9 @@ export class Authorizer {
     return role ? allow(`role:${role}`, permission) : deny('default-deny', permission);
   }
 
-  /** Throws FORBIDDEN (with the permission lacked) unless allowed. */
-  require(principal: string, action: Action, entry?: AppEntry): Decision {
-    const d = this.authorize(principal, action, entry);
-    if (!d.allowed) throw forbidden(principal, action, d, entry);
-    return d;
+  /** The 403 FORBIDDEN a denial answers, naming the permission lacked. */
+  refusal(principal: string, action: Action, d: Decision, entry?: AppEntry): GatewayRefusal {
+    return forbidden(principal, action, d, entry);
   }
 
   /** What a STRAM token minted for this caller and app may do. */

@@ -34,6 +34,8 @@ export class PolicyFile {
   private poll: NodeJS.Timeout | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private lastStat = '';
+  /** The last text refused, so the same broken file is reported once, not at every event. */
+  private rejectedText: string | undefined;
 
   private constructor(
     readonly file: string | undefined,
@@ -82,7 +84,12 @@ export class PolicyFile {
     } catch (err) {
       return this.reject([(err as Error).message]);
     }
-    if (text === this.text) return;
+    if (text === this.text) {
+      // Put back as it was: whatever was refused in between is no longer on disk.
+      this.rejectedWith = [];
+      this.rejectedText = undefined;
+      return;
+    }
     const parsed = parsePolicy(text);
     if (parsed.errors) return this.reject(parsed.errors.map((e) => formatPolicyError(this.file!, e)), text);
     this.policy = parsed.policy;
@@ -100,14 +107,12 @@ export class PolicyFile {
   }
 
   private reject(errors: string[], text?: string): void {
-    // The same broken text is reported once, not at every poll.
     if (text !== undefined && text === this.rejectedText) return;
     this.rejectedText = text;
     this.rejectedWith = errors;
     this.o.reloads.rejected();
     this.o.logger.warn({ file: this.file, errors }, 'policy change refused; the last good policy stays in force');
   }
-  private rejectedText: string | undefined;
 
   private watch(): void {
     const file = this.file!;

@@ -159,7 +159,7 @@ async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMe
     decided = { caller, action, app: entry?.id ?? '', decision: p.authz.authorize(caller.principal, action, entry) };
     if (!decided.decision.allowed) {
       p.metrics.denials.inc({ permission: decided.decision.permission ?? '' });
-      p.authz.require(caller.principal, action, entry);
+      throw p.authz.refusal(caller.principal, action, decided.decision, entry);
     }
     const answer = await match.route.handle(p, caller, req, entry);
     if (answer.app) decided.app = answer.app;

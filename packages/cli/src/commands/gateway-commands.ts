@@ -40,7 +40,7 @@ export function registerGatewayClientCommands(program: Command): void {
       const lines = [
         `principal:   ${me.principal}`,
         ...(me.realUser ? [`real user:   ${me.realUser}`] : []),
-        `groups:      ${me.groups.join(', ') || '-'}`,
+        `groups:      ${(me.groups ?? []).join(', ') || '-'}`,
         `roles:       ${me.roles.join(', ') || '-'}`,
         `permissions: ${me.permissions.join(', ') || '-'}`,
       ];
