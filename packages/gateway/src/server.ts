@@ -7,7 +7,7 @@ import { GatewayRefusal, Outcome, RefusalCode, type Action } from './api.js';
 import { Authorizer, ProxyUsers, type Decision } from './access.js';
 import { AppLauncher } from './app-launcher.js';
 import { AuditLog } from './audit-log.js';
-import { authenticate, type Caller, type NegotiateAcceptor } from './auth.js';
+import { STATE_CHANGING, authenticate, type Caller, type NegotiateAcceptor } from './auth.js';
 import { DEFAULT_MAX_BODY_BYTES, sendJson } from './http-io.js';
 import { GatewayMetrics, type KeytabLoginFigures } from './metrics.js';
 import { appState, Registry } from './registry.js';
@@ -127,8 +127,6 @@ function listen(server: Server, host: string, port: number): Promise<void> {
     server.listen(port, host, () => resolve());
   });
 }
-
-const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 
 async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
