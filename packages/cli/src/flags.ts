@@ -65,6 +65,24 @@ export const wholeNumber: Parse<number> = (text, flag) => {
   return /^\d+$/.test(text.trim()) && Number.isSafeInteger(n) ? n : refuse(flag, text, 'a whole number');
 };
 
+/** Longest principal a flag takes (a Kerberos principal is far shorter; this bounds what reaches every token). */
+const MAX_PRINCIPAL = 256;
+
+/** A user or service name such as `alice@EXAMPLE.TEST`: 1 to 256 characters, none of them a control character. */
+export const principal: Parse<string> = (text, flag) => {
+  const want = `a principal such as alice@EXAMPLE.TEST (1 to ${MAX_PRINCIPAL} characters, no control characters)`;
+  if (text.trim() === '') throw new SluiceError('BAD_CONFIG', `${flag} must be ${want}, not ${text === '' ? 'empty' : 'blank'}`);
+  if (text.length > MAX_PRINCIPAL) throw new SluiceError('BAD_CONFIG', `${flag} must be ${want}, not ${text.length} characters`);
+  const control = /\p{Cc}/u.exec(text);
+  // Named by code point, not echoed: the character itself would break the one-line refusal.
+  if (control) throw new SluiceError('BAD_CONFIG', `${flag} must be ${want}: character ${control.index + 1} is U+${control[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`);
+  return text;
+};
+
+/** An app id as STRAM makes them (`newAppId`): lowercase letters, digits and dashes, up to 64. */
+export const appId: Parse<string> = (text, flag) =>
+  /^[a-z0-9][a-z0-9-]{0,63}$/.test(text) ? text : refuse(flag, text, 'an app id: lowercase letters, digits and dashes, 1 to 64 characters, starting with a letter or digit');
+
 export function oneOf<T extends string>(values: readonly T[]): Parse<T> {
   return (text, flag) => (values.includes(text as T) ? (text as T) : refuse(flag, text, values.length === 2 ? `${values[0]} or ${values[1]}` : `one of ${values.join(', ')}`));
 }

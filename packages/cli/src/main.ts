@@ -4,7 +4,11 @@ import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerGatewayCommand } from './commands/gateway.js';
+import { registerGatewayClientCommands } from './commands/gateway-commands.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerPolicyCommands } from './commands/policy-check.js';
+import { registerShareCommand } from './commands/share.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { helpConfiguration, withExamples } from './help.js';
@@ -45,6 +49,10 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerLogsCommand(program);
   registerInitCommand(program);
+  registerGatewayCommand(program);
+  registerGatewayClientCommands(program);
+  registerShareCommand(program);
+  registerPolicyCommands(program);
   return program;
 }
 

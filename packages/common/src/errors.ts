@@ -52,6 +52,8 @@ export const ErrorCodes = {
   STATE_CORRUPT: { closeCode: CloseCode.normal, retriable: false },
   STATE_IO: { closeCode: CloseCode.normal, retriable: true },
   BAD_CONFIG: { closeCode: CloseCode.normal, retriable: false },
+  // a gateway policy that fails validation: one fault a line, each naming its line in the file
+  BAD_POLICY: { closeCode: CloseCode.normal, retriable: false },
   INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
   /** An app folder's package.json is missing, unreadable or names no entry that exists (sluice launch DIR). */
   BAD_APP_PACKAGE: { closeCode: CloseCode.normal, retriable: false },
@@ -63,6 +65,12 @@ export const ErrorCodes = {
   BAD_USAGE: { closeCode: CloseCode.normal, retriable: false },
   // another live STRAM holds the app directory (docs/guide.md "One STRAM per app directory")
   APP_DIR_IN_USE: { closeCode: CloseCode.normal, retriable: false },
+  // no valid Kerberos ticket to authenticate to a gateway with (kinit, or --keytab and --principal)
+  NO_TICKET: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // a gateway answered with a refusal (its code and reason are in the message: FORBIDDEN, REPLAYED, ...)
+  GATEWAY_REFUSED: { closeCode: CloseCode.forbidden, retriable: false },
+  // the gateway could not get its own TGT from its keytab (the KDC down, a wrong key): retried
+  KERBEROS_LOGIN_FAILED: { closeCode: CloseCode.normal, retriable: true },
   // a launcher's engine (the Docker Engine API) does not answer
   ENGINE_UNREACHABLE: { closeCode: CloseCode.normal, retriable: true },
   // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")

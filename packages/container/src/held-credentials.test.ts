@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateSecret, sealCredentials, type Credentials } from '@sluice/common';
+import { ManualClock, StramSecretManager, TokenKind, decodeIdentifier, generateSecret, sealCredentials, tokenToText, type Credentials } from '@sluice/common';
 import { HeldCredentials } from './held-credentials.js';
 
 const key = new Uint8Array(32).fill(3);
@@ -54,5 +54,13 @@ describe('held credentials', () => {
     expect(() => held.apply(key, sealCredentials(key, { bufferServer: { id: 'bs-c2', secret: 'short' } }))).toThrow();
     expect(() => held.apply(key, sealCredentials(new Uint8Array(32), { stramToken: 'x' }))).toThrow(expect.objectContaining({ code: 'BAD_MAC' }));
     expect(held.value).toBe(before);
+  });
+
+  it('mints publish tokens for whom the app runs as: the owner and realUser of its STRAM token', async () => {
+    const manager = await StramSecretManager.open({ app: 'app-1', stateDir: null, clock: new ManualClock(), renewIntervalMs: 60_000, maxLifetimeMs: 600_000, keyUpdateIntervalMs: 600_000 });
+    const stramToken = await manager.issue({ owner: 'alice@EXAMPLE.TEST', realUser: 'HTTP/localhost@EXAMPLE.TEST', renewer: 'stram:app-1', app: 'app-1', container: 'c2' });
+    const held = new HeldCredentials({ ...credentials(), stramToken: tokenToText(stramToken) });
+    const id = decodeIdentifier(held.publishToken('counts', 1_000).identifier);
+    expect(id).toMatchObject({ kind: TokenKind.bufferServer, owner: 'alice@EXAMPLE.TEST', realUser: 'HTTP/localhost@EXAMPLE.TEST', scope: { bs: 'bs-c2', streams: ['counts'], access: 'publish', container: 'c2' } });
   });
 });

@@ -1,4 +1,4 @@
-import { credentialsSchema, mintBufferToken, openCredentials, tokenFromText, type Credentials, type Token } from '@sluice/common';
+import { credentialsSchema, decodeIdentifier, mintBufferToken, openCredentials, tokenFromText, type Credentials, type Token } from '@sluice/common';
 
 /**
  * The credentials a container holds (docs/architecture.md "State on disk"): read from the file
@@ -64,16 +64,21 @@ export class HeldCredentials {
     return tokenFromText(this.current.stramToken);
   }
 
-  /** A fresh publish token for `stream` on the own buffer server, minted from its current secret. */
+  /**
+   * A fresh publish token for `stream` on the own buffer server, minted from its current secret,
+   * for whom the app runs as: the owner and realUser of its STRAM token.
+   */
   publishToken(stream: string, now: number): Token {
     const c = this.current;
+    const { owner, realUser } = decodeIdentifier(this.stramToken().identifier);
     return mintBufferToken({
       secret: Buffer.from(c.bufferServer.secret, 'hex'),
       bs: c.bufferServer.id,
       streams: [stream],
       access: 'publish',
       container: c.container,
-      owner: c.container,
+      owner,
+      realUser,
       now,
       ttlMs: c.settings.maxLifetimeMs ?? DEFAULT_PUBLISH_TOKEN_TTL_MS,
     });

@@ -9,10 +9,29 @@ import { z } from 'zod';
 
 export const API_PREFIX = '/api/v1';
 
+/** The routes under API_PREFIX (`{id}` an app id); the metrics route `/metrics` is outside it. */
+export const ApiRoute = {
+  whoami: '/whoami',
+  login: '/login',
+  apps: '/apps',
+  app: '/apps/{id}',
+  shutdown: '/apps/{id}/shutdown',
+  permissions: '/apps/{id}/permissions',
+  audit: '/audit',
+  policy: '/policy',
+} as const;
+export type ApiRoute = (typeof ApiRoute)[keyof typeof ApiRoute];
+
+/** The full path of a route: `apiPath(ApiRoute.shutdown, id)` → `/api/v1/apps/<id>/shutdown`. */
+export function apiPath(route: ApiRoute, id = ''): string {
+  return `${API_PREFIX}${route.replace('{id}', encodeURIComponent(id))}`;
+}
+
 /** `GET /api/v1/whoami`. `realUser` is empty unless someone acts for the principal. */
 export interface WhoAmI {
   principal: string;
   realUser: string;
+  groups: string[];
   roles: string[];
   permissions: string[];
 }
@@ -50,6 +69,21 @@ export interface AppSummary {
 }
 
 /**
+ * `GET /api/v1/apps/{id}`: the registry's view and STRAM's status, proxied (`/ws/v1/app`,
+ * containers, operators); a FAILED app's last status from the report it left; null once it
+ * finished.
+ */
+export interface AppDetail extends AppSummary {
+  status: { app: Record<string, unknown>; containers: unknown[]; operators: unknown[] } | null;
+}
+
+/** `POST /api/v1/apps/{id}/shutdown` → 202. */
+export interface ShutdownAnswer {
+  id: string;
+  shutdown: 'requested';
+}
+
+/**
  * `POST /api/v1/apps`: `app` is an app folder or built module on the gateway's machine (as
  * `sluice launch` takes), or `demo` for the built-in word count; `config` as `--config`;
  * `settings` the launch flags by their long names (`windowMs`, `heartbeatInterval`, ...).
@@ -66,18 +100,26 @@ export interface LaunchAnswer {
   id: string;
 }
 
-/** `GET|PUT /api/v1/apps/{id}/permissions`: who besides the owner may view or manage the app. */
+/** A share names a principal (`bob@EXAMPLE.COM`) or a group of the policy (`group:ops`). */
+const shareEntry = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^(group:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|[^\s@,*?]+@[^\s@,*?]+)$/, 'a share names a principal (bob@EXAMPLE.COM) or a group (group:ops)');
+
+/** `GET|PUT /api/v1/apps/{id}/permissions`: who besides the owner may view or manage the app (manage includes view). */
 export const AppPermissions = z.strictObject({
-  view: z.array(z.string().min(1).max(256)).max(256).default([]),
-  manage: z.array(z.string().min(1).max(256)).max(256).default([]),
+  view: z.array(shareEntry).max(256).default([]),
+  manage: z.array(shareEntry).max(256).default([]),
 });
 export type AppPermissions = z.infer<typeof AppPermissions>;
 
-/** Every refusal's body. `permission` names what a FORBIDDEN caller lacked. */
+/** Every refusal's body. `permission` names what a FORBIDDEN caller lacked; `app` is the registry's view of an APP_UNREACHABLE app. */
 export interface Refusal {
   error: RefusalCode;
   reason: string;
   permission?: string;
+  app?: AppSummary;
 }
 
 export const RefusalCode = {
@@ -101,6 +143,12 @@ export const RefusalCode = {
   badRequest: 'BAD_REQUEST',
   /** The app's STRAM did not answer a proxied call. */
   appUnreachable: 'APP_UNREACHABLE',
+  /** A shutdown of an app that has already finished or FAILED (409). */
+  notRunning: 'APP_NOT_RUNNING',
+  /** `sluice launch` did not start the app (not the request's fault): its one line is the reason. */
+  launchFailed: 'LAUNCH_FAILED',
+  /** A request body over the gateway's limit. */
+  tooLarge: 'BODY_TOO_LARGE',
   internal: 'INTERNAL',
 } as const;
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
@@ -112,18 +160,20 @@ export class GatewayRefusal extends Error {
     readonly code: RefusalCode,
     reason: string,
     readonly permission?: string,
+    readonly app?: AppSummary,
   ) {
     super(reason);
   }
 
   body(): Refusal {
-    return { error: this.code, reason: this.message, ...(this.permission ? { permission: this.permission } : {}) };
+    return { error: this.code, reason: this.message, ...(this.permission ? { permission: this.permission } : {}), ...(this.app ? { app: this.app } : {}) };
   }
 }
 
 /**
- * Permissions (docs/security.md "Who may do what"). Until policies exist an app's owner alone
- * views and manages it, and anyone the gateway may act for may launch.
+ * Permissions a policy's roles grant (docs/security.md "Who may do what"). Default deny: without
+ * a role a principal holds none; an app's owner views and manages it regardless, and a share
+ * lets others view or manage one app. MANAGE_OTHER_USERS_APPS includes viewing them.
  */
 export const Permission = {
   launchApps: 'LAUNCH_APPS',
@@ -133,3 +183,48 @@ export const Permission = {
   managePolicy: 'MANAGE_POLICY',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
+
+/** What a request asks to do: every route names one, authorization decides it, the audit records it. */
+export const Action = {
+  whoami: 'whoami',
+  login: 'login',
+  listApps: 'apps.list',
+  launch: 'apps.launch',
+  viewApp: 'app.view',
+  shutdown: 'app.shutdown',
+  viewPermissions: 'app.permissions.view',
+  share: 'app.share',
+  readAudit: 'audit.read',
+  readPolicy: 'policy.read',
+} as const;
+export type Action = (typeof Action)[keyof typeof Action];
+
+export const Outcome = { allowed: 'allowed', denied: 'denied' } as const;
+export type Outcome = (typeof Outcome)[keyof typeof Outcome];
+
+/**
+ * One line of `<state-dir>/audit.jsonl` and one element of `GET /api/v1/audit`: who asked for
+ * what, whether it was allowed, and the rule that decided (`owner`, `share:view:bob@R`,
+ * `role:admin`, `default-deny`, ...). `status` is the HTTP status answered; `app` is empty when
+ * the request named none.
+ */
+export interface AuditRecord {
+  time: string;
+  principal: string;
+  realUser: string;
+  action: Action;
+  app: string;
+  outcome: Outcome;
+  rule: string;
+  status: number;
+}
+
+/** `GET /api/v1/policy` (MANAGE_POLICY): the policy in force, where it was read from and when. The file is the only way to change it. */
+export interface PolicyAnswer {
+  file: string | null;
+  /** ms since the epoch. */
+  loadedAt: number;
+  /** The last reload's faults, when the file on disk failed validation and the one in force is older. */
+  rejected: string[];
+  policy: { roles: Record<string, string[]>; groups: Record<string, string[]>; bindings: { role: string; principals: string[]; groups: string[] }[] };
+}

@@ -117,6 +117,8 @@ export interface StramAuthorityOptions {
   clock: Clock;
   /** The launching user: owner of every token STRAM issues for this app. */
   owner: string;
+  /** Who launched it for the owner (a gateway), realUser of every token; empty when the owner did. */
+  realUser: string;
   /** Lifetime of subscribe tokens (buffer-server tokens are stateless: they last until maxDate). */
   bufferTokenTtlMs: number;
   insecure: boolean;
@@ -131,6 +133,11 @@ export class StramAuthority implements TokenAuthority {
 
   constructor(private readonly o: StramAuthorityOptions) {
     this.renewer = `stram:${o.app}`;
+  }
+
+  /** Who every token STRAM issues speaks for: owner, realUser (the one acting for them) and this STRAM as renewer. */
+  private get issuedBy(): { owner: string; realUser: string; renewer: string } {
+    return { owner: this.o.owner, realUser: this.o.realUser, renewer: this.renewer };
   }
 
   get service(): string {
@@ -171,7 +178,7 @@ export class StramAuthority implements TokenAuthority {
    * there (`reads`: buffer server id → streams).
    */
   async grant(container: string, bufferServer: string, reads: ReadonlyMap<string, string[]>): Promise<ContainerGrant> {
-    const stramToken = await this.o.tokens.issue({ owner: this.o.owner, renewer: this.renewer, app: this.o.app, container });
+    const stramToken = await this.o.tokens.issue({ ...this.issuedBy, app: this.o.app, container });
     const subscribe: Record<string, string> = {};
     for (const [bs, streams] of reads) {
       if (streams.length === 0) continue;
@@ -189,8 +196,7 @@ export class StramAuthority implements TokenAuthority {
         streams: [...streams].sort(),
         access: 'subscribe',
         container,
-        owner: this.o.owner,
-        renewer: this.renewer,
+        ...this.issuedBy,
         now: this.o.clock.now(),
         ttlMs: this.o.bufferTokenTtlMs,
       }),
@@ -250,7 +256,7 @@ export class StramAuthority implements TokenAuthority {
 
   /** A control token for a buffer server (STRAM's own use: purge, revoke). */
   controlToken(bs: string): Token {
-    return mintBufferToken({ secret: this.bufferSecret(bs), bs, streams: [], access: 'control', container: null, owner: this.o.owner, renewer: this.renewer, now: this.o.clock.now(), ttlMs: this.o.bufferTokenTtlMs });
+    return mintBufferToken({ secret: this.bufferSecret(bs), bs, streams: [], access: 'control', container: null, ...this.issuedBy, now: this.o.clock.now(), ttlMs: this.o.bufferTokenTtlMs });
   }
 
   expiryOf(token: Token): number | undefined {

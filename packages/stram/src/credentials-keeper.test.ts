@@ -35,7 +35,7 @@ async function setup() {
   const dir = new AppDir(join(root, 'app'));
   dir.create();
   const plan = await planModule(writeTestApp(root, 'pipeline'));
-  const authorityOptions = { app: 'app-1', tokens: manager, clock, owner: 'alice', bufferTokenTtlMs: 10 * S, insecure: false };
+  const authorityOptions = { app: 'app-1', tokens: manager, clock, owner: 'alice', realUser: '', bufferTokenTtlMs: 10 * S, insecure: false };
   const authority = new StramAuthority(authorityOptions);
   const metrics = new StramMetrics();
   const store = { down: false, calls: 0 };

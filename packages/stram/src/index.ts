@@ -12,5 +12,5 @@ export { ContainerState, type ContainerView, type OperatorView } from './contain
 export { LocalLauncher, type LaunchSpec, type LaunchedContainer, type Launcher, type LocalLauncherOptions } from './launcher.js';
 export { CREDENTIALS_MOUNT, DockerApiError, DockerEngine, DockerLauncher, containerName, type DockerLauncherOptions } from './docker-launcher.js';
 export { StramMetrics } from './metrics.js';
-export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, signWebToken, verifyWebToken, type RestBackend } from './rest.js';
+export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, WebScope, signWebToken, verifyWebToken, type RestBackend, type WebTokenSubject } from './rest.js';
 export { UmbilicalConnection, UmbilicalServer, type UmbilicalHandler, type UmbilicalServerOptions } from './umbilical-server.js';

@@ -37,6 +37,7 @@ export async function buildRecovery(options: Partial<StramOptions> & { appDir: s
     appDir: dir.root,
     config: saved.config,
     user: saved.user,
+    realUser: saved.realUser ?? '',
     insecure: saved.insecure,
   });
   const appId = saved.appId;

@@ -43,6 +43,8 @@ export interface SavedState {
   appId: string;
   appModule: string;
   user: string;
+  /** Who launched the app for `user` (a gateway), or empty; older state files have none. */
+  realUser?: string;
   insecure: boolean;
   config: Record<string, unknown>;
   /** The primitive STRAM options it was launched with (timeouts, window, host…). */
@@ -55,7 +57,7 @@ export interface SavedState {
 
 /** The state of an app and its containers as `state.json` holds it; token sequence numbers from what each agent holds. */
 export function savedState(
-  app: Pick<SavedState, 'appId' | 'appModule' | 'user' | 'insecure' | 'config' | 'options'>,
+  app: Pick<SavedState, 'appId' | 'appModule' | 'user' | 'realUser' | 'insecure' | 'config' | 'options'>,
   umbilicalPort: number,
   committed: number,
   agents: Iterable<ContainerAgent>,

@@ -39,6 +39,11 @@ export interface StramOptions {
   logger?: Logger;
   /** The launching user: owner of every token, subject of the web token. */
   user?: string;
+  /**
+   * Who launched the app for `user` when someone else did (the gateway's principal: Hadoop
+   * proxy-user semantics), carried as realUser in every token; empty when the user launched it.
+   */
+  realUser?: string;
   /** Address STRAM's umbilical and REST listen on (default 127.0.0.1; 0.0.0.0 in a Docker container). */
   host?: string;
   /** Host name containers reach STRAM's umbilical by, when `host` is not it (e.g. STRAM's Docker container name). */
@@ -111,7 +116,7 @@ const defaults = {
 export type TokenStore = DelegationTokens & { close?(): Promise<void>; start?(): void; renew?(t: Token, r: string): Promise<number>; readonly keyRolls?: number };
 
 export type Resolved = typeof defaults &
-  StramOptions & { clock: Clock; logger: Logger; user: string; insecure: boolean; config: Record<string, unknown>; restart: string; restartStrategy: RestartStrategy };
+  StramOptions & { clock: Clock; logger: Logger; user: string; realUser: string; insecure: boolean; config: Record<string, unknown>; restart: string; restartStrategy: RestartStrategy };
 
 /** `failed`: the restart strategy gave up; the app stopped its containers and keeps its directory (docs/guide.md "Restart strategies"). */
 export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped', failed: 'failed' } as const;
@@ -124,6 +129,7 @@ export function resolveOptions(options: StramOptions): Resolved {
   o.clock = options.clock ?? systemClock;
   o.logger = options.logger ?? createLogger({ name: 'stram' });
   o.user = options.user ?? userInfo().username;
+  o.realUser = options.realUser ?? '';
   o.insecure = options.insecure ?? false;
   o.config = options.config ?? {};
   const name = (k: keyof StramOptions): string => optionName(options, k);

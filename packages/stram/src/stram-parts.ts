@@ -82,7 +82,7 @@ export async function openAuthority(o: Resolved, appId: string, dir: AppDir): Pr
   const tokens = o.wrapTokenStore ? o.wrapTokenStore(store) : store;
   // Master key rolls and the expired-token scan (docs/architecture.md "Token lifetimes and rotation").
   tokens.start?.();
-  const authority = new StramAuthority({ app: appId, tokens, clock: o.clock, owner: o.user, bufferTokenTtlMs: o.maxLifetimeMs, insecure: o.insecure });
+  const authority = new StramAuthority({ app: appId, tokens, clock: o.clock, owner: o.user, realUser: o.realUser, bufferTokenTtlMs: o.maxLifetimeMs, insecure: o.insecure });
   return { tokens, authority };
 }
 

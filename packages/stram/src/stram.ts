@@ -280,7 +280,7 @@ export class Stram {
   private persist(): void {
     if (this.state !== AppState.running) return;
     const o = this.o;
-    const app = { appId: this.appId, appModule: resolve(o.appModule), user: o.user, insecure: o.insecure, config: o.config, options: primitiveOptions(o) };
+    const app = { appId: this.appId, appModule: resolve(o.appModule), user: o.user, realUser: o.realUser, insecure: o.insecure, config: o.config, options: primitiveOptions(o) };
     saveState(this.dir, savedState(app, Number(new URL(this.umbilical.url).port), this.committed.value, this.agents));
   }
 
@@ -328,6 +328,8 @@ export class Stram {
       state: this.state,
       secure: !this.o.insecure,
       user: this.o.user,
+      owner: this.o.user,
+      realUser: this.o.realUser,
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeMs: this.o.clock.now() - this.startedAt,
       appDir: this.dir.root,

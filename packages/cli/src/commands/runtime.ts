@@ -1,19 +1,21 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
 import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, type RestartStrategy } from '@sluice/stram';
-import { configFlag, flag, logFormatFlag, logLevelFlag } from '../flags.js';
+import { appId, configFlag, flag, logFormatFlag, logLevelFlag, principal } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
 import { ExitCode } from '../report.js';
 import { appEntry } from './app-entry.js';
+import { addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
+import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
-import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
+import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues } from './stram-flags.js';
 
-interface LaunchFlags extends LauncherFlags {
+interface LaunchFlags extends LauncherFlags, GatewayFlags {
   appDir?: string;
   config?: Record<string, unknown>;
   insecure?: boolean;
@@ -21,9 +23,14 @@ interface LaunchFlags extends LauncherFlags {
   logFormat?: LogFormat;
   recover?: string;
   restart?: RestartStrategy;
+  owner?: string;
+  realUser?: string;
+  appId?: string;
 }
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
+/** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
+const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -42,14 +49,33 @@ export function registerRuntimeCommands(program: Command): void {
         parse: parseRestart,
         shownDefault: formatRestart(DEFAULT_RESTART),
       }),
-    );
+    )
+    .addOption(flag('--owner <principal>', 'who the app runs as: owner of its tokens and of its web token; set by the gateway when it launches for someone', { parse: principal, shownDefault: 'the user running launch' }))
+    .addOption(flag('--real-user <principal>', 'who launches for --owner, recorded in every token as realUser; set by the gateway when it launches for someone', { parse: principal }))
+    .addOption(flag('--app-id <id>', "the app's id; set by the gateway so it and STRAM name the app alike", { parse: appId, shownDefault: 'the app name and 8 random hex digits' }));
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
+  addGatewayFlags(launch, 'launch');
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
-    if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
-    if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure)) {
-      throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir and --insecure do not apply');
+    checkGatewayFlags(opts, opts.launcher === 'docker' ? [...NOT_WITH_GATEWAY, 'launcher'] : NOT_WITH_GATEWAY);
+    if (opts.gateway !== undefined) {
+      if (app === undefined) throw new SluiceError('BAD_USAGE', 'give the app to launch: a path on the gateway\'s machine, or demo');
+      await launchViaGateway(
+        { ...opts, gateway: opts.gateway },
+        {
+          // A path here is the same path on the gateway's machine (or a shared one); a name (demo) is the gateway's own.
+          app: existsSync(app) ? resolve(app) : app,
+          config: opts.config ?? {},
+          settings: { ...settingsByFlagName(opts, [...WINDOW_FLAGS, ...TOKEN_FLAGS]), ...(opts.restart ? { restart: formatRestart(opts.restart) } : {}) },
+        },
+      );
+      return;
     }
+    if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
+    if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure || opts.owner !== undefined || opts.realUser !== undefined || opts.appId !== undefined)) {
+      throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir, --insecure, --owner, --real-user and --app-id do not apply');
+    }
+    if (opts.realUser !== undefined && opts.owner === undefined) throw new SluiceError('BAD_USAGE', '--real-user names who launches for someone: give --owner <principal> too');
     if (opts.insecure) warnInsecure();
     const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
     const common = {
@@ -68,6 +94,9 @@ export function registerRuntimeCommands(program: Command): void {
           appModule: appEntry(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
+          ...(opts.owner !== undefined ? { user: opts.owner } : {}),
+          ...(opts.realUser !== undefined ? { realUser: opts.realUser } : {}),
+          ...(opts.appId !== undefined ? { appId: opts.appId } : {}),
           ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
         });
     const cli = invocation();
@@ -95,6 +124,7 @@ export function registerRuntimeCommands(program: Command): void {
     'launch ./my-app.js --heartbeat-timeout 10s --app-dir /tmp/my-app',
     'launch --recover .sluice/apps/my-app-1a2b3c4d',
     'launch ./my-app.js --restart fixed:attempts=3,delay=2s',
+    'launch demo --gateway http://gw.example.com:8443',
   ]);
   registerStatusCommands(program);
 }

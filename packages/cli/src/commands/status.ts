@@ -6,6 +6,8 @@ import { durationOrSeconds, flag } from '../flags.js';
 import { withExamples } from '../help.js';
 import { compact } from '../terminal.js';
 import { ExitCode } from '../report.js';
+import { GatewayClient, addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
+import { addAppFlag, shutdownViaGateway, statusViaGateway } from './gateway-commands.js';
 import { appStatus, openApp, type AppStatus } from './runtime-client.js';
 
 const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
@@ -14,8 +16,9 @@ const DEFAULT_WATCH_MS = 2_000;
 /** What the default (not --wide) status fits: a terminal a little wider than the classic 80. */
 const NARROW_COLUMNS = 100;
 
-interface StatusFlags {
+interface StatusFlags extends GatewayFlags {
   appDir?: string;
+  app?: string;
   json?: boolean;
   wide?: boolean;
   watch?: number | true;
@@ -31,20 +34,28 @@ export function registerStatusCommands(program: Command): void {
     .addOption(flag('--wide', 'add the token columns (expiry, last renewal, renewal failures) and each operator\'s container'))
     .addOption(flag<number | true>('--watch [interval]', 'redraw every interval until Ctrl-C (a bare number is seconds)', { parse: durationOrSeconds, shownDefault: '2s' }))
     .action(async (opts: StatusFlags) => {
+      checkGatewayFlags({ ...opts }, ['appDir']);
+      const render = (status: AppStatus): string => renderStatus(status, { wide: opts.wide ?? false });
+      // One login per command, also for --watch.
+      const gateway = opts.gateway !== undefined ? await GatewayClient.login({ ...opts, gateway: opts.gateway }) : undefined;
       const show = async (): Promise<string> => {
+        if (gateway) return statusViaGateway(gateway, opts, render);
         const status = await appStatus(opts.appDir);
-        return opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status, { wide: opts.wide ?? false });
+        return opts.json ? `${JSON.stringify(status)}\n` : render(status);
       };
       if (opts.watch === undefined) process.stdout.write(await show());
       else await watch(show, opts.watch === true ? DEFAULT_WATCH_MS : opts.watch);
     });
-  withExamples(status, ['status', 'status --watch', 'status --wide', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
+  addAppFlag(addGatewayFlags(status, 'ask'));
+  withExamples(status, ['status', 'status --watch', 'status --wide', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json', 'status --gateway http://gw.example.com:8443 --app wordcount-1a2b3c4d']);
   const shutdown = program
     .command('shutdown')
     .description('shut a running app down: containers stop, credentials and spool files are removed')
     .addOption(flag(...APP_DIR))
     .addOption(flag('--wait <duration>', 'how long to wait for STRAM to exit (a bare number is seconds)', { parse: durationOrSeconds, default: '60s' }))
-    .action(async (opts: { appDir?: string; wait: number }) => {
+    .action(async (opts: GatewayFlags & { appDir?: string; app?: string; wait: number }) => {
+      checkGatewayFlags({ ...opts }, ['appDir']);
+      if (opts.gateway !== undefined) return shutdownViaGateway({ ...opts, gateway: opts.gateway });
       const client = openApp(opts.appDir);
       await client.post('/ws/v1/shutdown');
       process.stdout.write(`shutdown requested for ${client.info.appId}\n`);
@@ -57,7 +68,8 @@ export function registerStatusCommands(program: Command): void {
         process.stdout.write(`${client.info.appId} stopped\n`);
       }
     });
-  withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s']);
+  addAppFlag(addGatewayFlags(shutdown, 'stop it'));
+  withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s', 'shutdown --gateway http://gw.example.com:8443 --app wordcount-1a2b3c4d']);
 }
 
 /**
@@ -130,6 +142,7 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
   const now = options.now ?? Date.now();
   const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
   const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  if (typeof s.app['owner'] === 'string') lines.push(ownerLine(s.app['owner'], s.app['realUser']));
   // The reason is the one thing a FAILED app has to say: wrapped to fit, never cut.
   if (a.failure) lines.push(...wrapWords(`FAILED at ${a.failure.at}: ${a.failure.reason}`, wide ? undefined : NARROW_COLUMNS));
   lines.push(...failureLines(s, wide ? undefined : NARROW_COLUMNS));
@@ -163,6 +176,11 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     ot.push([o.id, ...container, o.window, n(o.tuplesIn), n(o.tuplesOut), n(o.tuplesInPerSecond), n(o.tuplesOutPerSecond), `${o.latencyMs.toFixed(1)}ms`, o.checkpoint, o.stalled ? 'STALLED' : 'no']);
   }
   return `${lines.join('\n')}\n${ct.toString()}\n${ot.toString()}\n`;
+}
+
+/** `owner alice@EXAMPLE.TEST (via HTTP/gw@EXAMPLE.TEST)`: who the app runs as, and who launched it for them. */
+function ownerLine(owner: string, realUser: unknown): string {
+  return typeof realUser === 'string' && realUser !== '' ? `owner ${owner} (via ${realUser})` : `owner ${owner}`;
 }
 
 /** 0.4s, 12s, 3m, 2h: how long ago, in a few characters. */
