@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { plainHeartbeat, plainSealed } from './plain-messages.js';
 import { sealedSchema } from './protocol.js';
+import { rng } from './test-support.js';
 import { heartbeatSchema } from './umbilical.js';
-
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const OPERATOR = { id: 'count#1', window: 1234, tuplesIn: 5_000_000, tuplesOut: 12, latencyMs: 1.5, checkpoint: 1200 };
 const HEARTBEAT = {
