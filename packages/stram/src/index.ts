@@ -11,6 +11,8 @@ export { InsecureDelegationTokens, INSECURE_KEY, StramAuthority, credentialsFor,
 export { ContainerState, type ContainerView, type OperatorView } from './container-table.js';
 export { LocalLauncher, type LaunchSpec, type LaunchedContainer, type Launcher, type LocalLauncherOptions } from './launcher.js';
 export { CREDENTIALS_MOUNT, DockerApiError, DockerEngine, DockerLauncher, containerName, type DockerLauncherOptions } from './docker-launcher.js';
+export { SWARM_CREDENTIALS_MOUNT, SwarmLauncher, type SwarmLauncherOptions } from './swarm-launcher.js';
+export { SWARM_LABEL, SwarmApi } from './swarm-api.js';
 export { StramMetrics } from './metrics.js';
 export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, signWebToken, verifyWebToken, type RestBackend } from './rest.js';
 export { UmbilicalConnection, UmbilicalServer, type UmbilicalHandler, type UmbilicalServerOptions } from './umbilical-server.js';

@@ -58,7 +58,7 @@ export function registerRuntimeCommands(program: Command): void {
     if (opts.insecure) warnInsecure();
     const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
     const common = {
-      ...launcherOptions(opts, opts.logLevel, logger),
+      ...(await launcherOptions(opts, opts.logLevel, logger)),
       ...stramFlagValues(opts, LAUNCH_FLAGS),
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
