@@ -65,6 +65,8 @@ export const ErrorCodes = {
   APP_DIR_IN_USE: { closeCode: CloseCode.normal, retriable: false },
   // a launcher's engine (the Docker Engine API) does not answer
   ENGINE_UNREACHABLE: { closeCode: CloseCode.normal, retriable: true },
+  // the swarm launcher's engine is not in swarm mode, or is a worker rather than a manager
+  NOT_SWARM_MANAGER: { closeCode: CloseCode.normal, retriable: false },
   // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")
   APP_FAILED: { closeCode: CloseCode.normal, retriable: false },
   // a frame over the size limit; the WebSocket layer closes with the standard 1009

@@ -36,10 +36,10 @@ export class SwarmApi {
     const info = (await this.engine.call('GET', '/info', undefined, 10_000)) as { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
     const state = info.Swarm?.LocalNodeState ?? 'inactive';
     if (state !== 'active') {
-      throw new SluiceError('BAD_CONFIG', `the Docker engine at unix://${this.engine.socketPath} is not in swarm mode (${state || 'inactive'}): run docker swarm init --advertise-addr 127.0.0.1 (or this node's address)`);
+      throw new SluiceError('NOT_SWARM_MANAGER', `the Docker engine at unix://${this.engine.socketPath} is not in swarm mode (${state || 'inactive'}): run docker swarm init --advertise-addr 127.0.0.1 (or this node's address)`);
     }
     if (!info.Swarm?.ControlAvailable) {
-      throw new SluiceError('BAD_CONFIG', `the Docker engine at unix://${this.engine.socketPath} is a swarm worker, not a manager: run STRAM on a manager node (docker node ls there)`);
+      throw new SluiceError('NOT_SWARM_MANAGER', `the Docker engine at unix://${this.engine.socketPath} is a swarm worker, not a manager: run STRAM on a manager node (docker node ls there)`);
     }
   }
 
