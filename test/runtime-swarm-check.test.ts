@@ -25,7 +25,7 @@ async function fakeEngine(socket: string, swarm: { LocalNodeState: string; Contr
 /** The one line a refused `sluice demo --launcher swarm` prints, without the `sluice demo: ` prefix. */
 async function refusal(dir: string, socket: string): Promise<string> {
   const r = await runCli(['demo', '--launcher', 'swarm', '--duration', '1s'], dir, { DOCKER_HOST: `unix://${socket}` });
-  expect(r.code).not.toBe(0);
+  expect(r.code).toBe(2);
   expect(r.stdout).toBe('');
   const lines = r.stderr.split('\n').filter((l) => l !== '');
   expect(lines, r.stderr).toHaveLength(1);
