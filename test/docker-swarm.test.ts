@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SWARM_CREDENTIALS_MOUNT } from '@sluice/stram';
-import { SOCKET, docker, engine } from './helpers/docker-env.js';
+import { Demo, SOCKET, docker, engine } from './helpers/docker-env.js';
 import { expectBuffersRefused, expectStramRefused } from './helpers/rogue-results.js';
-import { runCli, until } from './helpers/runtime-cli.js';
+import { WORDCOUNT, runCli, startCli, until } from './helpers/runtime-cli.js';
 import { SwarmEnv, appObjects, taskContainers, type SwarmDemo } from './helpers/swarm-env.js';
 
 /**
@@ -21,7 +21,7 @@ const WORKERS = 4;
 const IDS = ['c1', 'c2', 'c3', 'c4'];
 
 /** Waits until every container of the app runs as a task and advertises its buffer server. */
-async function allUp(demo: SwarmDemo): Promise<{ id: string; container: string }[]> {
+async function allUp(demo: Demo): Promise<{ id: string; container: string }[]> {
   let ts: { id: string; container: string }[] = [];
   await until(async () => {
     ts = await taskContainers(demo.app);
@@ -155,5 +155,33 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
     expect(r.stdout, r.stderr).toContain(`removed what it left in the swarm: ${WORKERS} services, ${WORKERS} secrets, 1 networks`);
     expect(r.code).toBe(0);
     await nothingLeft(demo.app);
+  }, 120_000);
+  it('launch --recover adopts the services of a STRAM that was killed: the same tasks stream on, and its shutdown removes them', async () => {
+    const appDir = join(env.dir, 'recover');
+    const flags = ['--launcher', 'swarm', '--docker-image', env.tag];
+    const first = startCli(['launch', WORDCOUNT, '--app-dir', appDir, ...flags], env.dir);
+    const app = (await first.waitFor(/launched (\S+)/))[1]!;
+    const demo = Object.assign(new Demo('', appDir), { app });
+    const before = await allUp(demo);
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const recoveredAt = Date.now();
+    const second = startCli(['launch', '--recover', appDir, ...flags], env.dir);
+    try {
+      await second.waitFor(/recovered /);
+      // Adopted, not relaunched: the same task containers, and each heard from again by the new STRAM.
+      await until(async () => {
+        const s = JSON.parse((await runCli(['status', '--app-dir', appDir, '--json'], env.dir)).stdout || '{}') as { containers?: { state: string; lastHeartbeat: string | null; restarts: number }[] };
+        return s.containers?.length === WORKERS && s.containers.every((c) => c.state === 'running' && c.restarts === 0 && Date.parse(c.lastHeartbeat ?? '') > recoveredAt);
+      }, 250);
+      expect((await taskContainers(app)).map((t) => t.id).sort()).toEqual(before.map((t) => t.id).sort());
+      expect((await appObjects(app)).secrets.sort()).toEqual(IDS.map((c) => `sluice-${app}-${c}-v1`));
+      const r = await runCli(['shutdown', '--app-dir', appDir], env.dir);
+      expect(r.code, r.stderr).toBe(0);
+      await second.exited;
+      await nothingLeft(app);
+    } finally {
+      second.child.kill('SIGKILL');
+    }
   }, 120_000);
 });
