@@ -51,10 +51,20 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
     let secrets: string[] = [];
     let rogue: Record<string, unknown>[] = [];
     let status = '';
+    /** Every secret name the app had while it ran, polled. */
+    const seenSecrets = new Set<string>();
+    let watching = true;
 
     beforeAll(async () => {
-      demo = await env.startDemo(['--duration', '15s']);
+      // Lifetimes of seconds: renewals and a reissue (new tokens, rotated buffer-server secrets) happen during the run.
+      demo = await env.startDemo(['--duration', '15s', '--renew-interval', '4s', '--max-lifetime', '12s']);
       const tasks = await allUp(demo);
+      void (async () => {
+        while (watching) {
+          for (const n of (await appObjects(demo.app).catch(() => ({ secrets: [] as string[] }))).secrets) seenSecrets.add(n);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      })();
       secrets = demo.secrets();
       objects = await appObjects(demo.app);
       for (const s of objects.services) inspected.push({ what: `service ${s.Spec.Name}`, text: await docker('service', 'inspect', s.ID) });
@@ -71,8 +81,9 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
       });
     }, 150_000);
 
-    it('counts exactly, one service per container on the app\'s overlay network, and shutdown leaves no service, secret or network', async () => {
+    it('counts exactly, one service per container on the app\'s overlay network, renewals in-band, and shutdown leaves no service, secret or network', async () => {
       const { code, summary } = await demo.done();
+      watching = false;
       console.log(`swarm demo: ${String(summary['windows'])} windows, ${String(summary['tuples'])} words, exact=${String(summary['exact'])}`);
       expect(summary, demo.cli.stderr.slice(-3000)).toMatchObject({ secure: true, containers: WORKERS, exact: true });
       expect(summary['tuples']).toBe((summary['windows'] as number) * 1000);
@@ -80,6 +91,11 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
       expect(objects.services.map((s) => s.Spec.Name).sort()).toEqual(IDS.map((c) => `sluice-${demo.app}-${c}`));
       expect(objects.secrets.sort()).toEqual(IDS.map((c) => `sluice-${demo.app}-${c}-v1`));
       expect(objects.networks).toEqual([`sluice-${demo.app}-net`]);
+      // New credentials travelled over the umbilical: no task was restarted for them, no secret replaced.
+      expect(summary['tokens']).toMatchObject({ failures: 0 });
+      expect((summary['tokens'] as { renewals: number }).renewals).toBeGreaterThan(0);
+      expect((summary['tokens'] as { reissues: number }).reissues).toBeGreaterThan(0);
+      expect([...seenSecrets].sort()).toEqual(IDS.map((c) => `sluice-${demo.app}-${c}-v1`));
       await nothingLeft(demo.app);
       for (const c of IDS) expect(existsSync(join(demo.appDir, 'containers', c, 'credentials'))).toBe(false);
     }, 120_000);
