@@ -5,7 +5,7 @@ import { SWARM_CREDENTIALS_MOUNT } from '@sluice/stram';
 import { Demo, SOCKET, docker, engine } from './helpers/docker-env.js';
 import { expectBuffersRefused, expectStramRefused } from './helpers/rogue-results.js';
 import { WORDCOUNT, runCli, startCli, until } from './helpers/runtime-cli.js';
-import { SwarmEnv, appObjects, taskContainers, type SwarmDemo } from './helpers/swarm-env.js';
+import { SwarmEnv, appObjects, swarm, taskContainers, type SwarmDemo } from './helpers/swarm-env.js';
 
 /**
  * `sluice demo --launcher swarm` on a real single-node Docker swarm: each container a service of
@@ -200,4 +200,27 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
       second.child.kill('SIGKILL');
     }
   }, 120_000);
+  it('STRAM itself as a swarm service, its state on a volume: its task killed, the swarm restarts it and it recovers the app, adopting the same tasks', async () => {
+    const stram = await env.stramService();
+    await until(() => stram.info() !== undefined, 250);
+    const first = stram.info()!;
+    const demo = Object.assign(new Demo('', stram.appDir), { app: first.appId });
+    const before = await allUp(demo);
+    await docker('kill', (await stram.container())!);
+    // The swarm restarts STRAM's task (restart policy on-failure); `launch --resume` finds the app on the volume and recovers it.
+    await until(() => (stram.info()?.startedAt ?? first.startedAt) !== first.startedAt, 250);
+    const recoveredAt = Date.parse(stram.info()!.startedAt);
+    await until(async () => {
+      const s = JSON.parse(await stram.cli('status', '--app-dir', stram.appDir, '--json').catch(() => '{}')) as { containers?: { state: string; lastHeartbeat: string | null; restarts: number }[] };
+      return s.containers?.length === WORKERS && s.containers.every((c) => c.state === 'running' && c.restarts === 0 && Date.parse(c.lastHeartbeat ?? '') > recoveredAt);
+    }, 500);
+    expect((await taskContainers(first.appId)).map((t) => t.id).sort()).toEqual(before.map((t) => t.id).sort());
+    // On the network STRAM runs on: the app made none of its own.
+    expect((await appObjects(first.appId)).networks).toEqual([]);
+    // Shutdown from inside STRAM's task (the exec ends with the task): STRAM exits 0, so the swarm leaves it stopped.
+    await stram.cli('shutdown', '--app-dir', stram.appDir).catch(() => '');
+    await until(async () => (await swarm.tasks(stram.id)).some((t) => t.Status.State === 'complete'), 250);
+    expect((await swarm.tasks(stram.id)).filter((t) => t.Status.State === 'running')).toEqual([]);
+    await nothingLeft(first.appId);
+  }, 150_000);
 });

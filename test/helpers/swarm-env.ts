@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SWARM_LABEL, SwarmApi } from '@sluice/stram';
-import { BASE_IMAGE, Demo, docker, engine } from './docker-env.js';
+import { BASE_IMAGE, Demo, SOCKET, docker, engine } from './docker-env.js';
 import { ROOT, startCli, type CliProcess } from './runtime-cli.js';
 
 /**
@@ -46,6 +46,7 @@ export class SwarmEnv {
   /** Whether this run put the engine in swarm mode (and leaves it again). */
   private initialised = false;
   private readonly demos: SwarmDemo[] = [];
+  private readonly stramServices: StramService[] = [];
 
   async setUp(): Promise<void> {
     this.dir = mkdtempSync('/tmp/sluice-swarm-');
@@ -104,7 +105,57 @@ export class SwarmEnv {
     }
   }
 
+  /**
+   * STRAM itself as a swarm service (restart policy on-failure) running `sluice launch --resume`,
+   * its app directory on a Docker volume mounted at the volume's own host path (the workers'
+   * bind mounts of checkpoints and output name host paths), on an attachable overlay network
+   * made here that the app's services join too.
+   */
+  async stramService(): Promise<StramService> {
+    const hex = randomBytes(3).toString('hex');
+    const s = new StramService(`sluice-stram-${hex}`, `sluice-test-net-${hex}`, `sluice-test-state-${hex}`);
+    this.stramServices.push(s);
+    await docker('network', 'create', '-d', 'overlay', '--attachable', '--label', 'sluice.test=1', s.network);
+    await docker('volume', 'create', '--label', 'sluice.test=1', s.volume);
+    s.mountpoint = (await docker('volume', 'inspect', '-f', '{{.Mountpoint}}', s.volume)).trim();
+    const uid = process.getuid?.() ?? 1000;
+    const gid = statSync(SOCKET).gid;
+    if (uid === 0) chownSync(s.mountpoint, 1000, gid);
+    s.id = await swarm.createService({
+      Name: s.name,
+      Labels: { 'sluice.test': '1' },
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: this.tag,
+          Args: ['launch', '/sluice/packages/cli/dist/demo/wordcount.js', '--resume', '--app-dir', s.appDir, '--launcher', 'swarm', '--swarm-network', s.network, '--docker-image', this.tag, '--advertise-host', s.name, '--log-format', 'json'],
+          Hostname: s.name,
+          User: `${uid === 0 ? 1000 : uid}:${gid}`,
+          Mounts: [
+            { Type: 'bind', Source: SOCKET, Target: SOCKET },
+            { Type: 'volume', Source: s.volume, Target: s.mountpoint },
+          ],
+        },
+        RestartPolicy: { Condition: 'on-failure', Delay: 1_000_000_000 },
+        Networks: [{ Target: s.network }],
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+      EndpointSpec: { Mode: 'dnsrr' },
+    });
+    return s;
+  }
+
   async close(): Promise<void> {
+    for (const s of this.stramServices) {
+      const app = s.appId();
+      await swarm.remove('services', s.id || s.name).catch(() => undefined);
+      if (app) await swarm.removeApp(app).catch(() => undefined);
+      // Its task's container goes a moment after the service: the network and volume are in use until then.
+      for (let i = 0; i < 80; i++) {
+        const gone = await Promise.all([docker('network', 'rm', s.network).then(...done), docker('volume', 'rm', '-f', s.volume).then(...done)]);
+        if (gone.every(Boolean)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     for (const d of this.demos) {
       d.cli.child.kill('SIGKILL');
       await swarm.removeApp(d.app).catch(() => undefined);
@@ -113,6 +164,51 @@ export class SwarmEnv {
     await docker('rmi', '-f', this.tag).catch(() => undefined);
     if (this.initialised) await docker('swarm', 'leave', '--force').catch(() => undefined);
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Removed, or already gone. */
+const done = [() => true, (err: Error) => /No such|not found/i.test(err.message)] as const;
+
+/** STRAM as a swarm service: its network, its volume, and its CLI run inside its current task. */
+export class StramService {
+  id = '';
+  mountpoint = '';
+
+  constructor(
+    readonly name: string,
+    readonly network: string,
+    readonly volume: string,
+  ) {}
+
+  get appDir(): string {
+    return join(this.mountpoint, 'app');
+  }
+
+  /** What stram.json says (the app id, and when this STRAM started), once a STRAM wrote it. */
+  info(): { appId: string; startedAt: string } | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.appDir, 'stram.json'), 'utf8')) as { appId: string; startedAt: string };
+    } catch {
+      return undefined;
+    }
+  }
+
+  appId(): string | undefined {
+    return this.info()?.appId;
+  }
+
+  /** The container of STRAM's running task. */
+  async container(): Promise<string | undefined> {
+    const tasks = await swarm.tasks(this.id);
+    return tasks.find((t) => t.Status.State === 'running')?.Status.ContainerStatus?.ContainerID;
+  }
+
+  /** `sluice ARGS...` inside STRAM's task (the image has no shell: node runs the CLI). */
+  async cli(...args: string[]): Promise<string> {
+    const cid = await this.container();
+    if (!cid) throw new Error(`no running task of ${this.name}`);
+    return docker('exec', cid, 'node', '/sluice/packages/cli/bin/sluice.js', ...args);
   }
 }
 

@@ -36,6 +36,11 @@ const LOG_DRAIN_MS = 2_000;
 export interface SwarmLauncherOptions {
   /** The Sluice image (entrypoint the `sluice` CLI); tasks run `sluice container`. */
   image: string;
+  /**
+   * An existing attachable overlay network to run on (one STRAM itself is attached to, when it
+   * runs as a service too), kept at the end. Default: the app makes its own, `sluice-<appId>-net`.
+   */
+  network?: string;
   socketPath?: string;
   /** `uid:gid` the tasks run as. Default: this process's (the owner of the credentials). */
   user?: string;
@@ -74,6 +79,9 @@ export class SwarmLauncher implements Launcher {
   async check(): Promise<void> {
     await this.api.checkManager();
     const where = `unix://${this.api.engine.socketPath}`;
+    if (this.o.network) {
+      await expectFound(this.api.engine, `/networks/${encodeURIComponent(this.o.network)}`, `docker network ${this.o.network} does not exist at ${where}; create it: docker network create -d overlay --attachable ${this.o.network}`);
+    }
     await expectFound(this.api.engine, `/images/${encodeURIComponent(this.o.image)}/json`, `docker image ${this.o.image} is not in the engine at ${where}; build it: docker build -f docker/Dockerfile -t ${this.o.image} .`);
   }
 
@@ -109,7 +117,8 @@ export class SwarmLauncher implements Launcher {
   private network(app: string): Promise<string> {
     let n = this.networks.get(app);
     if (!n) {
-      n = this.api.ensureNetwork(app, this.o.labels ?? {});
+      const given = this.o.network;
+      n = given ? this.api.engine.call('GET', `/networks/${encodeURIComponent(given)}`).then((x) => (x as { Id: string }).Id) : this.api.ensureNetwork(app, this.o.labels ?? {});
       n.catch(() => this.networks.delete(app));
       this.networks.set(app, n);
     }

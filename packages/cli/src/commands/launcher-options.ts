@@ -22,6 +22,7 @@ export function addLauncherOptions(cmd: Command): Command {
     .addOption(flag('--docker-image <image>', 'docker and swarm launchers: the Sluice image the containers run (swarm: built from this checkout if missing)', { default: 'sluice:local' }))
     .addOption(flag('--docker-socket <path>', 'docker and swarm launchers: the Docker Engine API socket', { shownDefault: 'the one $DOCKER_HOST names, else /var/run/docker.sock' }))
     .addOption(flag('--advertise-host <host>', 'docker and swarm launchers: the name or address containers reach STRAM by', { shownDefault: "docker: this host's name; swarm: this node's docker_gwbridge gateway" }))
+    .addOption(flag('--swarm-network <name>', 'swarm launcher: an existing attachable overlay network to run on, kept at the end', { shownDefault: 'one the app makes and removes, sluice-<app id>-net' }))
     .addOption(repeatable('--swarm-constraint <expr>', 'swarm launcher: a placement constraint for every service, repeatable (node.role==worker, node.labels.zone==a)'))
     .addOption(repeatable('--swarm-label <key=value>', 'swarm launcher: a label on every service, task, secret and the network, repeatable'))
     .addOption(flag('--swarm-cpus <n>', 'swarm launcher: CPU limit per container (1.5 = one and a half cores)', { parse: cpus }))

@@ -17,6 +17,7 @@ export type LauncherStramOptions = Pick<StramOptions, 'launcher' | 'containerEnt
 export interface SwarmFlags {
   dockerImage: string;
   advertiseHost?: string;
+  swarmNetwork?: string;
   swarmConstraint?: string[];
   swarmLabel?: string[];
   swarmCpus?: number;
@@ -45,6 +46,7 @@ export async function swarmLauncherOptions(flags: SwarmFlags, socketPath: string
     logger,
     labels,
     ...(root ? { sourceRoot: root } : {}),
+    ...(flags.swarmNetwork ? { network: flags.swarmNetwork } : {}),
     ...(flags.swarmConstraint ? { constraints: flags.swarmConstraint } : {}),
     ...(flags.swarmCpus ? { cpus: flags.swarmCpus } : {}),
     ...(flags.swarmMemory ? { memoryBytes: flags.swarmMemory } : {}),
