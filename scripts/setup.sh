@@ -13,6 +13,14 @@ if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   export PATH="$root/.tools/node_modules/.bin:$PATH"
 fi
 cd "$root"
+# The gateway's `kerberos` package builds from source (node-gyp): it needs libkrb5-dev, and Node's
+# own headers from /usr/include/node, since node-gyp cannot download them here.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  bash "$root/scripts/kerberos.sh" ensure
+fi
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
+  export npm_config_nodedir=/usr
+fi
 if [ -n "${CI:-}" ] || [ ! -d node_modules/.pnpm ] || [ pnpm-lock.yaml -nt node_modules/.modules.yaml ]; then
   pnpm install --frozen-lockfile --reporter=append-only >&2
 fi

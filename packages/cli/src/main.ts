@@ -4,6 +4,8 @@ import { registerSecretCommands } from './commands/secret.js';
 import { registerBufferServerCommand } from './commands/buffer-server.js';
 import { registerContainerCommand } from './commands/container.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerGatewayCommand } from './commands/gateway.js';
+import { registerGatewayClientCommands } from './commands/gateway-commands.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
@@ -45,6 +47,8 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerLogsCommand(program);
   registerInitCommand(program);
+  registerGatewayCommand(program);
+  registerGatewayClientCommands(program);
   return program;
 }
 

@@ -63,6 +63,12 @@ export const ErrorCodes = {
   BAD_USAGE: { closeCode: CloseCode.normal, retriable: false },
   // another live STRAM holds the app directory (docs/guide.md "One STRAM per app directory")
   APP_DIR_IN_USE: { closeCode: CloseCode.normal, retriable: false },
+  // no valid Kerberos ticket to authenticate to a gateway with (kinit, or --keytab and --principal)
+  NO_TICKET: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // a gateway answered with a refusal (its code and reason are in the message: FORBIDDEN, REPLAYED, ...)
+  GATEWAY_REFUSED: { closeCode: CloseCode.forbidden, retriable: false },
+  // the gateway could not get its own TGT from its keytab (the KDC down, a wrong key): retried
+  KERBEROS_LOGIN_FAILED: { closeCode: CloseCode.normal, retriable: true },
   // a launcher's engine (the Docker Engine API) does not answer
   ENGINE_UNREACHABLE: { closeCode: CloseCode.normal, retriable: true },
   // the swarm launcher's engine is not in swarm mode, or is a worker rather than a manager

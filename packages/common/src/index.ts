@@ -51,7 +51,7 @@ export { LOG_LEVELS, createLogger, type Logger } from './logger.js';
 export * from './app/types.js';
 export * from './umbilical.js';
 export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, type Credentials } from './credentials.js';
-export { openPrivateAppend, writeFileAtomic, type AtomicWriteOptions } from './private-files.js';
+export { openPrivateAppend, readPrivateFile, writeFileAtomic, type AtomicWriteOptions, type PrivateFileRule } from './private-files.js';
 export { StramSecretManager, type IssueRequest, type SecretManagerOptions } from './secret-manager.js';
 export { GroupCommit, STATE_VERSION } from './state-store.js';
 export {

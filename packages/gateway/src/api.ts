@@ -9,6 +9,22 @@ import { z } from 'zod';
 
 export const API_PREFIX = '/api/v1';
 
+/** The routes under API_PREFIX (`{id}` an app id); the metrics route `/metrics` is outside it. */
+export const ApiRoute = {
+  whoami: '/whoami',
+  login: '/login',
+  apps: '/apps',
+  app: '/apps/{id}',
+  shutdown: '/apps/{id}/shutdown',
+  permissions: '/apps/{id}/permissions',
+} as const;
+export type ApiRoute = (typeof ApiRoute)[keyof typeof ApiRoute];
+
+/** The full path of a route: `apiPath(ApiRoute.shutdown, id)` → `/api/v1/apps/<id>/shutdown`. */
+export function apiPath(route: ApiRoute, id = ''): string {
+  return `${API_PREFIX}${route.replace('{id}', encodeURIComponent(id))}`;
+}
+
 /** `GET /api/v1/whoami`. `realUser` is empty unless someone acts for the principal. */
 export interface WhoAmI {
   principal: string;
@@ -50,6 +66,21 @@ export interface AppSummary {
 }
 
 /**
+ * `GET /api/v1/apps/{id}`: the registry's view and STRAM's status, proxied (`/ws/v1/app`,
+ * containers, operators); a FAILED app's last status from the report it left; null once it
+ * finished.
+ */
+export interface AppDetail extends AppSummary {
+  status: { app: Record<string, unknown>; containers: unknown[]; operators: unknown[] } | null;
+}
+
+/** `POST /api/v1/apps/{id}/shutdown` → 202. */
+export interface ShutdownAnswer {
+  id: string;
+  shutdown: 'requested';
+}
+
+/**
  * `POST /api/v1/apps`: `app` is an app folder or built module on the gateway's machine (as
  * `sluice launch` takes), or `demo` for the built-in word count; `config` as `--config`;
  * `settings` the launch flags by their long names (`windowMs`, `heartbeatInterval`, ...).
@@ -73,11 +104,12 @@ export const AppPermissions = z.strictObject({
 });
 export type AppPermissions = z.infer<typeof AppPermissions>;
 
-/** Every refusal's body. `permission` names what a FORBIDDEN caller lacked. */
+/** Every refusal's body. `permission` names what a FORBIDDEN caller lacked; `app` is the registry's view of an APP_UNREACHABLE app. */
 export interface Refusal {
   error: RefusalCode;
   reason: string;
   permission?: string;
+  app?: AppSummary;
 }
 
 export const RefusalCode = {
@@ -101,6 +133,12 @@ export const RefusalCode = {
   badRequest: 'BAD_REQUEST',
   /** The app's STRAM did not answer a proxied call. */
   appUnreachable: 'APP_UNREACHABLE',
+  /** A shutdown of an app that has already finished or FAILED (409). */
+  notRunning: 'APP_NOT_RUNNING',
+  /** `sluice launch` did not start the app (not the request's fault): its one line is the reason. */
+  launchFailed: 'LAUNCH_FAILED',
+  /** A request body over the gateway's limit. */
+  tooLarge: 'BODY_TOO_LARGE',
   internal: 'INTERNAL',
 } as const;
 export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
@@ -112,12 +150,13 @@ export class GatewayRefusal extends Error {
     readonly code: RefusalCode,
     reason: string,
     readonly permission?: string,
+    readonly app?: AppSummary,
   ) {
     super(reason);
   }
 
   body(): Refusal {
-    return { error: this.code, reason: this.message, ...(this.permission ? { permission: this.permission } : {}) };
+    return { error: this.code, reason: this.message, ...(this.permission ? { permission: this.permission } : {}), ...(this.app ? { app: this.app } : {}) };
   }
 }
 

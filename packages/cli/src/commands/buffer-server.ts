@@ -5,6 +5,7 @@ import { startBufferServer, type BufferServerOptions } from '@sluice/buffer-serv
 import { duration, flag, logFormatFlag, logLevelFlag, port, positiveInt, required, size } from '../flags.js';
 import { withExamples } from '../help.js';
 import { terminalLogging, type LogFormat } from '../log-output.js';
+import { untilStopSignal } from '../signals.js';
 
 interface BufferServerFlags {
   host: string;
@@ -83,15 +84,8 @@ export function registerBufferServerCommand(program: Command): void {
         throw isSluiceError(err, 'LISTEN_FAILED') ? new SluiceError('LISTEN_FAILED', `${err.message}; choose another --port (0: any free port)`, { cause: err }) : err;
       });
       process.stdout.write(`listening ${server.url}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          server.close().then(resolve, resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      await untilStopSignal();
+      await server.close();
     });
   withExamples(cmd, ['secret --out bs.secret', 'buffer-server --id bs-1 --secret-file bs.secret --port 7001']);
 }

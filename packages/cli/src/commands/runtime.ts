@@ -9,11 +9,13 @@ import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
 import { ExitCode } from '../report.js';
 import { appEntry } from './app-entry.js';
+import { addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
+import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
-import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
+import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues } from './stram-flags.js';
 
-interface LaunchFlags extends LauncherFlags {
+interface LaunchFlags extends LauncherFlags, GatewayFlags {
   appDir?: string;
   config?: Record<string, unknown>;
   insecure?: boolean;
@@ -27,6 +29,8 @@ interface LaunchFlags extends LauncherFlags {
 }
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
+/** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
+const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -51,7 +55,22 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(flag('--real-user <principal>', 'who launches for --owner, recorded in every token as realUser; set by the gateway when it launches for someone', { parse: principal }));
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
+  addGatewayFlags(launch, 'launch');
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
+    checkGatewayFlags(opts, opts.launcher !== 'local' ? [...NOT_WITH_GATEWAY, 'launcher'] : NOT_WITH_GATEWAY);
+    if (opts.gateway !== undefined) {
+      if (app === undefined) throw new SluiceError('BAD_USAGE', 'give the app to launch: a path on the gateway\'s machine, or demo');
+      await launchViaGateway(
+        { ...opts, gateway: opts.gateway },
+        {
+          // A path here is the same path on the gateway's machine (or a shared one); a name (demo) is the gateway's own.
+          app: existsSync(app) ? resolve(app) : app,
+          config: opts.config ?? {},
+          settings: { ...settingsByFlagName(opts, [...WINDOW_FLAGS, ...TOKEN_FLAGS]), ...(opts.restart ? { restart: formatRestart(opts.restart) } : {}) },
+        },
+      );
+      return;
+    }
     if (opts.resume) {
       if (app === undefined || opts.appDir === undefined || opts.recover !== undefined) throw new SluiceError('BAD_USAGE', '--resume takes an app module and --app-dir (not --recover)');
       if (existsSync(statePath(new AppDir(resolve(opts.appDir))))) {
@@ -112,6 +131,7 @@ export function registerRuntimeCommands(program: Command): void {
     'launch ./my-app.js --heartbeat-timeout 10s --app-dir /tmp/my-app',
     'launch --recover .sluice/apps/my-app-1a2b3c4d',
     'launch ./my-app.js --restart fixed:attempts=3,delay=2s',
+    'launch demo --gateway http://gw.example.com:8443',
   ]);
   registerStatusCommands(program);
 }

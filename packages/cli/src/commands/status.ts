@@ -7,6 +7,8 @@ import { durationOrSeconds, flag } from '../flags.js';
 import { withExamples } from '../help.js';
 import { compact } from '../terminal.js';
 import { ExitCode } from '../report.js';
+import { GatewayClient, addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
+import { addAppFlag, shutdownViaGateway, statusViaGateway } from './gateway-commands.js';
 import { appStatus, openApp, type AppStatus } from './runtime-client.js';
 
 const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
@@ -15,8 +17,9 @@ const DEFAULT_WATCH_MS = 2_000;
 /** What the default (not --wide) status fits: a terminal a little wider than the classic 80. */
 const NARROW_COLUMNS = 100;
 
-interface StatusFlags {
+interface StatusFlags extends GatewayFlags {
   appDir?: string;
+  app?: string;
   json?: boolean;
   wide?: boolean;
   watch?: number | true;
@@ -32,20 +35,28 @@ export function registerStatusCommands(program: Command): void {
     .addOption(flag('--wide', 'add the token columns (expiry, last renewal, renewal failures) and each operator\'s container'))
     .addOption(flag<number | true>('--watch [interval]', 'redraw every interval until Ctrl-C (a bare number is seconds)', { parse: durationOrSeconds, shownDefault: '2s' }))
     .action(async (opts: StatusFlags) => {
+      checkGatewayFlags({ ...opts }, ['appDir']);
+      const render = (status: AppStatus): string => renderStatus(status, { wide: opts.wide ?? false });
+      // One login per command, also for --watch.
+      const gateway = opts.gateway !== undefined ? await GatewayClient.login({ ...opts, gateway: opts.gateway }) : undefined;
       const show = async (): Promise<string> => {
+        if (gateway) return statusViaGateway(gateway, opts, render);
         const status = await appStatus(opts.appDir);
-        return opts.json ? `${JSON.stringify(status)}\n` : renderStatus(status, { wide: opts.wide ?? false });
+        return opts.json ? `${JSON.stringify(status)}\n` : render(status);
       };
       if (opts.watch === undefined) process.stdout.write(await show());
       else await watch(show, opts.watch === true ? DEFAULT_WATCH_MS : opts.watch);
     });
-  withExamples(status, ['status', 'status --watch', 'status --wide', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json']);
+  addAppFlag(addGatewayFlags(status, 'ask'));
+  withExamples(status, ['status', 'status --watch', 'status --wide', 'status --app-dir .sluice/apps/wordcount-1a2b3c4d --json', 'status --gateway http://gw.example.com:8443 --app wordcount-1a2b3c4d']);
   const shutdown = program
     .command('shutdown')
     .description('shut a running app down: containers stop, credentials and spool files are removed')
     .addOption(flag(...APP_DIR))
     .addOption(flag('--wait <duration>', 'how long to wait for STRAM to exit (a bare number is seconds)', { parse: durationOrSeconds, default: '60s' }))
-    .action(async (opts: { appDir?: string; wait: number }) => {
+    .action(async (opts: GatewayFlags & { appDir?: string; app?: string; wait: number }) => {
+      checkGatewayFlags({ ...opts }, ['appDir']);
+      if (opts.gateway !== undefined) return shutdownViaGateway({ ...opts, gateway: opts.gateway });
       const client = openApp(opts.appDir);
       if (!processAlive(client.info.pid)) {
         await removeLeftovers(client.info.appId, client.info.pid);
@@ -62,7 +73,8 @@ export function registerStatusCommands(program: Command): void {
         process.stdout.write(`${client.info.appId} stopped\n`);
       }
     });
-  withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s']);
+  addAppFlag(addGatewayFlags(shutdown, 'stop it'));
+  withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s', 'shutdown --gateway http://gw.example.com:8443 --app wordcount-1a2b3c4d']);
 }
 
 /**

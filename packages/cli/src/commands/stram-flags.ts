@@ -60,3 +60,18 @@ export function stramFlagValues(opts: Record<string, unknown>, keys: readonly St
   const names = Object.fromEntries(Object.entries(STRAM_FLAGS).map(([key, f]) => [key, new Option(f.flags).long ?? f.flags]));
   return { ...Object.fromEntries(given), optionNames: names };
 }
+
+/**
+ * The STRAM flags given, as a gateway's launch request names them (by long name; a duration in
+ * ms gets `Ms`: `--key-roll 1h` → `keyRollMs: 3600000`).
+ */
+export function settingsByFlagName(opts: Record<string, unknown>, keys: readonly StramFlagKey[]): Record<string, number> {
+  return Object.fromEntries(
+    keys.flatMap((key) => {
+      const value = opts[attribute(key)];
+      if (typeof value !== 'number') return [];
+      const f: StramFlag = STRAM_FLAGS[key];
+      return [[f.parse === duration ? `${attribute(key)}Ms` : attribute(key), value]];
+    }),
+  );
+}

@@ -1,2 +1,3 @@
 /** Test and benchmark helpers: `@sluice/gateway/testing`. Not part of the runtime. */
-export {};
+export { TestRealm } from './test-realm.js';
+export type { RealmPrincipal, TestRealmOptions } from './test-realm.js';

@@ -1,0 +1,92 @@
+import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { SluiceError, type Logger } from '@sluice/common';
+import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor, KeytabLogin } from '@sluice/gateway';
+import { duration, flag, logFormatFlag, logLevelFlag, port, required } from '../flags.js';
+import { withExamples } from '../help.js';
+import { terminalLogging, type LogFormat } from '../log-output.js';
+import { untilStopSignal } from '../signals.js';
+
+interface GatewayFlags {
+  host: string;
+  port: number;
+  keytab?: string;
+  principal: string;
+  stateDir: string;
+  proxyUsers?: string;
+  tokenTtl?: number;
+  keyRoll?: number;
+  logLevel?: string;
+  logFormat?: LogFormat;
+}
+
+/**
+ * `sluice gateway` (docs/security.md "The gateway"): the HTTP front door that launches and watches
+ * apps for Kerberos users. It runs in the foreground, logs to stderr, prints `listening URL` on
+ * stdout once it serves, and on SIGTERM or SIGINT stops serving; the apps it launched run on.
+ */
+export function registerGatewayCommand(program: Command): void {
+  const cmd = program
+    .command('gateway')
+    .description('run the gateway: the Kerberos (SPNEGO) HTTP API that launches and watches apps as their callers')
+    .addOption(required('--principal <principal>', "the gateway's service principal, HTTP/<host>@REALM"))
+    .addOption(required('--state-dir <dir>', "the gateway's own directory: its signing keys, app registry and the apps' directories (0700)"))
+    .addOption(flag('--keytab <file>', "the gateway's keytab (0600)", { shownDefault: '$KRB5_KTNAME' }))
+    .addOption(flag('--host <host>', 'address to listen on', { default: '127.0.0.1' }))
+    .addOption(flag('--port <port>', 'port to listen on (0: any free port)', { parse: port, default: '0' }))
+    .addOption(flag('--proxy-users <globs>', 'comma-separated principals the gateway may launch for (* and ? match)', { shownDefault: '*@<the realm of --principal>' }))
+    .addOption(flag('--token-ttl <duration>', 'lifetime of a login session (bearer token and cookie)', { parse: duration, shownDefault: '10m' }))
+    .addOption(flag('--key-roll <duration>', 'how long one key signs sessions before the next takes over', { parse: duration, shownDefault: '1h' }))
+    .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
+    .addOption(logFormatFlag('how log lines read on stderr'))
+    .action(async (flags: GatewayFlags) => {
+      const logger = terminalLogging('gateway', flags.logLevel, flags.logFormat);
+      const keytab = flags.keytab ?? process.env['KRB5_KTNAME']?.replace(/^FILE:/, '');
+      if (!keytab) throw new SluiceError('BAD_USAGE', 'give --keytab FILE (or set KRB5_KTNAME): the keytab of --principal');
+      const stateDir = resolve(flags.stateDir);
+      // The replay cache lives with the gateway's other state: a restart still refuses a replayed ticket.
+      const replayCacheDir = join(stateDir, 'rcache');
+      mkdirSync(replayCacheDir, { recursive: true, mode: 0o700 });
+      const acceptor = new KerberosAcceptor({ keytab, principal: flags.principal, replayCacheDir });
+      const login = await keytabLogin(keytab, flags.principal, join(stateDir, 'krb5cc'), logger);
+      const gateway = await Gateway.start({
+        stateDir,
+        principal: flags.principal,
+        acceptor,
+        host: flags.host,
+        port: flags.port,
+        tokenTtlMs: flags.tokenTtl ?? DEFAULT_TOKEN_TTL_MS,
+        keyRollMs: flags.keyRoll ?? DEFAULT_KEY_ROLL_MS,
+        ...(flags.proxyUsers !== undefined ? { proxyUsers: flags.proxyUsers.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
+        launchCommand: [process.execPath, fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))],
+        builtinApps: { demo: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)) },
+        logger,
+        keytabFigures: () => ({ logins: login.logins, failures: login.failures, expiresAt: login.expiresAt }),
+      }).catch(async (err: unknown) => {
+        await login.stop();
+        throw err;
+      });
+      process.stdout.write(`listening ${gateway.url}\n`);
+      const signal = await untilStopSignal();
+      logger.info({ signal }, 'gateway stopping; its apps run on');
+      await Promise.allSettled([gateway.close(), login.stop()]);
+    });
+  withExamples(cmd, ['gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway']);
+}
+
+/**
+ * The gateway's own login from its keytab, kept fresh for as long as it runs. A keytab the KDC
+ * refuses (wrong keys, another principal, not a keytab) stops the start in one line; a KDC that
+ * does not answer yet does not: the login is retried while the gateway serves.
+ */
+async function keytabLogin(keytab: string, principal: string, ccacheFile: string, logger: Logger): Promise<KeytabLogin> {
+  let first: SluiceError | undefined;
+  const login = new KeytabLogin({ keytab, principal, ccacheFile, logger, observer: { login: () => undefined, failure: (err) => (first ??= err) } });
+  if (!(await login.start()) && first && !/Cannot contact any KDC|Cannot resolve network address/i.test(first.message)) {
+    await login.stop();
+    throw first;
+  }
+  return login;
+}

@@ -1,0 +1,160 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { SluiceError, systemClock, type Clock, type Logger } from '@sluice/common';
+import { GatewayRefusal, RefusalCode } from './api.js';
+import { ProxyUsers } from './access.js';
+import { AppLauncher } from './app-launcher.js';
+import { authenticate, type NegotiateAcceptor } from './auth.js';
+import { DEFAULT_MAX_BODY_BYTES, sendJson } from './http-io.js';
+import { GatewayMetrics, type KeytabLoginFigures } from './metrics.js';
+import { appState, Registry } from './registry.js';
+import { matchRoute, type RouteParts } from './routes.js';
+import { StramProxy } from './stram-proxy.js';
+import { WebSessions } from './web-session.js';
+
+/**
+ * `sluice gateway` (docs/security.md "The gateway"): the HTTP server in front of the apps. It
+ * authenticates every request (auth.ts), authorises it (access.ts), and answers from the
+ * registry, the launcher or the app's STRAM. Bad input of any kind is one refusal with its code;
+ * a handler's bug is a 500 with nothing of the error in the body, never a crash.
+ */
+
+export interface GatewayOptions {
+  stateDir: string;
+  /** The gateway's own principal, `HTTP/<host>@REALM`: the realUser of every app it launches. */
+  principal: string;
+  acceptor: NegotiateAcceptor;
+  /** How to run `sluice` and where the built-in apps are (the CLI knows; this package cannot import it). */
+  launchCommand: readonly string[];
+  builtinApps: Readonly<Record<string, string>>;
+  logger: Logger;
+  host?: string;
+  port?: number;
+  /** Whom the gateway may launch for (globs); default everyone of its own realm. */
+  proxyUsers?: readonly string[];
+  tokenTtlMs?: number;
+  keyRollMs?: number;
+  maxBodyBytes?: number;
+  clock?: Clock;
+  /** The keytab login's figures, for /metrics. */
+  keytabFigures?: () => KeytabLoginFigures;
+}
+
+export const DEFAULT_TOKEN_TTL_MS = 10 * 60_000;
+export const DEFAULT_KEY_ROLL_MS = 60 * 60_000;
+
+export class Gateway {
+  private constructor(
+    private readonly server: Server,
+    readonly url: string,
+    readonly metrics: GatewayMetrics,
+  ) {}
+
+  static async start(options: GatewayOptions): Promise<Gateway> {
+    const o = { host: '127.0.0.1', port: 0, tokenTtlMs: DEFAULT_TOKEN_TTL_MS, keyRollMs: DEFAULT_KEY_ROLL_MS, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, clock: systemClock, ...options };
+    if (o.tokenTtlMs < 1_000) throw new SluiceError('BAD_CONFIG', '--token-ttl must be at least 1s');
+    if (o.keyRollMs < o.tokenTtlMs) throw new SluiceError('BAD_CONFIG', '--key-roll must be at least --token-ttl (a key signs for at least one token lifetime)');
+    mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+    const registry = Registry.open(o.stateDir);
+    const sessions = await WebSessions.open({ stateDir: o.stateDir, tokenTtlMs: o.tokenTtlMs, keyRollMs: o.keyRollMs, clock: o.clock });
+    const metrics = new GatewayMetrics({ appStates: () => registry.list().map(appState), ...(o.keytabFigures ? { keytab: o.keytabFigures } : {}) });
+    const parts: RouteParts = {
+      registry,
+      sessions,
+      metrics,
+      logger: o.logger,
+      maxBodyBytes: o.maxBodyBytes,
+      secureCookie: false,
+      proxyUsers: o.proxyUsers ? new ProxyUsers(o.proxyUsers) : ProxyUsers.ofRealm(o.principal),
+      launcher: new AppLauncher({ stateDir: o.stateDir, launchCommand: o.launchCommand, builtinApps: o.builtinApps, gatewayPrincipal: o.principal, logger: o.logger }),
+      proxy: new StramProxy({ clock: o.clock, logger: o.logger }),
+    };
+    const server = createServer({ headersTimeout: 10_000, requestTimeout: 120_000, maxHeaderSize: 32 * 1024 }, (req, res) => {
+      void serve(parts, o.acceptor, req, res);
+    });
+    server.keepAliveTimeout = 5_000;
+    server.on('clientError', answerClientError);
+    await listen(server, o.host, o.port);
+    const { port } = server.address() as AddressInfo;
+    const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+    o.logger.info({ url, principal: o.principal, stateDir: o.stateDir, apps: registry.list().length, proxyUsers: parts.proxyUsers.globs }, 'gateway serving');
+    return new Gateway(server, url, metrics);
+  }
+
+  /** Stops serving; the apps it launched run on. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+/** Bytes that are not HTTP, or headers over the limit: one refusal and the socket closed, nothing more. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+  const body = `${JSON.stringify(new GatewayRefusal(status, RefusalCode.badRequest, status === 431 ? 'the request headers are over the limit' : 'the request is not HTTP the gateway can read').body())}\n`;
+  socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why = err.code === 'EADDRINUSE' ? 'is in use; stop what listens there or choose another --port' : `cannot be listened on (${err.message})`;
+      reject(new SluiceError('LISTEN_FAILED', `${host}:${port} ${why}`, { cause: err }));
+    });
+    server.listen(port, host, () => resolve());
+  });
+}
+
+async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const method = req.method ?? 'GET';
+  let label = 'unknown';
+  try {
+    if (method === 'GET' && path === '/metrics') {
+      label = '/metrics';
+      const text = await p.metrics.text();
+      res.writeHead(200, { 'content-type': p.metrics.contentType, 'cache-control': 'no-store' });
+      res.end(text);
+      return;
+    }
+    const match = matchRoute(method, path);
+    if (match === undefined) throw new GatewayRefusal(404, RefusalCode.notFound, `no route ${method} ${path.slice(0, 100)}; the API is under /api/v1`);
+    if (match === 'wrong-method') throw new GatewayRefusal(405, RefusalCode.badRequest, `${method} is not allowed on ${path.slice(0, 100)}`);
+    label = match.route.route;
+    let caller;
+    try {
+      caller = await authenticate(req, acceptor, p.sessions, match.route.only);
+    } catch (err) {
+      if (err instanceof GatewayRefusal) p.metrics.authFailures.inc({ code: err.code });
+      throw err;
+    }
+    const answer = await match.route.handle(p, caller, req, match.id);
+    sendJson(res, answer.status, answer.body, answer.headers);
+  } catch (err) {
+    refuse(p.logger, req, res, err, label);
+  } finally {
+    p.metrics.requests.inc({ route: label, status: String(res.statusCode) });
+    req.resume();
+  }
+}
+
+function refuse(logger: Logger, req: IncomingMessage, res: ServerResponse, err: unknown, route: string): void {
+  const refusal =
+    err instanceof GatewayRefusal ? err : err instanceof SluiceError && err.code === 'STATE_IO' ? new GatewayRefusal(500, RefusalCode.internal, 'the gateway cannot write its state; see its log') : undefined;
+  if (refusal) logger.warn({ method: req.method, route, status: refusal.status, code: refusal.code, reason: refusal.message }, 'request refused');
+  else logger.error({ method: req.method, route, err: (err as Error).message }, 'request failed');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const r = refusal ?? new GatewayRefusal(500, RefusalCode.internal, 'internal error; see the gateway log');
+  sendJson(res, r.status, r.body(), r.status === 401 ? { 'www-authenticate': 'Negotiate' } : {});
+}

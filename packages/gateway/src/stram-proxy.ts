@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import type { Clock, Logger } from '@sluice/common';
+import { AppDir, signWebToken } from '@sluice/stram';
+import { AppState, GatewayRefusal, RefusalCode, type AppDetail } from './api.js';
+import { appState, summaryOf, type AppEntry } from './registry.js';
+
+/**
+ * Calls an app's STRAM REST API for a caller the gateway has already authorised
+ * (docs/security.md "Launching as the caller"). Each call carries a web-service token minted for
+ * that app alone (HS256 with the app's own web key, audience the app id, subject the caller) and
+ * living a minute; the gateway never hands it out. A STRAM that does not answer is
+ * APP_UNREACHABLE with the registry's view of the app.
+ */
+
+export interface StramProxyOptions {
+  clock: Clock;
+  logger: Logger;
+  /** How long one proxied call may take. */
+  timeoutMs?: number;
+}
+
+const PROXY_TOKEN_TTL_MS = 60_000;
+
+export class StramProxy {
+  constructor(private readonly o: StramProxyOptions) {}
+
+  /** The app with STRAM's status (from failed.json once it FAILED; none once it finished). */
+  async status(entry: AppEntry, caller: string): Promise<AppDetail> {
+    const state = appState(entry);
+    const summary = summaryOf(entry, state);
+    if (state === AppState.finished) return { ...summary, status: null };
+    if (state === AppState.failed) {
+      const report = new AppDir(entry.appDir).readFailed();
+      return { ...summary, status: report ? { app: report.app, containers: report.containers, operators: report.operators } : null };
+    }
+    const [app, containers, operators] = await Promise.all([
+      this.call<Record<string, unknown>>(entry, caller, 'GET', '/ws/v1/app'),
+      this.call<{ containers: unknown[] }>(entry, caller, 'GET', '/ws/v1/containers'),
+      this.call<{ operators: unknown[] }>(entry, caller, 'GET', '/ws/v1/operators'),
+    ]);
+    return { ...summary, status: { app, containers: containers.containers, operators: operators.operators } };
+  }
+
+  /** Asks the app's STRAM to shut down; it has accepted when this resolves. */
+  async shutdown(entry: AppEntry, caller: string): Promise<void> {
+    const state = appState(entry);
+    if (state === AppState.finished || state === AppState.failed) {
+      throw new GatewayRefusal(409, RefusalCode.notRunning, `app ${entry.id} is ${state}; there is nothing to shut down`, undefined, summaryOf(entry, state));
+    }
+    await this.call(entry, caller, 'POST', '/ws/v1/shutdown');
+  }
+
+  private async call<T>(entry: AppEntry, caller: string, method: string, path: string): Promise<T> {
+    const dir = new AppDir(entry.appDir);
+    const unreachable = (why: string, status = 503) => new GatewayRefusal(status, RefusalCode.appUnreachable, `the STRAM of app ${entry.id} ${why}`, undefined, summaryOf(entry));
+    let rest: string;
+    let appId: string;
+    let key: Buffer;
+    try {
+      ({ rest, appId } = dir.readInfo());
+      key = Buffer.from(readFileSync(dir.webKey, 'utf8').trim(), 'hex');
+    } catch {
+      throw unreachable('has not said where it listens (no stram.json); it is starting, or gone');
+    }
+    const token = await signWebToken(key, { app: appId, user: caller, now: this.o.clock.now(), ttlMs: PROXY_TOKEN_TTL_MS });
+    let res: Response;
+    try {
+      res = await fetch(`${rest}${path}`, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(this.o.timeoutMs ?? 5_000) });
+    } catch (err) {
+      throw unreachable(`at ${rest} is not answering (${(err as Error).message})`);
+    }
+    const body = (await res.json().catch(() => undefined)) as T | undefined;
+    if (!res.ok || body === undefined) {
+      // STRAM refusing its own app's key would be a bug or a replaced directory: the gateway's log says which.
+      this.o.logger.warn({ app: entry.id, path, status: res.status }, 'STRAM refused a proxied call');
+      throw unreachable(`answered ${res.status} to ${method} ${path}`, 502);
+    }
+    return body;
+  }
+}
