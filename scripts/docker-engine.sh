@@ -23,10 +23,10 @@ start() {
     docker info >/dev/null 2>&1 || { echo "docker: engine did not start; see .sluice/dockerd.log" >&2; exit 1; }
   fi
   # The kerberos addon (the gateway commands) dlopens MIT Kerberos' GSSAPI library when the CLI
-  # starts: the base carries it, and what it links, when this machine has it (label sluice.gssapi).
+  # starts: the base carries it, and what it links, when this machine has it (an older base without it is rebuilt).
   gss=$(ldconfig -p | grep -o '/[^ ]*libgssapi_krb5\.so\.2$' | head -1 || true)
   if ! docker image inspect local/node-min:latest >/dev/null 2>&1 ||
-    { [ -n "$gss" ] && [ "$(docker image inspect -f '{{index .Config.Labels "sluice.gssapi"}}' local/node-min:latest)" != 1 ]; }; then
+    { [ -n "$gss" ] && ! docker run --rm --entrypoint node local/node-min:latest -e "require('fs').accessSync('$gss')" >/dev/null 2>&1; }; then
     echo "docker: building local/node-min from $(command -v node)" >&2
     local dir
     dir=$(mktemp -d)
@@ -39,7 +39,7 @@ start() {
     done
     echo 'root:x:0:0:root:/root:/usr/bin/node' >"$dir/etc/passwd"
     echo 'sluice:x:1000:1000:sluice:/tmp:/usr/bin/node' >>"$dir/etc/passwd"
-    tar -C "$dir" -c . | docker import -c 'ENV PATH=/usr/bin' ${gss:+-c 'LABEL sluice.gssapi=1'} - local/node-min:latest >/dev/null
+    tar -C "$dir" -c . | docker import -c 'ENV PATH=/usr/bin' - local/node-min:latest >/dev/null
     rm -rf "$dir"
   fi
 }
