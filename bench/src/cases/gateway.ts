@@ -1,0 +1,162 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { API_PREFIX, negotiateHeader, type AppDetail, type LoginAnswer } from '@sluice/gateway';
+import { GATEWAY_LISTENING, GATEWAY_PRINCIPAL, TestRealm, gatewayCommand, gatewayUrl } from '@sluice/gateway/testing';
+import { AppDir, processAlive, signWebToken } from '@sluice/stram';
+import { profileArgs, sleep, startNode, startRole, type Role } from '../lib/child.js';
+import { cliBuilt, cliPath } from '../lib/servers.js';
+import { sideBySide, type Case, type Ctx, type Figure } from '../lib/suite.js';
+
+/**
+ * gateway/status-calls and gateway/spnego-logins: a real KDC (TestRealm), a real `sluice
+ * gateway`, one demo app it launched for alice, and one load process (roles/http-load.ts) that
+ * sends every kind of call with the same client code, 8 in flight.
+ */
+
+const ALICE = 'alice@EXAMPLE.TEST';
+const CONCURRENCY = 8;
+/** A demo app that is alive but nearly idle, so its containers take little of the shared CPU. */
+const APP = { app: 'demo', config: { tuplesPerWindow: 1 }, settings: { window: '1s' } };
+
+interface Bed {
+  gatewayUrl: string;
+  appId: string;
+  /** STRAM's REST base URL. */
+  rest: string;
+  sessionFile: string;
+  webTokenFile: string;
+}
+
+async function json<T>(res: Response, what: string): Promise<T> {
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+/** One Negotiate login from the runner, from alice's keytab (the realm's krb5.conf only for this call). */
+async function login(realm: TestRealm, url: string): Promise<LoginAnswer> {
+  const saved = process.env['KRB5_CONFIG'];
+  process.env['KRB5_CONFIG'] = realm.env().KRB5_CONFIG;
+  try {
+    const authorization = await negotiateHeader(url, { keytab: realm.keytab(ALICE), principal: ALICE });
+    return await json<LoginAnswer>(await fetch(`${url}${API_PREFIX}/login`, { method: 'POST', headers: { authorization } }), 'login');
+  } finally {
+    if (saved === undefined) delete process.env['KRB5_CONFIG'];
+    else process.env['KRB5_CONFIG'] = saved;
+  }
+}
+
+/** Every process the case started, stopped in reverse order; the app by its own shutdown first. */
+class Cleanup {
+  private readonly steps: (() => Promise<void>)[] = [];
+  add(step: () => Promise<void>): void {
+    this.steps.push(step);
+  }
+  async run(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) await step().catch(() => {});
+  }
+}
+
+async function stopApp(url: string, bearer: string, id: string, pids: number[]): Promise<void> {
+  await fetch(`${url}${API_PREFIX}/apps/${id}/shutdown`, { method: 'POST', headers: { authorization: bearer } }).catch(() => {});
+  for (let i = 0; i < 150 && pids.some(processAlive); i++) await sleep(100);
+  for (const pid of pids.filter(processAlive)) process.kill(pid, 'SIGKILL');
+}
+
+async function setUp(ctx: Ctx, cleanup: Cleanup): Promise<{ bed: Bed; load: Role }> {
+  const realm = await TestRealm.start({ dir: ctx.tmp, principals: ['alice', GATEWAY_PRINCIPAL] });
+  cleanup.add(() => realm.stop());
+  const ccache = join(realm.dir, 'alice.ccache');
+  await realm.kinit('alice', ccache);
+  const stateDir = join(ctx.tmp, 'gateway-state');
+  const command = gatewayCommand(realm, stateDir);
+  const gateway = startNode('gateway', cliPath(ctx), command.args, { readyLine: GATEWAY_LISTENING, env: command.env, cwd: ctx.tmp, timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'gateway') });
+  cleanup.add(() => gateway.stop());
+  const load = startRole('http-load', [], { env: { ...realm.env(), KRB5CCNAME: `FILE:${ccache}` }, timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'http-load') });
+  cleanup.add(() => load.stop());
+  const url = gatewayUrl((((await gateway.ready)['match'] as RegExpMatchArray)[1])!);
+  await load.ready;
+
+  const session = await login(realm, url);
+  const bearer = `Bearer ${session.token}`;
+  const { id } = await json<{ id: string }>(await fetch(`${url}${API_PREFIX}/apps`, { method: 'POST', headers: { authorization: bearer, 'content-type': 'application/json' }, body: JSON.stringify(APP) }), 'launch');
+  const dir = new AppDir(join(stateDir, 'apps', id));
+  const pids = new Set<number>([dir.readInfo().pid]);
+  cleanup.add(() => stopApp(url, bearer, id, [...pids]));
+  for (let i = 0; ; i++) {
+    const detail = await json<AppDetail>(await fetch(`${url}${API_PREFIX}/apps/${id}`, { headers: { authorization: bearer } }), 'app status');
+    const containers = (detail.status?.containers ?? []) as { pid: number | null; state: string }[];
+    for (const c of containers) if (c.pid) pids.add(c.pid);
+    if (containers.length > 0 && containers.every((c) => c.state === 'running')) break;
+    if (i === 300) throw new Error(`app ${id} not running after 30 s: ${JSON.stringify(containers.map((c) => c.state))}`);
+    await sleep(100);
+  }
+
+  const { rest, appId } = dir.readInfo();
+  const webKey = Buffer.from(readFileSync(dir.webKey, 'utf8').trim(), 'hex');
+  const webToken = await signWebToken(webKey, { app: appId, user: ALICE, now: Date.now(), ttlMs: 60 * 60_000 });
+  const sessionFile = join(ctx.tmp, 'gateway-session');
+  const webTokenFile = join(ctx.tmp, 'stram-web-token');
+  writeFileSync(sessionFile, session.token, { mode: 0o600 });
+  writeFileSync(webTokenFile, webToken, { mode: 0o600 });
+  return { bed: { gatewayUrl: url, appId: id, rest, sessionFile, webTokenFile }, load };
+}
+
+async function rate(load: Role, run: { url: string; method: string; auth: string; durationMs: number }): Promise<number> {
+  load.send({ run: { ...run, concurrency: CONCURRENCY } });
+  return Number((await load.nextResult())['rate']);
+}
+
+export const gatewayCase: Case = {
+  name: 'gateway',
+  skip: (ctx) => TestRealm.unavailable() ?? cliBuilt(ctx),
+  runs: (ctx) => (ctx.quick ? 3 : 5),
+  async open(ctx) {
+    const cleanup = new Cleanup();
+    let bed: Bed;
+    let load: Role;
+    try {
+      ({ bed, load } = await setUp(ctx, cleanup));
+    } catch (err) {
+      await cleanup.run();
+      throw err;
+    }
+    const durationMs = ctx.quick ? 1000 : 3000;
+    const session = `bearer:${bed.sessionFile}`;
+    const api = `${bed.gatewayUrl}${API_PREFIX}`;
+    return {
+      async run(i) {
+        const [viaGateway, direct] = await sideBySide(
+          i,
+          () => rate(load, { url: `${api}/apps/${bed.appId}`, method: 'GET', auth: session, durationMs }),
+          () => rate(load, { url: `${bed.rest}/ws/v1/app`, method: 'GET', auth: `bearer:${bed.webTokenFile}`, durationMs }),
+        );
+        const [logins, whoami] = await sideBySide(
+          i,
+          () => rate(load, { url: `${api}/login`, method: 'POST', auth: `negotiate:${bed.gatewayUrl}`, durationMs }),
+          () => rate(load, { url: `${api}/whoami`, method: 'GET', auth: session, durationMs }),
+        );
+        const figures: Figure[] = [
+          {
+            name: 'gateway/status-calls',
+            unit: 'calls/s',
+            better: 'higher',
+            value: viaGateway,
+            baseline: direct,
+            baselineLabel: `GET /ws/v1/app on the app's STRAM REST with its web token, ${CONCURRENCY} in flight`,
+          },
+          {
+            name: 'gateway/spnego-logins',
+            unit: 'logins/s',
+            better: 'higher',
+            value: logins,
+            baseline: whoami,
+            baselineLabel: `Bearer GET /api/v1/whoami on the same gateway, ${CONCURRENCY} in flight`,
+          },
+        ];
+        return figures;
+      },
+      close: () => cleanup.run(),
+    };
+  },
+};
