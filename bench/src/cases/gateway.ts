@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { API_PREFIX, negotiateHeader, type AppDetail, type LoginAnswer } from '@sluice/gateway';
 import { GATEWAY_LISTENING, GATEWAY_PRINCIPAL, TestRealm, gatewayCommand, gatewayUrl } from '@sluice/gateway/testing';
 import { AppDir, processAlive, signWebToken } from '@sluice/stram';
-import { profileArgs, sleep, startNode, startRole, type Role } from '../lib/child.js';
+import { cpuSeconds, profileArgs, sleep, startNode, startRole, type Role } from '../lib/child.js';
 import { cliBuilt, cliPath } from '../lib/servers.js';
 import { sideBySide, type Case, type Ctx, type Figure } from '../lib/suite.js';
 
@@ -25,6 +25,8 @@ interface Bed {
   rest: string;
   sessionFile: string;
   webTokenFile: string;
+  gatewayPid: number;
+  stramPid: number;
 }
 
 async function json<T>(res: Response, what: string): Promise<T> {
@@ -99,13 +101,26 @@ async function setUp(ctx: Ctx, cleanup: Cleanup): Promise<{ bed: Bed; load: Role
   const webTokenFile = join(ctx.tmp, 'stram-web-token');
   writeFileSync(sessionFile, session.token, { mode: 0o600 });
   writeFileSync(webTokenFile, webToken, { mode: 0o600 });
-  return { bed: { gatewayUrl: url, appId: id, rest, sessionFile, webTokenFile }, load };
+  return { bed: { gatewayUrl: url, appId: id, rest, sessionFile, webTokenFile, gatewayPid: gateway.pid, stramPid: dir.readInfo().pid }, load };
 }
 
-async function rate(load: Role, run: { url: string; method: string; auth: string; durationMs: number }): Promise<number> {
-  load.send({ run: { ...run, concurrency: CONCURRENCY } });
-  return Number((await load.nextResult())['rate']);
+interface Measured {
+  rate: number;
+  /** CPU (user + system, every thread: GSSAPI runs off the main one) of each server process per call answered, in µs. */
+  cpuUs: number[];
 }
+
+/** Calls/s from the load process, and what each server process spent per call meanwhile. */
+async function measure(load: Role, servers: number[], run: { url: string; method: string; auth: string; durationMs: number }): Promise<Measured> {
+  const before = servers.map(cpuSeconds);
+  load.send({ run: { ...run, concurrency: CONCURRENCY } });
+  const r = await load.nextResult();
+  // The warm-up calls before the timed ones are in the CPU span too: count them.
+  const calls = Number(r['calls']) + Number(r['warmupCalls']);
+  return { rate: Number(r['rate']), cpuUs: servers.map((pid, k) => ((cpuSeconds(pid) - before[k]!) * 1e6) / calls) };
+}
+
+const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
 
 export const gatewayCase: Case = {
   name: 'gateway',
@@ -126,33 +141,45 @@ export const gatewayCase: Case = {
     const api = `${bed.gatewayUrl}${API_PREFIX}`;
     return {
       async run(i) {
+        const servers = [bed.gatewayPid, bed.stramPid];
         const [viaGateway, direct] = await sideBySide(
           i,
-          () => rate(load, { url: `${api}/apps/${bed.appId}`, method: 'GET', auth: session, durationMs }),
-          () => rate(load, { url: `${bed.rest}/ws/v1/app`, method: 'GET', auth: `bearer:${bed.webTokenFile}`, durationMs }),
+          () => measure(load, servers, { url: `${api}/apps/${bed.appId}`, method: 'GET', auth: session, durationMs }),
+          () => measure(load, servers, { url: `${bed.rest}/ws/v1/app`, method: 'GET', auth: `bearer:${bed.webTokenFile}`, durationMs }),
         );
         const [logins, whoami] = await sideBySide(
           i,
-          () => rate(load, { url: `${api}/login`, method: 'POST', auth: `negotiate:${bed.gatewayUrl}`, durationMs }),
-          () => rate(load, { url: `${api}/whoami`, method: 'GET', auth: session, durationMs }),
+          () => measure(load, [bed.gatewayPid], { url: `${api}/login`, method: 'POST', auth: `negotiate:${bed.gatewayUrl}`, durationMs }),
+          () => measure(load, [bed.gatewayPid], { url: `${api}/whoami`, method: 'GET', auth: session, durationMs }),
         );
+        const cpuFigure = (name: string, value: Measured, baseline: Measured, baselineLabel: string): Figure => ({
+          name,
+          unit: 'µs CPU per call',
+          better: 'lower',
+          value: sum(value.cpuUs),
+          baseline: sum(baseline.cpuUs),
+          baselineLabel,
+          extra: { gatewayUs: value.cpuUs[0]!, stramUs: value.cpuUs[1] ?? null, baselineGatewayUs: baseline.cpuUs[0]!, baselineStramUs: baseline.cpuUs[1] ?? null },
+        });
         const figures: Figure[] = [
           {
             name: 'gateway/status-calls',
             unit: 'calls/s',
             better: 'higher',
-            value: viaGateway,
-            baseline: direct,
+            value: viaGateway.rate,
+            baseline: direct.rate,
             baselineLabel: `GET /ws/v1/app on the app's STRAM REST with its web token, ${CONCURRENCY} in flight`,
           },
+          cpuFigure('gateway/status-calls/server-cpu', viaGateway, direct, "gateway + STRAM CPU per direct GET /ws/v1/app (STRAM's alone)"),
           {
             name: 'gateway/spnego-logins',
             unit: 'logins/s',
             better: 'higher',
-            value: logins,
-            baseline: whoami,
+            value: logins.rate,
+            baseline: whoami.rate,
             baselineLabel: `Bearer GET /api/v1/whoami on the same gateway, ${CONCURRENCY} in flight`,
           },
+          cpuFigure('gateway/spnego-logins/gateway-cpu', logins, whoami, "the gateway's CPU per Bearer whoami"),
         ];
         return figures;
       },
