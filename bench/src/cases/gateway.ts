@@ -136,7 +136,7 @@ export const gatewayCase: Case = {
       await cleanup.run();
       throw err;
     }
-    const durationMs = ctx.quick ? 1000 : 3000;
+    const durationMs = ctx.quick ? 500 : 3000;
     const session = `bearer:${bed.sessionFile}`;
     const api = `${bed.gatewayUrl}${API_PREFIX}`;
     return {
