@@ -9,7 +9,7 @@ import { decodeIdentifier, readCredentials, tokenFromText } from '@sluice/common
 import { signWebToken } from '@sluice/stram';
 import { API_PREFIX, AppState, Permission, RefusalCode, SESSION_AUDIENCE, SESSION_ISSUER, type AppDetail, type AppSummary, type LoginAnswer } from '@sluice/gateway';
 import { TestRealm } from '@sluice/gateway/testing';
-import { GATEWAY_PRINCIPAL, GatewayClient, type Answer, signWithGatewayKey, startGateway, type GatewayRun } from './helpers/gateway-process.js';
+import { GATEWAY_PRINCIPAL, GatewayClient, type Answer, signWithGatewayKey, startGateway, writeLaunchPolicy, type GatewayRun } from './helpers/gateway-process.js';
 import { WORDCOUNT, pidAlive, procFile, tempDir, until } from './helpers/runtime-cli.js';
 
 const exec = promisify(execFile);
@@ -31,6 +31,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
   const stateDir = join(tmp.path, 'state');
   let realm: TestRealm;
   let gw: GatewayRun;
+  let gwArgs: string[];
   const gatewayLogs: string[] = [];
   let client: GatewayClient;
   let aliceApp: string;
@@ -65,7 +66,8 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
       caches[user] = join(tmp.path, `${user}.ccache`);
       await realm.kinit(user, caches[user]);
     }
-    gw = await startGateway(realm, stateDir, tmp.path, ['--proxy-users', `${ALICE},${BOB}`]);
+    gwArgs = ['--proxy-users', `${ALICE},${BOB}`, '--policy', writeLaunchPolicy(join(tmp.path, 'policy.yaml'))];
+    gw = await startGateway(realm, stateDir, tmp.path, gwArgs);
     client = new GatewayClient(gw.url, caches);
     const launched = await client.call<{ id: string }>('POST', `${API_PREFIX}/apps`, { user: 'alice' }, { app: 'demo', config: ALICE_CONFIG, settings: { window: '200ms' } });
     expect(launched.status, launched.text).toBe(201);
@@ -96,6 +98,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     const list = await client.call<AppSummary[]>('GET', `${API_PREFIX}/apps`, { user: 'alice' });
     expect(list.status).toBe(200);
     expect(list.body).toEqual([expect.objectContaining({ id: aliceApp, name: 'wordcount', owner: ALICE, realUser: GATEWAY_PRINCIPAL, state: AppState.running })]);
+    expect(stramInfo(aliceApp).appId).toBe(aliceApp); // STRAM runs under the id the gateway lists
     const app = await detail(aliceApp);
     expect(app.status!.app).toMatchObject({ owner: ALICE, realUser: GATEWAY_PRINCIPAL, secure: true });
     expect(app.status!.containers).toHaveLength(4);
@@ -114,7 +117,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     const { stdout } = await exec('curl', ['-s', '--fail', '--negotiate', '-u', ':', `${gw.url}${API_PREFIX}/whoami`], {
       env: { ...process.env, KRB5CCNAME: `FILE:${join(tmp.path, 'alice.ccache')}` },
     });
-    expect(JSON.parse(stdout)).toEqual({ principal: ALICE, realUser: '', roles: [], permissions: [Permission.launchApps] });
+    expect(JSON.parse(stdout)).toEqual({ principal: ALICE, realUser: '', groups: [], roles: ['launcher'], permissions: [Permission.launchApps] });
   });
 
   it('serves /metrics without credentials, with counts only: its keytab login, logins, requests, apps by state', async () => {
@@ -269,7 +272,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     expect(pidAlive(stramInfo(aliceApp).pid)).toBe(true);
     const before = outputWindows(aliceApp);
     await until(() => outputWindows(aliceApp) > before);
-    gw = await startGateway(realm, stateDir, tmp.path, ['--proxy-users', `${ALICE},${BOB}`]);
+    gw = await startGateway(realm, stateDir, tmp.path, gwArgs);
     client.url = gw.url;
   });
 
@@ -279,7 +282,7 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     gatewayLogs.push(gw.cli.stderr);
     const before = outputWindows(aliceApp);
     await until(() => outputWindows(aliceApp) > before + 2);
-    gw = await startGateway(realm, stateDir, tmp.path, ['--proxy-users', `${ALICE},${BOB}`]);
+    gw = await startGateway(realm, stateDir, tmp.path, gwArgs);
     client.url = gw.url;
     const list = await client.call<AppSummary[]>('GET', `${API_PREFIX}/apps`, { authorization: `Bearer ${aliceLogin.token}` });
     expect(list.body.find((a) => a.id === aliceApp)).toMatchObject({ owner: ALICE, state: AppState.running });

@@ -79,4 +79,11 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: refusals at start', ()
     const r = await runCli(['gateway', '--principal', GATEWAY_PRINCIPAL, '--keytab', keytab, '--state-dir', state], tmp.path, realm.env());
     expectOneLine(r, 'STATE_CORRUPT', /apps\.json/);
   });
+
+  it('refuses a policy that fails validation, naming its line, and a policy file that is not there', async () => {
+    const policy = join(tmp.path, 'bad-policy.yaml');
+    writeFileSync(policy, 'roles:\n  dev: [LAUNCH_APPS]\nbindings:\n  - role: devs\n    principals: [alice@EXAMPLE.TEST]\n');
+    expectOneLine(await gateway(['--keytab', keytab, '--policy', policy]), 'BAD_POLICY', /bad-policy\.yaml:4:11: bindings\.0\.role: no role "devs"/);
+    expectOneLine(await gateway(['--keytab', keytab, '--policy', join(tmp.path, 'none.yaml')]), 'BAD_POLICY', /none\.yaml: no such policy file/);
+  });
 });

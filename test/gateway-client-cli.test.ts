@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppDir, processAlive } from '@sluice/stram';
 import type { AppSummary, WhoAmI } from '@sluice/gateway';
 import { TestRealm } from '@sluice/gateway/testing';
-import { GATEWAY_PRINCIPAL as GW, startGateway } from './helpers/gateway-process.js';
+import { GATEWAY_PRINCIPAL as GW, startGateway, writeLaunchPolicy } from './helpers/gateway-process.js';
 import { runCli, startCli, tempDir, until, type CliProcess, type CliResult } from './helpers/runtime-cli.js';
 
 /**
@@ -31,7 +31,7 @@ describe.skipIf(why)(`sluice --gateway: the CLI as a Kerberos client${why ? ` (s
     await realm.kinit('alice', cc('alice'));
     await realm.kinit('bob', cc('bob'));
     // Sessions of 3 s: a command that runs longer (status --watch) must log in again.
-    ({ cli: gateway, url } = await startGateway(realm, stateDir, tmp.path, ['--token-ttl', '3s']));
+    ({ cli: gateway, url } = await startGateway(realm, stateDir, tmp.path, ['--token-ttl', '3s', '--policy', writeLaunchPolicy(join(tmp.path, 'policy.yaml'))]));
   });
 
   afterAll(async () => {
@@ -71,7 +71,7 @@ describe.skipIf(why)(`sluice --gateway: the CLI as a Kerberos client${why ? ` (s
   it('sluice status --gateway shows the app as STRAM reports it, owner and all', async () => {
     const r = await as('alice', ['status', '--app', appId]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^app \S+ \(wordcount\): running, secure/m);
+    expect(r.stdout).toMatch(new RegExp(`^app ${appId} \\(wordcount\\): running, secure`, 'm')); // STRAM and the gateway name the app alike
     expect(r.stdout).toContain(`owner alice@EXAMPLE.TEST (via ${GW})`);
     // Without --app: her most recent running app.
     const latest = await as('alice', ['status', '--json']);
@@ -106,6 +106,28 @@ describe.skipIf(why)(`sluice --gateway: the CLI as a Kerberos client${why ? ` (s
     expect(r.stdout).toBe('');
     const still = JSON.parse((await as('alice', ['list', '--json'])).stdout) as AppSummary[];
     expect(still.find((a) => a.id === appId)?.state).toBe('RUNNING');
+  });
+
+  it('sluice share lets bob see the app, with --manage stop it, and --revoke takes that back at once', async () => {
+    const bobSees = async () => (JSON.parse((await as('bob', ['list', '--json'])).stdout) as AppSummary[]).map((a) => a.id);
+    const shared = await as('alice', ['share', appId, '--with', 'bob']);
+    expect(shared.code, shared.stderr).toBe(0);
+    expect(shared.stdout).toBe(`app ${appId} is shared with\n  view:   bob@EXAMPLE.TEST\n  manage: -\n`);
+    expect(await bobSees()).toContain(appId);
+    const stop = await as('bob', ['shutdown', '--app', appId]);
+    expect(stop.stderr).toMatch(/\(403 FORBIDDEN\): .+ \(needs MANAGE_OTHER_USERS_APPS\) \[GATEWAY_REFUSED\]\n$/);
+    expect((await as('alice', ['share', appId, '--with', 'bob', '--manage'])).stdout).toContain('  view:   -\n  manage: bob@EXAMPLE.TEST\n');
+    const revoked = await as('alice', ['share', appId, '--with', 'bob@EXAMPLE.TEST', '--revoke']);
+    expect(revoked.stdout).toBe(`app ${appId} is shared with\n  view:   -\n  manage: -\n`);
+    expect(await bobSees()).not.toContain(appId);
+    // Only the owner (or a holder of MANAGE_OTHER_USERS_APPS) changes the shares.
+    const bobShares = await as('bob', ['share', appId, '--with', 'bob']);
+    expect([bobShares.code, bobShares.stderr]).toEqual([2, expect.stringMatching(/^sluice share: the gateway refused \(403 FORBIDDEN\)/)]);
+  });
+
+  it('sluice whoami prints groups, roles and permissions from the policy', async () => {
+    const r = await as('alice', ['whoami']);
+    expect(r.stdout).toBe('principal:   alice@EXAMPLE.TEST\ngroups:      -\nroles:       launcher\npermissions: LAUNCH_APPS\n');
   });
 
   it('without a ticket says to run kinit, in one line', async () => {

@@ -106,6 +106,7 @@ describe('sluice launch: bad --owner and --real-user are refused', () => {
     ['an owner over 256 characters', ['--owner', `${'a'.repeat(245)}@EXAMPLE.TEST`], /^sluice launch: --owner must be a principal .*, not 258 characters \[BAD_CONFIG\]$/],
     ['a newline in the owner', ['--owner', 'alice\n@EXAMPLE.TEST'], /^sluice launch: --owner must be a principal .*: character 6 is U\+000A \[BAD_CONFIG\]$/],
     ['an escape in the real user', ['--owner', OWNER, '--real-user', 'HTTP/\x1b[31mlocalhost'], /^sluice launch: --real-user must be a principal .*: character 6 is U\+001B \[BAD_CONFIG\]$/],
+    ['an app id with capitals and a slash', ['--app-id', 'Demo/../x'], /^sluice launch: --app-id .*an app id: lowercase letters, digits and dashes/],
     ['--real-user without --owner', ['--real-user', GATEWAY], /^sluice launch: --real-user names who launches for someone: give --owner <principal> too \[BAD_USAGE\]$/],
   ];
 
@@ -124,6 +125,6 @@ describe('sluice launch: bad --owner and --real-user are refused', () => {
   it('refuses --owner with --recover: a recovered app runs as it was launched', async () => {
     const r = await runCli(['launch', '--recover', join(tmp.path, 'app'), '--owner', OWNER], tmp.path);
     expect(r.code).toBe(2);
-    expect(r.stderr.split('\n')[0]).toMatch(/^sluice launch: --recover resumes an app as it was launched: .*--owner and --real-user do not apply \[BAD_USAGE\]$/);
+    expect(r.stderr.split('\n')[0]).toMatch(/^sluice launch: --recover resumes an app as it was launched: .*--owner, --real-user and --app-id do not apply \[BAD_USAGE\]$/);
   });
 });

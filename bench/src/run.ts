@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { handshakes, tokenVerify } from './cases/auth.js';
 import { fanout4, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
 import { demoE2e } from './cases/demo.js';
+import { gatewayCase } from './cases/gateway.js';
 import { stramHeartbeats } from './cases/stram.js';
 import { chart, table, type Skipped } from './lib/report.js';
 import { summarize, type Case, type Ctx, type Figure, type Summary, type Target } from './lib/suite.js';
@@ -22,7 +23,7 @@ const benchDir = fileURLToPath(new URL('..', import.meta.url));
 const root = join(benchDir, '..');
 
 /** In the order they run: memory-bounded scales on secure-vs-raw/100B-x100, so it comes after. */
-const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4, handshakes, stramHeartbeats, demoE2e, memoryBounded];
+const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4, handshakes, stramHeartbeats, gatewayCase, demoE2e, memoryBounded];
 
 const atLeast = (min: number): Target => ({ describe: `ratio >= ${min}`, met: (r) => r.ratio >= min });
 const TARGETS: [RegExp, Target][] = [
@@ -33,6 +34,9 @@ const TARGETS: [RegExp, Target][] = [
   [/^stram\/heartbeats-1000\/p99$/, { describe: '< 50 ms', met: (r) => r.value < 50 }],
   [/^demo\/e2e$/, { describe: '>= 1M tuples/s', met: (r) => r.value >= 1e6 }],
   [/^bs\/memory-bounded\/delivered$/, { describe: 'ratio = 1', met: (r) => r.ratio === 1 }],
+  // Informational: what the gateway's proxying and a Kerberos login cost.
+  [/^gateway\/status-calls$/, atLeast(0.5)],
+  [/^gateway\/spnego-logins$/, atLeast(0.1)],
 ];
 const targetFor = (name: string): Target | undefined => TARGETS.find(([re]) => re.test(name))?.[1];
 

@@ -79,6 +79,10 @@ export const principal: Parse<string> = (text, flag) => {
   return text;
 };
 
+/** An app id as STRAM makes them (`newAppId`): lowercase letters, digits and dashes, up to 64. */
+export const appId: Parse<string> = (text, flag) =>
+  /^[a-z0-9][a-z0-9-]{0,63}$/.test(text) ? text : refuse(flag, text, 'an app id: lowercase letters, digits and dashes, 1 to 64 characters, starting with a letter or digit');
+
 export function oneOf<T extends string>(values: readonly T[]): Parse<T> {
   return (text, flag) => (values.includes(text as T) ? (text as T) : refuse(flag, text, values.length === 2 ? `${values[0]} or ${values[1]}` : `one of ${values.join(', ')}`));
 }

@@ -7,6 +7,8 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerGatewayCommand } from './commands/gateway.js';
 import { registerGatewayClientCommands } from './commands/gateway-commands.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerPolicyCommands } from './commands/policy-check.js';
+import { registerShareCommand } from './commands/share.js';
 import { registerLogsCommand } from './commands/logs.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { helpConfiguration, withExamples } from './help.js';
@@ -49,6 +51,8 @@ export function buildProgram(): Command {
   registerInitCommand(program);
   registerGatewayCommand(program);
   registerGatewayClientCommands(program);
+  registerShareCommand(program);
+  registerPolicyCommands(program);
   return program;
 }
 

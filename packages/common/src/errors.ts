@@ -52,6 +52,8 @@ export const ErrorCodes = {
   STATE_CORRUPT: { closeCode: CloseCode.normal, retriable: false },
   STATE_IO: { closeCode: CloseCode.normal, retriable: true },
   BAD_CONFIG: { closeCode: CloseCode.normal, retriable: false },
+  // a gateway policy that fails validation: one fault a line, each naming its line in the file
+  BAD_POLICY: { closeCode: CloseCode.normal, retriable: false },
   INVALID_DAG: { closeCode: CloseCode.normal, retriable: false },
   /** An app folder's package.json is missing, unreadable or names no entry that exists (sluice launch DIR). */
   BAD_APP_PACKAGE: { closeCode: CloseCode.normal, retriable: false },

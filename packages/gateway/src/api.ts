@@ -17,6 +17,8 @@ export const ApiRoute = {
   app: '/apps/{id}',
   shutdown: '/apps/{id}/shutdown',
   permissions: '/apps/{id}/permissions',
+  audit: '/audit',
+  policy: '/policy',
 } as const;
 export type ApiRoute = (typeof ApiRoute)[keyof typeof ApiRoute];
 
@@ -29,6 +31,7 @@ export function apiPath(route: ApiRoute, id = ''): string {
 export interface WhoAmI {
   principal: string;
   realUser: string;
+  groups: string[];
   roles: string[];
   permissions: string[];
 }
@@ -97,10 +100,17 @@ export interface LaunchAnswer {
   id: string;
 }
 
-/** `GET|PUT /api/v1/apps/{id}/permissions`: who besides the owner may view or manage the app. */
+/** A share names a principal (`bob@EXAMPLE.COM`) or a group of the policy (`group:ops`). */
+const shareEntry = z
+  .string()
+  .min(1)
+  .max(256)
+  .regex(/^(group:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|[^\s@,*?]+@[^\s@,*?]+)$/, 'a share names a principal (bob@EXAMPLE.COM) or a group (group:ops)');
+
+/** `GET|PUT /api/v1/apps/{id}/permissions`: who besides the owner may view or manage the app (manage includes view). */
 export const AppPermissions = z.strictObject({
-  view: z.array(z.string().min(1).max(256)).max(256).default([]),
-  manage: z.array(z.string().min(1).max(256)).max(256).default([]),
+  view: z.array(shareEntry).max(256).default([]),
+  manage: z.array(shareEntry).max(256).default([]),
 });
 export type AppPermissions = z.infer<typeof AppPermissions>;
 
@@ -161,8 +171,9 @@ export class GatewayRefusal extends Error {
 }
 
 /**
- * Permissions (docs/security.md "Who may do what"). Until policies exist an app's owner alone
- * views and manages it, and anyone the gateway may act for may launch.
+ * Permissions a policy's roles grant (docs/security.md "Who may do what"). Default deny: without
+ * a role a principal holds none; an app's owner views and manages it regardless, and a share
+ * lets others view or manage one app. MANAGE_OTHER_USERS_APPS includes viewing them.
  */
 export const Permission = {
   launchApps: 'LAUNCH_APPS',
@@ -172,3 +183,48 @@ export const Permission = {
   managePolicy: 'MANAGE_POLICY',
 } as const;
 export type Permission = (typeof Permission)[keyof typeof Permission];
+
+/** What a request asks to do: every route names one, authorization decides it, the audit records it. */
+export const Action = {
+  whoami: 'whoami',
+  login: 'login',
+  listApps: 'apps.list',
+  launch: 'apps.launch',
+  viewApp: 'app.view',
+  shutdown: 'app.shutdown',
+  viewPermissions: 'app.permissions.view',
+  share: 'app.share',
+  readAudit: 'audit.read',
+  readPolicy: 'policy.read',
+} as const;
+export type Action = (typeof Action)[keyof typeof Action];
+
+export const Outcome = { allowed: 'allowed', denied: 'denied' } as const;
+export type Outcome = (typeof Outcome)[keyof typeof Outcome];
+
+/**
+ * One line of `<state-dir>/audit.jsonl` and one element of `GET /api/v1/audit`: who asked for
+ * what, whether it was allowed, and the rule that decided (`owner`, `share:view:bob@R`,
+ * `role:admin`, `default-deny`, ...). `status` is the HTTP status answered; `app` is empty when
+ * the request named none.
+ */
+export interface AuditRecord {
+  time: string;
+  principal: string;
+  realUser: string;
+  action: Action;
+  app: string;
+  outcome: Outcome;
+  rule: string;
+  status: number;
+}
+
+/** `GET /api/v1/policy` (MANAGE_POLICY): the policy in force, where it was read from and when. The file is the only way to change it. */
+export interface PolicyAnswer {
+  file: string | null;
+  /** ms since the epoch. */
+  loadedAt: number;
+  /** The last reload's faults, when the file on disk failed validation and the one in force is older. */
+  rejected: string[];
+  policy: { roles: Record<string, string[]>; groups: Record<string, string[]>; bindings: { role: string; principals: string[]; groups: string[] }[] };
+}

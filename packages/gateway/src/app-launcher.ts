@@ -71,6 +71,7 @@ export class AppLauncher {
       ...this.o.launchCommand.slice(1),
       'launch',
       `--app-dir=${appDir}`,
+      `--app-id=${id}`,
       `--owner=${caller}`,
       `--real-user=${this.o.gatewayPrincipal}`,
       '--log-format=json',

@@ -23,7 +23,8 @@ export interface Caller {
   via: Via;
 }
 
-const STATE_CHANGING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
+/** Methods that change state: a cookie needs its CSRF token for them, and each is audited. */
+export const STATE_CHANGING: ReadonlySet<string> = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
 
 export function noCredentials(reason = 'no credentials: send "Authorization: Negotiate" (kinit, then curl --negotiate -u :), a bearer token from POST /api/v1/login, or its cookie'): GatewayRefusal {
   return new GatewayRefusal(401, RefusalCode.noCredentials, reason);

@@ -1,7 +1,10 @@
 export * from './api.js';
 export { Gateway, DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, type GatewayOptions } from './server.js';
 export { Via, type Caller, type NegotiateAcceptor } from './auth.js';
-export { ProxyUsers } from './access.js';
+export { Authorizer, ProxyUsers, type Decision } from './access.js';
+export { AUDIT_FILE } from './audit-log.js';
+export { GROUP_PREFIX } from './groups.js';
+export { Policy, formatPolicyError, parsePolicy, type PolicyError } from './policy.js';
 export type { KeytabLoginFigures } from './metrics.js';
 export { REGISTRY_FILE } from './registry.js';
 export { KEYS_FILE } from './session-keys.js';

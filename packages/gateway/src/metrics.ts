@@ -20,6 +20,8 @@ export class GatewayMetrics {
   readonly logins = new Counter({ name: 'sluice_gateway_logins_total', help: 'sessions issued by POST /api/v1/login', registers: [this.registry] });
   readonly requests = new Counter({ name: 'sluice_gateway_requests_total', help: 'requests answered, by route template and status', labelNames: ['route', 'status'], registers: [this.registry] });
   readonly launches = new Counter({ name: 'sluice_gateway_launches_total', help: 'apps launched, by outcome', labelNames: ['outcome'], registers: [this.registry] });
+  readonly denials = new Counter({ name: 'sluice_gateway_authz_denials_total', help: 'requests refused FORBIDDEN by authorization, by the permission lacked', labelNames: ['permission'], registers: [this.registry] });
+  readonly policyReloads = new Counter({ name: 'sluice_gateway_policy_reloads_total', help: 'changes of the policy file: applied, or rejected (the last good policy stays in force)', labelNames: ['outcome'], registers: [this.registry] });
 
   constructor(sources: { appStates: () => AppState[]; keytab?: () => KeytabLoginFigures }) {
     new Gauge({

@@ -42,12 +42,12 @@ describe.skipIf(why)(`negotiateHeader against a real KDC${why ? ` (skipped: ${wh
     process.env['KRB5CCNAME'] = cc;
     const header = await negotiateHeader(url);
     expect(header).toMatch(/^Negotiate [A-Za-z0-9+/]+=*$/);
-    await expect(acceptor.accept(header)).resolves.toEqual({ principal: 'alice@EXAMPLE.TEST' });
+    await expect(acceptor.accept(header)).resolves.toMatchObject({ principal: 'alice@EXAMPLE.TEST' });
   });
 
   it('makes a token from a keytab and principal without touching the ticket cache', async () => {
     const header = await negotiateHeader(url, { keytab: realm.keytab('bob'), principal: 'bob@EXAMPLE.TEST' });
-    await expect(acceptor.accept(header)).resolves.toEqual({ principal: 'bob@EXAMPLE.TEST' });
+    await expect(acceptor.accept(header)).resolves.toMatchObject({ principal: 'bob@EXAMPLE.TEST' });
     expect(process.env['KRB5CCNAME']).toBe(`FILE:${realm.dir}/nobody.ccache`);
     expect(process.env['KRB5_CLIENT_KTNAME']).toBeUndefined();
     // Nothing was written to the cache in use.
@@ -73,6 +73,17 @@ describe.skipIf(why)(`negotiateHeader against a real KDC${why ? ` (skipped: ${wh
     expect(err.code).toBe('NO_TICKET');
     expect(err.message).toBe(
       'no valid Kerberos ticket for carol@EXAMPLE.TEST (the ticket expired): run kinit carol@EXAMPLE.TEST (or give --keytab and --principal)',
+    );
+  });
+
+  it('says to name the gateway by its host name when the KDC knows no such service', async () => {
+    const cc = `FILE:${realm.dir}/alice.ccache`;
+    await realm.kinit('alice', cc);
+    process.env['KRB5CCNAME'] = cc;
+    const err = await failure(negotiateHeader('http://127.0.0.1:8443'));
+    expect(err.code).toBe('NO_TICKET');
+    expect(err.message).toBe(
+      "the KDC knows no service HTTP/127.0.0.1@EXAMPLE.TEST for the gateway http://127.0.0.1:8443: give --gateway with the host name of the gateway's principal (HTTP/<host>), not an IP address or an alias",
     );
   });
 

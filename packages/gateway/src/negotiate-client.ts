@@ -81,12 +81,20 @@ export async function negotiateHeader(gatewayUrl: string, options: NegotiateOpti
         : await withEnv({}, step);
     return `Negotiate ${token}`;
   } catch (err) {
-    throw await noTicket(err, service, options);
+    throw await noTicket(err, gatewayUrl, service, options);
   }
 }
 
-async function noTicket(err: unknown, service: string, options: NegotiateOptions): Promise<SluiceError> {
+async function noTicket(err: unknown, gatewayUrl: string, service: string, options: NegotiateOptions): Promise<SluiceError> {
   const detail = (err instanceof Error ? err.message : String(err)).replace(/^.*Minor code may provide more information:\s*/s, '').trim();
+  const unknown = /Server (\S+) not found in Kerberos database/.exec(detail);
+  if (unknown) {
+    return new SluiceError(
+      'NO_TICKET',
+      `the KDC knows no service ${unknown[1]} for the gateway ${gatewayUrl}: give --gateway with the host name of the gateway's principal (HTTP/<host>), not an IP address or an alias`,
+      { cause: err },
+    );
+  }
   if (options.keytab !== undefined) {
     return new SluiceError('NO_TICKET', `cannot get a Kerberos ticket for ${options.principal} from keytab ${options.keytab} (${service}): ${detail}`, { cause: err });
   }

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppDir, AppLock } from '@sluice/stram';
 import { AppState } from './api.js';
-import { ProxyUsers, mayManage, mayView } from './access.js';
 import { REGISTRY_FILE, Registry, appState, type AppEntry } from './registry.js';
 
 describe('the app registry', () => {
@@ -61,28 +60,5 @@ describe('the app registry', () => {
     writeFileSync(dir.failed, '{}', { mode: 0o600 });
     rmSync(dir.info);
     expect(appState(e)).toBe(AppState.failed);
-  });
-});
-
-describe('who may do what', () => {
-  const app: AppEntry = { id: 'a', name: 'n', owner: 'alice@R', realUser: 'HTTP/h@R', appDir: '/x', startedAt: 0, grants: { view: ['bob@R'], manage: ['carol@R'] } };
-
-  it('lets the owner view and manage, a view grant only view, a manage grant both, and nobody else either', () => {
-    expect([mayView(app, 'alice@R'), mayManage(app, 'alice@R')]).toEqual([true, true]);
-    expect([mayView(app, 'bob@R'), mayManage(app, 'bob@R')]).toEqual([true, false]);
-    expect([mayView(app, 'carol@R'), mayManage(app, 'carol@R')]).toEqual([true, true]);
-    expect([mayView(app, 'dave@R'), mayManage(app, 'dave@R')]).toEqual([false, false]);
-  });
-
-  it('matches proxy users by glob, with every other character literal', () => {
-    const realm = ProxyUsers.ofRealm('HTTP/gw.example.test@EXAMPLE.TEST');
-    expect(realm.globs).toEqual(['*@EXAMPLE.TEST']);
-    expect(realm.allows('alice@EXAMPLE.TEST')).toBe(true);
-    expect(realm.allows('alice@EXAMPLE.TESTING')).toBe(false);
-    expect(realm.allows('alice@EXAMPLExTEST')).toBe(false);
-    expect(realm.allows('alice@OTHER.TEST')).toBe(false);
-    const some = new ProxyUsers(['alice@R', 'svc-?@R']);
-    expect(['alice@R', 'svc-1@R', 'svc-12@R', 'bob@R'].map((p) => some.allows(p))).toEqual([true, true, false, false]);
-    expect(new ProxyUsers([]).allows('alice@R')).toBe(false);
   });
 });

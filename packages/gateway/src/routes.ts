@@ -2,32 +2,36 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from '@sluice/common';
 import {
   API_PREFIX,
+  Action,
   ApiRoute,
   AppPermissions,
   GatewayRefusal,
   LaunchRequest,
-  Permission,
   RefusalCode,
   SESSION_COOKIE,
   type AppDetail,
+  type AuditRecord,
+  type PolicyAnswer,
   type AppSummary,
   type LaunchAnswer,
   type LoginAnswer,
   type ShutdownAnswer,
   type WhoAmI,
 } from './api.js';
-import { ProxyUsers, mayView, requireManage, requireOwner, requireView } from './access.js';
+import type { Authorizer } from './access.js';
 import type { AppLauncher } from './app-launcher.js';
+import { MAX_AUDIT_READ, type AuditLog } from './audit-log.js';
 import { Via, type Caller } from './auth.js';
 import { readJson } from './http-io.js';
 import type { GatewayMetrics } from './metrics.js';
+import type { PolicyFile } from './policy-file.js';
 import { summaryOf, type AppEntry, type Registry } from './registry.js';
 import type { StramProxy } from './stram-proxy.js';
 import type { WebSessions } from './web-session.js';
 
 /**
- * The API's routes (docs/security.md "The gateway API"): each names its method and template, who
- * may call it, and a handler from an authenticated caller to an answer. Handlers refuse by
+ * The API's routes (docs/security.md "The gateway API"): each names its method, template and
+ * action, and a handler from an authorised caller to an answer. Handlers refuse bad input by
  * throwing GatewayRefusal; the server turns that into the status and JSON body.
  */
 
@@ -36,7 +40,9 @@ export interface RouteParts {
   launcher: AppLauncher;
   proxy: StramProxy;
   sessions: WebSessions;
-  proxyUsers: ProxyUsers;
+  authz: Authorizer;
+  policy: PolicyFile;
+  audit: AuditLog;
   metrics: GatewayMetrics;
   logger: Logger;
   maxBodyBytes: number;
@@ -48,14 +54,21 @@ export interface Answer {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** The app a launch created, for its audit record. */
+  app?: string;
 }
 
+/**
+ * One route. The server authenticates the caller, finds the app of an `{id}` route, and asks
+ * authorize() for `action` before the handler runs: handlers never decide who may call them.
+ */
 export interface Route {
   method: 'GET' | 'POST' | 'PUT';
   route: ApiRoute;
+  action: Action;
   /** Login takes a Kerberos ticket only; every other route any credential. */
   only?: Via;
-  handle(p: RouteParts, caller: Caller, req: IncomingMessage, id: string): Promise<Answer>;
+  handle(p: RouteParts, caller: Caller, req: IncomingMessage, entry: AppEntry | undefined): Promise<Answer>;
 }
 
 const ok = (body: unknown, status = 200): Answer => ({ status, body });
@@ -64,11 +77,16 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     route: ApiRoute.whoami,
-    handle: async (p, caller) => ok({ principal: caller.principal, realUser: '', roles: [], permissions: p.proxyUsers.allows(caller.principal) ? [Permission.launchApps] : [] } satisfies WhoAmI),
+    action: Action.whoami,
+    handle: async (p, caller) => {
+      const policy = p.policy.current();
+      return ok({ principal: caller.principal, realUser: '', groups: policy.groups.of(caller.principal), roles: policy.rolesOf(caller.principal), permissions: policy.permissionsOf(caller.principal) } satisfies WhoAmI);
+    },
   },
   {
     method: 'POST',
     route: ApiRoute.login,
+    action: Action.login,
     only: Via.negotiate,
     handle: async (p, caller) => {
       const answer: LoginAnswer = await p.sessions.issue(caller.principal);
@@ -82,15 +100,14 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     route: ApiRoute.apps,
-    handle: async (p, caller) => ok(p.registry.list().filter((e) => mayView(e, caller.principal)).map((e) => summaryOf(e)) satisfies AppSummary[]),
+    action: Action.listApps,
+    handle: async (p, caller) => ok(p.registry.list().filter((e) => p.authz.authorize(caller.principal, Action.viewApp, e).allowed).map((e) => summaryOf(e)) satisfies AppSummary[]),
   },
   {
     method: 'POST',
     route: ApiRoute.apps,
+    action: Action.launch,
     handle: async (p, caller, req) => {
-      if (!p.proxyUsers.allows(caller.principal)) {
-        throw new GatewayRefusal(403, RefusalCode.forbidden, `the gateway may not act for ${caller.principal} (its proxy users are ${p.proxyUsers.globs.join(', ') || 'nobody'})`, Permission.launchApps);
-      }
       const request = await readJson(req, LaunchRequest, p.maxBodyBytes);
       let entry: AppEntry;
       try {
@@ -106,53 +123,63 @@ export const ROUTES: readonly Route[] = [
       }
       p.registry.add(entry);
       p.metrics.launches.inc({ outcome: 'launched' });
-      return ok({ id: entry.id } satisfies LaunchAnswer, 201);
+      return { ...ok({ id: entry.id } satisfies LaunchAnswer, 201), app: entry.id };
     },
   },
   {
     method: 'GET',
     route: ApiRoute.app,
-    handle: async (p, caller, _req, id) => {
-      const entry = find(p, id);
-      requireView(entry, caller.principal);
-      return ok((await p.proxy.status(entry, caller.principal)) satisfies AppDetail);
-    },
+    action: Action.viewApp,
+    handle: async (p, caller, _req, entry) => ok((await p.proxy.status(entry!, caller.principal, p.authz.scopes(caller.principal, entry!))) satisfies AppDetail),
   },
   {
     method: 'POST',
     route: ApiRoute.shutdown,
-    handle: async (p, caller, _req, id) => {
-      const entry = find(p, id);
-      requireManage(entry, caller.principal);
-      await p.proxy.shutdown(entry, caller.principal);
-      p.logger.info({ app: id, by: caller.principal }, 'shutdown requested');
-      return ok({ id, shutdown: 'requested' } satisfies ShutdownAnswer, 202);
+    action: Action.shutdown,
+    handle: async (p, caller, _req, entry) => {
+      await p.proxy.shutdown(entry!, caller.principal, p.authz.scopes(caller.principal, entry!));
+      p.logger.info({ app: entry!.id, by: caller.principal }, 'shutdown requested');
+      return ok({ id: entry!.id, shutdown: 'requested' } satisfies ShutdownAnswer, 202);
     },
   },
   {
     method: 'GET',
     route: ApiRoute.permissions,
-    handle: async (p, caller, _req, id) => {
-      const entry = find(p, id);
-      requireView(entry, caller.principal);
-      return ok(entry.grants satisfies AppPermissions);
-    },
+    action: Action.viewPermissions,
+    handle: async (_p, _caller, _req, entry) => ok(entry!.grants satisfies AppPermissions),
   },
   {
     method: 'PUT',
     route: ApiRoute.permissions,
-    handle: async (p, caller, req, id) => {
-      const entry = find(p, id);
-      requireOwner(entry, caller.principal);
+    action: Action.share,
+    handle: async (p, _caller, req, entry) => {
       const grants = await readJson(req, AppPermissions, p.maxBodyBytes);
-      p.logger.info({ app: id, view: grants.view, manage: grants.manage }, 'app shared');
-      return ok(p.registry.setGrants(id, grants).grants satisfies AppPermissions);
+      p.logger.info({ app: entry!.id, view: grants.view, manage: grants.manage }, 'app shared');
+      return ok(p.registry.setGrants(entry!.id, grants).grants satisfies AppPermissions);
     },
+  },
+  {
+    method: 'GET',
+    route: ApiRoute.audit,
+    action: Action.readAudit,
+    handle: async (p, _caller, req) => {
+      const query = new URL(req.url ?? '/', 'http://gateway').searchParams;
+      const limit = query.has('limit') ? Number(query.get('limit')) : 1_000;
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_AUDIT_READ) throw new GatewayRefusal(400, RefusalCode.badRequest, `limit must be a whole number from 1 to ${MAX_AUDIT_READ}`);
+      return ok(p.audit.read(limit, query.get('app') ?? undefined) satisfies AuditRecord[]);
+    },
+  },
+  {
+    method: 'GET',
+    route: ApiRoute.policy,
+    action: Action.readPolicy,
+    handle: async (p) => ok(p.policy.answer() satisfies PolicyAnswer),
   },
 ];
 
-function find(p: RouteParts, id: string): AppEntry {
-  const entry = p.registry.get(id);
+/** The app an `{id}` route names: 404 when this gateway has none of that id. */
+export function findApp(registry: Registry, id: string): AppEntry {
+  const entry = registry.get(id);
   if (!entry) throw new GatewayRefusal(404, RefusalCode.notFound, `no app ${id.slice(0, 100)} on this gateway`);
   return entry;
 }

@@ -3,21 +3,23 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SluiceError, systemClock, type Clock, type Logger } from '@sluice/common';
-import { GatewayRefusal, RefusalCode } from './api.js';
-import { ProxyUsers } from './access.js';
+import { GatewayRefusal, Outcome, RefusalCode, type Action } from './api.js';
+import { Authorizer, ProxyUsers, type Decision } from './access.js';
 import { AppLauncher } from './app-launcher.js';
-import { authenticate, type NegotiateAcceptor } from './auth.js';
+import { AuditLog } from './audit-log.js';
+import { STATE_CHANGING, authenticate, type Caller, type NegotiateAcceptor } from './auth.js';
 import { DEFAULT_MAX_BODY_BYTES, sendJson } from './http-io.js';
 import { GatewayMetrics, type KeytabLoginFigures } from './metrics.js';
 import { appState, Registry } from './registry.js';
-import { matchRoute, type RouteParts } from './routes.js';
+import { PolicyFile } from './policy-file.js';
+import { findApp, matchRoute, type RouteParts } from './routes.js';
 import { StramProxy } from './stram-proxy.js';
 import { WebSessions } from './web-session.js';
 
 /**
  * `sluice gateway` (docs/security.md "The gateway"): the HTTP server in front of the apps. It
- * authenticates every request (auth.ts), authorises it (access.ts), and answers from the
- * registry, the launcher or the app's STRAM. Bad input of any kind is one refusal with its code;
+ * authenticates every request (auth.ts), authorises it (access.ts, the one decision point),
+ * audits it (audit-log.ts), and answers from the registry, the launcher or the app's STRAM. Bad input of any kind is one refusal with its code;
  * a handler's bug is a 500 with nothing of the error in the body, never a crash.
  */
 
@@ -34,6 +36,8 @@ export interface GatewayOptions {
   port?: number;
   /** Whom the gateway may launch for (globs); default everyone of its own realm. */
   proxyUsers?: readonly string[];
+  /** The policy file (YAML or JSON), reloaded on change; without one nobody holds a role. */
+  policyFile?: string;
   tokenTtlMs?: number;
   keyRollMs?: number;
   maxBodyBytes?: number;
@@ -50,6 +54,7 @@ export class Gateway {
     private readonly server: Server,
     readonly url: string,
     readonly metrics: GatewayMetrics,
+    private readonly parts: RouteParts,
   ) {}
 
   static async start(options: GatewayOptions): Promise<Gateway> {
@@ -60,6 +65,10 @@ export class Gateway {
     const registry = Registry.open(o.stateDir);
     const sessions = await WebSessions.open({ stateDir: o.stateDir, tokenTtlMs: o.tokenTtlMs, keyRollMs: o.keyRollMs, clock: o.clock });
     const metrics = new GatewayMetrics({ appStates: () => registry.list().map(appState), ...(o.keytabFigures ? { keytab: o.keytabFigures } : {}) });
+    const reloads = { applied: () => metrics.policyReloads.inc({ outcome: 'applied' }), rejected: () => metrics.policyReloads.inc({ outcome: 'rejected' }) };
+    const policy = o.policyFile ? PolicyFile.open(o.policyFile, { logger: o.logger, reloads }) : PolicyFile.none({ logger: o.logger, reloads });
+    if (!o.policyFile) o.logger.warn('no --policy: nobody holds a role, so nobody may launch (default deny)');
+    const proxyUsers = o.proxyUsers ? new ProxyUsers(o.proxyUsers) : ProxyUsers.ofRealm(o.principal);
     const parts: RouteParts = {
       registry,
       sessions,
@@ -67,7 +76,9 @@ export class Gateway {
       logger: o.logger,
       maxBodyBytes: o.maxBodyBytes,
       secureCookie: false,
-      proxyUsers: o.proxyUsers ? new ProxyUsers(o.proxyUsers) : ProxyUsers.ofRealm(o.principal),
+      authz: new Authorizer(() => policy.current(), proxyUsers),
+      policy,
+      audit: AuditLog.open(o.stateDir),
       launcher: new AppLauncher({ stateDir: o.stateDir, launchCommand: o.launchCommand, builtinApps: o.builtinApps, gatewayPrincipal: o.principal, logger: o.logger }),
       proxy: new StramProxy({ clock: o.clock, logger: o.logger }),
     };
@@ -79,14 +90,18 @@ export class Gateway {
     await listen(server, o.host, o.port);
     const { port } = server.address() as AddressInfo;
     const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
-    o.logger.info({ url, principal: o.principal, stateDir: o.stateDir, apps: registry.list().length, proxyUsers: parts.proxyUsers.globs }, 'gateway serving');
-    return new Gateway(server, url, metrics);
+    o.logger.info({ url, principal: o.principal, stateDir: o.stateDir, apps: registry.list().length, proxyUsers: proxyUsers.globs, policy: policy.file ?? null }, 'gateway serving');
+    return new Gateway(server, url, metrics, parts);
   }
 
   /** Stops serving; the apps it launched run on. */
   close(): Promise<void> {
+    this.parts.policy.close();
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      this.server.close(() => {
+        this.parts.audit.close();
+        resolve();
+      });
       this.server.closeAllConnections();
     });
   }
@@ -117,6 +132,7 @@ async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMe
   const path = (req.url ?? '/').split('?')[0]!;
   const method = req.method ?? 'GET';
   let label = 'unknown';
+  let decided: { caller: Caller; action: Action; app: string; decision: Decision } | undefined;
   try {
     if (method === 'GET' && path === '/metrics') {
       label = '/metrics';
@@ -136,13 +152,42 @@ async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMe
       if (err instanceof GatewayRefusal) p.metrics.authFailures.inc({ code: err.code });
       throw err;
     }
-    const answer = await match.route.handle(p, caller, req, match.id);
+    const { action } = match.route;
+    const entry = match.route.route.includes('{id}') ? findApp(p.registry, match.id) : undefined;
+    decided = { caller, action, app: entry?.id ?? '', decision: p.authz.authorize(caller.principal, action, entry) };
+    if (!decided.decision.allowed) {
+      p.metrics.denials.inc({ permission: decided.decision.permission ?? '' });
+      throw p.authz.refusal(caller.principal, action, decided.decision, entry);
+    }
+    const answer = await match.route.handle(p, caller, req, entry);
+    if (answer.app) decided.app = answer.app;
+    // Recorded before the answer leaves: a client that has its answer finds the record.
+    if (STATE_CHANGING.has(method)) audit(p, decided, answer.status);
     sendJson(res, answer.status, answer.body, answer.headers);
   } catch (err) {
+    if (decided && (!decided.decision.allowed || STATE_CHANGING.has(method))) audit(p, decided, err instanceof GatewayRefusal ? err.status : 500);
     refuse(p.logger, req, res, err, label);
   } finally {
     p.metrics.requests.inc({ route: label, status: String(res.statusCode) });
     req.resume();
+  }
+}
+
+/** One audit record: every state-changing request that reached authorization, and every denial. */
+function audit(p: RouteParts, d: { caller: Caller; action: Action; app: string; decision: Decision }, status: number): void {
+  try {
+    p.audit.append({
+      time: new Date().toISOString(),
+      principal: d.caller.principal,
+      realUser: '',
+      action: d.action,
+      app: d.app,
+      outcome: d.decision.allowed ? Outcome.allowed : Outcome.denied,
+      rule: d.decision.rule,
+      status,
+    });
+  } catch (err) {
+    p.logger.error({ err: (err as Error).message }, 'cannot append to the audit log');
   }
 }
 

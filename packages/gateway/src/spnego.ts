@@ -30,6 +30,8 @@ export interface AcceptorOptions {
 
 export interface Accepted {
   principal: string;
+  /** GSSAPI's answer token (base64), for `WWW-Authenticate: Negotiate <it>` (mutual authentication); empty when there is none. */
+  response: string;
 }
 
 /** `HTTP/host@REALM` → `HTTP@host`, the host-based service name GSSAPI takes. */
@@ -135,14 +137,13 @@ export class KerberosAcceptor {
       );
     });
     try {
-      const principal = await Promise.race([this.step(token), timeout]);
-      return { principal };
+      return await Promise.race([this.step(token), timeout]);
     } finally {
       clearTimeout(timer);
     }
   }
 
-  private async step(token: string): Promise<string> {
+  private async step(token: string): Promise<Accepted> {
     try {
       const server = await kerberos.initializeServer(this.service);
       await server.step(token);
@@ -150,7 +151,7 @@ export class KerberosAcceptor {
         // SPNEGO would need another round trip; HTTP Negotiate with Kerberos needs exactly one.
         throw new GatewayRefusal(401, RefusalCode.negotiateFailed, 'the Negotiate exchange did not complete in one step (is the token a Kerberos one?)');
       }
-      return server.username;
+      return { principal: server.username, response: server.response ?? '' };
     } catch (err) {
       if (err instanceof GatewayRefusal) throw err;
       const { code, reason } = classifyGssError(err instanceof Error ? err.message : String(err));

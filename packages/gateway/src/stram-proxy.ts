@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import type { Clock, Logger } from '@sluice/common';
-import { AppDir, signWebToken } from '@sluice/stram';
+import { AppDir, signWebToken, type WebScope } from '@sluice/stram';
 import { AppState, GatewayRefusal, RefusalCode, type AppDetail } from './api.js';
 import { appState, summaryOf, type AppEntry } from './registry.js';
 
 /**
  * Calls an app's STRAM REST API for a caller the gateway has already authorised
  * (docs/security.md "Launching as the caller"). Each call carries a web-service token minted for
- * that app alone (HS256 with the app's own web key, audience the app id, subject the caller) and
- * living a minute; the gateway never hands it out. A STRAM that does not answer is
+ * that app alone (HS256 with the app's own web key, audience the app id, subject the caller,
+ * `scope` what the caller may do with that app: view, manage) and living a minute; the gateway
+ * never hands it out, and STRAM refuses what its scope does not cover. A STRAM that does not answer is
  * APP_UNREACHABLE with the registry's view of the app.
  */
 
@@ -25,7 +26,7 @@ export class StramProxy {
   constructor(private readonly o: StramProxyOptions) {}
 
   /** The app with STRAM's status (from failed.json once it FAILED; none once it finished). */
-  async status(entry: AppEntry, caller: string): Promise<AppDetail> {
+  async status(entry: AppEntry, caller: string, scope: readonly WebScope[]): Promise<AppDetail> {
     const state = appState(entry);
     const summary = summaryOf(entry, state);
     if (state === AppState.finished) return { ...summary, status: null };
@@ -34,23 +35,23 @@ export class StramProxy {
       return { ...summary, status: report ? { app: report.app, containers: report.containers, operators: report.operators } : null };
     }
     const [app, containers, operators] = await Promise.all([
-      this.call<Record<string, unknown>>(entry, caller, 'GET', '/ws/v1/app'),
-      this.call<{ containers: unknown[] }>(entry, caller, 'GET', '/ws/v1/containers'),
-      this.call<{ operators: unknown[] }>(entry, caller, 'GET', '/ws/v1/operators'),
+      this.call<Record<string, unknown>>(entry, caller, scope, 'GET', '/ws/v1/app'),
+      this.call<{ containers: unknown[] }>(entry, caller, scope, 'GET', '/ws/v1/containers'),
+      this.call<{ operators: unknown[] }>(entry, caller, scope, 'GET', '/ws/v1/operators'),
     ]);
     return { ...summary, status: { app, containers: containers.containers, operators: operators.operators } };
   }
 
   /** Asks the app's STRAM to shut down; it has accepted when this resolves. */
-  async shutdown(entry: AppEntry, caller: string): Promise<void> {
+  async shutdown(entry: AppEntry, caller: string, scope: readonly WebScope[]): Promise<void> {
     const state = appState(entry);
     if (state === AppState.finished || state === AppState.failed) {
       throw new GatewayRefusal(409, RefusalCode.notRunning, `app ${entry.id} is ${state}; there is nothing to shut down`, undefined, summaryOf(entry, state));
     }
-    await this.call(entry, caller, 'POST', '/ws/v1/shutdown');
+    await this.call(entry, caller, scope, 'POST', '/ws/v1/shutdown');
   }
 
-  private async call<T>(entry: AppEntry, caller: string, method: string, path: string): Promise<T> {
+  private async call<T>(entry: AppEntry, caller: string, scope: readonly WebScope[], method: string, path: string): Promise<T> {
     const dir = new AppDir(entry.appDir);
     const unreachable = (why: string, status = 503) => new GatewayRefusal(status, RefusalCode.appUnreachable, `the STRAM of app ${entry.id} ${why}`, undefined, summaryOf(entry));
     let rest: string;
@@ -62,7 +63,7 @@ export class StramProxy {
     } catch {
       throw unreachable('has not said where it listens (no stram.json); it is starting, or gone');
     }
-    const token = await signWebToken(key, { app: appId, user: caller, now: this.o.clock.now(), ttlMs: PROXY_TOKEN_TTL_MS });
+    const token = await signWebToken(key, { app: appId, user: caller, now: this.o.clock.now(), ttlMs: PROXY_TOKEN_TTL_MS, scope });
     let res: Response;
     try {
       res = await fetch(`${rest}${path}`, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(this.o.timeoutMs ?? 5_000) });

@@ -103,4 +103,20 @@ describe('STRAM REST API', () => {
     await s.stopped;
     expect(s.appState).toBe('stopped');
   });
+
+  it('holds a token to its scope: a view token reads but gets 403 "scope" (permission manage) on shutdown; a manage token shuts down', async () => {
+    const s = await launch();
+    const token = (scope: ('view' | 'manage')[]) => signWebToken(webKey(s), { app: s.appId, user: 'bob@R', now: Date.now(), ttlMs: 60_000, scope });
+    const view = await token(['view']);
+    expect((await get(s, '/ws/v1/app', view)).status).toBe(200);
+    const post = (t: string) => fetch(`${s.restUrl}/ws/v1/shutdown`, { method: 'POST', headers: { authorization: `Bearer ${t}` } });
+    const refused = await post(view);
+    expect([refused.status, await refused.json()]).toEqual([403, expect.objectContaining({ error: 'forbidden', reason: 'scope', permission: 'manage' })]);
+    const none = await token([]);
+    expect((await get(s, '/ws/v1/operators', none)).body).toMatchObject({ reason: 'scope', permission: 'view' });
+    expect((await get(s, '/metrics', webToken(s))).text).toContain('sluice_auth_failures_total{endpoint="rest",reason="scope"} 2');
+    expect(s.appState).toBe('running');
+    expect((await post(await token(['view', 'manage']))).status).toBe(202);
+    await s.stopped;
+  });
 });

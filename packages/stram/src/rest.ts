@@ -20,12 +20,24 @@ export interface WebTokenClaims {
   user: string;
   now: number;
   ttlMs: number;
+  /** What the token may do (`view`, `manage`); a token without a scope, as the app's own web-token file, may do everything. */
+  scope?: readonly WebScope[];
+}
+
+/** Scopes of a web-service token: `view` reads the app, `manage` also shuts it down. */
+export const WebScope = { view: 'view', manage: 'manage' } as const;
+export type WebScope = (typeof WebScope)[keyof typeof WebScope];
+
+/** Who a verified token names and what it may do (undefined: no scope claim, full access). */
+export interface WebTokenSubject {
+  user: string;
+  scope: readonly string[] | undefined;
 }
 
 /** Signs a web-service token (HS256) for `user` on `app`. */
 export async function signWebToken(key: Uint8Array, c: WebTokenClaims): Promise<string> {
   const iat = Math.floor(c.now / 1000);
-  return new SignJWT({})
+  return new SignJWT(c.scope ? { scope: [...c.scope] } : {})
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuer(WEB_TOKEN_ISSUER)
     .setSubject(c.user)
@@ -55,15 +67,18 @@ export class RestAuthError extends Error {
   }
 }
 
-/** Checks an Authorization header; returns the token's subject or throws RestAuthError. */
-export async function verifyWebToken(header: string | undefined, key: Uint8Array, app: string, now: number): Promise<string> {
+/** Checks an Authorization header; returns the token's subject and scope or throws RestAuthError. */
+export async function verifyWebToken(header: string | undefined, key: Uint8Array, app: string, now: number): Promise<WebTokenSubject> {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
   if (!m) throw new RestAuthError(RestAuthFailure.missing, 'no bearer token; send "Authorization: Bearer <contents of the app directory\'s web-token file>"');
   const jwt = m[1]!;
   try {
     const { payload } = await jwtVerify(jwt, key, { algorithms: ['HS256'], issuer: WEB_TOKEN_ISSUER, audience: app, currentDate: new Date(now), requiredClaims: ['exp', 'sub'] });
-    return payload.sub!;
+    const scope = payload['scope'];
+    if (scope !== undefined && !(Array.isArray(scope) && scope.every((x) => typeof x === 'string'))) throw new RestAuthError(RestAuthFailure.malformed, 'web token scope is not a list of names');
+    return { user: payload.sub!, scope: scope as string[] | undefined };
   } catch (err) {
+    if (err instanceof RestAuthError) throw err;
     if (err instanceof errors.JWTExpired) throw new RestAuthError(RestAuthFailure.expired, `web token expired at ${new Date(Number(err.payload.exp) * 1000).toISOString()}; relaunch or ask the app owner for a new one`);
     if (err instanceof errors.JWSSignatureVerificationFailed || (err instanceof errors.JWTClaimValidationFailed && err.claim === 'aud')) {
       // Signed with another key: say whose, if it names another app (it cannot be trusted either way).
@@ -136,10 +151,20 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
+/** The scope each route needs: reading needs view, shutting down manage. */
+const ROUTE_SCOPE: Record<string, WebScope> = {
+  'GET /ws/v1/app': WebScope.view,
+  'GET /ws/v1/containers': WebScope.view,
+  'GET /ws/v1/operators': WebScope.view,
+  'GET /metrics': WebScope.view,
+  'POST /ws/v1/shutdown': WebScope.manage,
+};
+
 async function handle(o: Omit<RestServerOptions, 'host' | 'port'>, req: IncomingMessage, res: ServerResponse): Promise<void> {
   req.resume(); // bodies are not read: no endpoint takes one
+  let subject: WebTokenSubject;
   try {
-    await verifyWebToken(req.headers.authorization, o.key, o.app, o.clock.now());
+    subject = await verifyWebToken(req.headers.authorization, o.key, o.app, o.clock.now());
   } catch (err) {
     if (!(err instanceof RestAuthError)) throw err;
     o.metrics.authFailures.inc({ endpoint: 'rest', reason: err.reason });
@@ -149,6 +174,12 @@ async function handle(o: Omit<RestServerOptions, 'host' | 'port'>, req: Incoming
   }
   const path = (req.url ?? '/').split('?')[0];
   const route = `${req.method} ${path}`;
+  const needs = ROUTE_SCOPE[route];
+  if (needs && subject.scope !== undefined && !subject.scope.includes(needs)) {
+    o.metrics.authFailures.inc({ endpoint: 'rest', reason: 'scope' });
+    o.logger.warn({ reason: 'scope', path: req.url, user: subject.user, needs }, 'REST request refused');
+    return send(res, 403, { error: 'forbidden', reason: 'scope', permission: needs, message: `this web token may ${subject.scope.join(', ') || 'do nothing'}; ${route} needs ${needs}` });
+  }
   switch (route) {
     case 'GET /ws/v1/app':
       return send(res, 200, o.backend.app());

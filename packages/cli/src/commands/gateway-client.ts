@@ -6,6 +6,7 @@ import {
   apiPath,
   negotiateHeader,
   type AppDetail,
+  type AppPermissions,
   type AppSummary,
   type LaunchAnswer,
   type LaunchRequest,
@@ -84,6 +85,14 @@ export class GatewayClient {
 
   shutdown(id: string): Promise<ShutdownAnswer> {
     return this.call('POST', apiPath(ApiRoute.shutdown, id));
+  }
+
+  permissions(id: string): Promise<AppPermissions> {
+    return this.call('GET', apiPath(ApiRoute.permissions, id));
+  }
+
+  setPermissions(id: string, grants: AppPermissions): Promise<AppPermissions> {
+    return this.call('PUT', apiPath(ApiRoute.permissions, id), grants);
   }
 
   /**

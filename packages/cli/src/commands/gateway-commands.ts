@@ -32,18 +32,24 @@ export function registerGatewayClientCommands(program: Command): void {
       process.stdout.write(opts.json ? `${JSON.stringify(apps)}\n` : renderList(apps));
     });
   withExamples(list, ['list --gateway http://gw.example.com:8443', 'list --gateway http://gw.example.com:8443 --json']);
-  const whoami = addGatewayFlags(program.command('whoami').description('who a gateway takes you for: principal, roles and permissions'), 'ask')
+  const whoami = addGatewayFlags(program.command('whoami').description('who a gateway takes you for: principal, groups, roles and permissions'), 'ask')
     .addOption(flag('--json', 'print one JSON object'))
     .action(async (opts: GatewayFlags & { json?: boolean }) => {
       const client = await GatewayClient.login(need(opts, 'whoami'));
       const me = await client.whoami();
-      const lines = [`principal:   ${me.principal}`, ...(me.realUser ? [`real user:   ${me.realUser}`] : []), `roles:       ${me.roles.join(', ') || '-'}`, `permissions: ${me.permissions.join(', ') || '-'}`];
+      const lines = [
+        `principal:   ${me.principal}`,
+        ...(me.realUser ? [`real user:   ${me.realUser}`] : []),
+        `groups:      ${(me.groups ?? []).join(', ') || '-'}`,
+        `roles:       ${me.roles.join(', ') || '-'}`,
+        `permissions: ${me.permissions.join(', ') || '-'}`,
+      ];
       process.stdout.write(opts.json ? `${JSON.stringify(me)}\n` : `${lines.join('\n')}\n`);
     });
   withExamples(whoami, ['whoami --gateway http://gw.example.com:8443', 'whoami --gateway http://gw.example.com:8443 --keytab ~/alice.keytab --principal alice@EXAMPLE.COM']);
 }
 
-function need(opts: GatewayFlags, command: string): Flags {
+export function need(opts: GatewayFlags, command: string): Flags {
   // A usage error of our own: commander's "required option" would not say what the command is for.
   if (opts.gateway === undefined) throw new SluiceError('BAD_USAGE', `sluice ${command} asks a gateway: give --gateway <url>`);
   return opts as Flags;

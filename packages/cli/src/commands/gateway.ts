@@ -16,6 +16,7 @@ interface GatewayFlags {
   principal: string;
   stateDir: string;
   proxyUsers?: string;
+  policy?: string;
   tokenTtl?: number;
   keyRoll?: number;
   logLevel?: string;
@@ -37,6 +38,7 @@ export function registerGatewayCommand(program: Command): void {
     .addOption(flag('--host <host>', 'address to listen on', { default: '127.0.0.1' }))
     .addOption(flag('--port <port>', 'port to listen on (0: any free port)', { parse: port, default: '0' }))
     .addOption(flag('--proxy-users <globs>', 'comma-separated principals the gateway may launch for (* and ? match)', { shownDefault: '*@<the realm of --principal>' }))
+    .addOption(flag('--policy <file>', 'who may do what: roles, groups and bindings (YAML or JSON), reloaded on change; check it with sluice policy check', { shownDefault: 'none: nobody holds a role (default deny)' }))
     .addOption(flag('--token-ttl <duration>', 'lifetime of a login session (bearer token and cookie)', { parse: duration, shownDefault: '10m' }))
     .addOption(flag('--key-roll <duration>', 'how long one key signs sessions before the next takes over', { parse: duration, shownDefault: '1h' }))
     .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
@@ -59,6 +61,7 @@ export function registerGatewayCommand(program: Command): void {
         port: flags.port,
         tokenTtlMs: flags.tokenTtl ?? DEFAULT_TOKEN_TTL_MS,
         keyRollMs: flags.keyRoll ?? DEFAULT_KEY_ROLL_MS,
+        ...(flags.policy !== undefined ? { policyFile: resolve(flags.policy) } : {}),
         ...(flags.proxyUsers !== undefined ? { proxyUsers: flags.proxyUsers.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
         launchCommand: [process.execPath, fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))],
         builtinApps: { demo: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)) },
@@ -73,7 +76,7 @@ export function registerGatewayCommand(program: Command): void {
       logger.info({ signal }, 'gateway stopping; its apps run on');
       await Promise.allSettled([gateway.close(), login.stop()]);
     });
-  withExamples(cmd, ['gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway']);
+  withExamples(cmd, ['gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway --policy /etc/sluice/policy.yaml']);
 }
 
 /**

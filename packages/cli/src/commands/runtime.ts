@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
 import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, statePath, type RestartStrategy } from '@sluice/stram';
-import { configFlag, flag, logFormatFlag, logLevelFlag, principal } from '../flags.js';
+import { appId, configFlag, flag, logFormatFlag, logLevelFlag, principal } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { invocation } from '../invocation.js';
@@ -26,11 +26,12 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags {
   owner?: string;
   realUser?: string;
   resume?: boolean;
+  appId?: string;
 }
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
 /** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
-const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
+const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -52,7 +53,8 @@ export function registerRuntimeCommands(program: Command): void {
       }),
     )
     .addOption(flag('--owner <principal>', 'who the app runs as: owner of its tokens and of its web token; set by the gateway when it launches for someone', { parse: principal, shownDefault: 'the user running launch' }))
-    .addOption(flag('--real-user <principal>', 'who launches for --owner, recorded in every token as realUser; set by the gateway when it launches for someone', { parse: principal }));
+    .addOption(flag('--real-user <principal>', 'who launches for --owner, recorded in every token as realUser; set by the gateway when it launches for someone', { parse: principal }))
+    .addOption(flag('--app-id <id>', "the app's id; set by the gateway so it and STRAM name the app alike", { parse: appId, shownDefault: 'the app name and 8 random hex digits' }));
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
   addGatewayFlags(launch, 'launch');
@@ -74,14 +76,14 @@ export function registerRuntimeCommands(program: Command): void {
     if (opts.resume) {
       if (app === undefined || opts.appDir === undefined || opts.recover !== undefined) throw new SluiceError('BAD_USAGE', '--resume takes an app module and --app-dir (not --recover)');
       if (existsSync(statePath(new AppDir(resolve(opts.appDir))))) {
-        const { appDir, config: _config, insecure: _insecure, owner: _owner, realUser: _realUser, ...rest } = opts;
+        const { appDir, config: _config, insecure: _insecure, owner: _owner, realUser: _realUser, appId: _appId, ...rest } = opts;
         opts = { ...rest, recover: appDir };
         app = undefined;
       }
     }
     if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
-    if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure || opts.owner !== undefined || opts.realUser !== undefined)) {
-      throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir, --insecure, --owner and --real-user do not apply');
+    if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure || opts.owner !== undefined || opts.realUser !== undefined || opts.appId !== undefined)) {
+      throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir, --insecure, --owner, --real-user and --app-id do not apply');
     }
     if (opts.realUser !== undefined && opts.owner === undefined) throw new SluiceError('BAD_USAGE', '--real-user names who launches for someone: give --owner <principal> too');
     if (opts.insecure) warnInsecure();
@@ -104,6 +106,7 @@ export function registerRuntimeCommands(program: Command): void {
           insecure: opts.insecure ?? false,
           ...(opts.owner !== undefined ? { user: opts.owner } : {}),
           ...(opts.realUser !== undefined ? { realUser: opts.realUser } : {}),
+          ...(opts.appId !== undefined ? { appId: opts.appId } : {}),
           ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
         });
     const cli = invocation();
