@@ -30,6 +30,8 @@ import { SWARM_LABEL, SwarmApi, isTerminal, type SwarmTask } from './swarm-api.j
 export const SWARM_CREDENTIALS_FILE = 'sluice-credentials';
 export const SWARM_CREDENTIALS_MOUNT = `/run/secrets/${SWARM_CREDENTIALS_FILE}`;
 const POLL_MS = 500;
+/** Polls a killed task's service gets from an engine that stopped answering before it counts as gone. */
+const GIVE_UP_POLLS = 20;
 /** How long a task's log copy may take to catch up once it has ended. */
 const LOG_DRAIN_MS = 2_000;
 
@@ -219,11 +221,15 @@ export class SwarmLauncher implements Launcher {
         service = r.service;
         let logs: Promise<unknown> | undefined;
         let seen = false;
+        let unanswered = 0;
         for (;;) {
           const tasks = await this.api.tasks(r.service).catch(() => undefined);
+          // Told to stop and the engine no longer answers: nothing more will be learnt of this task.
+          if (!tasks && killed && ++unanswered > GIVE_UP_POLLS) break;
           if (tasks) {
             task = tasks[0];
-            if (!task && seen) break; // the service went away (removed by hand)
+            // The service went away (removed by hand, or by kill() before the swarm scheduled a task).
+            if (!task && (seen || killed)) break;
             seen ||= task !== undefined;
             const cid = task?.Status.ContainerStatus?.ContainerID;
             if (cid && !logs) logs = followLogs(this.api.engine, cid, spec.logPath).catch((err: Error) => log?.debug({ err: err.message }, 'cannot follow task logs (not on this node)'));
