@@ -56,8 +56,10 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
     let watching = true;
 
     beforeAll(async () => {
-      // Lifetimes of seconds: renewals and a reissue (new tokens, rotated buffer-server secrets) happen during the run.
-      demo = await env.startDemo(['--duration', '15s', '--renew-interval', '4s', '--max-lifetime', '12s']);
+      // Lifetimes of seconds: renewals and a reissue (new tokens, rotated buffer-server secrets) happen
+      // during the run, at 75% of the max lifetime. That is long enough for a task to start on a busy
+      // machine: a secret's token past its max date before its task starts is refused, and replaced.
+      demo = await env.startDemo(['--duration', '25s', '--renew-interval', '4s', '--max-lifetime', '24s']);
       const tasks = await allUp(demo);
       void (async () => {
         while (watching) {
