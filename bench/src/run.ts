@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { handshakes, tokenVerify } from './cases/auth.js';
 import { fanoutPartitioned, fanouts, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
 import { demoE2e } from './cases/demo.js';
+import { gatewayCase } from './cases/gateway.js';
 import { stramHeartbeats } from './cases/stram.js';
 import { chart, table, type Skipped } from './lib/report.js';
 import { summarize, type Case, type Ctx, type Figure, type Summary, type Target } from './lib/suite.js';
@@ -25,7 +26,7 @@ const root = join(benchDir, '..');
 const [fanout4, ...fanoutCurve] = fanouts;
 const [stram100, stram1000, ...stramCurve] = stramHeartbeats;
 // The curves' larger points (fanout 16 / 64, STRAM at 10,000 containers) come last: full runs only.
-const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4!, fanoutPartitioned, handshakes, stram100!, stram1000!, demoE2e, memoryBounded, ...fanoutCurve, ...stramCurve];
+const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4!, fanoutPartitioned, handshakes, stram100!, stram1000!, gatewayCase, demoE2e, memoryBounded, ...fanoutCurve, ...stramCurve];
 
 const atLeast = (min: number): Target => ({ describe: `ratio >= ${min}`, met: (r) => r.ratio >= min });
 const TARGETS: [RegExp, Target][] = [
@@ -40,6 +41,9 @@ const TARGETS: [RegExp, Target][] = [
   [/^demo\/e2e$/, { describe: '>= 2M tuples/s', met: (r) => r.value >= 2e6 }],
   [/^bs\/memory-bounded\/delivered$/, { describe: 'ratio = 1', met: (r) => r.ratio === 1 }],
   [/^bs\/memory-bounded\/rss-over-idle$/, { describe: 'ratio <= 1', met: (r) => r.ratio <= 1 }],
+  // Informational: what the gateway's proxying and a Kerberos login cost.
+  [/^gateway\/status-calls$/, atLeast(0.5)],
+  [/^gateway\/spnego-logins$/, atLeast(0.1)],
 ];
 const targetFor = (name: string): Target | undefined => TARGETS.find(([re]) => re.test(name))?.[1];
 

@@ -2,12 +2,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { KEYS_FILE, SESSION_AUDIENCE, SESSION_ISSUER, negotiateHeader } from '@sluice/gateway';
-import type { TestRealm } from '@sluice/gateway/testing';
+import { GATEWAY_LISTENING, gatewayCommand, gatewayUrl, type TestRealm } from '@sluice/gateway/testing';
 import { startCli, type CliProcess } from './runtime-cli.js';
 
 /** A real `sluice gateway` process on a test realm, and a client that speaks to it as a person. */
 
-export const GATEWAY_PRINCIPAL = 'HTTP/localhost@EXAMPLE.TEST';
+export { GATEWAY_PRINCIPAL } from '@sluice/gateway/testing';
 
 /** A policy file giving every principal of the test realm the role `launcher` (LAUNCH_APPS): what a gateway that lets its realm launch needs. */
 export function writeLaunchPolicy(file: string): string {
@@ -23,13 +23,10 @@ export interface GatewayRun {
 }
 
 export async function startGateway(realm: TestRealm, stateDir: string, cwd: string, args: string[] = []): Promise<GatewayRun> {
-  const cli = startCli(
-    ['gateway', '--port', '0', '--keytab', realm.keytab(GATEWAY_PRINCIPAL), '--principal', GATEWAY_PRINCIPAL, '--state-dir', stateDir, '--log-format', 'json', ...args],
-    cwd,
-    { ...realm.env(), SLUICE_LOG_LEVEL: 'info' },
-  );
-  const m = await cli.waitFor(/listening http:\/\/127\.0\.0\.1:(\d+)/);
-  return { cli, url: `http://localhost:${m[1]}`, pid: cli.child.pid! };
+  const command = gatewayCommand(realm, stateDir, args);
+  const cli = startCli(command.args, cwd, command.env);
+  const m = await cli.waitFor(GATEWAY_LISTENING);
+  return { cli, url: gatewayUrl(m[1]!), pid: cli.child.pid! };
 }
 
 export interface Answer<T = any> {
