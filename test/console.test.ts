@@ -2,11 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { processAlive } from '@sluice/stram';
 import { API_PREFIX, AUDIT_FILE, AppState, Permission, RefusalCode, type AuditRecord, type LoginAnswer } from '@sluice/gateway';
 import { TestRealm } from '@sluice/gateway/testing';
 import { browserUnavailable, launchBrowser, loadNegotiate, screenshot } from './helpers/browser.js';
-import { GATEWAY_PRINCIPAL, GatewayClient, startGateway, type GatewayRun } from './helpers/gateway-process.js';
+import { GATEWAY_PRINCIPAL, GatewayClient, startGateway, stopGatewayTest, type GatewayRun } from './helpers/gateway-process.js';
 import { tempDir, until } from './helpers/runtime-cli.js';
 
 /**
@@ -72,17 +71,7 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
 
   afterAll(async () => {
     for (const b of browsers) await b.close().catch(() => undefined);
-    gw?.cli.kill('SIGKILL');
-    await gw?.cli.exited;
-    try {
-      const { pid } = JSON.parse(readFileSync(join(stateDir, 'apps', app, 'stram.json'), 'utf8')) as { pid: number };
-      if (processAlive(pid)) process.kill(pid, 'SIGTERM');
-      await until(() => !processAlive(pid));
-    } catch {
-      // no app was launched, or it has stopped
-    }
-    for (const k of ['KRB5CCNAME', 'KRB5_CONFIG', 'KRB5_KDC_PROFILE']) delete process.env[k];
-    await realm?.stop();
+    await stopGatewayTest(gw, stateDir, app, realm);
     tmp.remove();
   });
 

@@ -1,3 +1,4 @@
+import type { OperatorView } from '@sluice/stram';
 import type { AppDetail } from '../api.js';
 
 /**
@@ -11,19 +12,8 @@ export interface DagView {
   streams: { name: string; from: string; to: string[]; locality: string }[];
 }
 
-export interface OperatorFigures {
-  id: string;
-  operator: string;
-  partition: number;
-  container: string;
-  window: number;
-  tuplesIn: number;
-  tuplesOut: number;
-  tuplesInPerSecond: number;
-  tuplesOutPerSecond: number;
-  latencyMs: number;
-  stalled: boolean;
-}
+/** An operator partition's figures, as STRAM's operator view has them. */
+export type OperatorFigures = Pick<OperatorView, 'id' | 'operator' | 'partition' | 'container' | 'window' | 'tuplesIn' | 'tuplesOut' | 'tuplesInPerSecond' | 'tuplesOutPerSecond' | 'latencyMs' | 'stalled'>;
 
 export interface RenewalHealth {
   expiry: string | null;
