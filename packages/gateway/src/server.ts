@@ -16,6 +16,7 @@ import { findApp, matchRoute, type RouteParts } from './routes.js';
 import { StramProxy } from './stram-proxy.js';
 import { serveConsole, type ConsoleOptions } from './console/serve.js';
 import { StaticFiles } from './console/static-files.js';
+import { LiveStreams } from './console/live.js';
 import { WebSessions } from './web-session.js';
 
 /**
@@ -89,7 +90,7 @@ export class Gateway {
       proxy: new StramProxy({ clock: o.clock, logger: o.logger }),
     };
     if (o.insecureDevLogin) o.logger.warn('--insecure-dev-login: the console signs anyone in as any principal; never expose this gateway');
-    const consoleOptions: ConsoleOptions = { acceptor: o.acceptor, devLogin: o.insecureDevLogin ?? false, keytab: o.keytabFigures, liveEveryMs: o.consoleLiveMs ?? 1_000, statics: StaticFiles.load() };
+    const consoleOptions: ConsoleOptions = { acceptor: o.acceptor, devLogin: o.insecureDevLogin ?? false, keytab: o.keytabFigures, live: new LiveStreams(o.consoleLiveMs ?? 1_000, o.logger), statics: StaticFiles.load() };
     const server = createServer({ headersTimeout: 10_000, requestTimeout: 120_000, maxHeaderSize: 32 * 1024 }, (req, res) => {
       void serve(parts, consoleOptions, req, res);
     });

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '@sluice/common';
-import { GatewayRefusal } from '../api.js';
+import { GatewayRefusal, RefusalCode } from '../api.js';
 import type { LiveFigures } from './views.js';
 
 /**
@@ -17,7 +17,29 @@ export interface LiveSource {
   signedIn(): Promise<boolean>;
 }
 
-export function streamLive(res: ServerResponse, source: LiveSource, everyMs: number, logger: Logger): void {
+/** Streams open at once on one gateway: each polls a STRAM every second, so they are bounded. */
+export const MAX_LIVE_STREAMS = 64;
+
+/** One gateway's live streams: how often they poll, and how many are open. */
+export class LiveStreams {
+  private open = 0;
+
+  constructor(
+    readonly everyMs: number,
+    private readonly logger: Logger,
+    readonly max = MAX_LIVE_STREAMS,
+  ) {}
+
+  /** Starts one stream on `res`; 503 when `max` are open already. */
+  start(res: ServerResponse, source: LiveSource): void {
+    if (this.open >= this.max) throw new GatewayRefusal(503, RefusalCode.internal, `the gateway already streams ${this.max} live pages; close some, or reload this one later`);
+    this.open++;
+    res.once('close', () => this.open--);
+    streamLive(res, source, this.everyMs, this.logger);
+  }
+}
+
+function streamLive(res: ServerResponse, source: LiveSource, everyMs: number, logger: Logger): void {
   res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive' });
   res.write('retry: 2000\n\n');
   let timer: NodeJS.Timeout | undefined;

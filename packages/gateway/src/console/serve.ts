@@ -12,7 +12,7 @@ import { endedSessionCookies, startSession } from '../session-cookies.js';
 import { appPage, appsPage, logPage, type AppRow } from './app-pages.js';
 import { auditPage, healthPage, signInPage, type AppRenewal } from './health-pages.js';
 import { html } from './html.js';
-import { streamLive } from './live.js';
+import type { LiveStreams } from './live.js';
 import { consolePath, page, sendHtml, type PageFrame, type Viewer } from './page.js';
 import { StaticFiles } from './static-files.js';
 import { figuresOf, liveOf, type AppFigures } from './views.js';
@@ -30,8 +30,8 @@ export interface ConsoleOptions {
   /** `--insecure-dev-login`: a form that signs anyone in as any principal, and a red banner on every page. */
   devLogin: boolean;
   keytab: (() => KeytabLoginFigures) | undefined;
-  /** How often the live figures poll STRAM. */
-  liveEveryMs: number;
+  /** The live figures' streams (how often they poll STRAM, how many may be open). */
+  live: LiveStreams;
   statics: StaticFiles;
 }
 
@@ -175,13 +175,13 @@ async function servePage(p: RouteParts, c: ConsoleOptions, frame: PageFrame, cal
   allow(p, caller, Action.viewApp, entry);
   if (m[2] === '/live') {
     const cookie = cookieValue(req.headers.cookie, SESSION_COOKIE);
-    streamLive(res, {
+    c.live.start(res, {
       poll: async () => {
         const { detail, figures } = await detailOf(p, caller, entry);
         return figures ? liveOf(figures) : { ended: detail.state };
       },
       signedIn: async () => (cookie === undefined ? caller.via !== 'cookie' : p.sessions.verify(cookie).then(() => true, () => false)),
-    }, c.liveEveryMs, p.logger);
+    });
     return '/console/apps/{id}/live';
   }
   if (m[3] !== undefined) {
