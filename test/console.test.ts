@@ -186,4 +186,13 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
     await expect.poll(() => page.locator('[data-live="state"]').textContent(), { timeout: 30_000 }).toBe(AppState.finished);
     expect(auditLines().filter((r) => r.action === 'app.shutdown' && r.principal === ALICE).map((r) => [r.outcome, r.status])).toEqual([['allowed', 202]]);
   });
+
+  it('signs alice out: the session cookie is gone from the browser', async () => {
+    const page = pages['alice']!;
+    await page.goto(`${gw.url}/console/`);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL('**/console/signed-out');
+    expect((await page.context().cookies()).map((c) => c.name)).not.toContain('sluice_session');
+    expect(await page.locator('[data-principal]').count()).toBe(0);
+  });
 });
