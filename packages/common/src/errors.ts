@@ -36,6 +36,11 @@ export const ErrorCodes = {
   BAD_MAC: { closeCode: CloseCode.unauthenticated, retriable: false },
   BAD_SEQUENCE: { closeCode: CloseCode.unauthenticated, retriable: false },
   WRONG_SERVICE: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // under TLS: a proof not bound to this TLS session, or a TLS peer that is not who it should be
+  NOT_BOUND: { closeCode: CloseCode.unauthenticated, retriable: false },
+  TLS_REFUSED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // a certificate signing request STRAM will not sign (bad signature, not a P-256 key)
+  BAD_CSR: { closeCode: CloseCode.malformed, retriable: false },
   // authorization (4403)
   RENEWER_MISMATCH: { closeCode: CloseCode.forbidden, retriable: false },
   NOT_ALLOWED: { closeCode: CloseCode.forbidden, retriable: false },

@@ -77,3 +77,19 @@ export { boundNamesAt, bufferServerIdOf, deployFor, physicalId, planApp, publica
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
 export { indexDataFrame, scanStreamFrame, streamHeader, type DataFrameIndex, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';
+export {
+  CHANNEL_BINDING_LABEL,
+  CHANNEL_BINDING_LENGTH,
+  STRAM_SAN_NAME,
+  TLS_MIN_VERSION,
+  certificateExpiry,
+  channelBinding,
+  derToPem,
+  expectSan,
+  pemToDer,
+  sanUri,
+  tlsMaterial,
+  uriNames,
+  type TlsMaterial,
+} from './tls.js';
+export { makeKeyAndCsr, type KeyAndCsr } from './tls-key.js';
