@@ -1,4 +1,4 @@
-import { connectAuthenticated, encode, type Token } from '@sluice/common';
+import { connectAuthenticated, encode, type ClientTls, type Token } from '@sluice/common';
 import { ClientSocket } from './client-socket.js';
 
 export interface PublisherOptions {
@@ -9,6 +9,8 @@ export interface PublisherOptions {
   window: number;
   onClose?(code: number, reason: string): void;
   handshakeTimeoutMs?: number;
+  /** Mutual TLS to a wss:// server, and the SAN it must carry (docs/protocol.md "Transport encryption"). */
+  tls?: ClientTls | undefined;
 }
 
 export interface Publisher {
@@ -32,7 +34,7 @@ export async function connectPublisher(o: PublisherOptions): Promise<Publisher> 
     o.url,
     o.token,
     { role: 'publish', stream: o.stream, window: o.window },
-    o.handshakeTimeoutMs === undefined ? {} : { timeoutMs: o.handshakeTimeoutMs },
+    { tls: o.tls, ...(o.handshakeTimeoutMs === undefined ? {} : { timeoutMs: o.handshakeTimeoutMs }) },
   );
   const cs = new ClientSocket(conn.socket, o.onClose);
   return {

@@ -45,6 +45,7 @@ export {
   toBuffer,
   type AcceptOptions,
   type AuthenticatedConnection,
+  type ClientTls,
   type ConnectOptions,
 } from './ws-auth.js';
 export { LOG_LEVELS, createLogger, type Logger } from './logger.js';
@@ -93,3 +94,4 @@ export {
   type TlsMaterial,
 } from './tls.js';
 export { makeKeyAndCsr, type KeyAndCsr } from './tls-key.js';
+export { bindingOf, createWsHttpServer, peerRefusal, type WsHttpServer, type WsHttpServerOptions } from './tls-server.js';

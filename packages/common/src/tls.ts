@@ -42,7 +42,7 @@ export function expectSan(expected: string): (host: string, cert: PeerCertificat
   return (_host, cert) => {
     const names = uriNames(cert.subjectaltname);
     if (names.includes(expected)) return undefined;
-    return new SluiceError('TLS_REFUSED', `server certificate names ${names.join(', ') || 'nothing'}, not ${expected}; not the server meant`);
+    return new SluiceError('CERT_WRONG_NAME', `server certificate names ${names.join(', ') || 'nothing'}, not ${expected}; not the server meant`);
   };
 }
 

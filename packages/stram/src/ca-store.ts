@@ -17,7 +17,7 @@ export function caFile(stramDir: string): string {
   return join(stramDir, 'ca');
 }
 
-async function exportRoot(root: CaRoot): Promise<{ cert: string; key: string }> {
+export async function exportRoot(root: CaRoot): Promise<{ cert: string; key: string }> {
   const pkcs8 = await webcrypto.subtle.exportKey('pkcs8', root.key);
   return { cert: root.cert.toString('pem'), key: derToPem(new Uint8Array(pkcs8), 'PRIVATE KEY') };
 }
