@@ -10,7 +10,11 @@ export class BurstCork {
   readonly raw: Socket;
   private corked = false;
 
-  constructor(socket: WebSocket) {
+  constructor(
+    socket: WebSocket,
+    /** When to uncork: after this tick (nextTick) or after this turn of the event loop (setImmediate). */
+    private readonly until: 'tick' | 'turn' = 'tick',
+  ) {
     this.raw = (socket as WebSocket & { _socket: Socket })._socket;
   }
 
@@ -19,9 +23,12 @@ export class BurstCork {
     if (this.corked) return;
     this.corked = true;
     this.raw.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      this.raw.uncork();
-    });
+    if (this.until === 'tick') process.nextTick(this.release);
+    else setImmediate(this.release);
   }
+
+  private readonly release = (): void => {
+    this.corked = false;
+    this.raw.uncork();
+  };
 }
