@@ -1,5 +1,5 @@
 import { createConnection, createServer, type Server } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectControl, connectPublisher } from '@sluice/buffer-server';
 import { ClientHandshake, ConnectionClosedError, encode, type ClientTls, type TlsMaterial } from '@sluice/common';
 import type { CertificateAuthority } from '@sluice/stram';
@@ -67,7 +67,8 @@ describe('buffer server over mutual TLS', () => {
     const after = await refusals();
     for (const code of ['CLIENT_CERT_MISSING', 'CERT_SELF_SIGNED', 'CERT_UNTRUSTED']) {
       expect(after[code] ?? 0, code).toBe((before[code] ?? 0) + 1);
-      expect(bs.stderr()).toMatch(new RegExp(`"code":"${code}".*TLS client refused`));
+      // Logs are written asynchronously: the line may follow the stats by a moment.
+      await vi.waitFor(() => expect(bs.stderr()).toMatch(new RegExp(`"code":"${code}".*TLS client refused`)));
     }
   });
 
@@ -76,7 +77,7 @@ describe('buffer server over mutual TLS', () => {
     const before = await refusals();
     await tlsRefused(toB(expired));
     expect((await refusals())['CERT_EXPIRED'] ?? 0).toBe((before['CERT_EXPIRED'] ?? 0) + 1);
-    expect(bs.stderr()).toMatch(/"code":"CERT_EXPIRED".*TLS client refused/);
+    await vi.waitFor(() => expect(bs.stderr()).toMatch(/"code":"CERT_EXPIRED".*TLS client refused/));
   });
 
   it('does not send a proof to a server whose certificate names another container', async () => {
