@@ -140,3 +140,14 @@ async function csrPublicKey(csrDer: Uint8Array): Promise<webcrypto.CryptoKey> {
   if (!ok) throw new SluiceError('BAD_CSR', 'csr signature does not verify; the request was not made with its own key');
   return key;
 }
+
+/**
+ * The umbilical's answer to a csr: a certificate for the container the session's token names
+ * (never a name from the CSR), and the roots to trust.
+ */
+export function signer(ca: CertificateAuthority, lifetimeMs: number): (conn: { container: string }, csr: Uint8Array) => Promise<{ chain: Buffer[]; roots: Buffer[] }> {
+  return async (conn, csr) => {
+    const { chain, roots } = await ca.issue(csr, conn.container, lifetimeMs);
+    return { chain, roots };
+  };
+}

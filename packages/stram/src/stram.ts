@@ -23,6 +23,8 @@ import { StreamHealth, stallThreshold } from './stream-health.js';
 import type { Built, StramParts } from './stram-parts.js';
 import { removeRuntimeFiles, stopProcesses } from './teardown.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
+import { signer, type CertificateAuthority } from './ca.js';
+import { caFile, loadOrCreateCa } from './ca-store.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
 
@@ -80,7 +82,10 @@ export class Stram {
 
   /** Builds the Stram from its parts; the builder then launches or adopts its containers through these steps (private to the builders). */
   private static async start(built: Built): Promise<Stram> {
-    const s = new Stram(built.parts);
+    const p = built.parts;
+    // The CA's root is 0600 in the app directory: a recovered STRAM signs with the root its containers trust.
+    const ca = p.o.tls ? await loadOrCreateCa(caFile(p.dir.stramDir), p.appId) : null;
+    const s = new Stram(p, ca);
     await built.start({
       publish: () => s.publish(),
       launchAll: () => s.launchAll(),
@@ -91,7 +96,10 @@ export class Stram {
     return s;
   }
 
-  private constructor(p: StramParts) {
+  private constructor(
+    p: StramParts,
+    private readonly ca: CertificateAuthority | null,
+  ) {
     this.o = p.o;
     this.appId = p.appId;
     this.dir = p.dir;
@@ -134,6 +142,7 @@ export class Stram {
         onConnect: (conn) => log.info({ container: conn.container }, 'container connected'),
         onHeartbeat: (conn, hb) => this.onHeartbeat(conn, hb),
         onDisconnect: (conn, code) => log.info({ container: conn.container, code }, 'container disconnected'),
+        ...(ca ? { onCsr: signer(ca, p.o.certLifetimeMs) } : {}),
       },
     });
     this.rest = RestServer.serve(p.rest.listener, {
