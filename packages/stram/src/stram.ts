@@ -194,6 +194,7 @@ export class Stram {
       rest: this.rest.url,
       startedAt: new Date(this.startedAt).toISOString(),
       insecure: this.o.insecure,
+      tls: this.o.tls,
     });
   }
 
@@ -336,6 +337,7 @@ export class Stram {
       name: this.plan.logical.app,
       state: this.state,
       secure: !this.o.insecure,
+      tls: this.o.tls,
       user: this.o.user,
       owner: this.o.user,
       realUser: this.o.realUser,
