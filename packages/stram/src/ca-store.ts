@@ -11,7 +11,7 @@ import { CertificateAuthority, EC_ALGORITHM, createRoot, type CaRoot } from './c
  * so a recovered STRAM signs with the root its containers already trust.
  */
 
-const fileSchema = z.object({ v: z.literal(1), roots: z.array(z.object({ cert: z.string(), key: z.string() })).min(1) });
+const fileSchema = z.object({ v: z.literal(1), roots: z.array(z.object({ cert: z.string(), key: z.string() })).min(1), signing: z.number().int().min(0).optional() });
 
 export function caFile(stramDir: string): string {
   return join(stramDir, 'ca');
@@ -31,7 +31,7 @@ async function importRoot(entry: { cert: string; key: string }): Promise<CaRoot>
 
 export async function saveCa(path: string, ca: CertificateAuthority): Promise<void> {
   const roots = await Promise.all(ca.allRoots().map(exportRoot));
-  writeFileAtomic(path, `${JSON.stringify({ v: 1, roots })}\n`, 0o600);
+  writeFileAtomic(path, `${JSON.stringify({ v: 1, roots, signing: ca.signingRoot })}\n`, 0o600);
 }
 
 /** The CA of the app: the one on disk when there is one, else a new root (saved before it is used). */
@@ -44,15 +44,21 @@ export async function loadOrCreateCa(path: string, appId: string): Promise<Certi
   }
   try {
     const file = fileSchema.parse(JSON.parse(text.toString('utf8')));
-    return new CertificateAuthority(appId, await Promise.all(file.roots.map(importRoot)));
+    return new CertificateAuthority(appId, await Promise.all(file.roots.map(importRoot)), file.signing);
   } catch (err) {
     throw new SluiceError('STATE_CORRUPT', `CA file ${path} cannot be read (${(err as Error).message.slice(0, 80)}); restore it from a backup or relaunch the app`, { cause: err });
   }
 }
 
-/** Starts a root rotation and saves it: a new root signs, the old ones stay trusted. */
+/** Starts a root rotation and saves it: a new root is trusted alongside, not signing yet. */
 export async function rotateRoot(path: string, ca: CertificateAuthority): Promise<void> {
   ca.addRoot(await createRoot(ca.appId));
+  await saveCa(path, ca);
+}
+
+/** The second step: the new root signs, the old ones are still trusted. */
+export async function promoteRoot(path: string, ca: CertificateAuthority): Promise<void> {
+  ca.promote();
   await saveCa(path, ca);
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isSluiceError, makeKeyAndCsr, sanUri, uriNames } from '@sluice/common';
 import { CertificateAuthority, createRoot } from './ca.js';
-import { caFile, loadOrCreateCa, retireOldRoots, rotateRoot } from './ca-store.js';
+import { caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot } from './ca-store.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -61,13 +61,17 @@ describe('certificate authority', () => {
     await expect(loadOrCreateCa(path, 'app-1')).rejects.toSatisfy((e) => isSluiceError(e, 'STATE_CORRUPT'));
   });
 
-  it('rotates: the new root signs while both are trusted, then the old one is retired (and stays retired after a reload)', async () => {
+  it('rotates: the new root is trusted first, then signs while both are trusted, then the old one is retired (each step survives a reload)', async () => {
     const path = caFile(tempDir());
     const ca = await loadOrCreateCa(path, 'app-1');
     const [oldRoot] = ca.rootsDer();
     await rotateRoot(path, ca);
     expect(ca.rootsDer()).toHaveLength(2);
-    const issued = await ca.issue((await makeKeyAndCsr('A')).csr, 'A', HOUR);
+    const trusted = await (await loadOrCreateCa(path, 'app-1')).issue((await makeKeyAndCsr('A')).csr, 'A', HOUR);
+    expect(trusted.roots).toHaveLength(2);
+    expect(new X509Certificate(trusted.chain[0]!).checkIssued(new X509Certificate(oldRoot!))).toBe(true);
+    await promoteRoot(path, ca);
+    const issued = await (await loadOrCreateCa(path, 'app-1')).issue((await makeKeyAndCsr('A')).csr, 'A', HOUR);
     expect(issued.roots).toHaveLength(2);
     const leaf = new X509Certificate(issued.chain[0]!);
     expect(leaf.checkIssued(new X509Certificate(oldRoot!))).toBe(false);

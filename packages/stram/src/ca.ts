@@ -7,8 +7,10 @@ import { SluiceError, sanUri } from '@sluice/common';
  * The app's certificate authority (docs/architecture.md "Transport encryption"). It signs the
  * CSR a container sends over its authenticated umbilical, and sets the SAN from the token that
  * container authenticated with, never from the CSR: a token of container A gets a certificate
- * naming A whatever the CSR asks for. Roots rotate: a new root signs from the moment it is added
- * while the old one stays trusted until `retire`.
+ * naming A whatever the CSR asks for. Roots rotate in three steps, each one a certificate
+ * lifetime apart so that every container has renewed in between (containers learn the roots with
+ * each certificate): a new root is trusted (`addRoot`), then signs (`promote`), then the old one
+ * is dropped (`retireOldRoots`).
  */
 
 x509.cryptoProvider.set(webcrypto as never);
@@ -57,19 +59,29 @@ export async function createRoot(appId: string, now = Date.now(), lifetimeMs = O
 }
 
 export class CertificateAuthority {
-  /** Oldest first; the last one signs. */
+  /** Oldest first. */
   private roots: CaRoot[];
+  /** Index in `roots` of the one that signs. */
+  private signingIndex: number;
 
   constructor(
     readonly appId: string,
     roots: CaRoot[],
+    /** Default the newest. */
+    signingIndex = roots.length - 1,
   ) {
     if (roots.length === 0) throw new SluiceError('BAD_CONFIG', 'a certificate authority needs a root');
+    if (!(signingIndex >= 0 && signingIndex < roots.length)) throw new SluiceError('BAD_CONFIG', `signing root ${signingIndex} is not one of the ${roots.length} roots`);
     this.roots = [...roots];
+    this.signingIndex = signingIndex;
   }
 
   get signing(): CaRoot {
-    return this.roots[this.roots.length - 1]!;
+    return this.roots[this.signingIndex]!;
+  }
+
+  get signingRoot(): number {
+    return this.signingIndex;
   }
 
   allRoots(): readonly CaRoot[] {
@@ -81,14 +93,20 @@ export class CertificateAuthority {
     return this.roots.map((r) => Buffer.from(r.cert.rawData));
   }
 
-  /** Starts a rotation: the new root signs from now on, the old ones stay trusted. */
+  /** Starts a rotation: the new root is trusted (handed out with every certificate) but does not sign yet. */
   addRoot(root: CaRoot): void {
     this.roots.push(root);
+  }
+
+  /** The newest root signs from now on; the others stay trusted. */
+  promote(): void {
+    this.signingIndex = this.roots.length - 1;
   }
 
   /** Ends a rotation: only the signing root stays trusted. */
   retireOldRoots(): void {
     this.roots = [this.signing];
+    this.signingIndex = 0;
   }
 
   /**

@@ -42,6 +42,8 @@ export interface StramOptions {
   tls?: boolean;
   /** Lifetime of the certificates the CA issues; they renew at 75% of it. Default 4 h. */
   certLifetimeMs?: number;
+  /** Rotate the CA's root this long after the last rotation ended (root-rotation.ts). Default: never. */
+  caRotateMs?: number;
   clock?: Clock;
   logger?: Logger;
   /** The launching user: owner of every token, subject of the web token. */

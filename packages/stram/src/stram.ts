@@ -24,7 +24,7 @@ import type { Built, StramParts } from './stram-parts.js';
 import { removeRuntimeFiles, stopProcesses } from './teardown.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
 import { signer, type CertificateAuthority } from './ca.js';
-import { caFile, loadOrCreateCa } from './ca-store.js';
+import { openAppCa, type RootRotation } from './root-rotation.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
 
@@ -62,6 +62,7 @@ export class Stram {
   private shutdownReason = '';
   private failed: { reason: string; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private rotation: RootRotation | undefined;
   private resolveStopped!: () => void;
   /** Settles once the app has shut down (by REST, signal or `shutdown()`). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -83,9 +84,9 @@ export class Stram {
   /** Builds the Stram from its parts; the builder then launches or adopts its containers through these steps (private to the builders). */
   private static async start(built: Built): Promise<Stram> {
     const p = built.parts;
-    // The CA's root is 0600 in the app directory: a recovered STRAM signs with the root its containers trust.
-    const ca = p.o.tls ? await loadOrCreateCa(caFile(p.dir.stramDir), p.appId) : null;
-    const s = new Stram(p, ca);
+    const tls = p.o.tls ? await openAppCa(p.o, p.dir.stramDir, p.appId) : undefined;
+    const s = new Stram(p, tls?.ca ?? null);
+    s.rotation = tls?.rotation;
     await built.start({
       publish: () => s.publish(),
       launchAll: () => s.launchAll(),
@@ -204,6 +205,7 @@ export class Stram {
     this.timer = setInterval(() => this.tick(), Math.min(this.o.heartbeatIntervalMs, 2 ** 31 - 1));
     this.timer.unref();
     this.keeper.start();
+    this.rotation?.start();
     this.updateGauges();
     this.o.logger.info({ umbilical: this.umbilical.url, rest: this.rest.url, containers: this.agents.size }, 'app launched');
   }
@@ -396,6 +398,7 @@ export class Stram {
     this.shutdownReason = reason;
     log.info({ reason }, 'shutting down');
     clearInterval(this.timer);
+    this.rotation?.stop();
     this.replacements.cancel();
     await stopProcesses([...this.agents].map((a) => a.record), this.o.shutdownGraceMs, log);
     await Promise.all([this.umbilical.close(), this.rest.close()]);

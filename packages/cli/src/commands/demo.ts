@@ -52,7 +52,7 @@ export function registerDemoCommand(program: Command): void {
   withExamples(demo, ['demo', 'demo --duration 10s --json', 'demo --renew-interval 4s --max-lifetime 12s --duration 20s']);
 }
 
-const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs'] as const;
+const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs', 'caRotateMs'] as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

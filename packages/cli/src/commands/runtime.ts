@@ -28,7 +28,7 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags {
   appId?: string;
 }
 
-const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs'] as const;
+const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs', 'caRotateMs'] as const;
 /** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
 const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
