@@ -58,6 +58,8 @@ export function parseKlist(stdout: string): { startsAt: number; expiresAt: numbe
   return { startsAt: at(1), expiresAt: at(7) };
 }
 
+const LOGIN_BACKOFF_MAX_MS = 30_000;
+
 export class KeytabLogin {
   readonly principal: string;
   readonly keytab: string;
@@ -71,6 +73,7 @@ export class KeytabLogin {
   private attempt: Promise<boolean> | undefined;
   private consecutiveFailures = 0;
   private _failures = 0;
+  private _failing = 0;
   private stopped = false;
   private _logins = 0;
   private _expiresAt: number | undefined;
@@ -78,7 +81,9 @@ export class KeytabLogin {
   constructor(private readonly options: KeytabLoginOptions) {
     this.principal = options.principal;
     this.keytab = checkKeytab(options.keytab);
-    this.policy = renewalPolicy(options.policy);
+    // Retries back off to 30 s at most, not the 5 min of token renewals: once its TGT has lapsed
+    // the gateway cannot log in on anyone's behalf, and one kinit costs the KDC little.
+    this.policy = renewalPolicy({ backoffMaxMs: LOGIN_BACKOFF_MAX_MS, ...options.policy });
     this.env = { ...process.env, ...options.env, LC_ALL: 'C', TZ: 'UTC' };
     if (options.ccacheFile) {
       this.file = options.ccacheFile;
@@ -97,6 +102,11 @@ export class KeytabLogin {
   /** Logins that failed so far (each retry counts). */
   get failures(): number {
     return this._failures;
+  }
+
+  /** Failed logins since the last one that succeeded (0: healthy). */
+  get failuresSinceLogin(): number {
+    return this._failing;
   }
 
   /** When the current TGT expires (ms since the epoch), undefined before the first login. */
@@ -135,6 +145,7 @@ export class KeytabLogin {
       const life = await this.kinit();
       this.consecutiveFailures = 0;
       this._logins++;
+      this._failing = 0;
       this._expiresAt = life.expiresAt;
       const next = Math.max(reloginAt(life.startsAt, life.expiresAt, this.policy.fraction), Date.now() + this.policy.minWaitMs);
       log?.info({ principal: this.principal, expiresAt: isoTime(life.expiresAt), logins: this._logins, nextLoginAt: isoTime(next) }, 'kerberos login');
@@ -145,6 +156,7 @@ export class KeytabLogin {
       const error = err instanceof SluiceError ? err : new SluiceError('KERBEROS_LOGIN_FAILED', String(err), { cause: err });
       this.consecutiveFailures++;
       this._failures++;
+      this._failing++;
       const remaining = this._expiresAt === undefined ? 0 : this._expiresAt - Date.now();
       const wait = retryDelay(this.consecutiveFailures, remaining, this.policy);
       log?.warn({ principal: this.principal, failures: this.consecutiveFailures, retryInMs: wait, err: error.message }, 'kerberos login failed');

@@ -170,8 +170,9 @@ export class Stram {
   private adopt(agent: ContainerAgent, pid: number | null): void {
     const r = agent.record;
     r.adopted = true;
-    if (pid && this.launcher.adopt) {
-      this.watch(agent, this.launcher.adopt(this.specOf(agent), pid));
+    const proc = this.launcher.adopt?.(this.specOf(agent), pid);
+    if (proc) {
+      this.watch(agent, proc);
     } else {
       r.state = ContainerState.launching;
       r.launchedAt = this.o.clock.now();
@@ -354,6 +355,11 @@ export class Stram {
       restartStrategy: formatRestart(this.o.restartStrategy),
       failure: this.failure ?? null,
       subscriberTakeovers: this.health.takeovers(),
+      /** The logical DAG: operators with their partitions, and the streams between their ports. */
+      dag: {
+        operators: this.plan.logical.order.map((name) => ({ name, partitions: this.plan.logical.operators.find((op) => op.name === name)!.partitions })),
+        streams: this.plan.logical.streams.map((st) => ({ name: st.name, from: st.from.operator, to: st.to.map((t) => t.operator), locality: st.locality })),
+      },
       tokens: {
         ...this.keeper.totals(),
         keyRolls: this.tokens.keyRolls ?? 0,
@@ -401,6 +407,7 @@ export class Stram {
     this.rotation?.stop();
     this.replacements.cancel();
     await stopProcesses([...this.agents].map((a) => a.record), this.o.shutdownGraceMs, log);
+    await this.launcher.close?.(this.appId).catch((err: Error) => log.warn({ err: err.message }, 'launcher cleanup failed'));
     await Promise.all([this.umbilical.close(), this.rest.close()]);
     await this.keeper.cancelAll();
     await this.tokens.close?.();
