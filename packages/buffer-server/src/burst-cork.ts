@@ -10,11 +10,7 @@ export class BurstCork {
   readonly raw: Socket;
   private corked = false;
 
-  constructor(
-    socket: WebSocket,
-    /** When to uncork: after this tick (nextTick) or after this turn of the event loop (setImmediate). */
-    private readonly until: 'tick' | 'turn' = 'tick',
-  ) {
+  constructor(socket: WebSocket) {
     this.raw = (socket as WebSocket & { _socket: Socket })._socket;
   }
 
@@ -23,12 +19,9 @@ export class BurstCork {
     if (this.corked) return;
     this.corked = true;
     this.raw.cork();
-    if (this.until === 'tick') process.nextTick(this.release);
-    else setImmediate(this.release);
+    process.nextTick(() => {
+      this.corked = false;
+      this.raw.uncork();
+    });
   }
-
-  private readonly release = (): void => {
-    this.corked = false;
-    this.raw.uncork();
-  };
 }

@@ -43,7 +43,7 @@ export class SubscriberLink implements StreamReader {
   ) {
     this.lastDone = from - 1;
     this.partitions = partitions ? { mask: partitions.mask, keys: new Set(partitions.keys) } : null;
-    this.cork = new BurstCork(socket, 'turn');
+    this.cork = new BurstCork(socket);
     this.raw = this.cork.raw;
   }
 
