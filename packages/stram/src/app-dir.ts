@@ -111,8 +111,6 @@ export interface StramInfo {
   rest: string;
   startedAt: string;
   insecure: boolean;
-  /** Mutual TLS on the data plane (the app's CA runs); absent in files of older STRAMs = false. */
-  tls?: boolean;
 }
 
 /** What `failed.json` holds: the app's last status, as REST gave it, with the failure's reason and time in `app.failure`. */

@@ -1,5 +1,5 @@
 import type { Logger } from '@sluice/common';
-import type { CertificateAuthority } from './ca.js';
+import { signer, type CertificateAuthority } from './ca.js';
 import { caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot } from './ca-store.js';
 
 /**
@@ -64,17 +64,22 @@ export class RootRotation {
   }
 }
 
+export interface AppCa {
+  ca: CertificateAuthority;
+  /** The umbilical's answer to a csr (ca.ts `signer`). */
+  onCsr: ReturnType<typeof signer>;
+  /** Running from the start when a rotation was asked for; stopped at shutdown. */
+  rotation: RootRotation | undefined;
+}
+
 /**
  * The app's CA from its file in the STRAM directory (made on first use; a recovered STRAM signs
  * with the root its containers already trust), and its rotation when one is asked for.
  */
-export async function openAppCa(
-  o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger },
-  stramDir: string,
-  appId: string,
-): Promise<{ ca: CertificateAuthority; rotation: RootRotation | undefined }> {
+export async function openAppCa(o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger }, stramDir: string, appId: string): Promise<AppCa> {
   const path = caFile(stramDir);
   const ca = await loadOrCreateCa(path, appId);
   const rotation = o.caRotateMs ? new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: o.caRotateMs, logger: o.logger }) : undefined;
-  return { ca, rotation };
+  rotation?.start();
+  return { ca, onCsr: signer(ca, o.certLifetimeMs), rotation };
 }

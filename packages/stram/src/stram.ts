@@ -23,8 +23,7 @@ import { StreamHealth, stallThreshold } from './stream-health.js';
 import type { Built, StramParts } from './stram-parts.js';
 import { removeRuntimeFiles, stopProcesses } from './teardown.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
-import { signer, type CertificateAuthority } from './ca.js';
-import { openAppCa, type RootRotation } from './root-rotation.js';
+import { openAppCa, type AppCa } from './root-rotation.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
 
@@ -62,7 +61,6 @@ export class Stram {
   private shutdownReason = '';
   private failed: { reason: string; at: number } | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private rotation: RootRotation | undefined;
   private resolveStopped!: () => void;
   /** Settles once the app has shut down (by REST, signal or `shutdown()`). */
   readonly stopped = new Promise<void>((r) => (this.resolveStopped = r));
@@ -83,10 +81,7 @@ export class Stram {
 
   /** Builds the Stram from its parts; the builder then launches or adopts its containers through these steps (private to the builders). */
   private static async start(built: Built): Promise<Stram> {
-    const p = built.parts;
-    const tls = p.o.tls ? await openAppCa(p.o, p.dir.stramDir, p.appId) : undefined;
-    const s = new Stram(p, tls?.ca ?? null);
-    s.rotation = tls?.rotation;
+    const s = new Stram(built.parts, built.parts.o.tls ? await openAppCa(built.parts.o, built.parts.dir.stramDir, built.parts.appId) : undefined);
     await built.start({
       publish: () => s.publish(),
       launchAll: () => s.launchAll(),
@@ -97,10 +92,7 @@ export class Stram {
     return s;
   }
 
-  private constructor(
-    p: StramParts,
-    private readonly ca: CertificateAuthority | null,
-  ) {
+  private constructor(p: StramParts, private readonly tls: AppCa | undefined) {
     this.o = p.o;
     this.appId = p.appId;
     this.dir = p.dir;
@@ -143,7 +135,7 @@ export class Stram {
         onConnect: (conn) => log.info({ container: conn.container }, 'container connected'),
         onHeartbeat: (conn, hb) => this.onHeartbeat(conn, hb),
         onDisconnect: (conn, code) => log.info({ container: conn.container, code }, 'container disconnected'),
-        ...(ca ? { onCsr: signer(ca, p.o.certLifetimeMs) } : {}),
+        ...(tls ? { onCsr: tls.onCsr } : {}),
       },
     });
     this.rest = RestServer.serve(p.rest.listener, {
@@ -196,7 +188,6 @@ export class Stram {
       rest: this.rest.url,
       startedAt: new Date(this.startedAt).toISOString(),
       insecure: this.o.insecure,
-      tls: this.o.tls,
     });
   }
 
@@ -206,7 +197,6 @@ export class Stram {
     this.timer = setInterval(() => this.tick(), Math.min(this.o.heartbeatIntervalMs, 2 ** 31 - 1));
     this.timer.unref();
     this.keeper.start();
-    this.rotation?.start();
     this.updateGauges();
     this.o.logger.info({ umbilical: this.umbilical.url, rest: this.rest.url, containers: this.agents.size }, 'app launched');
   }
@@ -404,7 +394,7 @@ export class Stram {
     this.shutdownReason = reason;
     log.info({ reason }, 'shutting down');
     clearInterval(this.timer);
-    this.rotation?.stop();
+    this.tls?.rotation?.stop();
     this.replacements.cancel();
     await stopProcesses([...this.agents].map((a) => a.record), this.o.shutdownGraceMs, log);
     await this.launcher.close?.(this.appId).catch((err: Error) => log.warn({ err: err.message }, 'launcher cleanup failed'));
