@@ -86,6 +86,15 @@ describe('buffer server over mutual TLS', () => {
     expect((err as Error).message).toMatch(/names sluice:\/\/app-tls\/B, not sluice:\/\/app-tls\/C/);
   });
 
+  it("refuses with 4401 a token of one container presented with another container's certificate", async () => {
+    const stolen = bs.mint('subscribe', ['s'], { container: 'C' });
+    const err = await connectPublisher({ url: bs.url, token: bs.mint('publish', ['s'], { container: 'C' }), stream: 's', window: 0, tls: toB(a) }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ remoteCode: 4401, remoteReason: expect.stringMatching(/^CERT_WRONG_NAME: token is container C's but the client certificate names sluice:\/\/app-tls\/A/) });
+    const sub = await record({ url: bs.url, token: stolen, stream: 's', subscriber: 'c-sub', window: 0, tls: toB(await leafFor(ca, 'C')) });
+    await sub.sub.close();
+    expect(await refusals()).toMatchObject({ CERT_WRONG_NAME: 1 });
+  });
+
   it('refuses with 4401 a valid proof relayed from the TLS session it was bound to onto another one', async () => {
     const target = await rawConnect(bs.url, { tls: toB(a) });
     const victim = await rawConnect(bs.url, { tls: toB(a) });

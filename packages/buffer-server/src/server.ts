@@ -10,8 +10,11 @@ import {
   acceptAuthenticated,
   bindingOf,
   createWsHttpServer,
+  isBufferScope,
+  peerNameRefusal,
   type AcceptedAuth,
   type TlsMaterial,
+  type TokenAuthority,
   type WsHttpServer,
   type BoundNames,
   type Clock,
@@ -206,13 +209,27 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
       ws.close(1001, 'server shutting down');
       return;
     }
-    acceptAuthenticated(ws, new ServerHandshake(this.id, this.authority, undefined, bindingOf(req)), {
+    acceptAuthenticated(ws, new ServerHandshake(this.id, this.tls ? this.tlsAuthority(req) : this.authority, undefined, bindingOf(req)), {
       timeoutMs: this.o.handshakeTimeoutMs,
       gate: this.gate,
       // The handshake ran synchronously against the accepted secrets as they are now.
       onAccepted: (accepted: AcceptedAuth) => conn.accept(accepted, this.authority.secrets[accepted.keyIndex] ?? null),
       onRefused: (err: SluiceError) => conn.log.warn({ code: err.code, closeCode: err.closeCode }, 'auth refused'),
     });
+  }
+
+  /** The token rules, plus: a token naming a container needs that container's certificate (docs/protocol.md "Transport encryption"). */
+  private tlsAuthority(req: IncomingMessage): TokenAuthority {
+    const a = this.authority;
+    return {
+      password: (idBytes) => a.password(idBytes),
+      checkLive: (identifier) => a.checkLive(identifier),
+      authorize: (identifier, request) => {
+        a.authorize(identifier, request);
+        const refusal = peerNameRefusal(req, isBufferScope(identifier.scope) ? identifier.scope.container : undefined);
+        if (refusal) throw refusal;
+      },
+    };
   }
 
   /** Publishers stop being read when memory and spool are full (docs/protocol.md "Bounds"). */

@@ -94,4 +94,4 @@ export {
   type TlsMaterial,
 } from './tls.js';
 export { makeKeyAndCsr, type KeyAndCsr } from './tls-key.js';
-export { bindingOf, createWsHttpServer, peerRefusal, type WsHttpServer, type WsHttpServerOptions } from './tls-server.js';
+export { bindingOf, createWsHttpServer, peerNameRefusal, peerRefusal, type WsHttpServer, type WsHttpServerOptions } from './tls-server.js';

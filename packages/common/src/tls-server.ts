@@ -4,7 +4,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import { SluiceError } from './errors.js';
-import { TLS_MIN_VERSION, channelBinding, type TlsMaterial } from './tls.js';
+import { TLS_MIN_VERSION, channelBinding, uriNames, type TlsMaterial } from './tls.js';
 
 /**
  * The HTTP(S) server a WebSocket endpoint listens with (buffer server, umbilical). Under TLS it
@@ -49,6 +49,19 @@ export function createWsHttpServer(o: WsHttpServerOptions): WsHttpServer {
   // A client that breaks off the TLS handshake itself (it refused our certificate) costs nothing more.
   server.on('tlsClientError', (_err, socket) => socket.destroy());
   return server;
+}
+
+/**
+ * Under TLS, a token that names a container is only good on a connection whose client
+ * certificate names that container too (the app CA names each container's certificate after it):
+ * a stolen token does not work with another container's certificate. Undefined when it matches,
+ * when there is no TLS or when the token names no container.
+ */
+export function peerNameRefusal(req: IncomingMessage, container: string | null | undefined): SluiceError | undefined {
+  if (!(req.socket instanceof TLSSocket) || !container) return undefined;
+  const names = uriNames(req.socket.getPeerCertificate().subjectaltname);
+  if (names.some((n) => n.endsWith(`/${container}`))) return undefined;
+  return new SluiceError('CERT_WRONG_NAME', `token is container ${container}'s but the client certificate names ${names.join(', ') || 'nothing'}`);
 }
 
 /** The channel-binding value of the connection a WebSocket upgrade came on; undefined without TLS. */
