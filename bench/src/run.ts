@@ -9,6 +9,7 @@ import { fanoutPartitioned, fanouts, memoryBounded, secureVsInsecure, secureVsRa
 import { demoE2e } from './cases/demo.js';
 import { gatewayCase } from './cases/gateway.js';
 import { stramHeartbeats } from './cases/stram.js';
+import { tlsEnrolment, tlsHandshakes, tlsVsSecure } from './cases/tls.js';
 import { chart, table, type Skipped } from './lib/report.js';
 import { summarize, type Case, type Ctx, type Figure, type Summary, type Target } from './lib/suite.js';
 
@@ -26,7 +27,7 @@ const root = join(benchDir, '..');
 const [fanout4, ...fanoutCurve] = fanouts;
 const [stram100, stram1000, ...stramCurve] = stramHeartbeats;
 // The curves' larger points (fanout 16 / 64, STRAM at 10,000 containers) come last: full runs only.
-const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4!, fanoutPartitioned, handshakes, stram100!, stram1000!, gatewayCase, demoE2e, memoryBounded, ...fanoutCurve, ...stramCurve];
+const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4!, fanoutPartitioned, handshakes, stram100!, stram1000!, gatewayCase, ...tlsVsSecure, tlsHandshakes, tlsEnrolment, demoE2e, memoryBounded, ...fanoutCurve, ...stramCurve];
 
 const atLeast = (min: number): Target => ({ describe: `ratio >= ${min}`, met: (r) => r.ratio >= min });
 const TARGETS: [RegExp, Target][] = [
@@ -41,6 +42,7 @@ const TARGETS: [RegExp, Target][] = [
   [/^demo\/e2e$/, { describe: '>= 2M tuples/s', met: (r) => r.value >= 2e6 }],
   [/^bs\/memory-bounded\/delivered$/, { describe: 'ratio = 1', met: (r) => r.ratio === 1 }],
   [/^bs\/memory-bounded\/rss-over-idle$/, { describe: 'ratio <= 1', met: (r) => r.ratio <= 1 }],
+  [/^tls\/secure-tls-vs-secure\/[^/]+$/, atLeast(0.8)],
   // Informational: what the gateway's proxying and a Kerberos login cost.
   [/^gateway\/status-calls$/, atLeast(0.5)],
   [/^gateway\/spnego-logins$/, atLeast(0.1)],

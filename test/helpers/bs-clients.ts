@@ -1,5 +1,6 @@
+import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
-import { ClientHandshake, decode, encode, toBuffer, type AuthRequest, type Token } from '@sluice/common';
+import { ClientHandshake, channelBinding, decode, encode, expectSan, toBuffer, type AuthRequest, type ClientTls, type Token } from '@sluice/common';
 import { connectSubscriber, type Subscriber } from '@sluice/buffer-server';
 
 /** What a subscriber saw, in order, as compact events; and a way to wait for a window's end. */
@@ -20,6 +21,7 @@ export async function record(o: {
   window: number;
   partitions?: { mask: number; keys: number[] };
   onEnd?: (w: number) => void | Promise<void>;
+  tls?: ClientTls;
 }): Promise<Recording> {
   const waiters = new Map<number, () => void>();
   const rec = { events: [] as string[], tuples: [] as unknown[], ends: [] as number[], closed: null as { code: number; reason: string } | null } as Recording;
@@ -30,6 +32,7 @@ export async function record(o: {
     subscriber: o.subscriber,
     window: o.window,
     ...(o.partitions ? { partitions: o.partitions } : {}),
+    tls: o.tls,
     onBegin: (w) => rec.events.push(`b${w}`),
     onData: (w, tuples) => {
       rec.events.push(`d${w}`);
@@ -61,10 +64,16 @@ export interface RawConn {
   closed: Promise<{ code: number; reason: string }>;
   /** Resolves with the next frame (or rejects on close). */
   next(): Promise<Record<string, unknown>>;
+  /** The TLS exporter value of this connection (wss:// only). */
+  binding: Buffer | undefined;
 }
 
-export function rawConnect(url: string, o: { maxPayload?: number } = {}): Promise<RawConn> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: o.maxPayload ?? 64 * 1024 * 1024 });
+export function rawConnect(url: string, o: { maxPayload?: number; tls?: ClientTls } = {}): Promise<RawConn> {
+  const tls = o.tls ? { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, checkServerIdentity: expectSan(o.tls.server) } : {};
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: o.maxPayload ?? 64 * 1024 * 1024, ...(tls as object) });
+  ws.once('upgrade', (res) => {
+    if (res.socket instanceof TLSSocket) conn.binding = channelBinding(res.socket);
+  });
   const frames: Record<string, unknown>[] = [];
   const waiting: ((f: Record<string, unknown>) => void)[] = [];
   ws.on('message', (data) => {
@@ -78,6 +87,7 @@ export function rawConnect(url: string, o: { maxPayload?: number } = {}): Promis
   const conn: RawConn = {
     ws,
     frames,
+    binding: undefined,
     closed,
     next: () => {
       if (seen < frames.length) return Promise.resolve(frames[seen++]!);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { generateSecret, mintBufferToken, writeSecretFile, type BoundNames, type BufferAccess, type Token } from '@sluice/common';
+import { generateSecret, mintBufferToken, writeSecretFile, type BoundNames, type BufferAccess, type TlsMaterial, type Token } from '@sluice/common';
 import { watchChild } from './child-output.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -20,6 +20,8 @@ export interface BsProcessOptions {
   subscriberNamesPerHolder?: number;
   preAuthMaxPayload?: string;
   maxPendingHandshakes?: number;
+  /** Mutual TLS: written to files passed as --tls-cert, --tls-key (0600) and --tls-ca. */
+  tls?: TlsMaterial;
 }
 
 /** A real `sluice buffer-server` process on port 0, with its own temp dir, secret and spool. */
@@ -58,12 +60,19 @@ export async function startBsProcess(o: BsProcessOptions = {}): Promise<BsProces
   if (o.subscriberNamesPerHolder !== undefined) args.push('--subscriber-names-per-holder', String(o.subscriberNamesPerHolder));
   if (o.preAuthMaxPayload) args.push('--pre-auth-max-payload', o.preAuthMaxPayload);
   if (o.maxPendingHandshakes !== undefined) args.push('--max-pending-handshakes', String(o.maxPendingHandshakes));
+  if (o.tls) {
+    const files = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), ca: join(dir, 'ca.crt') };
+    writeFileSync(files.cert, o.tls.cert);
+    writeFileSync(files.key, o.tls.key, { mode: 0o600 });
+    writeFileSync(files.ca, o.tls.ca);
+    args.push('--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca);
+  }
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SLUICE_LOG_LEVEL: 'info' } });
   const child = watchChild(proc, dir);
   const url = await new Promise<string>((res, rej) => {
     const lines = createInterface({ input: proc.stdout! });
     lines.on('line', (line) => {
-      const m = /^listening (ws:\/\/\S+)$/.exec(line);
+      const m = /^listening (wss?:\/\/\S+)$/.exec(line);
       if (m) res(m[1]!);
     });
     void child.exited.then((code) => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { tokenFromText, type Token } from '@sluice/common';
+import { tokenFromText, type ClientTls, type Token } from '@sluice/common';
 
 /** The role side of child.ts: `--key value` arguments in, one JSON object per stdout line out. */
 export function parseArgs(argv: string[] = process.argv.slice(2)): Map<string, string> {
@@ -86,4 +87,15 @@ export async function serverUrl(args: Map<string, string>, cmds: AsyncGenerator<
   const connect = first.done ? undefined : (first.value['connect'] as { url?: string } | undefined);
   if (!connect?.url) throw new Error('expected {"connect": {"url": ...}} as the first command');
   return connect.url;
+}
+
+/**
+ * `--tls-dir DIR`: client TLS material a case wrote there (cert.pem, key.pem, ca.pem and the
+ * server's expected SAN in `server`), read when the role connects; absent: no TLS.
+ */
+export function readTls(args: Map<string, string>): ClientTls | undefined {
+  const dir = args.get('tls-dir');
+  if (dir === undefined) return undefined;
+  const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
+  return { cert: read('cert.pem'), key: read('key.pem'), ca: read('ca.pem'), server: read('server').trim() };
 }

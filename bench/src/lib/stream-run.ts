@@ -77,11 +77,12 @@ export class StreamRig {
     // Clients start while the server boots (module loading overlaps); they connect on command.
     const roles: Role[] = [];
     const tokenFiles: [string, 'subscribe' | 'publish'][] = [];
+    const clientTlsDir = o.server === 'secure-tls' ? join(ctx.tmp, `rig-${n}-tls`) : undefined;
     const tokenFile = (access: 'subscribe' | 'publish'): string[] => {
       if (mode === 'raw') return [];
       const path = join(ctx.tmp, `rig-${n}-${tokenFiles.length}.token`);
       tokenFiles.push([path, access]);
-      return ['--token-file', path];
+      return ['--token-file', path, ...(clientTlsDir ? ['--tls-dir', clientTlsDir] : [])];
     };
     const subs: Role[] = [];
     const progress: number[] = [];
@@ -102,7 +103,7 @@ export class StreamRig {
     roles.push(pub);
     let server: RunningServer | undefined;
     try {
-      server = await startServer(ctx, o.server, o.serverOptions);
+      server = await startServer(ctx, o.server, { ...o.serverOptions, ...(clientTlsDir ? { clientTlsDir } : {}) });
       for (const [path, access] of tokenFiles) server.token(access, ['bench'], path);
       // Subscribers first, so they are there from the first window.
       for (const sub of subs) sub.send({ connect: { url: server.url } });

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { encode } from '@sluice/common';
 import { connectPublisher } from '@sluice/buffer-server';
-import { commands, emit, now, num, parseArgs, readToken, runRole, serverUrl, str } from '../lib/role-io.js';
+import { commands, emit, now, num, parseArgs, readTls, readToken, runRole, serverUrl, str } from '../lib/role-io.js';
 import { TupleSource, firstWindowOf, markerOf } from '../lib/tuples.js';
 
 /**
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   const sink: Sink =
     mode === 'raw'
       ? await rawSink(url, stream)
-      : await connectPublisher({ url, token: readToken(str(args, 'token-file')), stream, window: 1 });
+      : await connectPublisher({ url, token: readToken(str(args, 'token-file')), stream, window: 1, tls: readTls(args) });
   emit('ready', { mode });
   const src = new TupleSource(size, batch);
   const burst = Math.max(4, Math.ceil(BURST_TUPLES / batch));

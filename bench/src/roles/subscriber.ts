@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { decode } from '@sluice/common';
 import { connectSubscriber } from '@sluice/buffer-server';
-import { commands, emit, now, num, parseArgs, readToken, runRole, serverUrl, str } from '../lib/role-io.js';
+import { commands, emit, now, num, parseArgs, readTls, readToken, runRole, serverUrl, str } from '../lib/role-io.js';
 import { isMarker, runOf, tupleSeq } from '../lib/tuples.js';
 
 /**
@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     await connectSubscriber({
       url,
       token: readToken(str(args, 'token-file')),
+      tls: readTls(args),
       stream,
       subscriber: name,
       window: 1,

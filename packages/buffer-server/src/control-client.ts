@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { SluiceError, connectAuthenticated, encode, parseFrame, statsOfAck, toBuffer, type AckMessage, type Token } from '@sluice/common';
+import { SluiceError, connectAuthenticated, encode, parseFrame, statsOfAck, toBuffer, type AckMessage, type ClientTls, type Token } from '@sluice/common';
 import { ClientSocket } from './client-socket.js';
 import type { BufferServerStats } from './stats.js';
 
@@ -8,6 +8,8 @@ export interface ControlOptions {
   /** A token of access "control" for this buffer server (held by STRAM or the hosting container). */
   token: Token;
   onClose?(code: number, reason: string): void;
+  /** Mutual TLS to a wss:// server, and the SAN it must carry (docs/protocol.md "Transport encryption"). */
+  tls?: ClientTls | undefined;
 }
 
 export type Ack = AckMessage;
@@ -36,7 +38,7 @@ export async function connectControl(o: ControlOptions): Promise<Control> {
       waiter?.reject(err as Error);
     }
   };
-  const conn = await connectAuthenticated(o.url, o.token, { role: 'control' }, { onMessage });
+  const conn = await connectAuthenticated(o.url, o.token, { role: 'control' }, { onMessage, tls: o.tls });
   const cs = new ClientSocket(conn.socket, (code, reason) => {
     failed = new SluiceError('CONNECTION_CLOSED', `control connection closed with ${code}${reason ? `: ${reason}` : ''}`);
     for (const p of pending.splice(0)) p.reject(failed);

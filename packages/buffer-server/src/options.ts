@@ -14,6 +14,7 @@ import {
   type BoundNames,
   type Clock,
   type Logger,
+  type TlsMaterial,
 } from '@sluice/common';
 
 export interface BufferServerOptions {
@@ -60,11 +61,17 @@ export interface BufferServerOptions {
   maxPendingHandshakes?: number;
   clock?: Clock;
   logger?: Logger;
+  /**
+   * Mutual TLS 1.3 (docs/protocol.md "Transport encryption"): this server's certificate and key,
+   * and the roots a client's certificate must chain to. Swapped live with `setTls`. Default: none
+   * (plain ws://).
+   */
+  tls?: TlsMaterial;
   /** How errors name an option, e.g. the CLI's `{ maxPayload: '--max-payload' }`; default: its own name. */
   optionNames?: Partial<Record<keyof BufferServerOptions, string>>;
 }
 
-export type ResolvedOptions = Required<Omit<BufferServerOptions, 'optionNames'>>;
+export type ResolvedOptions = Required<Omit<BufferServerOptions, 'optionNames' | 'tls'>> & { tls: TlsMaterial | undefined };
 
 export const DEFAULT_MEMORY_LIMIT = 256 * 1024 * 1024;
 
@@ -91,6 +98,7 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     secret: o.secret,
     previousSecrets: o.previousSecrets ?? [],
     memoryLimit,
+    tls: o.tls,
   };
   if (!/^[A-Za-z0-9._:-]{1,128}$/.test(r.id)) throw new SluiceError('BAD_CONFIG', `${name('id')}: "${r.id}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
   if (r.secret.length !== 32) throw new SluiceError('BAD_CONFIG', 'secret: a buffer-server secret must be 32 bytes');

@@ -1,4 +1,4 @@
-import { connectAuthenticated, encode, type Token } from '@sluice/common';
+import { connectAuthenticated, encode, type ClientTls, type Token } from '@sluice/common';
 import { ClientSocket } from './client-socket.js';
 import { DataCoalescer } from './coalescer.js';
 
@@ -10,6 +10,8 @@ export interface PublisherOptions {
   window: number;
   onClose?(code: number, reason: string): void;
   handshakeTimeoutMs?: number;
+  /** Mutual TLS to a wss:// server, and the SAN it must carry (docs/protocol.md "Transport encryption"). */
+  tls?: ClientTls | undefined;
 }
 
 export interface Publisher {
@@ -37,7 +39,7 @@ export async function connectPublisher(o: PublisherOptions): Promise<Publisher> 
     o.url,
     o.token,
     { role: 'publish', stream: o.stream, window: o.window },
-    o.handshakeTimeoutMs === undefined ? {} : { timeoutMs: o.handshakeTimeoutMs },
+    { tls: o.tls, ...(o.handshakeTimeoutMs === undefined ? {} : { timeoutMs: o.handshakeTimeoutMs }) },
   );
   const cs = new ClientSocket(conn.socket, o.onClose);
   // A deferred send fails only when the connection is closing: its close (onClose, closed) says why.

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -7,7 +8,14 @@ import {
   ServerHandshake,
   SluiceError,
   acceptAuthenticated,
+  bindingOf,
+  createWsHttpServer,
+  isBufferScope,
+  peerNameRefusal,
   type AcceptedAuth,
+  type TlsMaterial,
+  type TokenAuthority,
+  type WsHttpServer,
   type BoundNames,
   type Clock,
   type Logger,
@@ -22,8 +30,15 @@ import { collectStats, type BufferServerStats, type StatsSource } from './stats.
 
 export interface BufferServer {
   readonly id: string;
-  /** ws://host:port */
+  /** ws://host:port, or wss://host:port under TLS */
   readonly url: string;
+  /** True when the server speaks mutual TLS. */
+  readonly tls: boolean;
+  /**
+   * Serves a new certificate (a renewal) or trusts new roots (a rotation) from the next
+   * connection on; live connections are untouched. Only on a server started with `tls`.
+   */
+  setTls(material: TlsMaterial): void;
   readonly port: number;
   stats(): BufferServerStats;
   /** Drops windows of `stream` up to and including `w` (the committed window). */
@@ -99,7 +114,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   readonly gate: HandshakeGate;
   private readonly authority: BufferTokenAuthority;
   private readonly spool: Spool;
-  private readonly http: Server;
+  private readonly http: WsHttpServer;
   private readonly wss: WebSocketServer;
   private nextConn = 0;
   private address: AddressInfo | null = null;
@@ -121,8 +136,15 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
     this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
     this.gate = new HandshakeGate(o);
-    this.http = createServer((_req, res) => {
-      res.writeHead(426, { 'content-type': 'text/plain' }).end('a Sluice buffer server speaks WebSocket only\n');
+    this.http = createWsHttpServer({
+      tls: o.tls,
+      onRequest: (_req, res) => {
+        res.writeHead(426, { 'content-type': 'text/plain' }).end('a Sluice buffer server speaks WebSocket only\n');
+      },
+      onTlsRefused: (err, peer) => {
+        this.gate.refused(err.code);
+        this.log.warn({ peer, code: err.code, reason: err.message }, 'TLS client refused');
+      },
     });
     // Bad HTTP never reaches ws; answer 400 and drop the socket without logging each one loudly.
     this.http.on('clientError', (_err, socket) => {
@@ -166,7 +188,17 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
 
   get url(): string {
     const host = this.address?.family === 'IPv6' ? `[${this.address.address}]` : (this.address?.address ?? this.o.host);
-    return `ws://${host}:${this.port}`;
+    return `${this.tls ? 'wss' : 'ws'}://${host}:${this.port}`;
+  }
+
+  get tls(): boolean {
+    return this.o.tls !== undefined;
+  }
+
+  setTls(material: TlsMaterial): void {
+    if (!this.o.tls) throw new SluiceError('BAD_CONFIG', 'this buffer server was started without TLS; it cannot take a certificate');
+    (this.http as HttpsServer).setSecureContext(material);
+    this.log.info('buffer server certificate or roots replaced; new connections use them');
   }
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
@@ -177,13 +209,27 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
       ws.close(1001, 'server shutting down');
       return;
     }
-    acceptAuthenticated(ws, new ServerHandshake(this.id, this.authority), {
+    acceptAuthenticated(ws, new ServerHandshake(this.id, this.tls ? this.tlsAuthority(req) : this.authority, undefined, bindingOf(req)), {
       timeoutMs: this.o.handshakeTimeoutMs,
       gate: this.gate,
       // The handshake ran synchronously against the accepted secrets as they are now.
       onAccepted: (accepted: AcceptedAuth) => conn.accept(accepted, this.authority.secrets[accepted.keyIndex] ?? null),
       onRefused: (err: SluiceError) => conn.log.warn({ code: err.code, closeCode: err.closeCode }, 'auth refused'),
     });
+  }
+
+  /** The token rules, plus: a token naming a container needs that container's certificate (docs/protocol.md "Transport encryption"). */
+  private tlsAuthority(req: IncomingMessage): TokenAuthority {
+    const a = this.authority;
+    return {
+      password: (idBytes) => a.password(idBytes),
+      checkLive: (identifier) => a.checkLive(identifier),
+      authorize: (identifier, request) => {
+        a.authorize(identifier, request);
+        const refusal = peerNameRefusal(req, isBufferScope(identifier.scope) ? identifier.scope.container : undefined);
+        if (refusal) throw refusal;
+      },
+    };
   }
 
   /** Publishers stop being read when memory and spool are full (docs/protocol.md "Bounds"). */

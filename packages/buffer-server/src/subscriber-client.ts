@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { SluiceError, asFrameError, closeReason, connectAuthenticated, parseFrame, toBuffer, type Message, type Token } from '@sluice/common';
+import { SluiceError, asFrameError, closeReason, connectAuthenticated, parseFrame, toBuffer, type ClientTls, type Message, type Token } from '@sluice/common';
 import { ClientSocket } from './client-socket.js';
 
 export interface SubscriberOptions {
@@ -17,6 +17,8 @@ export interface SubscriberOptions {
   onEnd(w: number): void | Promise<void>;
   onClose?(code: number, reason: string): void;
   handshakeTimeoutMs?: number;
+  /** Mutual TLS to a wss:// server, and the SAN it must carry (docs/protocol.md "Transport encryption"). */
+  tls?: ClientTls | undefined;
 }
 
 export interface Subscriber {
@@ -42,7 +44,7 @@ export async function connectSubscriber(o: SubscriberOptions): Promise<Subscribe
       ...(o.partitions ? { partitions: o.partitions } : {}),
     },
     // Frames may follow the welcome in the same read: the handler must be on before it resolves.
-    { onMessage: reader.onMessage, ...(o.handshakeTimeoutMs === undefined ? {} : { timeoutMs: o.handshakeTimeoutMs }) },
+    { onMessage: reader.onMessage, tls: o.tls, ...(o.handshakeTimeoutMs === undefined ? {} : { timeoutMs: o.handshakeTimeoutMs }) },
   );
   reader.bind(conn.socket);
   const cs = new ClientSocket(conn.socket, o.onClose);

@@ -50,6 +50,12 @@ export const credentialsSchema = z.object({
     windowMs: z.number().int().positive(),
     checkpointWindows: z.number().int().positive(),
     insecure: z.boolean(),
+    /**
+     * Mutual TLS on the data plane (docs/protocol.md "Transport encryption"): the container enrols
+     * over the umbilical, serves its buffer server over TLS and connects to others with its
+     * certificate. Absent = false.
+     */
+    tls: z.boolean().optional(),
     /** How long the container streams on without STRAM before it stops (default heartbeatTimeoutMs); longer than a STRAM restart. */
     stramLossTimeoutMs: z.number().int().positive().optional(),
     /** The app's token max lifetime: publish tokens a container mints for its own buffer server live this long (default 7 days). */

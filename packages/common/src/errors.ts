@@ -36,6 +36,16 @@ export const ErrorCodes = {
   BAD_MAC: { closeCode: CloseCode.unauthenticated, retriable: false },
   BAD_SEQUENCE: { closeCode: CloseCode.unauthenticated, retriable: false },
   WRONG_SERVICE: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // under TLS (docs/protocol.md "Transport encryption"): a challenge of the wrong version for the
+  // connection, and the peer certificates a TLS endpoint refuses before any WebSocket byte is read
+  NOT_BOUND: { closeCode: CloseCode.unauthenticated, retriable: false },
+  CLIENT_CERT_MISSING: { closeCode: CloseCode.unauthenticated, retriable: false },
+  CERT_SELF_SIGNED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  CERT_UNTRUSTED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  CERT_EXPIRED: { closeCode: CloseCode.unauthenticated, retriable: false },
+  CERT_WRONG_NAME: { closeCode: CloseCode.unauthenticated, retriable: false },
+  // a certificate signing request STRAM will not sign (bad signature, not a P-256 key)
+  BAD_CSR: { closeCode: CloseCode.malformed, retriable: false },
   // authorization (4403)
   RENEWER_MISMATCH: { closeCode: CloseCode.forbidden, retriable: false },
   NOT_ALLOWED: { closeCode: CloseCode.forbidden, retriable: false },

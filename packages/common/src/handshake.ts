@@ -15,12 +15,21 @@ export const AUTH_CONTEXT = 'sluice-auth-v1';
 export const SERVER_CONTEXT = 'sluice-server-v1';
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 
-export function clientProof(password: Uint8Array, nonce: Uint8Array, cnonce: Uint8Array, service: string): Buffer {
-  return hmac(password, AUTH_CONTEXT, nonce, cnonce, service);
+/**
+ * `binding` is the TLS exporter value of the connection (tls.ts `channelBinding`) under TLS
+ * (challenge v:2), absent without TLS (v:1, whose proofs stay exactly as they were).
+ */
+export function clientProof(password: Uint8Array, nonce: Uint8Array, cnonce: Uint8Array, service: string, binding?: Uint8Array): Buffer {
+  return binding ? hmac(password, AUTH_CONTEXT, nonce, cnonce, service, binding) : hmac(password, AUTH_CONTEXT, nonce, cnonce, service);
 }
 
-export function serverProof(password: Uint8Array, cnonce: Uint8Array, nonce: Uint8Array): Buffer {
-  return hmac(password, SERVER_CONTEXT, cnonce, nonce);
+export function serverProof(password: Uint8Array, cnonce: Uint8Array, nonce: Uint8Array, binding?: Uint8Array): Buffer {
+  return binding ? hmac(password, SERVER_CONTEXT, cnonce, nonce, binding) : hmac(password, SERVER_CONTEXT, cnonce, nonce);
+}
+
+/** The challenge version: 2 when the proofs are bound to a TLS session, 1 without TLS. */
+function challengeVersion(binding: Uint8Array | undefined): 1 | 2 {
+  return binding ? 2 : 1;
 }
 
 /** What a server needs to know about tokens: kept apart so STRAM and buffer servers plug in their own. */
@@ -60,13 +69,15 @@ export class ServerHandshake {
     private readonly service: string,
     private readonly authority: TokenAuthority,
     nonce: Buffer = randomBytes(32),
+    /** The TLS exporter value of this connection; absent on a connection without TLS. */
+    private readonly binding?: Buffer,
   ) {
     this.nonce = nonce;
   }
 
   /** The first frame a server sends, as soon as the socket opens. */
   challenge(): Buffer {
-    const message: ChallengeMessage = { t: 'challenge', v: 1, nonce: this.nonce, service: this.service };
+    const message: ChallengeMessage = { t: 'challenge', v: challengeVersion(this.binding), nonce: this.nonce, service: this.service };
     return encode(message);
   }
 
@@ -87,10 +98,15 @@ export class ServerHandshake {
     // Every candidate is tried (no early exit), each compare in constant time.
     let keyIndex = -1;
     for (let i = 0; i < passwords.length; i++) {
-      if (safeEqual(clientProof(passwords[i]!, this.nonce, message.cnonce, this.service), message.proof) && keyIndex < 0) keyIndex = i;
+      if (safeEqual(clientProof(passwords[i]!, this.nonce, message.cnonce, this.service, this.binding), message.proof) && keyIndex < 0) keyIndex = i;
     }
     if (keyIndex < 0) {
-      throw new SluiceError('BAD_PROOF', 'proof does not match the token; the token is forged, tampered or for another key');
+      throw new SluiceError(
+        'BAD_PROOF',
+        this.binding
+          ? 'proof does not match the token and this TLS session; the token is forged or for another key, or the proof was made on another connection'
+          : 'proof does not match the token; the token is forged, tampered or for another key',
+      );
     }
     const password = passwords[keyIndex]!;
     this.authority.checkLive(identifier);
@@ -98,10 +114,11 @@ export class ServerHandshake {
     this.authority.authorize(identifier, request);
     this.state = HandshakeState.accepted;
     const nonce = this.nonce;
+    const binding = this.binding;
     return {
       identifier,
       request,
-      welcome: (extra) => encode({ ...extra, t: 'welcome', proof: serverProof(password, cnonce, nonce) }),
+      welcome: (extra) => encode({ ...extra, t: 'welcome', proof: serverProof(password, cnonce, nonce, binding) }),
       session: new Session(deriveSessionKeys(password, nonce, cnonce), SessionSide.server),
       keyIndex,
     };
@@ -116,6 +133,8 @@ export class ClientHandshake {
   constructor(
     private readonly token: Token,
     private readonly request: AuthRequest,
+    /** The TLS exporter value of this connection; absent on a connection without TLS. */
+    private readonly binding?: Buffer,
   ) {}
 
   /** Takes the challenge frame, returns the auth frame. Refuses a challenge for another service. */
@@ -125,8 +144,15 @@ export class ClientHandshake {
     if (challenge.service !== this.token.service) {
       throw new SluiceError('WRONG_SERVICE', `server says it is "${challenge.service}" but the token is for "${this.token.service}"; not sending a proof`);
     }
+    if (challenge.v !== challengeVersion(this.binding)) {
+      // Without TLS a v:2 challenge cannot be answered (a malformed one here); over TLS a v:1
+      // challenge would leave the proof unbound, which a relay could forward: refused as such.
+      throw this.binding
+        ? new SluiceError('NOT_BOUND', 'server sent a v:1 challenge over TLS; a proof would not be bound to the TLS session')
+        : new SluiceError('INVALID_MESSAGE', 'challenge: v:2 binds the proof to TLS, and this connection has none; connect to wss://');
+    }
     this.nonce = Buffer.from(challenge.nonce);
-    const proof = clientProof(this.token.password, this.nonce, this.cnonce, this.token.service);
+    const proof = clientProof(this.token.password, this.nonce, this.cnonce, this.token.service, this.binding);
     return encode({ t: 'auth', id: Buffer.from(this.token.identifier), cnonce: this.cnonce, proof, ...this.request });
   }
 
@@ -134,7 +160,7 @@ export class ClientHandshake {
   welcome(data: Uint8Array, isBinary: boolean): { welcome: WelcomeMessage; session: Session } {
     if (!this.nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'welcome before challenge');
     const welcome = parseFrame(data, isBinary, ['welcome']);
-    if (!safeEqual(serverProof(this.token.password, this.cnonce, this.nonce), welcome.proof)) {
+    if (!safeEqual(serverProof(this.token.password, this.cnonce, this.nonce, this.binding), welcome.proof)) {
       throw new SluiceError('BAD_PROOF', 'the server could not prove it holds the token key; it is not the real server');
     }
     return { welcome, session: new Session(deriveSessionKeys(this.token.password, this.nonce, this.cnonce), SessionSide.client) };

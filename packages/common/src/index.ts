@@ -45,6 +45,7 @@ export {
   toBuffer,
   type AcceptOptions,
   type AuthenticatedConnection,
+  type ClientTls,
   type ConnectOptions,
 } from './ws-auth.js';
 export { LOG_LEVELS, asyncStderr, createLogger, type Logger } from './logger.js';
@@ -73,7 +74,24 @@ export type { ConfigEntries, ConfigSchema } from './app/config.js';
 /** zod, for the config schemas operators declare (the same copy Sluice parses them with). */
 export { z } from 'zod';
 export { instantiateOperator, validateApp } from './app/validate.js';
-export { boundNamesAt, bufferServerIdOf, deployFor, physicalId, planApp, publicationsOf, subscriberName, subscriptionsOf } from './app/plan.js';
+export { boundNamesAt, bufferServerIdOf, containerOfBufferServer, deployFor, physicalId, planApp, publicationsOf, subscriberName, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
 export { indexDataFrame, scanStreamFrame, streamHeader, type DataFrameIndex, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';
+export {
+  CHANNEL_BINDING_LABEL,
+  CHANNEL_BINDING_LENGTH,
+  STRAM_SAN_NAME,
+  TLS_MIN_VERSION,
+  certificateExpiry,
+  channelBinding,
+  derToPem,
+  expectSan,
+  pemToDer,
+  sanUri,
+  tlsMaterial,
+  uriNames,
+  type TlsMaterial,
+} from './tls.js';
+export { makeKeyAndCsr, type KeyAndCsr } from './tls-key.js';
+export { bindingOf, createWsHttpServer, peerNameRefusal, peerRefusal, type WsHttpServer, type WsHttpServerOptions } from './tls-server.js';

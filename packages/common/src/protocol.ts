@@ -18,7 +18,8 @@ const uint = z.number().int().min(0).max(MAX_WINDOW);
 const name = z.string().min(1).max(256);
 
 // ---- handshake -------------------------------------------------------------------------------
-export const challengeSchema = z.object({ t: z.literal('challenge'), v: z.literal(1), nonce: bin32, service: z.string() });
+// v:1 without TLS; v:2 when the proofs append the TLS exporter value (docs/protocol.md "Transport encryption").
+export const challengeSchema = z.object({ t: z.literal('challenge'), v: z.union([z.literal(1), z.literal(2)]), nonce: bin32, service: z.string() });
 export type ChallengeMessage = z.infer<typeof challengeSchema>;
 
 export const partitionsSchema = z.object({
@@ -48,6 +49,15 @@ export type AuthMessage = z.infer<typeof authSchema>;
 
 export const welcomeSchema = z.looseObject({ t: z.literal('welcome'), proof: bin32 });
 export type WelcomeMessage = z.infer<typeof welcomeSchema>;
+
+// ---- certificate enrolment, inside the sealed umbilical (docs/protocol.md "Transport encryption") --
+const der = bin.refine((b) => b.length > 0 && b.length <= 16_384, 'must be 1 to 16384 bytes of DER');
+/** Container → STRAM: sign a certificate over this key (DER PKCS#10); STRAM sets the names. */
+export const csrSchema = z.object({ t: z.literal('csr'), csr: der });
+/** STRAM → container: the signed chain (leaf first) and every root to trust now. */
+export const certSchema = z.object({ t: z.literal('cert'), chain: z.array(der).min(1).max(4), roots: z.array(der).min(1).max(4) });
+export type CsrMessage = z.infer<typeof csrSchema>;
+export type CertMessage = z.infer<typeof certSchema>;
 
 // ---- umbilical envelope (docs/protocol.md section 4, step 4): body is the MessagePack bytes of the inner message --
 export const sealedSchema = z.object({ t: z.literal('msg'), seq: uint, body: bin, mac: bin32 });
@@ -131,6 +141,8 @@ const schemas = {
   ack: ackSchema,
   heartbeat: heartbeatSchema,
   'heartbeat-ack': heartbeatAckSchema,
+  csr: csrSchema,
+  cert: certSchema,
 } as const;
 type Schemas = typeof schemas;
 const STREAM_TYPES = ['begin', 'data', 'end'] as const;

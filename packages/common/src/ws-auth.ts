@@ -1,3 +1,4 @@
+import { TLSSocket, type ConnectionOptions } from 'node:tls';
 import WebSocket from 'ws';
 import { CloseCode, SluiceError, closeReason, type ErrorCode } from './errors.js';
 import { HandshakeGate, stopReading } from './handshake-gate.js';
@@ -5,6 +6,7 @@ import { DEFAULT_HANDSHAKE_TIMEOUT_MS, ClientHandshake, type AcceptedAuth, type 
 import { asFrameError, type AuthRequest } from './protocol.js';
 import type { Session } from './session.js';
 import type { Token } from './token.js';
+import { TLS_MIN_VERSION, channelBinding, expectSan, type TlsMaterial } from './tls.js';
 import { DEFAULT_MAX_FRAME } from './codec.js';
 
 /** Moves handshake bytes over `ws`; the protocol itself lives in handshake.ts. */
@@ -135,6 +137,17 @@ export interface ConnectOptions {
    * window); pass the handler here when the server may send first.
    */
   onMessage?: (data: WebSocket.RawData, isBinary: boolean) => void;
+  /**
+   * Mutual TLS (a `wss://` URL): this client's certificate, key and the roots it trusts, and the
+   * SAN URI the server must carry (docs/protocol.md "Transport encryption"). The proofs are then
+   * bound to the TLS session (challenge v:2).
+   */
+  tls?: ClientTls | undefined;
+}
+
+export interface ClientTls extends TlsMaterial {
+  /** The server's expected SAN URI, `sluice://<appId>/<containerId>`. */
+  server: string;
 }
 
 /**
@@ -142,8 +155,18 @@ export interface ConnectOptions {
  * rejects with ConnectionClosedError (code + reason) when the server refuses.
  */
 export function connectAuthenticated(url: string, token: Token, request: AuthRequest, options: ConnectOptions = {}): Promise<AuthenticatedConnection> {
-  const client = new ClientHandshake(token, request);
-  const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: options.maxPayload ?? DEFAULT_MAX_FRAME });
+  const tls = options.tls;
+  if (tls && !url.startsWith('wss://')) {
+    return Promise.reject(new SluiceError('BAD_CONFIG', `${url} is not a TLS address; a client with a certificate connects to wss://`));
+  }
+  // ws hands the TLS options to tls.connect as they are (its own type of checkServerIdentity is not Node's).
+  const tlsOptions: ConnectionOptions = tls ? { cert: tls.cert, key: tls.key, ca: tls.ca, minVersion: TLS_MIN_VERSION, checkServerIdentity: expectSan(tls.server) } : {};
+  const socket = new WebSocket(url, Object.assign({ perMessageDeflate: false, maxPayload: options.maxPayload ?? DEFAULT_MAX_FRAME }, tlsOptions));
+  let client = new ClientHandshake(token, request);
+  // The upgrade response arrives on the TLS socket before the challenge: bind the proofs to it.
+  socket.once('upgrade', (res) => {
+    if (res.socket instanceof TLSSocket) client = new ClientHandshake(token, request, channelBinding(res.socket));
+  });
   return new Promise((resolve, reject) => {
     let step: 'challenge' | 'welcome' | 'done' = 'challenge';
     const timer = setTimeout(() => fail(new SluiceError('HANDSHAKE_TIMEOUT', `no welcome from ${url} within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FAILURE_LIMITS, advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type FailureReport, type HeartbeatMessage, type Logger, type Session, type SluiceError } from '@sluice/common';
+import { FAILURE_LIMITS, advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type FailureReport, type HeartbeatMessage, type Logger, type Session, type SluiceError, type CertMessage, type TlsMaterial } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import { CheckpointStore } from './checkpoint-store.js';
 import { ContainerCounters, ContainerEvent, servedCloses } from './counters.js';
@@ -10,8 +10,9 @@ import { failureReport } from './failure-report.js';
 import { HeldCredentials } from './held-credentials.js';
 import type { OperatorRunner } from './operator-runner.js';
 import { TakeoverTally } from './takeover-tally.js';
+import { TlsIdentity } from './tls-identity.js';
 import { UmbilicalClient } from './umbilical-client.js';
-import { deployOperators, sourceId, undeploy, type Deployed } from './wiring.js';
+import { deployOperators, sourceId, undeploy, type DataPlaneClients, type Deployed } from './wiring.js';
 
 /**
  * A streaming container (docs/architecture.md "Processes"): hosts one buffer server for its operators'
@@ -59,6 +60,9 @@ export class Container {
   private readonly now: () => number;
   private server: BufferServer | null = null;
   private umbilical: UmbilicalClient | null = null;
+  private identity: TlsIdentity | null = null;
+  /** Settles once the buffer server listens (or failed to): deploys wait for it. */
+  private serverStarted: Promise<void> = Promise.resolve();
   private readonly deployed = new Map<string, Deployed>();
   private readonly checkpoints: CheckpointStore;
   private state: HeartbeatMessage['state'] = 'starting';
@@ -88,6 +92,30 @@ export class Container {
 
   async start(): Promise<void> {
     const c = this.held.value;
+    if (!c.settings.tls) {
+      await this.startBufferServer(undefined);
+      this.startUmbilical();
+      return;
+    }
+    // Under TLS the buffer server needs its certificate first, and that comes over the umbilical.
+    const identity = new TlsIdentity({
+      app: c.app,
+      container: c.container,
+      logger: this.log.child({ component: 'tls' }),
+      request: () => this.umbilical?.requestCertificate(),
+      onRenewed: (material) => this.server?.setTls(material),
+      now: this.now,
+    });
+    this.identity = identity;
+    let started!: () => void;
+    this.serverStarted = new Promise((r) => (started = r));
+    this.startUmbilical();
+    await identity.enrol();
+    await this.startBufferServer(await identity.ready).finally(started);
+  }
+
+  private async startBufferServer(tls: TlsMaterial | undefined): Promise<void> {
+    const c = this.held.value;
     const spoolDir = join(c.appDir, 'spool', c.container);
     // A predecessor killed outright (SIGKILL, OOM) left its spool behind: it is ours to clear.
     rmSync(spoolDir, { recursive: true, force: true });
@@ -100,8 +128,14 @@ export class Container {
       port: 0,
       spoolDir,
       logger: this.log.child({ component: 'buffer-server' }),
+      ...(tls ? { tls } : {}),
     });
     this.log.info({ bufferServer: this.bufferServerUrl }, 'buffer server listening');
+  }
+
+  private startUmbilical(): void {
+    const c = this.held.value;
+    const identity = this.identity;
     this.umbilical = new UmbilicalClient({
       url: c.stram,
       // A recovered STRAM that could not get its old port back wrote the new URL into our credentials file.
@@ -117,8 +151,19 @@ export class Container {
       onRefused: (reason) => void this.stop(ExitCode.stramRefused, `STRAM refused this container's token: ${reason}`),
       logger: this.log.child({ component: 'umbilical' }),
       now: this.now,
+      ...(identity ? { enrolment: { csr: () => identity.csr(), onCert: (cert: CertMessage) => identity.onCert(cert) } } : {}),
     });
     this.umbilical.start();
+  }
+
+  /** Publishers and subscribers, over TLS with this container's certificate when the app runs TLS. */
+  private get clients(): DataPlaneClients {
+    const identity = this.identity;
+    if (!identity) return this.o.dataPlane;
+    return {
+      connectPublisher: (o) => this.o.dataPlane.connectPublisher({ ...o, tls: identity.clientFor(o.token.service) }),
+      connectSubscriber: (o) => this.o.dataPlane.connectSubscriber({ ...o, tls: identity.clientFor(o.token.service) }),
+    };
   }
 
   /**
@@ -234,6 +279,8 @@ export class Container {
   }
 
   private async deploy(operators: Parameters<typeof deployOperators>[1]): Promise<void> {
+    // Under TLS STRAM may deploy before the buffer server has its certificate and listens.
+    await this.serverStarted;
     const fresh = operators.filter((d) => !this.deployed.has(d.id));
     if (fresh.length === 0 || !this.server) return;
     const app = await this.loadApp();
@@ -250,7 +297,7 @@ export class Container {
         ownServerUrl: this.server.url,
         publishToken: (stream) => this.held.publishToken(stream, this.now()),
         subscribeToken: (bs) => this.held.subscribeToken(bs),
-        clients: this.o.dataPlane,
+        clients: this.clients,
         onError: (err, runner) => this.operatorFailed(err, runner),
         onPublisherLost: (stream, code, reason) => this.publisherLost(stream, code, reason),
         counter: this.counters,
@@ -350,6 +397,7 @@ export class Container {
         await Promise.race([this.umbilical.beat().then(() => this.umbilical?.beat()), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
       this.umbilical?.stop();
+      this.identity?.stop();
       try {
         await undeploy([...this.deployed.values()]);
         this.deployed.clear();

@@ -8,6 +8,7 @@ import {
   decodeIdentifier,
   openSealed,
   toBuffer,
+  type CertMessage,
   type Command,
   type HeartbeatAckMessage,
   type HeartbeatMessage,
@@ -47,6 +48,15 @@ export interface UmbilicalClientOptions {
   onRefused?(reason: string): void;
   logger: Logger;
   now?: () => number;
+  /**
+   * Certificate enrolment (docs/protocol.md "Transport encryption"): after each welcome the
+   * client sends `csr()` when it returns one (the container has no valid certificate yet, or
+   * its renewal is due), and hands every `cert` STRAM sends to `onCert`.
+   */
+  enrolment?: {
+    csr(): Buffer | undefined;
+    onCert(cert: CertMessage): void;
+  };
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -244,6 +254,7 @@ export class UmbilicalClient {
           this.scheduleReconnect();
         });
         this.lastBeat = this.now();
+        this.requestCertificate();
         void this.beat();
       },
       (err: unknown) => {
@@ -260,6 +271,18 @@ export class UmbilicalClient {
     );
   }
 
+  /** Sends a csr on the live session when the enrolment has one to send. */
+  requestCertificate(): void {
+    const live = this.live;
+    const csr = live ? this.o.enrolment?.csr() : undefined;
+    if (!live || !csr) return;
+    try {
+      live.socket.send(live.session.seal({ t: 'csr', csr }));
+    } catch (err) {
+      this.o.logger.warn({ err: (err as Error).message }, 'certificate request could not be sent; it goes with the next connection');
+    }
+  }
+
   private scheduleReconnect(): void {
     if (this.stopped) return;
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt++);
@@ -270,7 +293,13 @@ export class UmbilicalClient {
   private onFrame(live: Live, data: Buffer, isBinary: boolean): void {
     let ack: HeartbeatAckMessage;
     try {
-      ack = openSealed(live.session, data, isBinary, ['heartbeat-ack']);
+      const message = openSealed(live.session, data, isBinary, this.o.enrolment ? ['heartbeat-ack', 'cert'] : ['heartbeat-ack']);
+      if (message.t === 'cert') {
+        this.lastContact = this.now();
+        this.o.enrolment?.onCert(message);
+        return;
+      }
+      ack = message;
     } catch (err) {
       const e = asFrameError(err, 'umbilical frame');
       this.o.logger.warn({ code: e.code, err: e.message }, 'bad frame from STRAM; dropping the connection');

@@ -8,6 +8,14 @@ import type { FailureReport, HeartbeatMessage } from '@sluice/common';
 export class StramMetrics {
   readonly registry = new Registry();
 
+  /** Certificate signing requests answered over the umbilical: issued, or the refusal's code. */
+  readonly enrolments = new Counter({
+    name: 'sluice_certificate_enrolments_total',
+    help: 'Certificate signing requests from containers, by outcome (issued or the refusal code)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   /** Refused umbilical handshakes and sessions, and refused REST requests, by reason code. */
   readonly authFailures = new Counter({
     name: 'sluice_auth_failures_total',

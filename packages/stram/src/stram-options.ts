@@ -35,6 +35,15 @@ export interface StramOptions {
   containerEntry?: string;
   launcher?: Launcher;
   insecure?: boolean;
+  /**
+   * Run the app's certificate authority (docs/architecture.md "Transport encryption"): containers
+   * enrol over the umbilical and get certificates naming them. Default false.
+   */
+  tls?: boolean;
+  /** Lifetime of the certificates the CA issues; they renew at 75% of it. Default 4 h. */
+  certLifetimeMs?: number;
+  /** Rotate the CA's root this long after the last rotation ended (root-rotation.ts). Default: never. */
+  caRotateMs?: number;
   clock?: Clock;
   logger?: Logger;
   /** The launching user: owner of every token, subject of the web token. */
@@ -110,6 +119,8 @@ const defaults = {
   removalScanIntervalMs: 3_600_000,
   shutdownGraceMs: 10_000,
   host: '127.0.0.1',
+  tls: false,
+  certLifetimeMs: 4 * 3_600_000,
 };
 
 /** The delegation-token store as STRAM uses it: StramSecretManager, or the insecure one. */
@@ -136,7 +147,7 @@ export function resolveOptions(options: StramOptions): Resolved {
   // Kept as text too: state.json saves primitive options, and a recovered STRAM reads it back.
   o.restartStrategy = typeof options.restart === 'string' ? parseRestart(options.restart, name('restart')) : (options.restart ?? DEFAULT_RESTART);
   o.restart = formatRestart(o.restartStrategy);
-  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs'] as const) {
+  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs', 'certLifetimeMs'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `${name(k)} must be a positive integer, not ${String(o[k])}`);
   }
   if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {

@@ -110,6 +110,7 @@ export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: Physica
       windowMs: o.windowMs,
       checkpointWindows: o.checkpointWindows,
       insecure: o.insecure,
+      ...(o.tls ? { tls: true } : {}),
       ...(o.containerBindHost ? { bindHost: o.containerBindHost } : {}),
     },
   });

@@ -23,6 +23,7 @@ import { StreamHealth, stallThreshold } from './stream-health.js';
 import type { Built, StramParts } from './stram-parts.js';
 import { removeRuntimeFiles, stopProcesses } from './teardown.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
+import { openAppCa, type AppCa } from './root-rotation.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
 
@@ -80,7 +81,7 @@ export class Stram {
 
   /** Builds the Stram from its parts; the builder then launches or adopts its containers through these steps (private to the builders). */
   private static async start(built: Built): Promise<Stram> {
-    const s = new Stram(built.parts);
+    const s = new Stram(built.parts, built.parts.o.tls ? await openAppCa(built.parts.o, built.parts.dir.stramDir, built.parts.appId) : undefined);
     await built.start({
       publish: () => s.publish(),
       launchAll: () => s.launchAll(),
@@ -91,7 +92,7 @@ export class Stram {
     return s;
   }
 
-  private constructor(p: StramParts) {
+  private constructor(p: StramParts, private readonly tls: AppCa | undefined) {
     this.o = p.o;
     this.appId = p.appId;
     this.dir = p.dir;
@@ -134,6 +135,7 @@ export class Stram {
         onConnect: (conn) => log.info({ container: conn.container }, 'container connected'),
         onHeartbeat: (conn, hb) => this.onHeartbeat(conn, hb),
         onDisconnect: (conn, code) => log.info({ container: conn.container, code }, 'container disconnected'),
+        ...(tls ? { onCsr: tls.onCsr } : {}),
       },
     });
     this.rest = RestServer.serve(p.rest.listener, {
@@ -328,6 +330,7 @@ export class Stram {
       name: this.plan.logical.app,
       state: this.state,
       secure: !this.o.insecure,
+      tls: this.o.tls,
       user: this.o.user,
       owner: this.o.user,
       realUser: this.o.realUser,
@@ -391,6 +394,7 @@ export class Stram {
     this.shutdownReason = reason;
     log.info({ reason }, 'shutting down');
     clearInterval(this.timer);
+    this.tls?.rotation?.stop();
     this.replacements.cancel();
     await stopProcesses([...this.agents].map((a) => a.record), this.o.shutdownGraceMs, log);
     await this.launcher.close?.(this.appId).catch((err: Error) => log.warn({ err: err.message }, 'launcher cleanup failed'));

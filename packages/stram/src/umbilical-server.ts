@@ -12,7 +12,9 @@ import {
   isoTime,
   openSealed,
   toBuffer,
+  type CertMessage,
   type Command,
+  type CsrMessage,
   type HeartbeatMessage,
   type Logger,
   type Clock,
@@ -36,6 +38,12 @@ export interface UmbilicalHandler {
   /** A heartbeat (already checked to be about `conn.container`); returns the commands for its ack. */
   onHeartbeat(conn: UmbilicalConnection, heartbeat: HeartbeatMessage): Command[];
   onDisconnect(conn: UmbilicalConnection, code: number, reason: string): void;
+  /**
+   * Signs a certificate over the CSR's key for `conn.container` (the container its token names;
+   * docs/protocol.md "Transport encryption"). Absent when the app runs without TLS: a csr is then
+   * refused like any message STRAM does not take here.
+   */
+  onCsr?(conn: UmbilicalConnection, csr: Uint8Array): Promise<Omit<CertMessage, 't'>>;
 }
 
 export interface UmbilicalServerOptions {
@@ -71,6 +79,11 @@ export class UmbilicalConnection {
   /** Sends a sealed heartbeat-ack with these commands. */
   ack(commands: Command[]): void {
     this.socket.send(this.session.seal({ t: 'heartbeat-ack', commands }));
+  }
+
+  /** Sends a sealed certificate (the answer to a csr, or a renewal STRAM pushes). */
+  cert(cert: Omit<CertMessage, 't'>): void {
+    if (this.open) this.socket.send(this.session.seal({ t: 'cert', ...cert }));
   }
 
   close(code: number, reason: string): void {
@@ -172,7 +185,12 @@ export class UmbilicalServer {
     let heartbeat: HeartbeatMessage;
     try {
       // Order of faults (docs/protocol.md "Transport and encoding"): malformed envelope, then MAC/sequence, then the inner message, then scope.
-      heartbeat = openSealed(conn.session, data, isBinary, ['heartbeat']);
+      const message = openSealed(conn.session, data, isBinary, this.o.handler.onCsr ? ['heartbeat', 'csr'] : ['heartbeat']);
+      if (message.t === 'csr') {
+        this.enrol(conn, socket, message);
+        return;
+      }
+      heartbeat = message;
       if (heartbeat.container !== conn.container) {
         throw new SluiceError('OUT_OF_SCOPE', `heartbeat names container ${heartbeat.container} but this umbilical belongs to ${conn.container}`);
       }
@@ -197,6 +215,23 @@ export class UmbilicalServer {
       commands = [];
     }
     if (socket.readyState === socket.OPEN) conn.ack(commands);
+  }
+
+  /** Answers a csr with the signed certificate; a CSR STRAM will not sign closes the session (4400 BAD_CSR). */
+  private enrol(conn: UmbilicalConnection, socket: WebSocket, message: CsrMessage): void {
+    this.o.handler.onCsr!(conn, message.csr).then(
+      (cert) => {
+        this.o.metrics.enrolments.inc({ outcome: 'issued' });
+        this.o.logger.info({ container: conn.container }, 'certificate issued');
+        conn.cert(cert);
+      },
+      (err: unknown) => {
+        const e = asFrameError(err, 'csr');
+        this.o.metrics.enrolments.inc({ outcome: e.code });
+        this.o.logger.warn({ container: conn.container, code: e.code, reason: e.message }, 'certificate refused');
+        this.closeSession(socket, conn.container, e);
+      },
+    );
   }
 
   /** Ends an authenticated session for `err`, counted by close code and reason code. */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { SluiceError, boundNamesSchema, isSluiceError, readSecretFile, type BoundNames } from '@sluice/common';
+import { SluiceError, boundNamesSchema, isSluiceError, readPrivateFile, readSecretFile, type BoundNames, type TlsMaterial } from '@sluice/common';
 import { startBufferServer, type BufferServerOptions } from '@sluice/buffer-server';
 import { duration, flag, logFormatFlag, logLevelFlag, port, positiveInt, required, size } from '../flags.js';
 import { withExamples } from '../help.js';
@@ -21,6 +21,9 @@ interface BufferServerFlags {
   maxPendingHandshakes?: number;
   boundNames?: string;
   subscriberNamesPerHolder?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
   logLevel?: string;
   logFormat?: LogFormat;
 }
@@ -36,6 +39,25 @@ function readBoundNames(file: string): BoundNames {
   const parsed = boundNamesSchema.safeParse(json);
   if (!parsed.success) throw new SluiceError('BAD_CONFIG', `--bound-names: ${file} must map stream → subscriber name → container id`);
   return parsed.data;
+}
+
+/** `--tls-cert/--tls-key/--tls-ca`: all three or none; the key file must be 0600 like any secret. */
+function readTlsFlags(flags: BufferServerFlags): TlsMaterial | undefined {
+  const given = [flags.tlsCert, flags.tlsKey, flags.tlsCa].filter((f) => f !== undefined).length;
+  if (given === 0) return undefined;
+  if (given !== 3) throw new SluiceError('BAD_USAGE', '--tls-cert, --tls-key and --tls-ca go together: give all three for mutual TLS, or none');
+  const read = (file: string, what: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new SluiceError('BAD_CONFIG', `${what}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  };
+  return {
+    cert: read(flags.tlsCert!, '--tls-cert'),
+    key: readPrivateFile(flags.tlsKey!, { what: '--tls-key file', code: 'BAD_CONFIG' }).toString('utf8'),
+    ca: read(flags.tlsCa!, '--tls-ca'),
+  };
 }
 
 /**
@@ -60,11 +82,16 @@ export function registerBufferServerCommand(program: Command): void {
     .addOption(flag('--max-pending-handshakes <n>', 'connections that may be authenticating at once (more: closed with 4408)', { parse: positiveInt, shownDefault: '256' }))
     .addOption(flag('--bound-names <file>', 'JSON {stream: {subscriber: container}}: names reserved for those containers from the start'))
     .addOption(flag('--subscriber-names-per-holder <n>', 'subscriber names one container (or owner) may bind here', { parse: positiveInt, shownDefault: '1024' }))
+    .addOption(flag('--tls-cert <file>', "mutual TLS 1.3: this server's certificate chain (PEM, leaf first)"))
+    .addOption(flag('--tls-key <file>', "mutual TLS: this server's private key (PEM, mode 0600)"))
+    .addOption(flag('--tls-ca <file>', "mutual TLS: the roots a client's certificate must chain to (PEM)"))
     .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
     .addOption(logFormatFlag('how log lines read on stderr'))
     .action(async (flags: BufferServerFlags) => {
+      const tls = readTlsFlags(flags);
       const options: BufferServerOptions = {
         id: flags.id,
+        ...(tls ? { tls } : {}),
         secret: readSecretFile(flags.secretFile),
         host: flags.host,
         port: flags.port,

@@ -10,7 +10,7 @@ import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { compact, fitParts, terminalWidth } from '../terminal.js';
 import { newAppDir, warnInsecure } from './runtime.js';
-import { TOKEN_FLAGS, addStramFlags, stramFlagValues } from './stram-flags.js';
+import { TOKEN_FLAGS, addStramFlags, stramFlagValues, tlsChoice, tlsFlag } from './stram-flags.js';
 
 /**
  * `sluice demo`: the word count in real processes (docs/guide.md "Try the demo"). STRAM runs in this process; the
@@ -39,6 +39,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(flag('--duration <duration>', 'how long to generate; Ctrl-C stops earlier', { parse: duration, default: '30s' }))
     .addOption(flag('--json', 'end the summary with one JSON line'))
     .addOption(flag('--insecure', 'well-known all-zero keys (benchmarks only)'))
+    .addOption(tlsFlag())
     .addOption(flag('--app-dir <dir>', 'app directory', { shownDefault: '.sluice/apps/<app id>' }))
     .addOption(flag('--seed <n>', 'generator seed', { parse: wholeNumber, default: '1' }))
     .addOption(flag('--tuples-per-window <n>', 'words the generator emits per window', { parse: wholeNumber, default: '1000' }))
@@ -51,7 +52,7 @@ export function registerDemoCommand(program: Command): void {
   withExamples(demo, ['demo', 'demo --duration 10s --json', 'demo --renew-interval 4s --max-lifetime 12s --duration 20s']);
 }
 
-const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS, 'restPort'] as const;
+const DEMO_FLAGS = ['windowMs', ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs', 'caRotateMs'] as const;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -68,13 +69,14 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
     ...(await launcherOptions(opts, containerLogLevel, logger)),
     ...stramFlagValues(opts, DEMO_FLAGS),
     insecure: opts.insecure ?? false,
+    tls: tlsChoice(opts),
     logger,
     logFile,
     containerLogLevel,
     ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
   });
   const err = process.stderr;
-  err.write(`word count ${stram.appId}: ${stram.plan.containers.length} containers, ${opts.insecure ? 'INSECURE' : 'secure'} mode, app dir ${stram.dir.root}\n`);
+  err.write(`word count ${stram.appId}: ${stram.plan.containers.length} containers, ${opts.insecure ? 'INSECURE' : 'secure'} mode, TLS ${tlsChoice(opts) ? 'on' : 'off'}, app dir ${stram.dir.root}\n`);
   const progress = new ProgressLine(err);
   const started = Date.now();
 
@@ -123,6 +125,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   const exact = drained && contiguous && windows >= finished && windows > 0 && isDeepStrictEqual(sortKeys(expected), sortKeys(actual.counts));
   const summary = {
     secure: !(opts.insecure ?? false),
+    tls: tlsChoice(opts),
     app: stram.appId,
     containers,
     windows,

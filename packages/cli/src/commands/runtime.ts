@@ -13,7 +13,7 @@ import { addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway
 import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { registerStatusCommands } from './status.js';
-import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues } from './stram-flags.js';
+import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues, tlsChoice, tlsFlag } from './stram-flags.js';
 
 interface LaunchFlags extends LauncherFlags, GatewayFlags {
   appDir?: string;
@@ -29,7 +29,7 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags {
   appId?: string;
 }
 
-const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
+const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs', 'caRotateMs'] as const;
 /** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
 const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
@@ -44,6 +44,7 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(flag('--resume', 'with APP and --app-dir: recover the app in --app-dir if it holds one (its STRAM gone), else launch APP there; for a STRAM its orchestrator restarts'))
     .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
     .addOption(flag('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)'))
+    .addOption(tlsFlag())
     .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }))
     .addOption(logFormatFlag("STRAM's log on stderr (<app dir>/stram.log is always JSON)"))
     .addOption(
@@ -104,6 +105,7 @@ export function registerRuntimeCommands(program: Command): void {
           appModule: appEntry(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
+          tls: tlsChoice(opts),
           ...(opts.owner !== undefined ? { user: opts.owner } : {}),
           ...(opts.realUser !== undefined ? { realUser: opts.realUser } : {}),
           ...(opts.appId !== undefined ? { appId: opts.appId } : {}),

@@ -157,8 +157,8 @@ export function wrapWords(text: string, width: number | undefined): string[] {
 export function renderStatus(s: AppStatus, options: { wide: boolean; now?: number } = { wide: false }): string {
   const wide = options.wide;
   const now = options.now ?? Date.now();
-  const a = s.app as { id: string; name: string; state: string; secure: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
-  const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
+  const a = s.app as { id: string; name: string; state: string; secure: boolean; tls?: boolean; uptimeMs: number; committedWindow: number; rest: string; failure?: { reason: string; at: string } | null };
+  const lines = [`app ${a.id} (${a.name}): ${a.state === 'failed' ? 'FAILED' : a.state}, ${a.secure ? 'secure' : 'INSECURE'}, TLS ${a.tls ? 'on' : 'off'}, up ${Math.round(a.uptimeMs / 1000)}s, committed window ${a.committedWindow}`];
   if (typeof s.app['owner'] === 'string') lines.push(ownerLine(s.app['owner'], s.app['realUser']));
   // The reason is the one thing a FAILED app has to say: wrapped to fit, never cut.
   if (a.failure) lines.push(...wrapWords(`FAILED at ${a.failure.at}: ${a.failure.reason}`, wide ? undefined : NARROW_COLUMNS));

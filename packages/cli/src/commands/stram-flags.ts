@@ -31,6 +31,8 @@ const STRAM_FLAGS = {
   maxLifetimeMs: { flags: '--max-lifetime <duration>', description: 'token max lifetime: tokens are reissued at 75% of it', shownDefault: '7d', parse: duration },
   keyUpdateIntervalMs: { flags: '--key-roll <duration>', description: 'master key update interval', shownDefault: '1d', parse: duration },
   removalScanIntervalMs: { flags: '--token-scan <duration>', description: 'expired token removal scan interval', shownDefault: '1h', parse: duration },
+  certLifetimeMs: { flags: '--cert-lifetime <duration>', description: 'lifetime of container certificates under --tls on: renewed at 75% of it', shownDefault: '4h', parse: duration },
+  caRotateMs: { flags: '--ca-rotate <duration>', description: 'under --tls on, rotate the app CA root this long after the last rotation (3 steps, a certificate lifetime apart)', shownDefault: 'never', parse: duration },
   restPort: {
     flags: '--rest-port <port>',
     description: 'port of the REST API and /metrics, so a Prometheus target stays put (in use: refused)',
@@ -43,6 +45,18 @@ export type StramFlagKey = keyof typeof STRAM_FLAGS;
 
 export const WINDOW_FLAGS = ['windowMs', 'checkpointWindows', 'heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs'] as const satisfies StramFlagKey[];
 export const TOKEN_FLAGS = ['renewIntervalMs', 'maxLifetimeMs', 'keyUpdateIntervalMs', 'removalScanIntervalMs'] as const satisfies StramFlagKey[];
+
+/**
+ * `--tls on|off`: mutual TLS on the data plane (docs/architecture.md "Transport encryption").
+ * Default on for the docker launcher (containers talk over a network), off for local processes.
+ */
+export function tlsFlag(): Option {
+  return flag('--tls <on|off>', 'mutual TLS 1.3 between containers, with certificates from the app CA', { choices: ['on', 'off'], shownDefault: 'on with --launcher docker, else off' });
+}
+
+export function tlsChoice(opts: { tls?: unknown; launcher?: unknown }): boolean {
+  return opts.tls === undefined ? opts.launcher === 'docker' : opts.tls === 'on';
+}
 
 const attribute = (key: StramFlagKey): string => new Option(STRAM_FLAGS[key].flags).attributeName();
 

@@ -18,6 +18,11 @@ export function bufferServerIdOf(container: string): string {
   return `bs-${container}`;
 }
 
+/** The container hosting buffer server `id` (the inverse of bufferServerIdOf); undefined for an id it did not make. */
+export function containerOfBufferServer(id: string): string | undefined {
+  return id.startsWith('bs-') && id.length > 3 ? id.slice(3) : undefined;
+}
+
 /** The name an operator's input subscribes under at its upstream buffer servers: `<operator id>.<port>`. */
 export function subscriberName(operatorId: string, port: string): string {
   return `${operatorId}.${port}`;

@@ -7,6 +7,7 @@ import {
   toBuffer,
   tokenFromText,
   type AuthRequest,
+  type CertMessage,
   type Command,
   type Credentials,
   type HeartbeatAckMessage,
@@ -31,6 +32,7 @@ export interface FakeContainerOptions {
 
 export class FakeContainer {
   private readonly waiters: ((ack: HeartbeatAckMessage) => void)[] = [];
+  private readonly certWaiters: ((cert: CertMessage) => void)[] = [];
   readonly acks: HeartbeatAckMessage[] = [];
   /** The credentials revision it reports: its file's, then that of each push as soon as the ack carrying it arrives. */
   applied = 0;
@@ -83,7 +85,12 @@ export class FakeContainer {
   }
 
   private onFrame(data: Buffer): void {
-    const ack = openSealed(this.session, data, true, ['heartbeat-ack']);
+    const message = openSealed(this.session, data, true, ['heartbeat-ack', 'cert']);
+    if (message.t === 'cert') {
+      this.certWaiters.shift()?.(message);
+      return;
+    }
+    const ack = message;
     this.acks.push(ack);
     for (const cmd of ack.commands) if (cmd.c === 'credentials') this.applied = Math.max(this.applied, this.openCredentials(cmd).revision ?? 0);
     this.waiters.shift()?.(ack);
@@ -93,6 +100,15 @@ export class FakeContainer {
   heartbeat(fields: Partial<HeartbeatMessage> = {}): Promise<HeartbeatAckMessage> {
     const message: HeartbeatMessage = { t: 'heartbeat', container: this.container, bufferServer: null, state: 'running', operators: [], credentialsRevision: this.applied, ...fields };
     return this.request(this.session.seal(message));
+  }
+
+  /** Sends a sealed csr and resolves with the certificate STRAM answers (rejects if it closes the connection instead). */
+  enrol(csr: Uint8Array): Promise<CertMessage> {
+    return new Promise((resolve, reject) => {
+      this.certWaiters.push(resolve);
+      void this.closed.then(({ code, reason }) => reject(new ConnectionClosedError(code, reason)));
+      this.socket.send(this.session.seal({ t: 'csr', csr }));
+    });
   }
 
   /** Sends raw bytes (tampered frames, replays) and resolves with the ack if one comes. */

@@ -1,0 +1,85 @@
+import type { Logger } from '@sluice/common';
+import { signer, type CertificateAuthority } from './ca.js';
+import { caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot } from './ca-store.js';
+
+/**
+ * Rotates the app CA's root on a schedule (docs/architecture.md "Transport encryption") in the
+ * three steps of ca.ts, each a certificate lifetime after the last: containers renew at 75% of
+ * their certificate's lifetime and get the current roots with every certificate, so by then
+ * every one of them trusts what the next step relies on. Nothing restarts, no link is closed.
+ */
+
+export const RotationStep = { trustNew: 'trust-new', signWithNew: 'sign-with-new', retireOld: 'retire-old' } as const;
+export type RotationStep = (typeof RotationStep)[keyof typeof RotationStep];
+
+export interface RootRotationOptions {
+  ca: CertificateAuthority;
+  /** The CA file (ca-store.ts), saved at every step. */
+  path: string;
+  certLifetimeMs: number;
+  /** From the end of one rotation to the start of the next. */
+  everyMs: number;
+  logger: Logger;
+  onStep?(step: RotationStep): void;
+}
+
+export class RootRotation {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly o: RootRotationOptions) {}
+
+  start(): void {
+    this.after(this.o.everyMs, RotationStep.trustNew);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private after(ms: number, step: RotationStep): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.run(step), ms);
+    this.timer.unref();
+  }
+
+  private async run(step: RotationStep): Promise<void> {
+    const { ca, path, certLifetimeMs: lifetime, logger } = this.o;
+    try {
+      if (step === RotationStep.trustNew) await rotateRoot(path, ca);
+      else if (step === RotationStep.signWithNew) await promoteRoot(path, ca);
+      else await retireOldRoots(path, ca);
+    } catch (err) {
+      // The CA file could not be saved: the step is retried after a lifetime, the app keeps running.
+      logger.error({ step, err: (err as Error).message }, 'CA root rotation step failed; retrying');
+      this.after(lifetime, step);
+      return;
+    }
+    logger.info({ step, roots: ca.allRoots().length }, 'CA root rotation step done');
+    this.o.onStep?.(step);
+    if (step === RotationStep.trustNew) this.after(lifetime, RotationStep.signWithNew);
+    else if (step === RotationStep.signWithNew) this.after(lifetime, RotationStep.retireOld);
+    else this.after(this.o.everyMs, RotationStep.trustNew);
+  }
+}
+
+export interface AppCa {
+  ca: CertificateAuthority;
+  /** The umbilical's answer to a csr (ca.ts `signer`). */
+  onCsr: ReturnType<typeof signer>;
+  /** Running from the start when a rotation was asked for; stopped at shutdown. */
+  rotation: RootRotation | undefined;
+}
+
+/**
+ * The app's CA from its file in the STRAM directory (made on first use; a recovered STRAM signs
+ * with the root its containers already trust), and its rotation when one is asked for.
+ */
+export async function openAppCa(o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger }, stramDir: string, appId: string): Promise<AppCa> {
+  const path = caFile(stramDir);
+  const ca = await loadOrCreateCa(path, appId);
+  const rotation = o.caRotateMs ? new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: o.caRotateMs, logger: o.logger }) : undefined;
+  rotation?.start();
+  return { ca, onCsr: signer(ca, o.certLifetimeMs), rotation };
+}
