@@ -1,0 +1,137 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SluiceError } from '@sluice/common';
+import { TestPostgres } from '../testing/postgres-cluster.js';
+import { PostgresProvider, readAdminUrl } from './postgres-provider.js';
+import type { StoreCredential } from './provider.js';
+
+const skip = TestPostgres.unavailable();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Connects as a credential; resolves with the client, or rejects with PostgreSQL's refusal. */
+async function login(c: StoreCredential): Promise<pg.Client> {
+  const s = c.secret;
+  const client = new pg.Client({ host: s['host'], port: Number(s['port']), database: s['database'], user: s['user'], password: s['password'] });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
+async function refusal(c: StoreCredential): Promise<string> {
+  try {
+    const client = await login(c);
+    await client.end();
+    return 'accepted';
+  } catch (err) {
+    return (err as { code?: string }).code ?? (err as Error).message;
+  }
+}
+
+describe.skipIf(skip !== undefined)(`PostgresProvider on a real PostgreSQL${skip ? ` (skipped: ${skip})` : ''}`, () => {
+  let db: TestPostgres;
+  beforeAll(async () => {
+    db = await TestPostgres.start();
+  }, 120_000);
+  afterAll(async () => {
+    await db?.stop();
+  });
+
+  const provider = (app: string, lifetimeMs = 60_000, maxLifetimeMs = 600_000): PostgresProvider =>
+    new PostgresProvider({ adminUrl: db.url(), app, lifetimeMs, maxLifetimeMs });
+
+  it('issues a login that reaches only the app schema, where the tables it creates belong to the app', async () => {
+    const p = provider('wordcount-1');
+    const cred = await p.obtain(Date.now());
+    const c = await login(cred);
+    await c.query('CREATE TABLE t (n int)');
+    await c.query('INSERT INTO t VALUES (1)');
+    const owner = await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 't'");
+    expect(owner.rows[0].tableowner).toBe(p.schema);
+    const where = await c.query("SELECT schemaname FROM pg_tables WHERE tablename = 't'");
+    expect(where.rows[0].schemaname).toBe(p.schema);
+    // Nothing outside it: not the public schema, not another app's schema.
+    await expect(c.query('CREATE TABLE public.x (n int)')).rejects.toMatchObject({ code: '42501' });
+    const other = provider('other-app');
+    const otherCred = await other.obtain(Date.now());
+    const oc = await login(otherCred);
+    await oc.query('CREATE TABLE secret (n int)');
+    await oc.end();
+    await expect(c.query(`SELECT * FROM ${other.schema}.secret`)).rejects.toMatchObject({ code: '42501' });
+    await c.end();
+    await p.cancel();
+    await other.cancel();
+  });
+
+  it('a credential past its VALID UNTIL is refused at login; a renewal extends it, capped at its max date', async () => {
+    const p = provider('expiry-app', 2_000, 8_000);
+    const cred = await p.obtain(Date.now());
+    expect(await refusal(cred)).toBe('accepted');
+    await sleep(1_200);
+    const renewed = await p.renew(cred, Date.now());
+    expect(renewed).toBeLessThanOrEqual(cred.maxDate);
+    // Past the first expiry: accepted because renewed.
+    await sleep(Math.max(0, cred.expiry + 200 - Date.now()));
+    expect(await refusal(cred)).toBe('accepted');
+    // Past the renewed expiry: refused by PostgreSQL itself.
+    await sleep(Math.max(0, renewed + 200 - Date.now()));
+    expect(await refusal(cred)).toBe('28P01');
+    // Renewal never goes past the max date, however late it is asked for.
+    expect(await p.renew(cred, cred.maxDate + 60_000)).toBe(cred.maxDate);
+    await p.cancel();
+  });
+
+  it('revoking ends live sessions at once and the role cannot log in again; renewing it is refused', async () => {
+    const p = provider('revoke-app');
+    const cred = await p.obtain(Date.now());
+    const live = await login(cred);
+    await live.query('CREATE TABLE w (n int)');
+    await p.revoke(cred);
+    await expect(live.query('INSERT INTO w VALUES (1)')).rejects.toBeDefined();
+    expect(await refusal(cred)).toBe('28P01');
+    const err = await p.renew(cred, Date.now()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SluiceError);
+    expect((err as SluiceError).code).toBe('STORE_REVOKED');
+    // A reissue works, and finds the app's data.
+    const next = await p.obtain(Date.now());
+    expect(next.generation).toBeGreaterThan(cred.generation);
+    const c = await login(next);
+    expect((await c.query('SELECT count(*)::int AS n FROM w')).rows[0].n).toBe(0);
+    await c.end();
+    await p.cancel();
+  });
+
+  it('after cancel (app end) no role of the app can log in, old generations included', async () => {
+    const p = provider('ended-app');
+    const first = await p.obtain(Date.now());
+    const second = await p.obtain(Date.now());
+    await p.cancel();
+    expect(await refusal(first)).toBe('28P01');
+    expect(await refusal(second)).toBe('28P01');
+    const admin = new pg.Client({ connectionString: db.url() });
+    await admin.connect();
+    const left = await admin.query("SELECT rolname FROM pg_roles WHERE rolname LIKE $1 || '\\_g%'", [p.schema]);
+    await admin.end();
+    expect(left.rows).toEqual([]);
+  });
+
+  it('a wrong admin password is one STORE_UNAVAILABLE line, and the admin file must be private', async () => {
+    const p = new PostgresProvider({ adminUrl: db.url(db.superuser, 'wrong'), app: 'x', lifetimeMs: 1000, maxLifetimeMs: 2000 });
+    const err = await p.obtain(Date.now()).catch((e: unknown) => e);
+    expect((err as SluiceError).code).toBe('STORE_UNAVAILABLE');
+    expect((err as Error).message).not.toContain('wrong');
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-pgadmin-'));
+    try {
+      const file = join(dir, 'admin');
+      writeFileSync(file, db.url() + '\n', { mode: 0o644 });
+      chmodSync(file, 0o644);
+      expect(() => readAdminUrl(file)).toThrow(SluiceError);
+      chmodSync(file, 0o600);
+      expect(readAdminUrl(file)).toBe(db.url());
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
