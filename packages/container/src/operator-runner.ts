@@ -96,7 +96,7 @@ export class OperatorRunner {
     });
     const w = this.deploy.restoreWindow;
     if (w > 0) {
-      const state = this.o.checkpoints.load(this.id, w);
+      const state = await this.o.checkpoints.load(this.id, w);
       this.hooks.restore?.(state);
       this.log.info({ window: w }, 'restored from checkpoint');
     }
@@ -186,7 +186,7 @@ export class OperatorRunner {
     this.stat.window = w;
     this.stat.latencyMs = Math.max(0, this.now() - this.windowStart);
     if (w % this.o.checkpointWindows === 0) {
-      this.o.checkpoints.save(this.id, w, this.hooks.checkpoint?.());
+      await this.o.checkpoints.save(this.id, w, this.hooks.checkpoint?.());
       this.stat.checkpoint = w;
     }
     for (const e of this.emitters.values()) await e.ready();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '@sluice/common';
-import { TestPostgres } from '../testing/postgres-cluster.js';
+import { TestPostgres } from '@sluice/common/testing';
 import { PostgresProvider, readAdminUrl } from './postgres-provider.js';
 import type { StoreCredential } from './provider.js';
 

@@ -2,4 +2,3 @@
 export { FakeContainer, type FakeContainerOptions } from './fake-container.js';
 export { NoopLauncher } from './noop-launcher.js';
 export { writeTestApp, type TestAppKind } from './apps.js';
-export { TestPostgres } from './postgres-cluster.js';
