@@ -14,5 +14,5 @@ export { CREDENTIALS_MOUNT, DockerApiError, DockerEngine, DockerLauncher, contai
 export { StramMetrics } from './metrics.js';
 export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, WebScope, signWebToken, verifyWebToken, type RestBackend, type WebTokenSubject } from './rest.js';
 export { UmbilicalConnection, UmbilicalServer, type UmbilicalHandler, type UmbilicalServerOptions } from './umbilical-server.js';
-export { PostgresProvider, appIdentifier, readAdminUrl, type PostgresProviderOptions } from './credential-providers/postgres-provider.js';
+export { PostgresProvider, appIdentifier, adminUrl, type PostgresProviderOptions } from './credential-providers/postgres-provider.js';
 export type { CredentialProvider, StoreCredential } from './credential-providers/provider.js';

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentTable } from './agent-table.js';
+import { AppStores } from './credential-providers/app-stores.js';
 import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
 import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
@@ -35,14 +36,15 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
     const { tokens, authority } = await openAuthority(o, appId, dir);
     const metrics = new StramMetrics();
     const umbilical = await bind(o.host);
-    const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical));
+    const stores = await AppStores.open(o, appId, plan, metrics);
+    const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical), stores);
     const agents: ContainerAgent[] = [];
     for (const c of plan.containers) {
       const { credentials } = await issuer.issue(c.id);
       agents.push(ContainerAgent.launching(newRecord(plan, c.id, o.clock.now()), dir.credentials(c.id), credentials));
     }
     const table = new AgentTable(plan, agents);
-    const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer });
+    const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer, stores });
     const key = newWebKey(dir);
     return {
       parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: 0, umbilical, rest: { listener: rest, key } },

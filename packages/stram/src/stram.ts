@@ -341,6 +341,7 @@ export class Stram {
       restartStrategy: formatRestart(this.o.restartStrategy),
       failure: this.failure ?? null,
       subscriberTakeovers: this.health.takeovers(),
+      stores: this.keeper.storeStatus(),
       tokens: {
         ...this.keeper.totals(),
         keyRolls: this.tokens.keyRolls ?? 0,

@@ -12,10 +12,11 @@ import { appEntry } from './app-entry.js';
 import { addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
 import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
+import { addStoreOptions, storeOptions, type StoreFlags } from './store-options.js';
 import { registerStatusCommands } from './status.js';
 import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues } from './stram-flags.js';
 
-interface LaunchFlags extends LauncherFlags, GatewayFlags {
+interface LaunchFlags extends LauncherFlags, GatewayFlags, StoreFlags {
   appDir?: string;
   config?: Record<string, unknown>;
   insecure?: boolean;
@@ -55,6 +56,7 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(flag('--app-id <id>', "the app's id; set by the gateway so it and STRAM name the app alike", { parse: appId, shownDefault: 'the app name and 8 random hex digits' }));
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
+  addStoreOptions(launch);
   addGatewayFlags(launch, 'launch');
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
     checkGatewayFlags(opts, opts.launcher === 'docker' ? [...NOT_WITH_GATEWAY, 'launcher'] : NOT_WITH_GATEWAY);
@@ -81,6 +83,7 @@ export function registerRuntimeCommands(program: Command): void {
     const common = {
       ...launcherOptions(opts, opts.logLevel, logger),
       ...stramFlagValues(opts, LAUNCH_FLAGS),
+      ...storeOptions(opts),
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
       logFile,

@@ -5,7 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
-import { PostgresProvider, readAdminUrl } from './postgres-provider.js';
+import { PostgresProvider, adminUrl } from './postgres-provider.js';
 import type { StoreCredential } from './provider.js';
 
 const skip = TestPostgres.unavailable();
@@ -124,12 +124,27 @@ describe.skipIf(skip !== undefined)(`PostgresProvider on a real PostgreSQL${skip
     expect((err as Error).message).not.toContain('wrong');
     const dir = mkdtempSync(join(tmpdir(), 'sluice-pgadmin-'));
     try {
-      const file = join(dir, 'admin');
-      writeFileSync(file, db.url() + '\n', { mode: 0o644 });
+      const file = join(dir, 'pw');
+      writeFileSync(file, db.password + '\n', { mode: 0o644 });
       chmodSync(file, 0o644);
-      expect(() => readAdminUrl(file)).toThrow(SluiceError);
+      const bare = `postgres://${db.superuser}@${db.host}:${db.port}/postgres`;
+      expect(() => adminUrl(bare, file)).toThrow(/PostgreSQL password file/);
       chmodSync(file, 0o600);
-      expect(readAdminUrl(file)).toBe(db.url());
+      const url = adminUrl(bare, file);
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.end();
+      // A password on the command line is refused, without echoing it.
+      const err = (() => {
+        try {
+          adminUrl(db.url(), file);
+        } catch (e) {
+          return e as SluiceError;
+        }
+        return undefined;
+      })();
+      expect(err?.code).toBe('BAD_CONFIG');
+      expect(err?.message).not.toContain(db.password);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

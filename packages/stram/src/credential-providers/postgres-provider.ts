@@ -23,11 +23,24 @@ export interface PostgresProviderOptions {
   maxLifetimeMs: number;
 }
 
-/** The admin URL from a 0600 file owned by us (one line). */
-export function readAdminUrl(path: string): string {
-  const text = readPrivateFile(path, { what: 'PostgreSQL admin credential file', code: 'BAD_CONFIG' }).toString('utf8').trim();
-  if (!/^postgres(ql)?:\/\//.test(text)) throw new SluiceError('BAD_CONFIG', `${path} must hold one postgres://user:password@host:port/database URL`);
-  return text;
+/**
+ * The privileged connection URL: `url` (server, database and role, no password: argv is visible
+ * to every user) with the password read from a 0600 file of ours (its first line).
+ */
+export function adminUrl(url: string, passwordFile: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new SluiceError('BAD_CONFIG', `"${url}" is not a postgres://role@host:port/database URL`);
+  }
+  if (!/^postgres(ql)?:$/.test(u.protocol) || !u.username) throw new SluiceError('BAD_CONFIG', `"${u.protocol}//${u.host}${u.pathname}" must be a postgres://role@host:port/database URL naming the privileged role`);
+  if (u.password) throw new SluiceError('BAD_CONFIG', 'the PostgreSQL URL must not hold a password (anyone can read a command line): put it in the password file');
+  const text = readPrivateFile(passwordFile, { what: 'PostgreSQL password file', code: 'BAD_CONFIG' }).toString('utf8');
+  const password = text.split('\n')[0]!.trim();
+  if (!password) throw new SluiceError('BAD_CONFIG', `${passwordFile} is empty: it must hold the privileged role's password on its first line`);
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }
 
 /** A PostgreSQL identifier for `app` plus `suffix`: lowercase, at most 63 bytes, unique per app. */
