@@ -31,7 +31,7 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags, StoreFlags {
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort'] as const;
 /** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
-const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
+const NOT_WITH_GATEWAY = ['recover', 'postgres', 'postgresPasswordFile', 'checkpointStore', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
