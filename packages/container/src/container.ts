@@ -244,6 +244,7 @@ export class Container {
         appDir: c.appDir,
         logger: this.log,
         checkpoints: this.checkpoints,
+        store: (system) => this.held.value.stores?.[system],
         checkpointWindows: c.settings.checkpointWindows,
         windowMs: c.settings.windowMs,
         ownServerUrl: this.server.url,

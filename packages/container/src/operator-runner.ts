@@ -85,7 +85,7 @@ export class OperatorRunner {
     return this.tracker?.resumeWindow(source) ?? this.deploy.restoreWindow + 1;
   }
 
-  async setup(ctx: { appDir: string; logger: Logger }): Promise<void> {
+  async setup(ctx: { appDir: string; logger: Logger; store?: (system: string) => Readonly<Record<string, string>> | undefined }): Promise<void> {
     await this.hooks.setup?.({
       id: this.id,
       name: this.deploy.operator,
@@ -93,6 +93,7 @@ export class OperatorRunner {
       partitions: this.deploy.partitions,
       appDir: ctx.appDir,
       logger: ctx.logger.child({ operator: this.id }),
+      ...(ctx.store ? { store: ctx.store } : {}),
     });
     const w = this.deploy.restoreWindow;
     if (w > 0) {
