@@ -58,6 +58,8 @@ export function parseKlist(stdout: string): { startsAt: number; expiresAt: numbe
   return { startsAt: at(1), expiresAt: at(7) };
 }
 
+const LOGIN_BACKOFF_MAX_MS = 30_000;
+
 export class KeytabLogin {
   readonly principal: string;
   readonly keytab: string;
@@ -78,7 +80,9 @@ export class KeytabLogin {
   constructor(private readonly options: KeytabLoginOptions) {
     this.principal = options.principal;
     this.keytab = checkKeytab(options.keytab);
-    this.policy = renewalPolicy(options.policy);
+    // Retries back off to 30 s at most, not the 5 min of token renewals: once its TGT has lapsed
+    // the gateway cannot log in on anyone's behalf, and one kinit costs the KDC little.
+    this.policy = renewalPolicy({ backoffMaxMs: LOGIN_BACKOFF_MAX_MS, ...options.policy });
     this.env = { ...process.env, ...options.env, LC_ALL: 'C', TZ: 'UTC' };
     if (options.ccacheFile) {
       this.file = options.ccacheFile;

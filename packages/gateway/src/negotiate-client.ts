@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import kerberos from 'kerberos';
 import { SluiceError } from '@sluice/common';
+import { kerberosLib } from './kerberos-lib.js';
 
 const run = promisify(execFile);
 
@@ -61,6 +61,7 @@ export async function negotiateHeader(gatewayUrl: string, options: NegotiateOpti
     throw new SluiceError('BAD_USAGE', '--keytab needs --principal (the principal whose keys it holds)');
   }
   const step = async (): Promise<string> => {
+    const kerberos = await kerberosLib();
     const client = await kerberos.initializeClient(service, {
       mechOID: kerberos.GSS_MECH_OID_SPNEGO,
       ...(options.principal !== undefined ? { principal: options.principal } : {}),

@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import kerberos from 'kerberos';
 import { SluiceError } from '@sluice/common';
 import { GatewayRefusal, RefusalCode } from './api.js';
+import { kerberosLib } from './kerberos-lib.js';
 
 /**
  * The gateway's SPNEGO acceptor (docs/security.md "The gateway API"): one `Authorization:
@@ -145,7 +145,7 @@ export class KerberosAcceptor {
 
   private async step(token: string): Promise<Accepted> {
     try {
-      const server = await kerberos.initializeServer(this.service);
+      const server = await (await kerberosLib()).initializeServer(this.service);
       await server.step(token);
       if (!server.contextComplete || !server.username) {
         // SPNEGO would need another round trip; HTTP Negotiate with Kerberos needs exactly one.
