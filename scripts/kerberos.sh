@@ -6,29 +6,8 @@
 set -euo pipefail
 packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
 
-missing() {
-  local p out=()
-  for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || out+=("$p")
-  done
-  echo "${out[*]}"
-}
-
-check() {
-  local m
-  m=$(missing)
-  [ -z "$m" ] || { echo "kerberos: missing Debian packages: $m (run scripts/kerberos.sh ensure as root)" >&2; exit 1; }
-}
-
-ensure() {
-  local m
-  m=$(missing)
-  [ -n "$m" ] || return 0
-  echo "kerberos: installing $m from Debian" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-  # shellcheck disable=SC2086
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $m >&2
-}
+name=kerberos
+# shellcheck source=lib/debian-packages.sh
+source "$(dirname "$0")/lib/debian-packages.sh"
 
 "${1:-ensure}"

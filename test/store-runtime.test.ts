@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
+import { loginOutcome } from '@sluice/stram/testing';
 import { RecoveryRun, sample } from './helpers/recovery-wordcount.js';
 
 /**
@@ -35,17 +36,7 @@ async function admin<T>(db: TestPostgres, fn: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
-async function canLogIn(db: TestPostgres, user: string, password: string): Promise<string> {
-  const c = new pg.Client({ host: db.host, port: db.port, database: 'postgres', user, password });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    await c.end();
-    return 'accepted';
-  } catch (err) {
-    return (err as { code?: string }).code ?? (err as Error).message;
-  }
-}
+const canLogIn = (db: TestPostgres, user: string, password: string): Promise<string> => loginOutcome({ host: db.host, port: db.port, user, password });
 
 /** Every store password a container's credentials file holds now. */
 function storePasswords(appDir: string): string[] {

@@ -1,13 +1,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger, readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
 import { Stram } from '../stram.js';
 import type { StramOptions } from '../stram-options.js';
-import { NoopLauncher, writeTestApp } from '../testing/index.js';
+import { NoopLauncher, loginOutcome, writeTestApp } from '../testing/index.js';
 import type { StoreStatus } from './store-credentials.js';
 
 /**
@@ -53,17 +52,7 @@ describe.skipIf(skip !== undefined)(`store credentials in a launch${skip ? ` (sk
 
   const storesIn = (stram: Stram, id: string): Record<string, Record<string, string>> | undefined => readCredentials(stram.dir.credentials(id)).stores;
 
-  async function login(s: Record<string, string>): Promise<string> {
-    const c = new pg.Client({ host: s['host'], port: Number(s['port']), database: s['database'], user: s['user'], password: s['password'] });
-    c.on('error', () => undefined);
-    try {
-      await c.connect();
-      await c.end();
-      return 'accepted';
-    } catch (err) {
-      return (err as { code?: string }).code ?? (err as Error).message;
-    }
-  }
+  const login = (s: Record<string, string>): Promise<string> => loginOutcome(s);
 
   it('only the container whose operator uses PostgreSQL holds its credential, at launch and after reissues; none can log in after shutdown', async () => {
     const stram = await launch('store-pipeline', { storeLifetimeMs: 1_000, storeMaxLifetimeMs: 2_000 });

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
+import { loginOutcome } from '../testing/store-login.js';
 import { PostgresProvider, adminUrl } from './postgres-provider.js';
 import type { StoreCredential } from './provider.js';
 
@@ -20,15 +21,7 @@ async function login(c: StoreCredential): Promise<pg.Client> {
   return client;
 }
 
-async function refusal(c: StoreCredential): Promise<string> {
-  try {
-    const client = await login(c);
-    await client.end();
-    return 'accepted';
-  } catch (err) {
-    return (err as { code?: string }).code ?? (err as Error).message;
-  }
-}
+const refusal = (c: StoreCredential): Promise<string> => loginOutcome(c.secret);
 
 describe.skipIf(skip !== undefined)(`PostgresProvider on a real PostgreSQL${skip ? ` (skipped: ${skip})` : ''}`, () => {
   let db: TestPostgres;

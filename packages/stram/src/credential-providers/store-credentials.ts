@@ -1,5 +1,6 @@
 import { SluiceError, isoTime, type Clock, type Logger } from '@sluice/common';
 import { RenewalAction, nextAction, remainingValidity, renewalPolicy, retryDelay, type RenewalPolicy, type TokenLife } from '../renewal.js';
+import type { RenewalHealth } from '../renewal-scheduler.js';
 import type { CredentialProvider, StoreCredential } from './provider.js';
 
 /**
@@ -29,17 +30,9 @@ export interface StoreCredentialsOptions {
 }
 
 /** A store credential as status, REST and /metrics show it: dates and health, never the secret. */
-export interface StoreStatus {
+export interface StoreStatus extends RenewalHealth {
   system: string;
   generation: number;
-  expiry: string | null;
-  maxDate: string | null;
-  renewals: number;
-  reissues: number;
-  failures: number;
-  consecutiveFailures: number;
-  lastError: string | null;
-  next: { action: RenewalAction; at: string } | null;
 }
 
 interface Held {
