@@ -10,3 +10,4 @@ export { Operator, InputPort, OutputPort, type ConfiguredOperator, type InputPor
 export { defineApp, type AppDefinition, type Locality, type OperatorDefinition, type StreamDefinition } from '@sluice/common';
 export { hashString, writeFileAtomic, type AtomicWriteOptions, type Logger } from '@sluice/common';
 export { z, type ConfigEntries, type ConfigSchema } from '@sluice/common';
+export { PostgresWindowSink } from './postgres-sink.js';
