@@ -131,6 +131,26 @@ describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL under sluice laun
     for (const role of roles) for (const p of seen) expect(await canLogIn(db, role, p)).not.toBe('accepted');
   }, 240_000);
 
+  it('a STRAM killed with SIGKILL and recovered with the store flags issues a new credential to the adopted containers; counts stay exact', async () => {
+    const store = launchArgs('30s', '1h');
+    run = new RecoveryRun({ launchArgs: store });
+    await run.launch();
+    await run.untilOutputHas(30);
+    const [before] = await stores(run);
+    process.kill(run.stram.child.pid!, 'SIGKILL');
+    await run.stram.exited;
+    await run.recover(store.slice(0, 4));
+    const after = await run.untilContainers((cs) => cs.every((c) => c.state === 'running' && c.heartbeats > 0));
+    expect(after.every((c) => c.restarts === 0)).toBe(true);
+    const [status] = await stores(run);
+    expect(status!.generation).toBeGreaterThan(before!.generation);
+    const counts = await run.finalCounts();
+    expect(counts, run.log('c2')).toMatchObject({ exact: true, tuples: 150 * 200 });
+    // The adopted containers hold the recovered STRAM's credential.
+    const users = new Set(['c1', 'c2', 'c3', 'c4'].map((id) => readCredentials(join(run!.appDir, 'containers', id, 'credentials')).stores?.['postgres']?.['user']));
+    expect([...users]).toEqual([expect.stringMatching(new RegExp(`_g${status!.generation}$`))]);
+  }, 240_000);
+
   it('revoking the role mid-run stops writes, shows in status and /metrics, and after the reissue the app resumes from its last checkpoint with exact counts', async () => {
     run = new RecoveryRun({ launchArgs: [...launchArgs('3s', '1h'), '--restart', 'fixed:attempts=50,delay=500ms'] });
     await run.launch();
