@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -56,6 +56,24 @@ describe.skipIf(skip !== undefined)(`PostgresProvider on a real PostgreSQL${skip
     await c.end();
     await p.cancel();
     await other.cancel();
+  });
+
+  it('creates the role with a SCRAM verifier: the password is not in the server\'s statement log', async () => {
+    const admin = new pg.Client({ connectionString: db.url() });
+    await admin.connect();
+    await admin.query("ALTER SYSTEM SET log_statement = 'all'");
+    await admin.query('SELECT pg_reload_conf()');
+    const p = provider('verifier-app');
+    const cred = await p.obtain(Date.now());
+    await admin.query('ALTER SYSTEM RESET log_statement');
+    await admin.query('SELECT pg_reload_conf()');
+    await admin.end();
+    const log = readFileSync(join(db.dir, 'log'), 'utf8');
+    expect(log).toContain(`CREATE ROLE "${cred.secret['user']}"`);
+    expect(log).toContain('SCRAM-SHA-256$4096:');
+    expect(log).not.toContain(cred.secret['password']);
+    expect(await refusal(cred)).toBe('accepted');
+    await p.cancel();
   });
 
   it('a credential past its VALID UNTIL is refused at login; a renewal extends it, capped at its max date', async () => {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { SluiceError, readPrivateFile } from '@sluice/common';
 import type { CredentialProvider, StoreCredential } from './provider.js';
@@ -50,6 +50,19 @@ export function appIdentifier(app: string, suffix = ''): string {
   return `sluice_${clean.slice(0, 40)}_${hash}${suffix}`;
 }
 
+/**
+ * The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677, PostgreSQL's
+ * `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`): the role is created with it, so
+ * the password itself never reaches the server, nor its statement log.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
 export class PostgresProvider implements CredentialProvider {
   readonly system = 'postgres';
   readonly schema: string;
@@ -77,7 +90,7 @@ export class PostgresProvider implements CredentialProvider {
     await this.admin(async (c) => {
       const r = c.escapeIdentifier(role);
       await c.query(`DROP ROLE IF EXISTS ${r}`);
-      await c.query(`CREATE ROLE ${r} LOGIN NOINHERIT PASSWORD ${c.escapeLiteral(password)} VALID UNTIL ${c.escapeLiteral(new Date(expiry).toISOString())} IN ROLE ${c.escapeIdentifier(this.group)}`);
+      await c.query(`CREATE ROLE ${r} LOGIN NOINHERIT PASSWORD ${c.escapeLiteral(scramVerifier(password))} VALID UNTIL ${c.escapeLiteral(new Date(expiry).toISOString())} IN ROLE ${c.escapeIdentifier(this.group)}`);
       await c.query(`ALTER ROLE ${r} SET role = ${c.escapeLiteral(this.group)}`);
       await c.query(`ALTER ROLE ${r} SET search_path = ${c.escapeIdentifier(this.schema)}`);
     });
