@@ -31,12 +31,13 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
   const made = !existsSync(dir.root);
   mkdirSync(dir.root, { recursive: true, mode: 0o700 });
   const lock = AppLock.acquire(dir, appId, o.logger, o.command);
+  let stores: AppStores | undefined;
   try {
     enterAppDir(o, appId, dir);
     const { tokens, authority } = await openAuthority(o, appId, dir);
     const metrics = new StramMetrics();
     const umbilical = await bind(o.host);
-    const stores = await AppStores.open(o, appId, plan, metrics);
+    stores = await AppStores.open(o, appId, plan, metrics);
     const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical), stores);
     const agents: ContainerAgent[] = [];
     for (const c of plan.containers) {
@@ -57,6 +58,8 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
     };
   } catch (err) {
     void closeListener(rest);
+    // Store credentials issued before the failure are revoked: the app never ran.
+    await stores?.credentials?.cancelAll();
     lock.release();
     if (made) rmSync(dir.root, { recursive: true, force: true });
     throw err;
