@@ -22,14 +22,18 @@ start() {
     for _ in $(seq 1 100); do docker info >/dev/null 2>&1 && break; sleep 0.2; done
     docker info >/dev/null 2>&1 || { echo "docker: engine did not start; see .sluice/dockerd.log" >&2; exit 1; }
   fi
-  if ! docker image inspect local/node-min:latest >/dev/null 2>&1; then
+  # The kerberos addon (the gateway commands) dlopens MIT Kerberos' GSSAPI library when the CLI
+  # starts: the base carries it, and what it links, when this machine has it (an older base without it is rebuilt).
+  gss=$(ldconfig -p | grep -o '/[^ ]*libgssapi_krb5\.so\.2$' | head -1 || true)
+  if ! docker image inspect local/node-min:latest >/dev/null 2>&1 ||
+    { [ -n "$gss" ] && ! docker run --rm --entrypoint node local/node-min:latest -e "require('fs').accessSync('$gss')" >/dev/null 2>&1; }; then
     echo "docker: building local/node-min from $(command -v node)" >&2
     local dir
     dir=$(mktemp -d)
     mkdir -p "$dir/usr/bin" "$dir/tmp" "$dir/etc"
     chmod 1777 "$dir/tmp"
     cp "$(readlink -f "$(command -v node)")" "$dir/usr/bin/node"
-    for lib in $(ldd "$(command -v node)" | grep -o '/[^ ]*'); do
+    for lib in $(ldd "$(command -v node)" | grep -o '/[^ ]*') ${gss:+$gss $(ldd "$gss" | grep -o '/[^ ]*')}; do
       mkdir -p "$dir$(dirname "$lib")"
       cp -L "$lib" "$dir$lib"
     done
@@ -45,6 +49,10 @@ stop() {
   # testcontainers' containers and networks, exited docker-launcher workers, the test images.
   docker rm -f $(docker ps -aq --filter label=org.testcontainers=true) >/dev/null 2>&1 || true
   docker rm -f $(docker ps -aq --filter label=sluice.launcher=docker --filter status=exited) >/dev/null 2>&1 || true
+  # Swarm: the swarm launcher's services, secrets and networks, and the swarm tests' own services.
+  docker service rm $(docker service ls -q --filter label=sluice.launcher=swarm) $(docker service ls -q --filter label=sluice.test=1) >/dev/null 2>&1 || true
+  docker secret rm $(docker secret ls -q --filter label=sluice.launcher=swarm) >/dev/null 2>&1 || true
+  docker network rm $(docker network ls -q --filter label=sluice.launcher=swarm) >/dev/null 2>&1 || true
   docker network rm $(docker network ls -q --filter label=org.testcontainers=true) >/dev/null 2>&1 || true
   docker rmi -f $(docker images -q 'sluice-test') >/dev/null 2>&1 || true
   if [ -f "$pidfile" ]; then

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { KEYS_FILE, SESSION_AUDIENCE, SESSION_ISSUER, negotiateHeader } from '@sluice/gateway';
@@ -7,13 +7,7 @@ import { startCli, type CliProcess } from './runtime-cli.js';
 
 /** A real `sluice gateway` process on a test realm, and a client that speaks to it as a person. */
 
-export { GATEWAY_PRINCIPAL } from '@sluice/gateway/testing';
-
-/** A policy file giving every principal of the test realm the role `launcher` (LAUNCH_APPS): what a gateway that lets its realm launch needs. */
-export function writeLaunchPolicy(file: string): string {
-  writeFileSync(file, ['roles:', '  launcher: [LAUNCH_APPS]', 'bindings:', '  - role: launcher', '    principals: ["*@EXAMPLE.TEST"]', ''].join('\n'), { mode: 0o600 });
-  return file;
-}
+export { GATEWAY_PRINCIPAL, writeLaunchPolicy } from '@sluice/gateway/testing';
 
 export interface GatewayRun {
   cli: CliProcess;

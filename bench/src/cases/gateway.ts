@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { API_PREFIX, negotiateHeader, type AppDetail, type LoginAnswer } from '@sluice/gateway';
-import { GATEWAY_LISTENING, GATEWAY_PRINCIPAL, TestRealm, gatewayCommand, gatewayUrl } from '@sluice/gateway/testing';
+import { GATEWAY_LISTENING, GATEWAY_PRINCIPAL, TestRealm, gatewayCommand, gatewayUrl, writeLaunchPolicy } from '@sluice/gateway/testing';
 import { AppDir, processAlive, signWebToken } from '@sluice/stram';
 import { cpuSeconds, profileArgs, sleep, startNode, startRole, type Role } from '../lib/child.js';
 import { cliBuilt, cliPath } from '../lib/servers.js';
@@ -71,7 +71,7 @@ async function setUp(ctx: Ctx, cleanup: Cleanup): Promise<{ bed: Bed; load: Role
   const ccache = join(realm.dir, 'alice.ccache');
   await realm.kinit('alice', ccache);
   const stateDir = join(ctx.tmp, 'gateway-state');
-  const command = gatewayCommand(realm, stateDir);
+  const command = gatewayCommand(realm, stateDir, ['--policy', writeLaunchPolicy(join(ctx.tmp, 'gateway-policy.yaml'))]);
   const gateway = startNode('gateway', cliPath(ctx), command.args, { readyLine: GATEWAY_LISTENING, env: command.env, cwd: ctx.tmp, timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'gateway') });
   cleanup.add(() => gateway.stop());
   const load = startRole('http-load', [], { env: { ...realm.env(), KRB5CCNAME: `FILE:${ccache}` }, timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'http-load') });

@@ -73,6 +73,8 @@ export const ErrorCodes = {
   KERBEROS_LOGIN_FAILED: { closeCode: CloseCode.normal, retriable: true },
   // a launcher's engine (the Docker Engine API) does not answer
   ENGINE_UNREACHABLE: { closeCode: CloseCode.normal, retriable: true },
+  // the swarm launcher's engine is not in swarm mode, or is a worker rather than a manager
+  NOT_SWARM_MANAGER: { closeCode: CloseCode.normal, retriable: false },
   // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")
   APP_FAILED: { closeCode: CloseCode.normal, retriable: false },
   // a frame over the size limit; the WebSocket layer closes with the standard 1009

@@ -22,6 +22,15 @@ export interface StramProxyOptions {
 
 const PROXY_TOKEN_TTL_MS = 60_000;
 
+interface Target {
+  rest: string;
+  token: string;
+}
+
+function unreachable(entry: AppEntry, why: string, status = 503): GatewayRefusal {
+  return new GatewayRefusal(status, RefusalCode.appUnreachable, `the STRAM of app ${entry.id} ${why}`, undefined, summaryOf(entry));
+}
+
 export class StramProxy {
   constructor(private readonly o: StramProxyOptions) {}
 
@@ -34,10 +43,11 @@ export class StramProxy {
       const report = new AppDir(entry.appDir).readFailed();
       return { ...summary, status: report ? { app: report.app, containers: report.containers, operators: report.operators } : null };
     }
+    const target = await this.target(entry, caller, scope);
     const [app, containers, operators] = await Promise.all([
-      this.call<Record<string, unknown>>(entry, caller, scope, 'GET', '/ws/v1/app'),
-      this.call<{ containers: unknown[] }>(entry, caller, scope, 'GET', '/ws/v1/containers'),
-      this.call<{ operators: unknown[] }>(entry, caller, scope, 'GET', '/ws/v1/operators'),
+      this.call<Record<string, unknown>>(entry, target, 'GET', '/ws/v1/app'),
+      this.call<{ containers: unknown[] }>(entry, target, 'GET', '/ws/v1/containers'),
+      this.call<{ operators: unknown[] }>(entry, target, 'GET', '/ws/v1/operators'),
     ]);
     return { ...summary, status: { app, containers: containers.containers, operators: operators.operators } };
   }
@@ -48,12 +58,12 @@ export class StramProxy {
     if (state === AppState.finished || state === AppState.failed) {
       throw new GatewayRefusal(409, RefusalCode.notRunning, `app ${entry.id} is ${state}; there is nothing to shut down`, undefined, summaryOf(entry, state));
     }
-    await this.call(entry, caller, scope, 'POST', '/ws/v1/shutdown');
+    await this.call(entry, await this.target(entry, caller, scope), 'POST', '/ws/v1/shutdown');
   }
 
-  private async call<T>(entry: AppEntry, caller: string, scope: readonly WebScope[], method: string, path: string): Promise<T> {
+  /** Where the app's STRAM listens, and one token for this caller's calls to it. */
+  private async target(entry: AppEntry, caller: string, scope: readonly WebScope[]): Promise<Target> {
     const dir = new AppDir(entry.appDir);
-    const unreachable = (why: string, status = 503) => new GatewayRefusal(status, RefusalCode.appUnreachable, `the STRAM of app ${entry.id} ${why}`, undefined, summaryOf(entry));
     let rest: string;
     let appId: string;
     let key: Buffer;
@@ -61,20 +71,23 @@ export class StramProxy {
       ({ rest, appId } = dir.readInfo());
       key = Buffer.from(readFileSync(dir.webKey, 'utf8').trim(), 'hex');
     } catch {
-      throw unreachable('has not said where it listens (no stram.json); it is starting, or gone');
+      throw unreachable(entry, 'has not said where it listens (no stram.json); it is starting, or gone');
     }
-    const token = await signWebToken(key, { app: appId, user: caller, now: this.o.clock.now(), ttlMs: PROXY_TOKEN_TTL_MS, scope });
+    return { rest, token: await signWebToken(key, { app: appId, user: caller, now: this.o.clock.now(), ttlMs: PROXY_TOKEN_TTL_MS, scope }) };
+  }
+
+  private async call<T>(entry: AppEntry, { rest, token }: Target, method: string, path: string): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${rest}${path}`, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(this.o.timeoutMs ?? 5_000) });
     } catch (err) {
-      throw unreachable(`at ${rest} is not answering (${(err as Error).message})`);
+      throw unreachable(entry, `at ${rest} is not answering (${(err as Error).message})`);
     }
     const body = (await res.json().catch(() => undefined)) as T | undefined;
     if (!res.ok || body === undefined) {
       // STRAM refusing its own app's key would be a bug or a replaced directory: the gateway's log says which.
       this.o.logger.warn({ app: entry.id, path, status: res.status }, 'STRAM refused a proxied call');
-      throw unreachable(`answered ${res.status} to ${method} ${path}`, 502);
+      throw unreachable(entry, `answered ${res.status} to ${method} ${path}`, 502);
     }
     return body;
   }

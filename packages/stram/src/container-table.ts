@@ -50,6 +50,9 @@ export interface ContainerView {
   id: string;
   state: ContainerState;
   pid: number | null;
+  /** On an orchestrator (the swarm launcher): its service and current task; null elsewhere. */
+  service: string | null;
+  task: string | null;
   operators: string[];
   bufferServer: string;
   bufferServerUrl: string | null;
@@ -122,6 +125,8 @@ export function containerView(r: ContainerRecord, tokenExpiry: number | undefine
     id: r.id,
     state: r.state,
     pid: r.process?.pid ?? null,
+    service: r.process?.service ?? null,
+    task: r.process?.task ?? null,
     operators: r.operators,
     bufferServer: r.bufferServer,
     bufferServerUrl: r.bufferServerUrl,

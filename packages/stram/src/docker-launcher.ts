@@ -46,7 +46,7 @@ export interface DockerLauncherOptions {
   logger?: Logger;
 }
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null };
+export type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
 export class DockerLauncher implements Launcher {
   readonly name = 'docker';
@@ -63,25 +63,10 @@ export class DockerLauncher implements Launcher {
    * launch, so a missing engine is one line and a non-zero exit, not a relaunch of every container.
    */
   async check(): Promise<void> {
+    await engineAnswers(this.engine);
     const where = `unix://${this.engine.socketPath}`;
-    try {
-      await this.engine.call('GET', '/_ping', undefined, 5_000);
-    } catch (err) {
-      const detail = ((err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)).message;
-      throw new SluiceError('ENGINE_UNREACHABLE', `docker engine not reachable at ${where}: ${detail}; start it with 'bash scripts/docker-engine.sh start' or set DOCKER_HOST`, { cause: err });
-    }
-    await this.expect(`/networks/${encodeURIComponent(this.o.network)}`, `docker network ${this.o.network} does not exist at ${where}; create it: docker network create ${this.o.network}`);
-    await this.expect(`/images/${encodeURIComponent(this.o.image)}/json`, `docker image ${this.o.image} is not in the engine at ${where}; build it: docker build -f docker/Dockerfile -t ${this.o.image} .`);
-  }
-
-  /** A GET that must find its object: a 404 is BAD_CONFIG with `missing`. */
-  private async expect(path: string, missing: string): Promise<void> {
-    try {
-      await this.engine.call('GET', path, undefined, 10_000);
-    } catch (err) {
-      if (err instanceof DockerApiError && err.status === 404) throw new SluiceError('BAD_CONFIG', missing);
-      throw err;
-    }
+    await expectFound(this.engine, `/networks/${encodeURIComponent(this.o.network)}`, `docker network ${this.o.network} does not exist at ${where}; create it: docker network create ${this.o.network}`);
+    await expectFound(this.engine, `/images/${encodeURIComponent(this.o.image)}/json`, `docker image ${this.o.image} is not in the engine at ${where}; build it: docker build -f docker/Dockerfile -t ${this.o.image} .`);
   }
 
   launch(spec: LaunchSpec): LaunchedContainer {
@@ -98,7 +83,7 @@ export class DockerLauncher implements Launcher {
     });
     const exited: Promise<Exit> = started.then(
       async (id) => {
-        const logs = this.followLogs(id, spec.logPath).catch((err: Error) => log?.warn({ err: err.message }, 'cannot follow container logs'));
+        const logs = followLogs(this.engine, id, spec.logPath).catch((err: Error) => log?.warn({ err: err.message }, 'cannot follow container logs'));
         const { StatusCode } = (await this.engine.call('POST', `/containers/${id}/wait?condition=not-running`, undefined, 0)) as { StatusCode: number };
         await logs;
         if (!this.o.keep) await this.engine.call('DELETE', `/containers/${id}?force=1`).catch((err: Error) => log?.warn({ err: err.message }, 'cannot remove container'));
@@ -126,12 +111,7 @@ export class DockerLauncher implements Launcher {
 
   private createBody(spec: LaunchSpec, c: { app: string; appDir: string; appModule: string; name: string }): Record<string, unknown> {
     const binds = [`${spec.credentialsPath}:${CREDENTIALS_MOUNT}:ro`];
-    for (const sub of ['checkpoints', 'output', 'spool']) {
-      const dir = join(c.appDir, sub);
-      // Made here, as STRAM's user: a missing bind source would be created by dockerd as root.
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      binds.push(`${dir}:${dir}`);
-    }
+    for (const dir of sharedDirs(c.appDir)) binds.push(`${dir}:${dir}`);
     const root = (this.o.imageRoot ?? '/sluice').replace(/\/$/, '');
     if (!c.appModule.startsWith(`${root}/`)) binds.push(`${dirname(c.appModule)}:${dirname(c.appModule)}:ro`);
     return {
@@ -163,25 +143,48 @@ export class DockerLauncher implements Launcher {
       return ((await this.engine.call('POST', path, body)) as { Id: string }).Id;
     }
   }
+}
 
-  /** Copies the container's stdout and stderr into its log file (the local launcher's container.log). */
-  private async followLogs(id: string, logPath: string): Promise<void> {
-    const res = await this.engine.stream('GET', `/containers/${id}/logs?follow=1&stdout=1&stderr=1`);
-    const out = createWriteStream(logPath, { flags: 'a', mode: 0o600 });
-    await new Promise<void>((resolve) => {
-      const demux = new LogDemux(out);
-      res.on('data', (chunk: Buffer) => demux.push(chunk));
-      res.once('end', resolve);
-      res.once('error', resolve);
-    });
-    await new Promise<void>((resolve) => out.end(resolve));
+/** The engine answers on its socket; if not, one line saying how to start it (ENGINE_UNREACHABLE). */
+export async function engineAnswers(engine: DockerEngine): Promise<void> {
+  try {
+    await engine.call('GET', '/_ping', undefined, 5_000);
+  } catch (err) {
+    const detail = ((err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)).message;
+    throw new SluiceError('ENGINE_UNREACHABLE', `docker engine not reachable at unix://${engine.socketPath}: ${detail}; start it with 'bash scripts/docker-engine.sh start' or set DOCKER_HOST`, { cause: err });
   }
 }
 
-/** `sluice-<appId>-<containerId>`, cut to one DNS label (the app id's random suffix kept). */
-export function containerName(app: string, container: string): string {
+/** A GET that must find its object: a 404 is BAD_CONFIG with `missing`. */
+export async function expectFound(engine: DockerEngine, path: string, missing: string): Promise<void> {
+  try {
+    await engine.call('GET', path, undefined, 10_000);
+  } catch (err) {
+    if (err instanceof DockerApiError && err.status === 404) throw new SluiceError('BAD_CONFIG', missing);
+    throw err;
+  }
+}
+
+/**
+ * The parts of the app directory a worker shares with STRAM, made here as STRAM's user (a missing
+ * bind source would be created by dockerd as root): checkpoints, output and spool, never the whole
+ * directory (it holds STRAM's keys and the other containers' credentials).
+ */
+export function sharedDirs(appDir: string): string[] {
+  return ['checkpoints', 'output', 'spool'].map((sub) => {
+    const dir = join(appDir, sub);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  });
+}
+
+/**
+ * `sluice-<appId>-<containerId><suffix>`, cut to one DNS label (the app id's random suffix kept):
+ * the docker launcher's container names, the swarm launcher's service and secret names.
+ */
+export function containerName(app: string, container: string, suffix = ''): string {
   const safe = (s: string) => s.toLowerCase().replace(/[^a-z0-9-]+/g, '-');
-  const id = safe(container);
+  const id = safe(container) + suffix;
   let a = safe(app);
   const room = DNS_LABEL_MAX - 'sluice-'.length - 1 - id.length;
   if (a.length > room) {
@@ -191,7 +194,21 @@ export function containerName(app: string, container: string): string {
   return `sluice-${a}-${id}`;
 }
 
-function exitOf(status: number, killed: NodeJS.Signals | undefined): Exit {
+/** Copies a container's stdout and stderr into its log file (the local launcher's container.log) until it exits. */
+export async function followLogs(engine: DockerEngine, id: string, logPath: string): Promise<void> {
+  const res = await engine.stream('GET', `/containers/${id}/logs?follow=1&stdout=1&stderr=1`);
+  const out = createWriteStream(logPath, { flags: 'a', mode: 0o600 });
+  await new Promise<void>((resolve) => {
+    const demux = new LogDemux(out);
+    res.on('data', (chunk: Buffer) => demux.push(chunk));
+    res.once('end', resolve);
+    res.once('error', resolve);
+  });
+  await new Promise<void>((resolve) => out.end(resolve));
+}
+
+/** A container's exit status as a local child's: 128+n is signal n. */
+export function exitOf(status: number, killed: NodeJS.Signals | undefined): Exit {
   // A process killed by signal n exits 128+n in Docker; report it as the signal, like a local child.
   if (status > 128 && status < 128 + 32) {
     const signal = (Object.entries(constants.signals).find(([, n]) => n === status - 128)?.[0] ?? killed) as NodeJS.Signals | undefined;

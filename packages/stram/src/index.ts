@@ -1,5 +1,6 @@
 export { Stram, AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram.js';
 export { processAlive } from './recover.js';
+export { statePath } from './recovery.js';
 export { RenewalAction, defaultRenewalPolicy, nextAction, renewalPolicy, retryDelay, remainingValidity, type RenewalPolicy, type TokenLife } from './renewal.js';
 export type { TokenStatus } from './renewal-scheduler.js';
 export { RotationPhase, startRotation, stepRotation, type Rotation, type RotationEffect, type RotationEvent } from './secret-rotation.js';
@@ -11,6 +12,8 @@ export { InsecureDelegationTokens, INSECURE_KEY, StramAuthority, credentialsFor,
 export { ContainerState, type ContainerView, type OperatorView } from './container-table.js';
 export { LocalLauncher, type LaunchSpec, type LaunchedContainer, type Launcher, type LocalLauncherOptions } from './launcher.js';
 export { CREDENTIALS_MOUNT, DockerApiError, DockerEngine, DockerLauncher, containerName, type DockerLauncherOptions } from './docker-launcher.js';
+export { SWARM_CREDENTIALS_MOUNT, SwarmLauncher, type SwarmLauncherOptions } from './swarm-launcher.js';
+export { SWARM_LABEL, SwarmApi } from './swarm-api.js';
 export { StramMetrics } from './metrics.js';
 export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, WebScope, signWebToken, verifyWebToken, type RestBackend, type WebTokenSubject } from './rest.js';
 export { UmbilicalConnection, UmbilicalServer, type UmbilicalHandler, type UmbilicalServerOptions } from './umbilical-server.js';

@@ -24,6 +24,9 @@ export interface LaunchedContainer {
   /** Settles when the process has exited. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   kill(signal?: NodeJS.Signals): void;
+  /** On an orchestrator: the service it runs as and its current task (what `sluice status` shows). */
+  readonly service?: string | undefined;
+  readonly task?: string | undefined;
 }
 
 export interface Launcher {
@@ -37,10 +40,12 @@ export interface Launcher {
   launch(spec: LaunchSpec): LaunchedContainer;
   /**
    * STRAM restart (`sluice launch --recover`): a handle on a container a previous STRAM launched,
-   * by the pid it recorded. Launchers that cannot do this leave it out; STRAM then relies on
-   * heartbeats alone.
+   * by the pid it recorded (or by what the launcher labelled it with: `pid` is then null).
+   * Undefined, or no such method: STRAM relies on heartbeats alone.
    */
-  adopt?(spec: LaunchSpec, pid: number): LaunchedContainer;
+  adopt?(spec: LaunchSpec, pid: number | null): LaunchedContainer | undefined;
+  /** The app has ended (shut down or FAILED): remove what the launcher made for it (an orchestrator's network, secrets). */
+  close?(app: string): Promise<void>;
 }
 
 export interface LocalLauncherOptions {
@@ -103,7 +108,8 @@ export class LocalLauncher implements Launcher {
    * A container started by an earlier STRAM is not our child: its exit is seen by polling the pid.
    * A pid is only trusted while /proc says it still runs this launcher's entry (pids are reused).
    */
-  adopt(spec: LaunchSpec, pid: number): LaunchedContainer {
+  adopt(spec: LaunchSpec, pid: number | null): LaunchedContainer | undefined {
+    if (!pid) return undefined;
     const ours = (): boolean => {
       try {
         process.kill(pid, 0);

@@ -136,7 +136,10 @@ export class RestServer {
         if (!res.headersSent) send(res, 500, { error: 'internal', reason: 'internal error; see STRAM log' });
       });
     });
-    listener.server.keepAliveTimeout = 1_000;
+    // Longer than fetch's own 4 s idle keep-alive, so a client (the gateway proxying, `sluice status
+    // --watch`) closes an idle connection before the server does and reuses it until then; shorter
+    // and every call paid a new connection, or raced a close.
+    listener.server.keepAliveTimeout = 5_000;
     return new RestServer(listener, `http://${listener.host}:${listener.port}`);
   }
 

@@ -160,8 +160,9 @@ export class Stram {
   private adopt(agent: ContainerAgent, pid: number | null): void {
     const r = agent.record;
     r.adopted = true;
-    if (pid && this.launcher.adopt) {
-      this.watch(agent, this.launcher.adopt(this.specOf(agent), pid));
+    const proc = this.launcher.adopt?.(this.specOf(agent), pid);
+    if (proc) {
+      this.watch(agent, proc);
     } else {
       r.state = ContainerState.launching;
       r.launchedAt = this.o.clock.now();
@@ -388,6 +389,7 @@ export class Stram {
     clearInterval(this.timer);
     this.replacements.cancel();
     await stopProcesses([...this.agents].map((a) => a.record), this.o.shutdownGraceMs, log);
+    await this.launcher.close?.(this.appId).catch((err: Error) => log.warn({ err: err.message }, 'launcher cleanup failed'));
     await Promise.all([this.umbilical.close(), this.rest.close()]);
     await this.keeper.cancelAll();
     await this.tokens.close?.();

@@ -65,7 +65,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   const stram = await Stram.launch({
     appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
     config,
-    ...launcherOptions(opts, containerLogLevel, logger),
+    ...(await launcherOptions(opts, containerLogLevel, logger)),
     ...stramFlagValues(opts, DEMO_FLAGS),
     insecure: opts.insecure ?? false,
     logger,

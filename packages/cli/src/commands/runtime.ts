@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
-import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, type RestartStrategy } from '@sluice/stram';
+import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, statePath, type RestartStrategy } from '@sluice/stram';
 import { appId, configFlag, flag, logFormatFlag, logLevelFlag, principal } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
@@ -26,6 +26,7 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags, StoreFlags {
   restart?: RestartStrategy;
   owner?: string;
   realUser?: string;
+  resume?: boolean;
   appId?: string;
 }
 
@@ -41,6 +42,7 @@ export function registerRuntimeCommands(program: Command): void {
     .argument('[app]', 'the built app module, or an app folder whose package.json names it (not with --recover)')
     .addOption(flag('--app-dir <dir>', 'app directory', { shownDefault: '.sluice/apps/<app id>' }))
     .addOption(flag('--recover <dir>', "resume the app in this app directory after its STRAM died: keys and tokens reloaded, running containers adopted (they reconnect on STRAM's old port)"))
+    .addOption(flag('--resume', 'with APP and --app-dir: recover the app in --app-dir if it holds one (its STRAM gone), else launch APP there; for a STRAM its orchestrator restarts'))
     .addOption(configFlag('app config, repeatable: key=value for every operator that declares key, operator.key=value for one (values are JSON when they parse)'))
     .addOption(flag('--insecure', 'well-known all-zero keys: any local process can join the app (benchmarks only)'))
     .addOption(logLevelFlag('STRAM and container log level', { default: 'info' }))
@@ -59,7 +61,7 @@ export function registerRuntimeCommands(program: Command): void {
   addStoreOptions(launch);
   addGatewayFlags(launch, 'launch');
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
-    checkGatewayFlags(opts, opts.launcher === 'docker' ? [...NOT_WITH_GATEWAY, 'launcher'] : NOT_WITH_GATEWAY);
+    checkGatewayFlags(opts, opts.launcher !== 'local' ? [...NOT_WITH_GATEWAY, 'launcher'] : NOT_WITH_GATEWAY);
     if (opts.gateway !== undefined) {
       if (app === undefined) throw new SluiceError('BAD_USAGE', 'give the app to launch: a path on the gateway\'s machine, or demo');
       await launchViaGateway(
@@ -73,6 +75,14 @@ export function registerRuntimeCommands(program: Command): void {
       );
       return;
     }
+    if (opts.resume) {
+      if (app === undefined || opts.appDir === undefined || opts.recover !== undefined) throw new SluiceError('BAD_USAGE', '--resume takes an app module and --app-dir (not --recover)');
+      if (existsSync(statePath(new AppDir(resolve(opts.appDir))))) {
+        const { appDir, config: _config, insecure: _insecure, owner: _owner, realUser: _realUser, appId: _appId, ...rest } = opts;
+        opts = { ...rest, recover: appDir };
+        app = undefined;
+      }
+    }
     if ((app === undefined) === (opts.recover === undefined)) throw new SluiceError('BAD_USAGE', 'give an app module, or --recover <app dir> (not both)');
     if (opts.recover !== undefined && (opts.config !== undefined || opts.appDir !== undefined || opts.insecure || opts.owner !== undefined || opts.realUser !== undefined || opts.appId !== undefined)) {
       throw new SluiceError('BAD_USAGE', '--recover resumes an app as it was launched: --config, --app-dir, --insecure, --owner, --real-user and --app-id do not apply');
@@ -81,7 +91,7 @@ export function registerRuntimeCommands(program: Command): void {
     if (opts.insecure) warnInsecure();
     const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
     const common = {
-      ...launcherOptions(opts, opts.logLevel, logger),
+      ...(await launcherOptions(opts, opts.logLevel, logger)),
       ...stramFlagValues(opts, LAUNCH_FLAGS),
       ...storeOptions(opts),
       ...(opts.restart ? { restart: opts.restart } : {}),

@@ -1,7 +1,8 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { formatDuration } from '@sluice/common';
-import { processAlive, type TokenStatus } from '@sluice/stram';
+import { DockerEngine, SwarmApi, processAlive, type TokenStatus } from '@sluice/stram';
+import { dockerHostSocket } from './launcher-options.js';
 import { durationOrSeconds, flag } from '../flags.js';
 import { withExamples } from '../help.js';
 import { compact } from '../terminal.js';
@@ -57,6 +58,10 @@ export function registerStatusCommands(program: Command): void {
       checkGatewayFlags({ ...opts }, ['appDir']);
       if (opts.gateway !== undefined) return shutdownViaGateway({ ...opts, gateway: opts.gateway });
       const client = openApp(opts.appDir);
+      if (!processAlive(client.info.pid)) {
+        await removeLeftovers(client.info.appId, client.info.pid);
+        return;
+      }
       await client.post('/ws/v1/shutdown');
       process.stdout.write(`shutdown requested for ${client.info.appId}\n`);
       const deadline = Date.now() + opts.wait;
@@ -70,6 +75,18 @@ export function registerStatusCommands(program: Command): void {
     });
   addAppFlag(addGatewayFlags(shutdown, 'stop it'));
   withExamples(shutdown, ['shutdown', 'shutdown --app-dir .sluice/apps/wordcount-1a2b3c4d --wait 30s', 'shutdown --gateway http://gw.example.com:8443 --app wordcount-1a2b3c4d']);
+}
+
+/**
+ * `sluice shutdown` of an app whose STRAM was killed: what it had running in a Docker swarm
+ * (services, secrets, its network: all labelled with the app id) is removed; with no engine
+ * answering there is nothing of the kind to remove.
+ */
+async function removeLeftovers(appId: string, pid: number): Promise<void> {
+  const api = new SwarmApi(new DockerEngine(dockerHostSocket(process.env['DOCKER_HOST'])));
+  const n = (await api.engine.ping()) ? await api.removeApp(appId) : { services: 0, secrets: 0, networks: 0 };
+  const removed = n.services + n.secrets + n.networks > 0 ? `removed what it left in the swarm: ${n.services} services, ${n.secrets} secrets, ${n.networks} networks` : 'it left nothing in a Docker swarm';
+  process.stdout.write(`STRAM of ${appId} (pid ${pid}) is not running; ${removed}\n`);
 }
 
 /**
@@ -163,7 +180,10 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
   // Plain text when piped (no ANSI colours in files or other programs' input).
   const style = process.stdout.isTTY ? {} : { style: { head: [], border: [] } };
   const tokenHead = wide ? ['deployed', 'token expiry', 'last renewal', 'renewal failures'] : [];
-  const ct = new Table({ ...style, head: ['container', 'state', 'pid', 'restarts', 'operators', 'heartbeats', 'last heartbeat', ...tokenHead] });
+  // On an orchestrator a container is a service and its task, not a pid on this machine.
+  const swarm = s.containers.some((c) => c.service);
+  const where = (c: (typeof s.containers)[number]): (string | number)[] => (swarm ? [c.service ?? '-', !c.task ? '-' : wide ? c.task : c.task.slice(0, 12)] : [c.pid ?? '-']);
+  const ct = new Table({ ...style, head: ['container', 'state', ...(swarm ? ['service', 'task'] : ['pid']), 'restarts', 'operators', 'heartbeats', 'last heartbeat', ...tokenHead] });
   for (const c of s.containers) {
     const tk = (c as { tokens?: TokenStatus | null }).tokens;
     const failures = !tk ? '-' : tk.consecutiveFailures > 0 ? `${tk.failures} (failing: ${tk.lastError ?? ''})` : String(tk.failures);
@@ -171,7 +191,7 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     const tokenCells = wide ? [c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures] : [];
     const restart = !c.restartAt ? '' : wide ? `, restart at ${c.restartAt}` : `, restart in ${formatAge(Date.parse(c.restartAt) - now)}`;
     const state = `${c.state}${c.exit ? ` (${c.exit.code ?? c.exit.signal})` : ''}${restart}`;
-    ct.push([c.id, state, c.pid ?? '-', c.restarts ?? 0, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
+    ct.push([c.id, state, ...where(c), c.restarts ?? 0, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
   }
   const containerHead = wide ? ['container'] : [];
   const ot = new Table({ ...style, head: ['operator', ...containerHead, 'window', 'tuples in', 'out', 'in/s', 'out/s', 'latency', 'checkpoint', 'stalled'] });

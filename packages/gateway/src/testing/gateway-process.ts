@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import type { TestRealm } from './test-realm.js';
 
 /**
@@ -28,4 +29,10 @@ export function gatewayCommand(realm: TestRealm, stateDir: string, extra: string
     args: ['gateway', '--port', '0', '--keytab', realm.keytab(GATEWAY_PRINCIPAL), '--principal', GATEWAY_PRINCIPAL, '--state-dir', stateDir, '--log-format', 'json', ...extra],
     env: { ...realm.env(), SLUICE_LOG_LEVEL: 'info' },
   };
+}
+
+/** A policy file giving every principal of the test realm the role `launcher` (LAUNCH_APPS): what a gateway that lets its realm launch needs (the default is to let nobody). */
+export function writeLaunchPolicy(file: string): string {
+  writeFileSync(file, ['roles:', '  launcher: [LAUNCH_APPS]', 'bindings:', '  - role: launcher', '    principals: ["*@EXAMPLE.TEST"]', ''].join('\n'), { mode: 0o600 });
+  return file;
 }
