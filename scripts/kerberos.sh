@@ -6,8 +6,9 @@
 set -euo pipefail
 packages=(krb5-kdc krb5-admin-server krb5-user libkrb5-dev)
 
-name=kerberos
-# shellcheck source=lib/debian-packages.sh
-source "$(dirname "$0")/lib/debian-packages.sh"
+what=kerberos
+script=scripts/kerberos.sh
+# shellcheck source=scripts/debian-packages.sh
+source "$(dirname "$0")/debian-packages.sh"
 
 "${1:-ensure}"

@@ -6,8 +6,9 @@
 set -euo pipefail
 packages=(postgresql)
 
-name=postgres
-# shellcheck source=lib/debian-packages.sh
-source "$(dirname "$0")/lib/debian-packages.sh"
+what=postgres
+script=scripts/postgres.sh
+# shellcheck source=scripts/debian-packages.sh
+source "$(dirname "$0")/debian-packages.sh"
 
 "${1:-ensure}"

@@ -119,6 +119,35 @@ describe('buffer server stream (sluice buffer-server)', () => {
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
   });
 
+
+  it('tuples published one at a time arrive in fewer frames, each once, in order, inside their window', async () => {
+    const bs = await server();
+    const plain = await subscribe(bs, 'singles', 'plain');
+    const halves = await Promise.all([0, 1].map((k) => subscribe(bs, 'singles', `half${k}`, 0, { mask: 1, keys: [k] })));
+    const pub = await publisher(bs, 'singles');
+    for (let w = 0; w < 4; w++) {
+      pub.begin(w);
+      for (let i = 0; i < 1000; i++) {
+        pub.data(w, [{ w, i }], [i]);
+        if (i % 250 === 249) await new Promise((r) => setImmediate(r)); // a turn ends mid-window
+      }
+      pub.end(w);
+      await pub.ready();
+    }
+    await plain.untilEnd(3);
+    await Promise.all(halves.map((h) => h.untilEnd(3)));
+    expect(plain.tuples).toEqual(expectedTuples(0, 4, 1000));
+    // Every window's data sits between its begin and its end, in far fewer frames than tuples.
+    const frames = plain.events.filter((e) => e.startsWith('d'));
+    expect(frames.length).toBeLessThan(4 * 1000 / 10);
+    let open = -1;
+    for (const e of plain.events) {
+      if (e.startsWith('b')) open = Number(e.slice(1));
+      else if (e.startsWith('d')) expect(Number(e.slice(1))).toBe(open);
+      else open = -1;
+    }
+    halves.forEach((h, k) => expect(h.tuples).toEqual(expectedTuples(0, 4, 1000).filter((t) => (t.i & 1) === k)));
+  });
   it('purge frees memory and deletes spool files; stop removes the spool', async () => {
     const bs = await server({ memoryLimit: '256KiB', spoolLimit: '64MiB' });
     const pub = await publisher(bs, 'big');

@@ -1,10 +1,10 @@
 import { readFileSync, statSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { processAlive, signWebToken } from '@sluice/stram';
+import { signWebToken } from '@sluice/stram';
 import { API_PREFIX, AUDIT_FILE, AppState, Permission, RefusalCode, type AppSummary, type AuditRecord, type LoginAnswer, type PolicyAnswer, type WhoAmI } from '@sluice/gateway';
 import { TestRealm } from '@sluice/gateway/testing';
-import { GATEWAY_PRINCIPAL, GatewayClient, startGateway, type Answer, type GatewayRun } from './helpers/gateway-process.js';
+import { GATEWAY_PRINCIPAL, GatewayClient, startGateway, stopGatewayTest, type Answer, type GatewayRun } from './helpers/gateway-process.js';
 import { runCli, tempDir, until } from './helpers/runtime-cli.js';
 
 /**
@@ -82,18 +82,7 @@ describe.skipIf(why)(`the gateway's authorization: roles, default deny, sharing,
   });
 
   afterAll(async () => {
-    gw?.cli.kill('SIGKILL');
-    await gw?.cli.exited;
-    const info = app ? join(stateDir, 'apps', app, 'stram.json') : undefined;
-    try {
-      const { pid } = JSON.parse(readFileSync(info!, 'utf8')) as { pid: number };
-      if (processAlive(pid)) process.kill(pid, 'SIGTERM');
-      await until(() => !processAlive(pid));
-    } catch {
-      // no app was launched, or it has stopped
-    }
-    for (const k of ['KRB5CCNAME', 'KRB5_CONFIG', 'KRB5_KDC_PROFILE']) delete process.env[k];
-    await realm?.stop();
+    await stopGatewayTest(gw, stateDir, app, realm);
     tmp.remove();
   });
 

@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { processAlive } from '@sluice/stram';
 import { join } from 'node:path';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { KEYS_FILE, SESSION_AUDIENCE, SESSION_ISSUER, negotiateHeader } from '@sluice/gateway';
 import { GATEWAY_LISTENING, gatewayCommand, gatewayUrl, type TestRealm } from '@sluice/gateway/testing';
-import { startCli, type CliProcess } from './runtime-cli.js';
+import { startCli, until, type CliProcess } from './runtime-cli.js';
 
 /** A real `sluice gateway` process on a test realm, and a client that speaks to it as a person. */
 
@@ -95,4 +96,19 @@ export async function signWithGatewayKey(stateDir: string, claims: { sub: string
     .setIssuedAt(claims.iat)
     .setExpirationTime(claims.exp)
     .sign(await importJWK(key.jwk, 'ES256'));
+}
+
+/** A gateway test's teardown: the gateway killed, the app it launched stopped (if any), the realm's environment removed, the KDC stopped. */
+export async function stopGatewayTest(gw: GatewayRun | undefined, stateDir: string, app: string | undefined, realm: TestRealm | undefined): Promise<void> {
+  gw?.cli.kill('SIGKILL');
+  await gw?.cli.exited;
+  try {
+    const { pid } = JSON.parse(readFileSync(join(stateDir, 'apps', app!, 'stram.json'), 'utf8')) as { pid: number };
+    if (processAlive(pid)) process.kill(pid, 'SIGTERM');
+    await until(() => !processAlive(pid));
+  } catch {
+    // no app was launched, or it has stopped
+  }
+  for (const k of ['KRB5CCNAME', 'KRB5_CONFIG', 'KRB5_KDC_PROFILE']) delete process.env[k];
+  await realm?.stop();
 }

@@ -16,6 +16,8 @@ export interface RigOptions {
   size: number;
   batch: number;
   subscribers: number;
+  /** Tag tuples with p = position in batch; subscriber s reads partition s mod N (mask N-1, N a power of 2). */
+  partitions?: number;
   windowTuples: number;
   readRate?: number;
   verify?: boolean;
@@ -85,6 +87,7 @@ export class StreamRig {
     const progress: number[] = [];
     for (let s = 0; s < o.subscribers; s++) {
       const args = ['--mode', mode, '--name', `sub-${s}`, '--warmup-ms', String(o.steadyAfterMs), ...tokenFile('subscribe')];
+      if (o.partitions) args.push('--partition-mask', String(o.partitions - 1), '--partition-key', String(s % o.partitions));
       if (o.readRate) args.push('--read-rate', String(Math.round(o.readRate)));
       if (o.verify) args.push('--verify');
       const sub = startRole('subscriber', args, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.subscriber ?? []), ...profileArgs(ctx.profileDir, `subscriber-${o.server}`)] });
@@ -94,6 +97,7 @@ export class StreamRig {
       roles.push(sub);
     }
     const pubArgs = ['--mode', mode, '--size', String(o.size), '--batch', String(o.batch), '--window-tuples', String(o.windowTuples), ...tokenFile('publish')];
+    if (o.partitions) pubArgs.push('--partitioned');
     const pub = startRole('publisher', pubArgs, { timeoutMs: 60 * 60_000, nodeArgs: [...(o.nodeArgs?.publisher ?? []), ...profileArgs(ctx.profileDir, `publisher-${o.server}`)] });
     roles.push(pub);
     let server: RunningServer | undefined;

@@ -10,12 +10,13 @@ import { TupleSource, firstWindowOf, markerOf } from '../lib/tuples.js';
  * in windows of `--window-tuples`. Connects once, then for every `{"run": {k, durationMs}}` on
  * stdin publishes for that long, ends with run k's marker window and reports the run.
  *   --mode sluice: the product client (connectPublisher: token handshake, corked sends, ready()).
+ *   --partitioned: every data frame carries p (the tuple's position in its batch).
  *   --mode raw:    a plain ws client doing the same thing: same frames, same encode(), same
  *                  cork-per-tick and 1 MiB bufferedAmount threshold; no handshake.
  */
 interface Sink {
   begin(w: number): void;
-  data(w: number, tuples: unknown[]): void;
+  data(w: number, tuples: unknown[], p?: number[]): void;
   end(w: number): void;
   ready(): Promise<void>;
   close(): Promise<void>;
@@ -46,7 +47,7 @@ async function rawSink(url: string, stream: string): Promise<Sink> {
   };
   return {
     begin: (w) => send(encode({ t: 'begin', w })),
-    data: (w, tuples) => send(encode({ t: 'data', w, tuples })),
+    data: (w, tuples, p) => send(encode(p ? { t: 'data', w, tuples, p } : { t: 'data', w, tuples })),
     end: (w) => send(encode({ t: 'end', w })),
     ready: () =>
       ws.bufferedAmount < READY_BELOW
@@ -78,6 +79,8 @@ async function main(): Promise<void> {
   const size = num(args, 'size', 100);
   const batch = num(args, 'batch', 100);
   const windowTuples = num(args, 'window-tuples', 100_000);
+  // --partitioned: p = the tuple's position in its batch (partitioned subscribers pick by mask).
+  const p = args.has('partitioned') ? Array.from({ length: batch }, (_, i) => i) : undefined;
   const sink: Sink =
     mode === 'raw'
       ? await rawSink(url, stream)
@@ -95,7 +98,7 @@ async function main(): Promise<void> {
     sink.begin(w);
     while (now() < deadline) {
       for (let i = 0; i < burst; i++) {
-        sink.data(w, src.next());
+        sink.data(w, src.next(), p);
         inWindow += batch;
         if (inWindow >= windowTuples) {
           sink.end(w);

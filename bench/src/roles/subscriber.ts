@@ -10,6 +10,7 @@ import { isMarker, runOf, tupleSeq } from '../lib/tuples.js';
  * Reports progress (last ended window, for the runner's purges) every 100 ms. Runs until stopped.
  *   --mode sluice: the product client (connectSubscriber). --mode raw: plain ws + the same decode().
  *   --read-rate N: read at most N tuples/s (holds the socket between windows): a slow reader.
+ *   --partition-mask M --partition-key K: (sluice) read only tuples whose p & M is K.
  *   --verify:      check every tuple's sequence number (each once, in order, across runs).
  */
 async function main(): Promise<void> {
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
   const warmupMs = num(args, 'warmup-ms', 500);
   const readRate = num(args, 'read-rate', 0);
   const verify = args.has('verify');
+  const partitions = args.has('partition-mask') ? { mask: num(args, 'partition-mask', 0), keys: [num(args, 'partition-key', 0)] } : undefined;
 
   // Per run.
   let tuples = 0;
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
       stream,
       subscriber: name,
       window: 1,
+      ...(partitions ? { partitions } : {}),
       onBegin: () => {},
       onData: (_w, t) => onData(t),
       onEnd,

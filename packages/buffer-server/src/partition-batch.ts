@@ -25,13 +25,41 @@ const HEAD = Buffer.concat([Buffer.from([0x84]), encode('t'), encode('data'), en
 const TUPLES_KEY = encode('tuples');
 const P_KEY = encode('p');
 
-function arrayHeader(n: number): Buffer {
-  if (n <= 0x0f) return Buffer.from([0x90 | n]);
-  if (n <= 0xffff) return Buffer.from([0xdc, n >> 8, n & 0xff]);
-  const b = Buffer.allocUnsafe(5);
-  b[0] = 0xdd;
-  b.writeUInt32BE(n, 1);
-  return b;
+/** Bytes of a MessagePack array header for n items. */
+const arrayHeaderLength = (n: number): number => (n <= 0x0f ? 1 : n <= 0xffff ? 3 : 5);
+
+function writeArrayHeader(out: Buffer, at: number, n: number): number {
+  if (n <= 0x0f) out[at++] = 0x90 | n;
+  else if (n <= 0xffff) {
+    out[at++] = 0xdc;
+    out.writeUInt16BE(n, at);
+    at += 2;
+  } else {
+    out[at++] = 0xdd;
+    out.writeUInt32BE(n, at);
+    at += 4;
+  }
+  return at;
+}
+
+/** Bytes of the shortest MessagePack encoding of an unsigned 32-bit integer (as msgpackr writes it). */
+const uintLength = (v: number): number => (v < 0x80 ? 1 : v < 0x100 ? 2 : v < 0x10000 ? 3 : 5);
+
+function writeUint(out: Buffer, at: number, v: number): number {
+  if (v < 0x80) out[at++] = v;
+  else if (v < 0x100) {
+    out[at++] = 0xcc;
+    out[at++] = v;
+  } else if (v < 0x10000) {
+    out[at++] = 0xcd;
+    out.writeUInt16BE(v, at);
+    at += 2;
+  } else {
+    out[at++] = 0xce;
+    out.writeUInt32BE(v, at);
+    at += 4;
+  }
+  return at;
 }
 
 export interface PartitionSelection {
@@ -54,20 +82,29 @@ export function selectPartitions(frame: Buffer, sel: PartitionSelection): [Buffe
   for (let k = 0; k < n; k++) if (sel.keys.has(p[k]! & sel.mask)) kept.push(k);
   if (kept.length === 0) return null;
   if (kept.length === n) return [frame, n];
+  // One allocation and native copies: no Buffer objects per tuple (they cost more than the bytes).
   const starts = ix.starts;
-  const parts: Buffer[] = [HEAD, encode(ix.w), TUPLES_KEY, arrayHeader(kept.length)];
+  const wBytes = encode(ix.w);
+  let size = HEAD.length + wBytes.length + TUPLES_KEY.length + P_KEY.length + 2 * arrayHeaderLength(kept.length);
+  for (const k of kept) size += starts[k + 1]! - starts[k]! + uintLength(p[k]!);
+  const out = Buffer.allocUnsafe(size);
+  let at = HEAD.copy(out, 0);
+  at += wBytes.copy(out, at);
+  at += TUPLES_KEY.copy(out, at);
+  at = writeArrayHeader(out, at, kept.length);
   // Adjacent kept tuples are one contiguous range: copy runs, not single tuples.
-  let runFrom = -1;
-  let runTo = -1;
+  let runFrom = starts[kept[0]!]!;
+  let runTo = runFrom;
   for (const k of kept) {
-    if (starts[k] === runTo) runTo = starts[k + 1]!;
-    else {
-      if (runFrom >= 0) parts.push(frame.subarray(runFrom, runTo));
+    if (starts[k] !== runTo) {
+      at += frame.copy(out, at, runFrom, runTo);
       runFrom = starts[k]!;
-      runTo = starts[k + 1]!;
     }
+    runTo = starts[k + 1]!;
   }
-  parts.push(frame.subarray(runFrom, runTo));
-  parts.push(P_KEY, encode(kept.map((k) => p[k]!)));
-  return [Buffer.concat(parts), kept.length];
+  at += frame.copy(out, at, runFrom, runTo);
+  at += P_KEY.copy(out, at);
+  at = writeArrayHeader(out, at, kept.length);
+  for (const k of kept) at = writeUint(out, at, p[k]!);
+  return [out, kept.length];
 }

@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import { prettyFactory } from 'pino-pretty';
-import { createLogger, openPrivateAppend, type Logger } from '@sluice/common';
+import { asyncStderr, createLogger, openPrivateAppend, type Logger } from '@sluice/common';
 
 /**
  * Where the CLI's logs go and how they read (docs/guide.md "Logs"). Every log line is JSON as
@@ -73,9 +73,17 @@ export function stramLogging(level: string, format: LogFormat | undefined): { lo
   return { logger: createLogger({ name: 'stram', level, destination: sink }), logFile: sink.attach };
 }
 
-/** A standalone server's logger (`sluice buffer-server`): stderr only, in `format` (or as the terminal suggests). */
+/**
+ * A standalone server's logger (`sluice buffer-server`): stderr only, in `format` (or as the
+ * terminal suggests). JSON lines go out asynchronously, flushed on exit (common's asyncStderr):
+ * a server logging every connection then pays per burst, not per line. A person reading pretty
+ * lines on a terminal gets each as it is logged.
+ */
 export function terminalLogging(name: string, level: string | undefined, format: LogFormat | undefined): Logger {
-  const render = lineFormatter(logFormatFor(format, process.stderr), process.stderr.isTTY ?? false);
+  const chosen = logFormatFor(format, process.stderr);
+  const levelOption = level !== undefined ? { level } : {};
+  if (chosen === 'json') return createLogger({ name, ...levelOption, destination: asyncStderr() });
+  const render = lineFormatter(chosen, process.stderr.isTTY ?? false);
   const destination = { write: (line: string): void => void process.stderr.write(render(line)) };
-  return createLogger({ name, ...(level !== undefined ? { level } : {}), destination });
+  return createLogger({ name, ...levelOption, destination });
 }

@@ -47,7 +47,7 @@ export {
   type AuthenticatedConnection,
   type ConnectOptions,
 } from './ws-auth.js';
-export { LOG_LEVELS, createLogger, type Logger } from './logger.js';
+export { LOG_LEVELS, asyncStderr, createLogger, type Logger } from './logger.js';
 export * from './app/types.js';
 export * from './umbilical.js';
 export { credentialsSchema, openCredentials, readCredentials, sealCredentials, writeCredentials, type Credentials } from './credentials.js';

@@ -3,7 +3,7 @@ import { encode } from './codec.js';
 import { parseFrame } from './protocol.js';
 import { decode } from './codec.js';
 import { indexDataFrame, scanStreamFrame, streamHeader } from './stream-scan.js';
-import { allExtensionSamples, extensionSamples } from './test-support.js';
+import { allExtensionSamples, extensionSamples, rng } from './test-support.js';
 
 const STREAM = ['begin', 'data', 'end'] as const;
 
@@ -14,16 +14,6 @@ function full(bytes: Buffer): ReturnType<typeof streamHeader> | string {
   } catch (err) {
     return (err as { code: string }).code;
   }
-}
-
-// A small deterministic PRNG so a failure is reproducible.
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomTuple(r: () => number, depth = 0): unknown {

@@ -51,3 +51,13 @@ export function extensionSamples(type: number): ExtensionSample[] {
 export function allExtensionSamples(): ExtensionSample[] {
   return Array.from({ length: 256 }, (_, type) => extensionSamples(type)).flat();
 }
+
+/** A small seeded generator (mulberry32) for this package's fuzz tests: the same cases every run. */
+export function rng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -175,7 +175,8 @@ export function connectAuthenticated(url: string, token: Token, request: AuthReq
       }
     };
     socket.on('message', onMessage);
-    socket.once('close', (code, reason) => fail(new ConnectionClosedError(code, reason.toString('utf8'))));
-    socket.once('error', (err) => fail(new SluiceError('CONNECTION_CLOSED', `cannot connect to ${url}: ${err.message}`, { cause: err })));
+    // Errors are built only while they can still be reported (a stack trace per closed connection costs).
+    socket.once('close', (code, reason) => step !== 'done' && fail(new ConnectionClosedError(code, reason.toString('utf8'))));
+    socket.once('error', (err) => step !== 'done' && fail(new SluiceError('CONNECTION_CLOSED', `cannot connect to ${url}: ${err.message}`, { cause: err })));
   });
 }

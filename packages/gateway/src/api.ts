@@ -48,6 +48,11 @@ export interface LoginAnswer {
 export const SESSION_COOKIE = 'sluice_session';
 export const CSRF_HEADER = 'x-csrf-token';
 
+/** The web console's pages, same origin as the API (docs/console.md). */
+export const CONSOLE_PREFIX = '/console';
+/** The cookie (HttpOnly, SameSite=Strict) that hands a console page its session's CSRF token. */
+export const CONSOLE_CSRF_COOKIE = 'sluice_csrf';
+
 export const AppState = {
   running: 'RUNNING',
   /** Its STRAM is not answering but its lock is held (starting, or recovering). */

@@ -1,7 +1,9 @@
 import { closeSync, fchmodSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { SluiceError } from '@sluice/common';
-import type { AuditRecord } from './api.js';
+import { SluiceError, type Logger } from '@sluice/common';
+import { Outcome, type Action, type AuditRecord } from './api.js';
+import type { Decision } from './access.js';
+import type { Caller } from './auth.js';
 
 /**
  * The audit trail (docs/security.md "Audit"): `<state-dir>/audit.jsonl`, one JSON line per
@@ -62,5 +64,31 @@ export class AuditLog {
   close(): void {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+/** What one audited request was: who asked, for what, about which app, and what authorize() said. */
+export interface AuditedRequest {
+  caller: Caller;
+  action: Action;
+  app: string;
+  decision: Decision;
+}
+
+/** Appends the record of one request that reached authorization (every state-changing one, every denial); a failed write is logged, not thrown. */
+export function auditDecision(log: AuditLog, logger: Logger, d: AuditedRequest, status: number): void {
+  try {
+    log.append({
+      time: new Date().toISOString(),
+      principal: d.caller.principal,
+      realUser: '',
+      action: d.action,
+      app: d.app,
+      outcome: d.decision.allowed ? Outcome.allowed : Outcome.denied,
+      rule: d.decision.rule,
+      status,
+    });
+  } catch (err) {
+    logger.error({ err: (err as Error).message }, 'cannot append to the audit log');
   }
 }

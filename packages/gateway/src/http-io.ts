@@ -24,6 +24,11 @@ export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema
   return parsed.data;
 }
 
+/** An HTML form's body (`application/x-www-form-urlencoded`), bounded like a JSON body. */
+export async function readForm(req: IncomingMessage, limit: number): Promise<URLSearchParams> {
+  return new URLSearchParams(await readBody(req, limit));
+}
+
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return Promise.reject(tooLarge(limit));

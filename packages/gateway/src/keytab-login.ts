@@ -73,6 +73,7 @@ export class KeytabLogin {
   private attempt: Promise<boolean> | undefined;
   private consecutiveFailures = 0;
   private _failures = 0;
+  private _failing = 0;
   private stopped = false;
   private _logins = 0;
   private _expiresAt: number | undefined;
@@ -101,6 +102,11 @@ export class KeytabLogin {
   /** Logins that failed so far (each retry counts). */
   get failures(): number {
     return this._failures;
+  }
+
+  /** Failed logins since the last one that succeeded (0: healthy). */
+  get failuresSinceLogin(): number {
+    return this._failing;
   }
 
   /** When the current TGT expires (ms since the epoch), undefined before the first login. */
@@ -139,6 +145,7 @@ export class KeytabLogin {
       const life = await this.kinit();
       this.consecutiveFailures = 0;
       this._logins++;
+      this._failing = 0;
       this._expiresAt = life.expiresAt;
       const next = Math.max(reloginAt(life.startsAt, life.expiresAt, this.policy.fraction), Date.now() + this.policy.minWaitMs);
       log?.info({ principal: this.principal, expiresAt: isoTime(life.expiresAt), logins: this._logins, nextLoginAt: isoTime(next) }, 'kerberos login');
@@ -149,6 +156,7 @@ export class KeytabLogin {
       const error = err instanceof SluiceError ? err : new SluiceError('KERBEROS_LOGIN_FAILED', String(err), { cause: err });
       this.consecutiveFailures++;
       this._failures++;
+      this._failing++;
       const remaining = this._expiresAt === undefined ? 0 : this._expiresAt - Date.now();
       const wait = retryDelay(this.consecutiveFailures, remaining, this.policy);
       log?.warn({ principal: this.principal, failures: this.consecutiveFailures, retryInMs: wait, err: error.message }, 'kerberos login failed');

@@ -7,10 +7,12 @@ import type { AppState } from './api.js';
  * reason text is ever a label, just refusal codes, route templates, status codes and app states.
  */
 
-/** What the keytab login reports: logins from the keytab so far, failed attempts, and when the current TGT expires (ms). */
+/** What the keytab login reports: logins from the keytab so far, failed attempts (all, and since the last success), and when the current TGT expires (ms). */
 export interface KeytabLoginFigures {
   logins: number;
   failures: number;
+  /** Failed logins since the last success: above 0 while renewal is failing. */
+  failuresSinceLogin?: number;
   expiresAt: number | undefined;
 }
 

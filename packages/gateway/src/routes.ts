@@ -8,7 +8,6 @@ import {
   GatewayRefusal,
   LaunchRequest,
   RefusalCode,
-  SESSION_COOKIE,
   type AppDetail,
   type AuditRecord,
   type PolicyAnswer,
@@ -23,6 +22,7 @@ import type { AppLauncher } from './app-launcher.js';
 import { MAX_AUDIT_READ, type AuditLog } from './audit-log.js';
 import { Via, type Caller } from './auth.js';
 import { readJson } from './http-io.js';
+import { startSession } from './session-cookies.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { PolicyFile } from './policy-file.js';
 import { summaryOf, type AppEntry, type Registry } from './registry.js';
@@ -53,7 +53,7 @@ export interface RouteParts {
 export interface Answer {
   status: number;
   body: unknown;
-  headers?: Record<string, string>;
+  headers?: Record<string, string | string[]>;
   /** The app a launch created, for its audit record. */
   app?: string;
 }
@@ -89,12 +89,8 @@ export const ROUTES: readonly Route[] = [
     action: Action.login,
     only: Via.negotiate,
     handle: async (p, caller) => {
-      const answer: LoginAnswer = await p.sessions.issue(caller.principal);
-      p.metrics.logins.inc();
-      p.logger.info({ principal: caller.principal, expiresAt: new Date(answer.expiresAt).toISOString() }, 'session issued');
-      const maxAge = Math.max(0, Math.floor((answer.expiresAt - Date.now()) / 1000));
-      const cookie = `${SESSION_COOKIE}=${answer.token}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAge}${p.secureCookie ? '; Secure' : ''}`;
-      return { status: 200, body: answer, headers: { 'set-cookie': cookie } };
+      const { answer, cookies } = await startSession(p, caller.principal, 'api');
+      return { status: 200, body: answer satisfies LoginAnswer, headers: { 'set-cookie': cookies } };
     },
   },
   {

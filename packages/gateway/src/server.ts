@@ -3,10 +3,10 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SluiceError, systemClock, type Clock, type Logger } from '@sluice/common';
-import { GatewayRefusal, Outcome, RefusalCode, type Action } from './api.js';
+import { CONSOLE_PREFIX, GatewayRefusal, RefusalCode, type Action } from './api.js';
 import { Authorizer, ProxyUsers, type Decision } from './access.js';
 import { AppLauncher } from './app-launcher.js';
-import { AuditLog } from './audit-log.js';
+import { AuditLog, auditDecision } from './audit-log.js';
 import { STATE_CHANGING, authenticate, type Caller, type NegotiateAcceptor } from './auth.js';
 import { DEFAULT_MAX_BODY_BYTES, sendJson } from './http-io.js';
 import { GatewayMetrics, type KeytabLoginFigures } from './metrics.js';
@@ -14,6 +14,9 @@ import { appState, Registry } from './registry.js';
 import { PolicyFile } from './policy-file.js';
 import { findApp, matchRoute, type RouteParts } from './routes.js';
 import { StramProxy } from './stram-proxy.js';
+import { serveConsole, type ConsoleOptions } from './console/serve.js';
+import { StaticFiles } from './console/static-files.js';
+import { LiveStreams } from './console/live.js';
 import { WebSessions } from './web-session.js';
 
 /**
@@ -42,8 +45,12 @@ export interface GatewayOptions {
   keyRollMs?: number;
   maxBodyBytes?: number;
   clock?: Clock;
-  /** The keytab login's figures, for /metrics. */
+  /** The keytab login's figures, for /metrics and the console's security health. */
   keytabFigures?: () => KeytabLoginFigures;
+  /** `--insecure-dev-login`: the console signs anyone in as any principal they type, and says so in red on every page. */
+  insecureDevLogin?: boolean;
+  /** How often the console's live figures poll an app's STRAM (default 1s). */
+  consoleLiveMs?: number;
 }
 
 export const DEFAULT_TOKEN_TTL_MS = 10 * 60_000;
@@ -82,8 +89,10 @@ export class Gateway {
       launcher: new AppLauncher({ stateDir: o.stateDir, launchCommand: o.launchCommand, builtinApps: o.builtinApps, gatewayPrincipal: o.principal, logger: o.logger }),
       proxy: new StramProxy({ clock: o.clock, logger: o.logger }),
     };
+    if (o.insecureDevLogin) o.logger.warn('--insecure-dev-login: the console signs anyone in as any principal; never expose this gateway');
+    const consoleOptions: ConsoleOptions = { acceptor: o.acceptor, devLogin: o.insecureDevLogin ?? false, keytab: o.keytabFigures, live: new LiveStreams(o.consoleLiveMs ?? 1_000, o.logger), statics: StaticFiles.load() };
     const server = createServer({ headersTimeout: 10_000, requestTimeout: 120_000, maxHeaderSize: 32 * 1024 }, (req, res) => {
-      void serve(parts, o.acceptor, req, res);
+      void serve(parts, consoleOptions, req, res);
     });
     server.keepAliveTimeout = 5_000;
     server.on('clientError', answerClientError);
@@ -128,7 +137,7 @@ function listen(server: Server, host: string, port: number): Promise<void> {
   });
 }
 
-async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serve(p: RouteParts, c: ConsoleOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   const method = req.method ?? 'GET';
   let label = 'unknown';
@@ -141,13 +150,17 @@ async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMe
       res.end(text);
       return;
     }
+    if (path === CONSOLE_PREFIX || path.startsWith(`${CONSOLE_PREFIX}/`)) {
+      label = await serveConsole(p, c, req, res, path);
+      return;
+    }
     const match = matchRoute(method, path);
     if (match === undefined) throw new GatewayRefusal(404, RefusalCode.notFound, `no route ${method} ${path.slice(0, 100)}; the API is under /api/v1`);
     if (match === 'wrong-method') throw new GatewayRefusal(405, RefusalCode.badRequest, `${method} is not allowed on ${path.slice(0, 100)}`);
     label = match.route.route;
     let caller;
     try {
-      caller = await authenticate(req, acceptor, p.sessions, match.route.only);
+      caller = await authenticate(req, c.acceptor, p.sessions, match.route.only);
     } catch (err) {
       if (err instanceof GatewayRefusal) p.metrics.authFailures.inc({ code: err.code });
       throw err;
@@ -162,32 +175,14 @@ async function serve(p: RouteParts, acceptor: NegotiateAcceptor, req: IncomingMe
     const answer = await match.route.handle(p, caller, req, entry);
     if (answer.app) decided.app = answer.app;
     // Recorded before the answer leaves: a client that has its answer finds the record.
-    if (STATE_CHANGING.has(method)) audit(p, decided, answer.status);
+    if (STATE_CHANGING.has(method)) auditDecision(p.audit, p.logger, decided, answer.status);
     sendJson(res, answer.status, answer.body, answer.headers);
   } catch (err) {
-    if (decided && (!decided.decision.allowed || STATE_CHANGING.has(method))) audit(p, decided, err instanceof GatewayRefusal ? err.status : 500);
+    if (decided && (!decided.decision.allowed || STATE_CHANGING.has(method))) auditDecision(p.audit, p.logger, decided, err instanceof GatewayRefusal ? err.status : 500);
     refuse(p.logger, req, res, err, label);
   } finally {
     p.metrics.requests.inc({ route: label, status: String(res.statusCode) });
     req.resume();
-  }
-}
-
-/** One audit record: every state-changing request that reached authorization, and every denial. */
-function audit(p: RouteParts, d: { caller: Caller; action: Action; app: string; decision: Decision }, status: number): void {
-  try {
-    p.audit.append({
-      time: new Date().toISOString(),
-      principal: d.caller.principal,
-      realUser: '',
-      action: d.action,
-      app: d.app,
-      outcome: d.decision.allowed ? Outcome.allowed : Outcome.denied,
-      rule: d.decision.rule,
-      status,
-    });
-  } catch (err) {
-    p.logger.error({ err: (err as Error).message }, 'cannot append to the audit log');
   }
 }
 

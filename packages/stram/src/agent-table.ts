@@ -6,6 +6,8 @@ import type { ContainerRecord } from './container-table.js';
 export class AgentTable implements Iterable<ContainerAgent> {
   private readonly byId: ReadonlyMap<string, ContainerAgent>;
   private readonly upstreams = new Map<string, string[]>();
+  /** Which container hosts each buffer server. */
+  private hostOf: Map<string, string> | undefined;
 
   constructor(
     readonly plan: PhysicalPlan,
@@ -36,7 +38,9 @@ export class AgentTable implements Iterable<ContainerAgent> {
   upstreamOf(id: string): string[] {
     let ids = this.upstreams.get(id);
     if (!ids) {
-      const byBs = new Map(this.plan.containers.map((c) => [c.bufferServer, c.id]));
+      // Built once: per container it made every container's first heartbeat cost O(containers).
+      this.hostOf ??= new Map(this.plan.containers.map((c) => [c.bufferServer, c.id]));
+      const byBs = this.hostOf;
       ids = [...subscriptionsOf(this.plan, id).keys()].map((bs) => byBs.get(bs)!);
       this.upstreams.set(id, ids);
     }

@@ -39,11 +39,10 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
     const umbilical = await bind(o.host);
     stores = await AppStores.open(o, appId, plan, metrics);
     const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical), stores);
-    const agents: ContainerAgent[] = [];
-    for (const c of plan.containers) {
-      const { credentials } = await issuer.issue(c.id);
-      agents.push(ContainerAgent.launching(newRecord(plan, c.id, o.clock.now()), dir.credentials(c.id), credentials));
-    }
+    // All at once: the token state is then written once for every container (group commit), not
+    // once per container with every token so far (quadratic in the app's size).
+    const issued = await Promise.all(plan.containers.map((c) => issuer.issue(c.id)));
+    const agents = plan.containers.map((c, i) => ContainerAgent.launching(newRecord(plan, c.id, o.clock.now()), dir.credentials(c.id), issued[i]!.credentials));
     const table = new AgentTable(plan, agents);
     const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer, stores });
     const key = newWebKey(dir);

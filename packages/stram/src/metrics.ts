@@ -16,12 +16,30 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * What heartbeats report, kept as plain figures and handed to prom-client only at scrape time
+   * (the collect functions below): a heartbeat then costs map writes, not one label hash and
+   * series update per figure.
+   */
+  private readonly beats = new Map<string, number>();
+  private readonly operatorFigures = new Map<string, { tuplesIn: number; tuplesOut: number; window: number }>();
+  private readonly reportedCounters = new Map<string, Readonly<Record<string, number>>>();
+
   readonly heartbeats = new Counter({
     name: 'sluice_heartbeats_total',
     help: 'Heartbeats received from containers',
     labelNames: ['container'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [container, n] of this.beats) {
+        // Counters only go up: add what came since the last scrape.
+        const seen = this.beatsSeen.get(container) ?? 0;
+        if (n > seen) this.heartbeats.inc({ container }, n - seen);
+        this.beatsSeen.set(container, n);
+      }
+    },
   });
+  private readonly beatsSeen = new Map<string, number>();
 
   /** Cumulative tuples per physical operator, as last reported by its container. */
   readonly tuples = new Gauge({
@@ -29,6 +47,12 @@ export class StramMetrics {
     help: 'Tuples processed per physical operator (direction in or out), as last reported',
     labelNames: ['operator', 'direction'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [operator, f] of this.operatorFigures) {
+        this.tuples.set({ operator, direction: 'in' }, f.tuplesIn);
+        this.tuples.set({ operator, direction: 'out' }, f.tuplesOut);
+      }
+    },
   });
 
   readonly operatorWindow = new Gauge({
@@ -36,6 +60,9 @@ export class StramMetrics {
     help: 'Last completed window per physical operator',
     labelNames: ['operator'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [operator, f] of this.operatorFigures) this.operatorWindow.set({ operator }, f.window);
+    },
   });
 
   readonly committedWindow = new Gauge({
@@ -154,6 +181,9 @@ export class StramMetrics {
     help: 'Counts each container reports with its heartbeats (credentialsApplied, secretRotated, ...), since its process started',
     labelNames: ['container', 'event'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [container, counters] of this.reportedCounters) for (const [event, n] of Object.entries(counters)) this.containerEvents.set({ container, event }, n);
+    },
   });
 
   /** Authenticated umbilical sessions STRAM ended (token past its max date, bad MAC, out of scope...). */
@@ -238,12 +268,15 @@ export class StramMetrics {
 
   /** What a heartbeat of `container` reports: its counters, its operators' figures, and operator failures not reported before. */
   observe(container: string, hb: HeartbeatMessage, failures: readonly FailureReport[]): void {
-    this.heartbeats.inc({ container });
-    for (const [event, n] of Object.entries(hb.counters ?? {})) this.containerEvents.set({ container, event }, n);
+    this.beats.set(container, (this.beats.get(container) ?? 0) + 1);
+    if (hb.counters) this.reportedCounters.set(container, hb.counters);
     for (const s of hb.operators) {
-      this.tuples.set({ operator: s.id, direction: 'in' }, s.tuplesIn);
-      this.tuples.set({ operator: s.id, direction: 'out' }, s.tuplesOut);
-      this.operatorWindow.set({ operator: s.id }, s.window);
+      const f = this.operatorFigures.get(s.id);
+      if (f) {
+        f.tuplesIn = s.tuplesIn;
+        f.tuplesOut = s.tuplesOut;
+        f.window = s.window;
+      } else this.operatorFigures.set(s.id, { tuplesIn: s.tuplesIn, tuplesOut: s.tuplesOut, window: s.window });
     }
     for (const f of failures) if (f.operator) this.operatorFailures.inc({ operator: f.operator });
   }

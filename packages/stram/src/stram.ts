@@ -343,6 +343,11 @@ export class Stram {
       failure: this.failure ?? null,
       subscriberTakeovers: this.health.takeovers(),
       stores: this.keeper.storeStatus(),
+      /** The logical DAG: operators with their partitions, and the streams between their ports. */
+      dag: {
+        operators: this.plan.logical.order.map((name) => ({ name, partitions: this.plan.logical.operators.find((op) => op.name === name)!.partitions })),
+        streams: this.plan.logical.streams.map((st) => ({ name: st.name, from: st.from.operator, to: st.to.map((t) => t.operator), locality: st.locality })),
+      },
       tokens: {
         ...this.keeper.totals(),
         keyRolls: this.tokens.keyRolls ?? 0,

@@ -21,6 +21,7 @@ interface GatewayFlags {
   keyRoll?: number;
   logLevel?: string;
   logFormat?: LogFormat;
+  insecureDevLogin?: boolean;
 }
 
 /**
@@ -41,6 +42,7 @@ export function registerGatewayCommand(program: Command): void {
     .addOption(flag('--policy <file>', 'who may do what: roles, groups and bindings (YAML or JSON), reloaded on change; check it with sluice policy check', { shownDefault: 'none: nobody holds a role (default deny)' }))
     .addOption(flag('--token-ttl <duration>', 'lifetime of a login session (bearer token and cookie)', { parse: duration, shownDefault: '10m' }))
     .addOption(flag('--key-roll <duration>', 'how long one key signs sessions before the next takes over', { parse: duration, shownDefault: '1h' }))
+    .addOption(flag('--insecure-dev-login', 'INSECURE, development only: the web console signs anyone in as any principal they type (every page says so in red)'))
     .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
     .addOption(logFormatFlag('how log lines read on stderr'))
     .action(async (flags: GatewayFlags) => {
@@ -66,7 +68,8 @@ export function registerGatewayCommand(program: Command): void {
         launchCommand: [process.execPath, fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))],
         builtinApps: { demo: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)) },
         logger,
-        keytabFigures: () => ({ logins: login.logins, failures: login.failures, expiresAt: login.expiresAt }),
+        insecureDevLogin: flags.insecureDevLogin === true,
+        keytabFigures: () => ({ logins: login.logins, failures: login.failures, failuresSinceLogin: login.failuresSinceLogin, expiresAt: login.expiresAt }),
       }).catch(async (err: unknown) => {
         await login.stop();
         throw err;

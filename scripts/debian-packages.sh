@@ -1,7 +1,6 @@
-# Sourced by the scripts that install Debian packages a test suite needs (kerberos.sh,
-# postgres.sh): set `name` and the `packages` array first, then call "${1:-ensure}".
-#   check:  exit 1 and say which packages are missing
-#   ensure: apt-get install the missing ones (as root)
+# Sourced by scripts/kerberos.sh, scripts/chromium.sh and scripts/postgres.sh: `check` and `ensure` for a list of
+# Debian packages. Before sourcing, set `what` (the name in messages), `script` (the caller's
+# path, for the hint) and the array `packages`.
 
 missing() {
   local p out=()
@@ -14,14 +13,14 @@ missing() {
 check() {
   local m
   m=$(missing)
-  [ -z "$m" ] || { echo "$name: missing Debian packages: $m (run scripts/$name.sh ensure as root)" >&2; exit 1; }
+  [ -z "$m" ] || { echo "$what: missing Debian packages: $m (run $script ensure as root)" >&2; exit 1; }
 }
 
 ensure() {
   local m
   m=$(missing)
   [ -n "$m" ] || return 0
-  echo "$name: installing $m from Debian" >&2
+  echo "$what: installing $m from Debian" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
   # shellcheck disable=SC2086

@@ -1,0 +1,132 @@
+import type { OperatorView } from '@sluice/stram';
+import type { AppDetail } from '../api.js';
+
+/**
+ * What the console shows of an app, read from STRAM's status as the gateway proxies it
+ * (`/ws/v1/app`, containers, operators). STRAM's answer is data from another process: every
+ * field is read with its type checked, and a missing one reads as empty, never as a crash.
+ */
+
+export interface DagView {
+  operators: { name: string; partitions: number }[];
+  streams: { name: string; from: string; to: string[]; locality: string }[];
+}
+
+/** An operator partition's figures, as STRAM's operator view has them. */
+export type OperatorFigures = Pick<OperatorView, 'id' | 'operator' | 'partition' | 'container' | 'window' | 'tuplesIn' | 'tuplesOut' | 'tuplesInPerSecond' | 'tuplesOutPerSecond' | 'latencyMs' | 'stalled'>;
+
+export interface RenewalHealth {
+  expiry: string | null;
+  lastRenewal: string | null;
+  consecutiveFailures: number;
+  lastError: string | null;
+}
+
+export interface ContainerFigures {
+  id: string;
+  state: string;
+  pid: number | null;
+  host: string;
+  operators: string[];
+  restarts: number;
+  lastHeartbeat: string | null;
+  tokens: RenewalHealth | null;
+}
+
+export interface AppFigures {
+  state: string;
+  uptimeMs: number | null;
+  committedWindow: number | null;
+  dag: DagView;
+  operators: OperatorFigures[];
+  containers: ContainerFigures[];
+}
+
+type Obj = Record<string, unknown>;
+const obj = (v: unknown): Obj => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {});
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const strOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+
+function hostOf(url: unknown): string {
+  try {
+    return new URL(str(url)).hostname;
+  } catch {
+    return '';
+  }
+}
+
+function renewal(v: unknown): RenewalHealth | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const t = obj(v);
+  return { expiry: strOrNull(t['expiry']), lastRenewal: strOrNull(t['lastRenewal']), consecutiveFailures: num(t['consecutiveFailures']), lastError: strOrNull(t['lastError']) };
+}
+
+/** The figures of an app's detail; undefined when STRAM gave none (the app finished). */
+export function figuresOf(detail: AppDetail): AppFigures | undefined {
+  if (!detail.status) return undefined;
+  const app = obj(detail.status.app);
+  const dag = obj(app['dag']);
+  return {
+    state: str(app['state']) || detail.state,
+    uptimeMs: typeof app['uptimeMs'] === 'number' ? app['uptimeMs'] : null,
+    committedWindow: typeof app['committedWindow'] === 'number' ? app['committedWindow'] : null,
+    dag: {
+      operators: list(dag['operators']).map((o) => ({ name: str(obj(o)['name']), partitions: num(obj(o)['partitions']) || 1 })),
+      streams: list(dag['streams']).map((s) => ({ name: str(obj(s)['name']), from: str(obj(s)['from']), to: list(obj(s)['to']).map(str), locality: str(obj(s)['locality']) })),
+    },
+    operators: detail.status.operators.map((v) => {
+      const o = obj(v);
+      return {
+        id: str(o['id']),
+        operator: str(o['operator']),
+        partition: num(o['partition']),
+        container: str(o['container']),
+        window: num(o['window']),
+        tuplesIn: num(o['tuplesIn']),
+        tuplesOut: num(o['tuplesOut']),
+        tuplesInPerSecond: num(o['tuplesInPerSecond']),
+        tuplesOutPerSecond: num(o['tuplesOutPerSecond']),
+        latencyMs: num(o['latencyMs']),
+        stalled: o['stalled'] === true,
+      };
+    }),
+    containers: detail.status.containers.map((v) => {
+      const c = obj(v);
+      return {
+        id: str(c['id']),
+        state: str(c['state']),
+        pid: typeof c['pid'] === 'number' ? c['pid'] : null,
+        host: hostOf(c['bufferServerUrl']),
+        operators: list(c['operators']).map(str),
+        restarts: num(c['restarts']),
+        lastHeartbeat: strOrNull(c['lastHeartbeat']),
+        tokens: renewal(c['tokens']),
+      };
+    }),
+  };
+}
+
+/** Tuples per second entering the app: what its source operators (no input stream) emit. */
+export function throughputOf(f: AppFigures): number {
+  const fed = new Set(f.dag.streams.flatMap((s) => s.to));
+  return f.operators.filter((o) => !fed.has(o.operator)).reduce((sum, o) => sum + o.tuplesOutPerSecond, 0);
+}
+
+/** What the live stream sends each tick: the figures that move. */
+export interface LiveFigures {
+  state: string;
+  committedWindow: number | null;
+  operators: Pick<OperatorFigures, 'id' | 'window' | 'tuplesIn' | 'tuplesOut' | 'tuplesInPerSecond' | 'tuplesOutPerSecond' | 'latencyMs' | 'stalled'>[];
+  renewalFailing: string[];
+}
+
+export function liveOf(f: AppFigures): LiveFigures {
+  return {
+    state: f.state,
+    committedWindow: f.committedWindow,
+    operators: f.operators.map(({ id, window, tuplesIn, tuplesOut, tuplesInPerSecond, tuplesOutPerSecond, latencyMs, stalled }) => ({ id, window, tuplesIn, tuplesOut, tuplesInPerSecond, tuplesOutPerSecond, latencyMs, stalled })),
+    renewalFailing: f.containers.filter((c) => (c.tokens?.consecutiveFailures ?? 0) > 0).map((c) => c.id),
+  };
+}

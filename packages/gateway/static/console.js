@@ -1,0 +1,73 @@
+// The Sluice console's only script (served from /console/static, CSP script-src 'self').
+// It keeps an app page's figures live from the gateway's server-sent events and sends the
+// shutdown action to the API with the session's CSRF token. The page works without it; only the
+// live figures and the button need it. The server checks every action again.
+
+const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
+
+function setText(el, text) {
+  if (el && el.textContent !== text) el.textContent = text;
+}
+
+const rate = (n) => (n >= 100 ? n.toFixed(0) : n.toFixed(1));
+
+function applyFigures(f) {
+  setText(document.querySelector('[data-live="state"]'), String(f.state).toUpperCase());
+  if (f.committedWindow !== null) setText(document.querySelector('[data-live="committedWindow"]'), String(f.committedWindow));
+  for (const op of f.operators) {
+    const row = document.querySelector(`tr[data-op="${CSS.escape(op.id)}"]`);
+    if (!row) continue;
+    for (const [field, value] of Object.entries(op)) {
+      const cell = row.querySelector(`[data-field="${field}"]`);
+      if (cell) setText(cell, field.endsWith('PerSecond') ? rate(value) : String(value));
+    }
+    row.classList.toggle('stalled', op.stalled === true);
+  }
+  const warning = document.querySelector('[data-renewal-warning]');
+  if (warning) {
+    warning.hidden = f.renewalFailing.length === 0;
+    if (f.renewalFailing.length > 0) setText(warning, `Token renewal is failing for ${f.renewalFailing.join(', ')}. The app stops when its tokens expire.`);
+  }
+}
+
+const live = document.querySelector('[data-live-src]');
+if (live) {
+  const source = new EventSource(live.getAttribute('data-live-src'));
+  let updates = 0;
+  source.addEventListener('figures', (e) => {
+    applyFigures(JSON.parse(e.data));
+    updates++;
+    live.setAttribute('data-updates', String(updates));
+    setText(live, `Live figures: updated ${new Date().toLocaleTimeString()}`);
+  });
+  source.addEventListener('unreachable', (e) => setText(live, `Live figures: the app's STRAM is not answering (${JSON.parse(e.data).reason})`));
+  source.addEventListener('ended', (e) => {
+    source.close();
+    setText(document.querySelector('[data-live="state"]'), JSON.parse(e.data).state);
+    setText(live, 'Live figures: the app has stopped.');
+  });
+  source.addEventListener('signed-out', () => {
+    source.close();
+    setText(live, 'Live figures: your session ended; reload to sign in again.');
+  });
+}
+
+for (const button of document.querySelectorAll('button[data-shutdown]')) {
+  button.addEventListener('click', async () => {
+    const result = document.querySelector('[data-action-result]');
+    button.disabled = true;
+    setText(result, 'Asking the app to shut down…');
+    try {
+      const res = await fetch(button.getAttribute('data-shutdown'), { method: 'POST', headers: { 'x-csrf-token': csrf }, credentials: 'same-origin' });
+      const body = await res.json().catch(() => ({}));
+      if (res.ok) setText(result, 'Shutdown requested: the app is stopping.');
+      else {
+        setText(result, `Refused (${res.status} ${body.error ?? ''}): ${body.reason ?? 'see the gateway log'}`);
+        button.disabled = false;
+      }
+    } catch (err) {
+      setText(result, `The gateway did not answer: ${err.message}`);
+      button.disabled = false;
+    }
+  });
+}
