@@ -1,4 +1,4 @@
-# Sourced by scripts/kerberos.sh and scripts/chromium.sh: `check` and `ensure` for a list of
+# Sourced by scripts/kerberos.sh, scripts/chromium.sh and scripts/postgres.sh: `check` and `ensure` for a list of
 # Debian packages. Before sourcing, set `what` (the name in messages), `script` (the caller's
 # path, for the hint) and the array `packages`.
 

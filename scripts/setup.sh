@@ -17,6 +17,8 @@ cd "$root"
 # own headers from /usr/include/node, since node-gyp cannot download them here.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   bash "$root/scripts/kerberos.sh" ensure
+  # The store tests start a throwaway PostgreSQL cluster (Debian's server binaries).
+  bash "$root/scripts/postgres.sh" ensure
 fi
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node.h ]; then
   export npm_config_nodedir=/usr

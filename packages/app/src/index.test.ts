@@ -4,7 +4,7 @@ import * as app from './index.js';
 
 describe('@sluice/app', () => {
   it('exports the application API and nothing of the runtime', () => {
-    expect(Object.keys(app).sort()).toEqual(['InputPort', 'Operator', 'OutputPort', 'defineApp', 'hashString', 'writeFileAtomic', 'z']);
+    expect(Object.keys(app).sort()).toEqual(['InputPort', 'Operator', 'OutputPort', 'PostgresWindowSink', 'defineApp', 'hashString', 'writeFileAtomic', 'z']);
   });
 
   it("is common's own API, so an app built against it runs in containers and in runLocal", () => {

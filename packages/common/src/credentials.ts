@@ -41,6 +41,13 @@ export const credentialsSchema = z.object({
   /** Where the app lives: app module path and app directory (checkpoints, output). */
   appModule: z.string(),
   appDir: z.string(),
+  /**
+   * Credentials for the external stores this container's operators use (docs/stores.md), by
+   * system (`postgres`): connection fields, the password among them. Only a container whose
+   * operators declare the system (or that checkpoints in it) holds one; STRAM pushes renewed and
+   * reissued ones sealed like its tokens. Absent = none.
+   */
+  stores: z.record(z.string(), z.record(z.string(), z.string())).optional(),
   /** The app config given at launch (non-secret): passed to every operator's `create(config)`. Default {}. */
   config: z.record(z.string(), z.unknown()).optional(),
   /** Non-secret runtime settings. */
@@ -60,6 +67,8 @@ export const credentialsSchema = z.object({
     stramLossTimeoutMs: z.number().int().positive().optional(),
     /** The app's token max lifetime: publish tokens a container mints for its own buffer server live this long (default 7 days). */
     maxLifetimeMs: z.number().int().positive().optional(),
+    /** Where operators checkpoint: the app directory (default) or the app's PostgreSQL schema. */
+    checkpointStore: z.enum(['file', 'postgres']).optional(),
     /** Address the container's buffer server listens on (default 127.0.0.1; 0.0.0.0 in Docker). */
     bindHost: z.string().optional(),
     /** Host name others reach that buffer server by (default: bindHost, or the hostname when bindHost is a wildcard). */

@@ -91,6 +91,9 @@ export const ErrorCodes = {
   FRAME_TOO_BIG: { closeCode: CloseCode.tooBig, retriable: false },
   // a message in too many fragments (or pieces) before welcome; the WebSocket layer closes with 1008
   TOO_MANY_FRAGMENTS: { closeCode: CloseCode.policy, retriable: false },
+  // an external store (docs/stores.md) cannot be reached, or refused the app's credential
+  STORE_UNAVAILABLE: { closeCode: CloseCode.normal, retriable: true },
+  STORE_REVOKED: { closeCode: CloseCode.unauthenticated, retriable: false },
 } as const satisfies Record<string, { closeCode: number; retriable: boolean }>;
 export type ErrorCode = keyof typeof ErrorCodes;
 

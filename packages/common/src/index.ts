@@ -74,7 +74,7 @@ export type { ConfigEntries, ConfigSchema } from './app/config.js';
 /** zod, for the config schemas operators declare (the same copy Sluice parses them with). */
 export { z } from 'zod';
 export { instantiateOperator, validateApp } from './app/validate.js';
-export { boundNamesAt, bufferServerIdOf, containerOfBufferServer, deployFor, physicalId, planApp, publicationsOf, subscriberName, subscriptionsOf } from './app/plan.js';
+export { boundNamesAt, bufferServerIdOf, containerOfBufferServer, deployFor, physicalId, planApp, publicationsOf, storesOf, subscriberName, subscriptionsOf } from './app/plan.js';
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
 export { indexDataFrame, scanStreamFrame, streamHeader, type DataFrameIndex, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SluiceError } from '@sluice/common';
-import { CheckpointStore } from './checkpoint-store.js';
+import { FileCheckpointStore } from './checkpoint-store.js';
 
 const dirs: string[] = [];
 function appDir(): string {
@@ -16,37 +16,37 @@ afterEach(() => {
 });
 
 describe('CheckpointStore', () => {
-  it('saves and loads state per operator and window, 0600, with no temp files left', () => {
+  it('saves and loads state per operator and window, 0600, with no temp files left', async () => {
     const dir = appDir();
-    const store = new CheckpointStore(dir);
-    store.save('count#1', 60, { counts: { a: 3 }, big: 2 ** 40 });
-    store.save('count#1', 120, { counts: { a: 9 } });
-    expect(store.load('count#1', 60)).toEqual({ counts: { a: 3 }, big: 2 ** 40 });
-    expect(store.windows('count#1')).toEqual([60, 120]);
+    const store = new FileCheckpointStore(dir);
+    await store.save('count#1', 60, { counts: { a: 3 }, big: 2 ** 40 });
+    await store.save('count#1', 120, { counts: { a: 9 } });
+    expect(await store.load('count#1', 60)).toEqual({ counts: { a: 3 }, big: 2 ** 40 });
+    expect(await store.windows('count#1')).toEqual([60, 120]);
     expect(readdirSync(join(dir, 'checkpoints', 'count#1')).sort()).toEqual(['120', '60']);
     expect(statSync(join(dir, 'checkpoints', 'count#1', '60')).mode & 0o777).toBe(0o600);
   });
 
-  it('stores undefined state as null', () => {
-    const store = new CheckpointStore(appDir());
-    store.save('gen#0', 1, undefined);
-    expect(store.load('gen#0', 1)).toBeNull();
+  it('stores undefined state as null', async () => {
+    const store = new FileCheckpointStore(appDir());
+    await store.save('gen#0', 1, undefined);
+    expect(await store.load('gen#0', 1)).toBeNull();
   });
 
-  it('prunes checkpoints older than the committed window but keeps it', () => {
-    const store = new CheckpointStore(appDir());
-    for (const w of [1, 2, 3]) store.save('out#0', w, w);
-    store.prune('out#0', 2);
-    expect(store.windows('out#0')).toEqual([2, 3]);
+  it('prunes checkpoints older than the committed window but keeps it', async () => {
+    const store = new FileCheckpointStore(appDir());
+    for (const w of [1, 2, 3]) await store.save('out#0', w, w);
+    await store.prune('out#0', 2);
+    expect(await store.windows('out#0')).toEqual([2, 3]);
   });
 
-  it('refuses a damaged or missing checkpoint with a typed error', () => {
+  it('refuses a damaged or missing checkpoint with a typed error', async () => {
     const dir = appDir();
-    const store = new CheckpointStore(dir);
-    store.save('a#0', 5, 1);
+    const store = new FileCheckpointStore(dir);
+    await store.save('a#0', 5, 1);
     writeFileSync(join(dir, 'checkpoints', 'a#0', '6'), Buffer.from([0x92, 0x01, 0x02]));
-    expect(() => store.load('a#0', 6)).toThrow(SluiceError);
-    expect(() => store.load('a#0', 7)).toThrow(/cannot be read/);
-    expect(() => store.save('../evil', 1, 1)).toThrow(/not a physical operator id/);
+    await expect(store.load('a#0', 6)).rejects.toThrow(SluiceError);
+    await expect(store.load('a#0', 7)).rejects.toThrow(/cannot be read/);
+    await expect(store.save('../evil', 1, 1)).rejects.toThrow(/not a physical operator id/);
   });
 });

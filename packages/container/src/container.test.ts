@@ -40,7 +40,7 @@ import {
   type Session,
 } from '@sluice/common';
 import { connectSubscriber } from '@sluice/buffer-server';
-import { CheckpointStore } from './checkpoint-store.js';
+import { FileCheckpointStore } from './checkpoint-store.js';
 
 /**
  * Two real container processes running the word-count demo (generator container c1 → counter
@@ -355,15 +355,15 @@ describe('container processes', () => {
     c2.child.kill('SIGKILL');
     await c2.exited;
     const checkpoint = listCheckpoints('counter#0').at(-1)!;
-    const store = new CheckpointStore(appDir);
-    const before = store.load('counter#0', checkpoint) as { totals: Record<string, number> };
+    const store = new FileCheckpointStore(appDir);
+    const before = (await store.load('counter#0', checkpoint)) as { totals: Record<string, number> };
     expect(Object.values(before.totals).reduce((a, b) => a + b, 0)).toBe(expectedPartitionTuples);
     restore.set('counter#0', checkpoint);
     deployed.delete('c2');
     procs.set('c2', launch(await writeContainerCredentials('c2')));
     // Only the replacement can write a later checkpoint; it holds the restored totals.
     const later = await until('replacement checkpoint', () => listCheckpoints('counter#0').find((w) => w > checkpoint));
-    expect(store.load('counter#0', later)).toEqual(before);
+    expect(await store.load('counter#0', later)).toEqual(before);
     const hb = await until('replacement heartbeat', () => stram.heartbeats.find((h) => h.container === 'c2' && (h.operators[0]?.checkpoint ?? 0) > checkpoint));
     expect(hb.state).toBe('running');
   });

@@ -4,7 +4,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FAILURE_LIMITS, advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type FailureReport, type HeartbeatMessage, type Logger, type Session, type SluiceError, type CertMessage, type TlsMaterial } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
-import { CheckpointStore } from './checkpoint-store.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import { openCheckpointStore, refreshStoreLogin } from './checkpoint-stores.js';
 import { ContainerCounters, ContainerEvent, servedCloses } from './counters.js';
 import { failureReport } from './failure-report.js';
 import { HeldCredentials } from './held-credentials.js';
@@ -83,7 +84,7 @@ export class Container {
     this.held = new HeldCredentials(o.credentials);
     this.log = o.logger;
     this.now = o.now ?? Date.now;
-    this.checkpoints = new CheckpointStore(o.credentials.appDir);
+    this.checkpoints = openCheckpointStore(o.credentials);
   }
 
   get id(): string {
@@ -251,10 +252,8 @@ export class Container {
         return;
       }
       case 'committed':
-        for (const d of this.deployed.values()) {
-          for (const stream of d.publishers.keys()) this.server?.purge(stream, cmd.w);
-          this.checkpoints.prune(d.runner.id, cmd.w);
-        }
+        for (const d of this.deployed.values()) for (const stream of d.publishers.keys()) this.server?.purge(stream, cmd.w);
+        await Promise.all([...this.deployed.values()].map((d) => this.checkpoints.prune(d.runner.id, cmd.w)));
         return;
       case 'revoke':
         this.server?.revoke(cmd.seqs);
@@ -292,6 +291,7 @@ export class Container {
         appDir: c.appDir,
         logger: this.log,
         checkpoints: this.checkpoints,
+        store: (system) => this.held.value.stores?.[system],
         checkpointWindows: c.settings.checkpointWindows,
         windowMs: c.settings.windowMs,
         ownServerUrl: this.server.url,
@@ -315,6 +315,7 @@ export class Container {
   private renewCredentials(session: Session, box: Uint8Array): void {
     const applied = this.held.apply(session.credentialsKey, box);
     if (applied.secret) this.rotateSecret(applied.secret);
+    refreshStoreLogin(this.checkpoints, this.held.value);
     // Subscriptions move to the new tokens now: whatever secret they replace can then be retired.
     if (applied.subscribe) for (const d of this.deployed.values()) for (const link of d.links.values()) link.refreshNow();
     this.counters.count(ContainerEvent.credentialsApplied);
@@ -402,6 +403,7 @@ export class Container {
         await undeploy([...this.deployed.values()]);
         this.deployed.clear();
         await this.server?.close();
+        await this.checkpoints.close();
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'error while stopping');
       }

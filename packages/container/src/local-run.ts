@@ -13,7 +13,7 @@ import {
   type Logger,
   type OperatorStats,
 } from '@sluice/common';
-import { CheckpointStore } from './checkpoint-store.js';
+import { FileCheckpointStore } from './checkpoint-store.js';
 import { OutputEmitter, type OutputSink } from './emitter.js';
 import { OperatorRunner } from './operator-runner.js';
 import { partitionKeyFor, sourceId, sourcesOf } from './wiring.js';
@@ -67,7 +67,7 @@ export async function runLocal(app: AppDefinition, options: LocalRunOptions): Pr
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), `sluice-local-${app.name}-`));
   const logger = options.logger ?? createLogger({ name: 'local', level: 'silent' });
-  const checkpoints = new CheckpointStore(dir);
+  const checkpoints = new FileCheckpointStore(dir);
   const restore = options.restoreWindow ?? 0;
   const last = restore + options.windows;
   const urls = new Map(plan.containers.map((c) => [c.id, LOCAL_URL]));
@@ -121,8 +121,8 @@ export async function runLocal(app: AppDefinition, options: LocalRunOptions): Pr
       if (!windows) throw new Error(`the app has no stream "${stream}"`);
       return [...windows].sort(([a], [b]) => a - b).map(([w, tuples]) => ({ w, tuples }));
     },
-    checkpoints: (operator) => checkpoints.windows(operator),
-    checkpoint: (operator, w) => checkpoints.load(operator, w),
+    checkpoints: (operator) => checkpoints.windowsNow(operator),
+    checkpoint: (operator, w) => checkpoints.loadNow(operator, w),
     stats: () => [...runners.values()].map((r) => r.stats()),
     close: () => {
       if (ownDir) rmSync(dir, { recursive: true, force: true });

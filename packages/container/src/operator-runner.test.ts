@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Operator, createLogger, type DeployOperator } from '@sluice/common';
-import { CheckpointStore } from './checkpoint-store.js';
+import { FileCheckpointStore } from './checkpoint-store.js';
 import { OutputEmitter, type OutputSink } from './emitter.js';
 import { OperatorRunner } from './operator-runner.js';
 
@@ -18,10 +18,10 @@ function deploy(id: string, restoreWindow = 0): DeployOperator {
   return { id, operator, partition: Number(partition), partitions: 1, inputs: [], outputs: [], restoreWindow };
 }
 
-function runner(instance: object, id: string, restoreWindow = 0): { r: OperatorRunner; store: CheckpointStore; errors: Error[] } {
+function runner(instance: object, id: string, restoreWindow = 0): { r: OperatorRunner; store: FileCheckpointStore; errors: Error[] } {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-runner-'));
   dirs.push(dir);
-  const store = new CheckpointStore(dir);
+  const store = new FileCheckpointStore(dir);
   const errors: Error[] = [];
   const r = new OperatorRunner({ deploy: deploy(id, restoreWindow), instance, appDir: dir, logger, checkpoints: store, checkpointWindows: 2, windowMs: 1, onError: (e) => errors.push(e) });
   return { r, store, errors };
@@ -68,13 +68,13 @@ describe('OperatorRunner', () => {
     }
     expect(op.log).toEqual(['B1', 't10', 'E1', 'B2', 't20', 'E2']);
     expect(r.stats()).toMatchObject({ window: 2, tuplesIn: 2, checkpoint: 2 });
-    expect(store.load('rec#0', 2)).toBe(30);
+    expect(await store.load('rec#0', 2)).toBe(30);
     await r.stop();
   });
 
   it('restores state from its checkpoint and drops windows up to it', async () => {
     const first = runner(new Recorder(), 'rec#0');
-    first.store.save('rec#0', 4, 99);
+    await first.store.save('rec#0', 4, 99);
     const op = new Recorder();
     const r = new OperatorRunner({ deploy: deploy('rec#0', 4), instance: op, appDir: '', logger, checkpoints: first.store, checkpointWindows: 100, windowMs: 1, onError: () => undefined });
     r.setSources([{ id: 's', port: 'in' }]);

@@ -85,7 +85,7 @@ export class OperatorRunner {
     return this.tracker?.resumeWindow(source) ?? this.deploy.restoreWindow + 1;
   }
 
-  async setup(ctx: { appDir: string; logger: Logger }): Promise<void> {
+  async setup(ctx: { appDir: string; logger: Logger; store?: (system: string) => Readonly<Record<string, string>> | undefined }): Promise<void> {
     await this.hooks.setup?.({
       id: this.id,
       name: this.deploy.operator,
@@ -93,10 +93,11 @@ export class OperatorRunner {
       partitions: this.deploy.partitions,
       appDir: ctx.appDir,
       logger: ctx.logger.child({ operator: this.id }),
+      ...(ctx.store ? { store: ctx.store } : {}),
     });
     const w = this.deploy.restoreWindow;
     if (w > 0) {
-      const state = this.o.checkpoints.load(this.id, w);
+      const state = await this.o.checkpoints.load(this.id, w);
       this.hooks.restore?.(state);
       this.log.info({ window: w }, 'restored from checkpoint');
     }
@@ -186,7 +187,7 @@ export class OperatorRunner {
     this.stat.window = w;
     this.stat.latencyMs = Math.max(0, this.now() - this.windowStart);
     if (w % this.o.checkpointWindows === 0) {
-      this.o.checkpoints.save(this.id, w, this.hooks.checkpoint?.());
+      await this.o.checkpoints.save(this.id, w, this.hooks.checkpoint?.());
       this.stat.checkpoint = w;
     }
     for (const e of this.emitters.values()) await e.ready();

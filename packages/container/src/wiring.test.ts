@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Operator, createLogger, defineApp, deployFor, planApp, validateApp, type Token } from '@sluice/common';
 import type { Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
-import { CheckpointStore } from './checkpoint-store.js';
+import { FileCheckpointStore } from './checkpoint-store.js';
 import { deployOperators, undeploy, type Deployed } from './wiring.js';
 
 const logger = createLogger({ name: 'test', level: 'silent' });
@@ -65,7 +65,7 @@ describe('deployOperators', () => {
         config: {},
         appDir,
         logger,
-        checkpoints: new CheckpointStore(appDir),
+        checkpoints: new FileCheckpointStore(appDir),
         checkpointWindows: 1000,
         windowMs: 1,
         ownServerUrl: 'ws://127.0.0.1:1',

@@ -24,6 +24,8 @@ export interface WiringContext {
   appDir: string;
   logger: Logger;
   checkpoints: CheckpointStore;
+  /** The current credential of an external store (OperatorContext.store). */
+  store?(system: string): Readonly<Record<string, string>> | undefined;
   checkpointWindows: number;
   windowMs: number;
   /** URL of the buffer server this container hosts. */
@@ -125,7 +127,7 @@ export async function deployOperators(ctx: WiringContext, deploys: DeployOperato
         runner.setOutput(out.port, new OutputEmitter(sinks, key));
       }
     }
-    for (const { runner } of created) await runner.setup({ appDir: ctx.appDir, logger: ctx.logger });
+    for (const { runner } of created) await runner.setup({ appDir: ctx.appDir, logger: ctx.logger, ...(ctx.store ? { store: ctx.store } : {}) });
     for (const entry of created) {
       for (const input of entry.runner.deploy.inputs) {
         for (const up of input.upstreams) {

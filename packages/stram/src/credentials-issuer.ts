@@ -21,6 +21,8 @@ export class CredentialsIssuer {
     private readonly plan: PhysicalPlan,
     private readonly authority: StramAuthority,
     private readonly template: CredentialsTemplate,
+    /** The store credentials container `id` is to hold (only the stores its operators use). */
+    private readonly stores: (id: string) => Credentials['stores'] = () => undefined,
   ) {}
 
   async issue(id: string): Promise<{ credentials: Credentials; token: Token }> {
@@ -29,6 +31,8 @@ export class CredentialsIssuer {
     const { config, ...common } = this.template;
     const credentials = credentialsFor(grant, common);
     if (Object.keys(config).length > 0) credentials.config = config;
+    const stores = this.stores(id);
+    if (stores && Object.keys(stores).length > 0) credentials.stores = stores;
     return { credentials, token: grant.stramToken };
   }
 

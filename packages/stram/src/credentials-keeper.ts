@@ -7,6 +7,7 @@ import { RenewalScheduler, type RenewalMetrics, type TokenStatus } from './renew
 import type { RenewalPolicy } from './renewal.js';
 import { RotationPhase, startRotation, stepRotation, type Rotation, type RotationEffect, type RotationEvent } from './secret-rotation.js';
 import { TokenRetirement } from './token-retirement.js';
+import type { StoreCredentials, StoreStatus } from './credential-providers/store-credentials.js';
 
 /**
  * Every container's credentials over the app's life (docs/architecture.md "Token lifetimes and
@@ -31,6 +32,8 @@ export interface CredentialsKeeperOptions {
   /** Renewal through the token store, when it supports it (renewal-scheduler.ts). */
   renew: ((token: Token, renewer: string) => Promise<number>) | undefined;
   metrics?: KeeperMetrics;
+  /** The app's store credentials (docs/stores.md), renewed and cancelled with its tokens. */
+  stores?: StoreCredentials;
   policy?: Partial<RenewalPolicy>;
   /** [0, 1) source for the retry jitter. */
   random?: () => number;
@@ -82,6 +85,12 @@ export class CredentialsKeeper {
 
   start(): void {
     this.renewals.start();
+    this.o.stores?.start();
+  }
+
+  /** Each store credential's expiry and renewal health (no secrets). */
+  storeStatus(): StoreStatus[] {
+    return this.o.stores?.statusOf() ?? [];
   }
 
   /** Runs every renewal and reissue due now (the scheduler's timer does this by itself). */
@@ -157,6 +166,7 @@ export class CredentialsKeeper {
   async cancelAll(): Promise<void> {
     await this.renewals.stop();
     await this.retirement.cancelAll();
+    await this.o.stores?.cancelAll();
   }
 
   private feed(e: RotationEvent): void {

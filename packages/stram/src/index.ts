@@ -19,3 +19,5 @@ export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, WebScope,
 export { UmbilicalConnection, UmbilicalServer, type UmbilicalHandler, type UmbilicalServerOptions } from './umbilical-server.js';
 export { CertificateAuthority, createRoot, type CaRoot, type IssuedCertificate } from './ca.js';
 export { caFile, exportRoot, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot, saveCa } from './ca-store.js';
+export { PostgresProvider, appIdentifier, adminUrl, type PostgresProviderOptions } from './credential-providers/postgres-provider.js';
+export type { CredentialProvider, StoreCredential } from './credential-providers/provider.js';

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentTable } from './agent-table.js';
+import { AppStores } from './credential-providers/app-stores.js';
 import { AppDir, defaultAppDir, newAppId } from './app-dir.js';
 import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
@@ -30,18 +31,20 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
   const made = !existsSync(dir.root);
   mkdirSync(dir.root, { recursive: true, mode: 0o700 });
   const lock = AppLock.acquire(dir, appId, o.logger, o.command);
+  let stores: AppStores | undefined;
   try {
     enterAppDir(o, appId, dir);
     const { tokens, authority } = await openAuthority(o, appId, dir);
     const metrics = new StramMetrics();
     const umbilical = await bind(o.host);
-    const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical));
+    stores = await AppStores.open(o, appId, plan, metrics);
+    const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical), stores);
     // All at once: the token state is then written once for every container (group commit), not
     // once per container with every token so far (quadratic in the app's size).
     const issued = await Promise.all(plan.containers.map((c) => issuer.issue(c.id)));
     const agents = plan.containers.map((c, i) => ContainerAgent.launching(newRecord(plan, c.id, o.clock.now()), dir.credentials(c.id), issued[i]!.credentials));
     const table = new AgentTable(plan, agents);
-    const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer });
+    const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer, stores });
     const key = newWebKey(dir);
     return {
       parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: 0, umbilical, rest: { listener: rest, key } },
@@ -54,6 +57,8 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
     };
   } catch (err) {
     void closeListener(rest);
+    // Store credentials issued before the failure are revoked: the app never ran.
+    await stores?.credentials?.cancelAll();
     lock.release();
     if (made) rmSync(dir.root, { recursive: true, force: true });
     throw err;

@@ -110,6 +110,48 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /** Store credential renewals and reissues (credential-providers/store-credentials.ts) by system and result. */
+  readonly storeRenewals = new Counter({
+    name: 'sluice_store_credential_renewals_total',
+    help: 'Renewals of the app\'s store credentials by system and result (success, failure)',
+    labelNames: ['system', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly storeReissues = new Counter({
+    name: 'sluice_store_credential_reissues_total',
+    help: 'Reissues of the app\'s store credentials by system and result (success, failure)',
+    labelNames: ['system', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  private stores: () => readonly { system: string; expiry: string | null; consecutiveFailures: number }[] = () => [];
+
+  readonly storeExpiry = new Gauge({
+    name: 'sluice_store_credential_expiry_seconds',
+    help: 'When the app\'s current credential for each store stops being accepted unless renewed (seconds since the epoch)',
+    labelNames: ['system'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const s of this.stores()) if (s.expiry) this.storeExpiry.set({ system: s.system }, Date.parse(s.expiry) / 1000);
+    },
+  });
+
+  readonly storeFailing = new Gauge({
+    name: 'sluice_store_credential_consecutive_failures',
+    help: 'Failed renewals or reissues of each store credential since its last success (0 = healthy)',
+    labelNames: ['system'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const s of this.stores()) this.storeFailing.set({ system: s.system }, s.consecutiveFailures);
+    },
+  });
+
+  /** Where the store gauges read the credentials' state at scrape time. */
+  watchStores(source: () => readonly { system: string; expiry: string | null; consecutiveFailures: number }[]): void {
+    this.stores = source;
+  }
+
   private keyRolls: () => number = () => 0;
 
   /** Master key rolls, read from the token authority at scrape time. */

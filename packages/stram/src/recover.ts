@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { SluiceError, readCredentials, tokenFromText, type Credentials, type Logger, type PhysicalPlan } from '@sluice/common';
+import { AppStores } from './credential-providers/app-stores.js';
 import { AgentTable } from './agent-table.js';
 import { AppDir } from './app-dir.js';
 import { AppLock } from './app-lock.js';
@@ -61,7 +62,8 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
   const umbilical = await rebind(o, saved.umbilicalPort);
   const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const url = stramUrl(o, umbilical);
-  const issuer = issuerFor(o, appId, dir, plan, authority, url);
+  const stores = await AppStores.open(o, appId, plan, metrics);
+  const issuer = issuerFor(o, appId, dir, plan, authority, url, stores);
   const agents: ContainerAgent[] = [];
   const unrecoverable = new Set<string>();
   for (const c of plan.containers) {
@@ -78,11 +80,14 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
     const agent = ContainerAgent.adopted(record, dir.credentials(c.id), held);
     // The old port was taken: the container finds the new URL in its file when it reconnects.
     if (held.stram !== url) agent.note({ stram: url });
+    // A recovered STRAM issues new store credentials: adopted containers get them with the rest.
+    const heldStores = stores.forContainer(c.id);
+    if (heldStores) agent.note({ stores: heldStores });
     agent.resendAll();
     agents.push(agent);
   }
   const table = new AgentTable(plan, agents);
-  const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer });
+  const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer, stores });
   const key = newWebKey(dir);
   return {
     parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: saved.committed, umbilical, rest: { listener: rest, key } },

@@ -33,12 +33,10 @@ export interface RenewalSchedulerOptions {
   random?: () => number;
 }
 
-/** A container's token state as `sluice status` shows it (no secrets); event times to the millisecond. */
-export interface TokenStatus {
+/** How a renewed credential is doing, as status shows it (no secrets): the expiry, counts, the next action. */
+export interface RenewalHealth {
   expiry: string | null;
   maxDate: string | null;
-  lastRenewal: string | null;
-  lastReissue: string | null;
   renewals: number;
   reissues: number;
   /** Failed renewals and reissues over the app's life. */
@@ -47,6 +45,12 @@ export interface TokenStatus {
   consecutiveFailures: number;
   lastError: string | null;
   next: { action: RenewalAction; at: string } | null;
+}
+
+/** A container's token state as `sluice status` shows it (no secrets); event times to the millisecond. */
+export interface TokenStatus extends RenewalHealth {
+  lastRenewal: string | null;
+  lastReissue: string | null;
 }
 
 interface Held {

@@ -83,6 +83,18 @@ export interface StramOptions {
   renewIntervalMs?: number;
   maxLifetimeMs?: number;
   removalScanIntervalMs?: number;
+  /**
+   * External stores the app's credential providers issue credentials for (docs/stores.md):
+   * PostgreSQL's server and privileged role as a URL without password, and the 0600 file holding
+   * that role's password. Needed when an operator `uses` it or checkpoints go there.
+   */
+  postgres?: { url: string; passwordFile: string };
+  /** Where operators checkpoint: the app directory (default) or the app's PostgreSQL schema. */
+  checkpointStore?: 'file' | 'postgres';
+  /** How long a store credential is accepted after an issue or renewal (renewed at 75% of it). Default 1 h. */
+  storeLifetimeMs?: number;
+  /** How long after its issue a store credential is replaced at the latest (reissued at 75% of it). Default 1 d. */
+  storeMaxLifetimeMs?: number;
   /** Retry backoff of token renewals (renewal.ts); the defaults suit any lifetime. */
   renewalPolicy?: Partial<RenewalPolicy>;
   /**
@@ -117,6 +129,8 @@ const defaults = {
   renewIntervalMs: DAY,
   maxLifetimeMs: 7 * DAY,
   removalScanIntervalMs: 3_600_000,
+  storeLifetimeMs: 3_600_000,
+  storeMaxLifetimeMs: DAY,
   shutdownGraceMs: 10_000,
   host: '127.0.0.1',
   tls: false,
@@ -147,7 +161,7 @@ export function resolveOptions(options: StramOptions): Resolved {
   // Kept as text too: state.json saves primitive options, and a recovered STRAM reads it back.
   o.restartStrategy = typeof options.restart === 'string' ? parseRestart(options.restart, name('restart')) : (options.restart ?? DEFAULT_RESTART);
   o.restart = formatRestart(o.restartStrategy);
-  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs', 'certLifetimeMs'] as const) {
+  for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs', 'certLifetimeMs', 'storeLifetimeMs', 'storeMaxLifetimeMs'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `${name(k)} must be a positive integer, not ${String(o[k])}`);
   }
   if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {

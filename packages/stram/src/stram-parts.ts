@@ -7,6 +7,7 @@ import { InsecureDelegationTokens, StramAuthority } from './authority.js';
 import type { ContainerAgent } from './container-agent.js';
 import { CredentialsIssuer } from './credentials-issuer.js';
 import { CredentialsKeeper } from './credentials-keeper.js';
+import type { AppStores } from './credential-providers/app-stores.js';
 import { LocalLauncher, type Launcher } from './launcher.js';
 import type { Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
@@ -95,8 +96,8 @@ export function stramUrl(o: Resolved, umbilical: Listener): string {
   return advertisedUrl(`ws://${umbilical.host}:${umbilical.port}`, o.advertiseHost);
 }
 
-export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: PhysicalPlan, authority: StramAuthority, url: string): CredentialsIssuer {
-  return new CredentialsIssuer(plan, authority, {
+export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: PhysicalPlan, authority: StramAuthority, url: string, stores?: AppStores): CredentialsIssuer {
+  const template = {
     app: appId,
     stramUrl: url,
     appModule: resolve(o.appModule),
@@ -112,11 +113,14 @@ export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: Physica
       insecure: o.insecure,
       ...(o.tls ? { tls: true } : {}),
       ...(o.containerBindHost ? { bindHost: o.containerBindHost } : {}),
+      ...(o.checkpointStore === 'postgres' ? { checkpointStore: 'postgres' as const } : {}),
     },
-  });
+  };
+  return new CredentialsIssuer(plan, authority, template, (id) => stores?.forContainer(id));
 }
 
-export function keeperFor(o: Resolved, p: { tokens: TokenStore; authority: StramAuthority; metrics: StramMetrics; agents: AgentTable; issuer: CredentialsIssuer }): CredentialsKeeper {
+export function keeperFor(o: Resolved, p: { tokens: TokenStore; authority: StramAuthority; metrics: StramMetrics; agents: AgentTable; issuer: CredentialsIssuer; stores?: AppStores }): CredentialsKeeper {
+  p.stores?.attach(p.agents);
   return new CredentialsKeeper({
     agents: p.agents,
     issuer: p.issuer,
@@ -125,6 +129,7 @@ export function keeperFor(o: Resolved, p: { tokens: TokenStore; authority: Stram
     clock: o.clock,
     metrics: p.metrics,
     renew: p.tokens.renew?.bind(p.tokens),
+    ...(p.stores?.credentials ? { stores: p.stores.credentials } : {}),
     ...(o.renewalPolicy ? { policy: o.renewalPolicy } : {}),
   });
 }

@@ -345,6 +345,7 @@ export class Stram {
       restartStrategy: formatRestart(this.o.restartStrategy),
       failure: this.failure ?? null,
       subscriberTakeovers: this.health.takeovers(),
+      stores: this.keeper.storeStatus(),
       /** The logical DAG: operators with their partitions, and the streams between their ports. */
       dag: {
         operators: this.plan.logical.order.map((name) => ({ name, partitions: this.plan.logical.operators.find((op) => op.name === name)!.partitions })),

@@ -12,10 +12,11 @@ import { appEntry } from './app-entry.js';
 import { addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
 import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
+import { addStoreOptions, storeOptions, type StoreFlags } from './store-options.js';
 import { registerStatusCommands } from './status.js';
 import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues, tlsChoice, tlsFlag } from './stram-flags.js';
 
-interface LaunchFlags extends LauncherFlags, GatewayFlags {
+interface LaunchFlags extends LauncherFlags, GatewayFlags, StoreFlags {
   appDir?: string;
   config?: Record<string, unknown>;
   insecure?: boolean;
@@ -31,7 +32,7 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags {
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs', 'caRotateMs'] as const;
 /** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
-const NOT_WITH_GATEWAY = ['recover', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
+const NOT_WITH_GATEWAY = ['recover', 'postgres', 'postgresPasswordFile', 'checkpointStore', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -58,6 +59,7 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(flag('--app-id <id>', "the app's id; set by the gateway so it and STRAM name the app alike", { parse: appId, shownDefault: 'the app name and 8 random hex digits' }));
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
+  addStoreOptions(launch);
   addGatewayFlags(launch, 'launch');
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
     checkGatewayFlags(opts, opts.launcher !== 'local' ? [...NOT_WITH_GATEWAY, 'launcher'] : NOT_WITH_GATEWAY);
@@ -92,6 +94,7 @@ export function registerRuntimeCommands(program: Command): void {
     const common = {
       ...(await launcherOptions(opts, opts.logLevel, logger)),
       ...stramFlagValues(opts, LAUNCH_FLAGS),
+      ...storeOptions(opts),
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
       logFile,

@@ -168,6 +168,10 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     const failing = t.failing > 0 ? `, RENEWAL FAILING for ${t.failing} container(s)` : '';
     lines.push(`tokens: ${t.renewals} renewals, ${t.reissues} reissues, ${t.failures} failures, ${t.keyRolls} master key rolls${failing}`);
   }
+  for (const st of (s.app['stores'] as { system: string; generation: number; expiry: string | null; renewals: number; reissues: number; failures: number; consecutiveFailures: number; lastError: string | null }[] | undefined) ?? []) {
+    const failing = st.consecutiveFailures > 0 ? `, RENEWAL FAILING (${st.consecutiveFailures}): ${st.lastError ?? ''}` : '';
+    lines.push(`store ${st.system}: credential #${st.generation} valid until ${st.expiry ?? '?'}, ${st.renewals} renewals, ${st.reissues} reissues, ${st.failures} failures${failing}`);
+  }
   const takeovers = s.app['subscriberTakeovers'] as { refused: number; takenOver: number } | undefined;
   if (takeovers) lines.push(`subscriber takeovers: ${takeovers.refused} refused by buffer servers, ${takeovers.takenOver} inputs taken over`);
   const stalled = s.operators.filter((o) => o.stalled).map((o) => o.id);

@@ -25,6 +25,12 @@ export interface OperatorContext {
   /** The application directory (checkpoints, output files). */
   appDir: string;
   logger: Logger;
+  /**
+   * The current credential of an external store this container's operators use (docs/stores.md),
+   * e.g. `store('postgres')`: host, port, database, user, password, schema. It changes when STRAM
+   * renews or replaces it: read it on every (re)connect, never keep a copy. Secret: never log it.
+   */
+  store?(system: string): Readonly<Record<string, string>> | undefined;
 }
 
 /** Optional lifecycle hooks; any may be async except `checkpoint` / `restore` / port callbacks. */

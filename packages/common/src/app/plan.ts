@@ -187,3 +187,14 @@ export function publicationsOf(plan: PhysicalPlan, containerId: string): string[
   }
   return [...names].sort();
 }
+
+/** The external stores container `containerId`'s operators use (docs/stores.md), sorted. */
+export function storesOf(plan: PhysicalPlan, containerId: string): string[] {
+  const container = containerOrThrow(plan, containerId);
+  const uses = new Set<string>();
+  for (const id of container.operators) {
+    const op = plan.operators.find((o) => o.id === id)!;
+    for (const u of plan.logical.operators.find((l) => l.name === op.operator)?.uses ?? []) uses.add(u);
+  }
+  return [...uses].sort();
+}

@@ -24,6 +24,11 @@ export interface OperatorDefinition {
   create(config: Record<string, unknown>): unknown;
   /** Number of physical partitions (default 1). */
   partitions?: number;
+  /**
+   * The external stores this operator's instances write to or read from, e.g. `['postgres']`
+   * (docs/stores.md): only the containers that run it receive those stores' credentials.
+   */
+  uses?: string[];
 }
 
 export interface AppDefinition {
@@ -38,6 +43,8 @@ export interface LogicalOperator {
   partitions: number;
   inputs: string[];
   outputs: string[];
+  /** External stores it uses (OperatorDefinition.uses); absent = none. */
+  uses?: string[];
 }
 
 export interface LogicalStream {

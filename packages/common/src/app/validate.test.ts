@@ -67,6 +67,14 @@ describe('validateApp', () => {
     expect(plan.streams.find((s) => s.name === 'a')).toEqual({ name: 'a', from: { operator: 'src', port: 'out' }, to: [{ operator: 'relay', port: 'in' }], locality: 'separate' });
   });
 
+  it('keeps the external stores an operator uses, and refuses one it does not know', () => {
+    const uses = (u: unknown): AppDefinition => app(linear, { sink: { create: () => new Sink(), uses: u as string[] } });
+    expect(validateApp(uses(['postgres', 'postgres'])).operators.find((o) => o.name === 'sink')).toMatchObject({ uses: ['postgres'] });
+    expect(validateApp(uses(undefined)).operators.find((o) => o.name === 'sink')).not.toHaveProperty('uses');
+    expect(refusal(() => validateApp(uses(['hdfs']))).message).toMatch(/operator "sink": uses must list external stores among postgres/);
+    refusal(() => validateApp(uses('postgres')));
+  });
+
   it('passes the launch config to create', () => {
     let seen: unknown;
     validateApp(app(linear, { src: { create: (c) => ((seen = c), new SeededSource()) } }), { seed: 7 });

@@ -92,7 +92,8 @@ export function validateApp(app: AppDefinition, config: ConfigEntries = {}): Log
       throw invalid(`operator "${name}" has no input ports and no emitTuples(w): an input operator must emit tuples`);
     }
     ports.set(name, p);
-    operators.push({ name, partitions, inputs: [...p.inputs.keys()], outputs: [...p.outputs.keys()] });
+    const uses = usesOf(name, def.uses);
+    operators.push({ name, partitions, inputs: [...p.inputs.keys()], outputs: [...p.outputs.keys()], ...(uses.length > 0 ? { uses } : {}) });
   }
   // Every key first (a typo is the likelier mistake), then every value.
   checkConfigKeys(config, new Map([...instances].map(([name, instance]) => [name, declaredKeys(configSchemaOf(name, instance))])));
@@ -201,4 +202,15 @@ function findCycle(candidates: string[], next: Map<string, string[]>): string[] 
     }
   }
   return candidates;
+}
+
+/** The external stores an operator declares it uses: known systems, each once, sorted. */
+export const STORE_SYSTEMS = ['postgres'] as const;
+
+function usesOf(name: string, uses: unknown): string[] {
+  if (uses === undefined) return [];
+  if (!Array.isArray(uses) || uses.some((u) => !(STORE_SYSTEMS as readonly unknown[]).includes(u))) {
+    throw invalid(`operator "${name}": uses must list external stores among ${STORE_SYSTEMS.join(', ')}, got ${JSON.stringify(uses)}`);
+  }
+  return [...new Set(uses as string[])].sort();
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
  * `Symbol.for('sluice.port')`), so a module written to a temp directory needs no imports.
  *
  * `pipeline`: gen → count (2 partitions) → sink, one container each: c1 gen, c2 count#0,
- * c3 count#1, c4 sink. `cycle`: a → b → a.
+ * c3 count#1, c4 sink (`store-pipeline`: the same, its sink using PostgreSQL). `cycle`: a → b → a.
  */
 const PRELUDE = `
 const BRAND = Symbol.for('sluice.port');
@@ -22,6 +22,21 @@ export default {
     gen: { create: () => ({ out: output(), emitTuples() {} }) },
     count: { partitions: 2, create: () => ({ in: input(() => {}), out: output() }) },
     sink: { create: () => ({ in: input(() => {}) }) },
+  },
+  streams: {
+    words: { from: 'gen.out', to: ['count.in'] },
+    counts: { from: 'count.out', to: ['sink.in'] },
+  },
+};
+`,
+  /** `pipeline` whose sink (c4 alone) declares it writes to PostgreSQL. */
+  'store-pipeline': `${PRELUDE}
+export default {
+  name: 'store-pipeline',
+  operators: {
+    gen: { create: () => ({ out: output(), emitTuples() {} }) },
+    count: { partitions: 2, create: () => ({ in: input(() => {}), out: output() }) },
+    sink: { uses: ['postgres'], create: () => ({ in: input(() => {}) }) },
   },
   streams: {
     words: { from: 'gen.out', to: ['count.in'] },

@@ -2,3 +2,4 @@
 export { FakeContainer, type FakeContainerOptions } from './fake-container.js';
 export { NoopLauncher } from './noop-launcher.js';
 export { writeTestApp, type TestAppKind } from './apps.js';
+export { loginOutcome } from './store-login.js';
