@@ -48,14 +48,15 @@ export const TOKEN_FLAGS = ['renewIntervalMs', 'maxLifetimeMs', 'keyUpdateInterv
 
 /**
  * `--tls on|off`: mutual TLS on the data plane (docs/architecture.md "Transport encryption").
- * Default on for the docker launcher (containers talk over a network), off for local processes.
+ * Off unless asked for: with the docker and swarm launchers it is not yet tested end to end
+ * (the Docker demo did not start with it on), so `--tls on` is opt-in everywhere for now.
  */
 export function tlsFlag(): Option {
-  return flag('--tls <on|off>', 'mutual TLS 1.3 between containers, with certificates from the app CA', { choices: ['on', 'off'], shownDefault: 'on with --launcher docker, else off' });
+  return flag('--tls <on|off>', 'mutual TLS 1.3 between containers, with certificates from the app CA', { choices: ['on', 'off'], shownDefault: 'off' });
 }
 
 export function tlsChoice(opts: { tls?: unknown; launcher?: unknown }): boolean {
-  return opts.tls === undefined ? opts.launcher === 'docker' : opts.tls === 'on';
+  return opts.tls === 'on';
 }
 
 const attribute = (key: StramFlagKey): string => new Option(STRAM_FLAGS[key].flags).attributeName();
