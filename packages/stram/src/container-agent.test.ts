@@ -31,7 +31,7 @@ function credentials(seq: number): Credentials {
 }
 
 function record(): ContainerRecord {
-  return { id: 'c1', bufferServer: 'bs-c1', operators: ['gen#0'], state: ContainerState.launching, process: undefined, exit: undefined, launchedAt: 0, lastHeartbeatAt: undefined, heartbeats: 0, bufferServerUrl: null, reportedState: undefined, stats: new Map(), errors: [], failures: new FailureLog(), restartAt: undefined, counters: {}, deployed: false, committedSent: 0, restarts: 0, restore: 0, announce: false, adopted: false };
+  return { id: 'c1', bufferServer: 'bs-c1', operators: ['gen#0'], state: ContainerState.launching, process: undefined, exit: undefined, launchedAt: 0, lastHeartbeatAt: undefined, heartbeats: 0, bufferServerUrl: null, reportedState: undefined, stats: new Map(), errors: [], failures: new FailureLog(), restartAt: undefined, counters: {}, deployed: false, committedSent: 0, restarts: 0, requestedRestarts: 0, lastRestart: undefined, restore: 0, announce: false, adopted: false };
 }
 
 function setup() {

@@ -38,6 +38,10 @@ export interface ContainerRecord {
   committedSent: number;
   /** Times this container was replaced. */
   restarts: number;
+  /** Of those, the restarts asked for over REST (never counted by the restart strategy). */
+  requestedRestarts: number;
+  /** Why and when its latest replacement started: `requested`, or the loss cause. */
+  lastRestart: { cause: string; at: number } | undefined;
   /** The window its operators restore from when next deployed (0 = fresh start). */
   restore: number;
   /** Replaced: its downstream containers must be told its new buffer server once it reports one. */
@@ -68,8 +72,12 @@ export interface ContainerView {
   restartAt: string | null;
   /** Counts since its process started, by event name (docs/protocol.md "Umbilical commands and counters"). */
   counters: Record<string, number>;
-  /** Times the container was replaced (process exit or heartbeat timeout). */
+  /** Times the container was replaced (process exit, heartbeat timeout, or asked for). */
   restarts: number;
+  /** Of those, the restarts asked for (`POST /ws/v1/containers/{id}/restart`). */
+  requestedRestarts: number;
+  /** The latest replacement: why (`requested`, `exited`, `silent`, `no-credentials`) and when. */
+  lastRestart: { cause: string; at: string } | null;
 }
 
 export interface OperatorView {
@@ -114,6 +122,8 @@ export function newRecord(plan: PhysicalPlan, id: string, now: number): Containe
     deployed: false,
     committedSent: 0,
     restarts: 0,
+    requestedRestarts: 0,
+    lastRestart: undefined,
     restore: 0,
     announce: false,
     adopted: false,
@@ -140,6 +150,8 @@ export function containerView(r: ContainerRecord, tokenExpiry: number | undefine
     restartAt: r.restartAt === undefined ? null : new Date(r.restartAt).toISOString(),
     counters: r.counters,
     restarts: r.restarts,
+    requestedRestarts: r.requestedRestarts,
+    lastRestart: r.lastRestart ? { cause: r.lastRestart.cause, at: isoTime(r.lastRestart.at) } : null,
   };
 }
 

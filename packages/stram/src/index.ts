@@ -15,7 +15,7 @@ export { CREDENTIALS_MOUNT, DockerApiError, DockerEngine, DockerLauncher, contai
 export { SWARM_CREDENTIALS_MOUNT, SwarmLauncher, type SwarmLauncherOptions } from './swarm-launcher.js';
 export { SWARM_LABEL, SwarmApi } from './swarm-api.js';
 export { StramMetrics } from './metrics.js';
-export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, WebScope, signWebToken, verifyWebToken, type RestBackend, type WebTokenSubject } from './rest.js';
+export { RestAuthError, RestAuthFailure, RestServer, WEB_TOKEN_ISSUER, WebScope, signWebToken, verifyWebToken, type RestBackend, type RestartAnswer, type WebTokenSubject } from './rest.js';
 export { UmbilicalConnection, UmbilicalServer, type UmbilicalHandler, type UmbilicalServerOptions } from './umbilical-server.js';
 export { CertificateAuthority, createRoot, type CaRoot, type IssuedCertificate } from './ca.js';
 export { caFile, exportRoot, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot, saveCa } from './ca-store.js';

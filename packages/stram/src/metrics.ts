@@ -183,6 +183,14 @@ export class StramMetrics {
     registers: [this.registry],
   });
 
+  /** Of those, the replacements asked for over REST (not failures: the restart strategy never counts them). */
+  readonly containerRestartsRequested = new Counter({
+    name: 'sluice_container_restarts_requested_total',
+    help: 'Containers replaced because a restart was asked for (POST /ws/v1/containers/{id}/restart), by container',
+    labelNames: ['container'] as const,
+    registers: [this.registry],
+  });
+
   /** What each container counts (heartbeat `counters`), as it last reported: since its process started. */
   readonly containerEvents = new Gauge({
     name: 'sluice_container_events',

@@ -21,11 +21,22 @@ import { NO_FAILURES, onFailure, type RestartHistory, type RestartStrategy } fro
  * starts after the delay it grants — never at once, so a container that dies at start cannot
  * spin — or the app fails. The old credentials are cancelled at the loss, not after the delay: a
  * process cut off by the network that comes back meanwhile is refused.
+ *
+ * A restart asked for (`POST /ws/v1/containers/{id}/restart`, `request`) takes the same path at
+ * once — killed, fresh credentials, restored from the committed window — but is no failure: the
+ * restart strategy never counts it, so asking can never fail the app.
  */
 
 /** Why a container was found lost (metric sluice_container_losses_total). */
 export const LossCause = { exited: 'exited', silent: 'silent', noCredentials: 'no-credentials' } as const;
 export type LossCause = (typeof LossCause)[keyof typeof LossCause];
+
+/** Why a replacement started (status `lastRestart.cause`): a loss, or asked for. */
+export const REQUESTED = 'requested';
+export type RestartCause = LossCause | typeof REQUESTED;
+
+/** What `request` made of a restart asked for: started, or refused (no such container; app or container not running). */
+export type RestartRequest = { refused: undefined } | { refused: 'unknown' | 'not-running' | 'busy'; reason: string };
 
 export interface ReplacementsOptions {
   agents: AgentTable;
@@ -49,6 +60,7 @@ export interface ReplacementsOptions {
 /** A replacement waiting for its credentials (retried until they are made) and for its start time. */
 interface Pending {
   at: number;
+  cause: RestartCause;
   reason: string;
   prepared: boolean;
   preparing: boolean;
@@ -85,14 +97,27 @@ export class Replacements {
     failure.restartAfterMs = decision.delayMs;
     this.o.metrics.restartDelay.set({ container: r.id }, decision.delayMs / 1000);
     this.o.logger.warn({ container: r.id, reason, restartInMs: decision.delayMs }, 'container lost; replacing it after the restart delay');
-    this.schedule(agent, now + decision.delayMs, reason);
+    this.schedule(agent, now + decision.delayMs, cause, reason);
   }
 
-  /** Replaced at once and not counted as a failure: after a STRAM restart its credentials are gone. */
-  replaceNow(agent: ContainerAgent, reason: string): void {
+  /** Replaced at once and not counted as a failure: after a STRAM restart its credentials are gone, or a restart was asked for. */
+  replaceNow(agent: ContainerAgent, cause: typeof LossCause.noCredentials | typeof REQUESTED, reason: string): void {
     if (!this.o.running() || this.pending.has(agent.id)) return;
     this.stopProcess(agent);
-    this.schedule(agent, this.o.clock.now(), reason);
+    this.schedule(agent, this.o.clock.now(), cause, reason);
+  }
+
+  /** A restart of container `id` asked for: replaced now if the app and the container are running. */
+  request(id: string): RestartRequest {
+    const agent = this.o.agents.get(id);
+    if (!agent) return { refused: 'unknown', reason: `no container ${id.slice(0, 64)} in this app` };
+    if (!this.o.running()) return { refused: 'not-running', reason: 'the app is not running' };
+    const state = agent.record.state;
+    if (this.pending.has(id)) return { refused: 'busy', reason: `container ${id} is already being replaced` };
+    if (state !== ContainerState.running) return { refused: 'busy', reason: `container ${id} is ${state}, not running; ask again once it runs` };
+    this.o.logger.info({ container: id }, 'container restart requested');
+    this.replaceNow(agent, REQUESTED, 'restart requested');
+    return { refused: undefined };
   }
 
   /** Once per heartbeat interval: retries replacements whose credentials could not be made, starts those due. */
@@ -113,8 +138,8 @@ export class Replacements {
     r.process?.kill('SIGKILL');
   }
 
-  private schedule(agent: ContainerAgent, at: number, reason: string): void {
-    this.pending.set(agent.id, { at, reason, prepared: false, preparing: false, timer: undefined });
+  private schedule(agent: ContainerAgent, at: number, cause: RestartCause, reason: string): void {
+    this.pending.set(agent.id, { at, cause, reason, prepared: false, preparing: false, timer: undefined });
     agent.record.restartAt = at;
     void this.advance(agent);
   }
@@ -169,7 +194,12 @@ export class Replacements {
     clearTimeout(p.timer);
     r.restartAt = undefined;
     r.restarts++;
+    r.lastRestart = { cause: p.cause, at: this.o.clock.now() };
     this.o.metrics.containerRestarts.inc({ container: r.id });
+    if (p.cause === REQUESTED) {
+      r.requestedRestarts++;
+      this.o.metrics.containerRestartsRequested.inc({ container: r.id });
+    }
     this.o.logger.warn({ container: r.id, reason: p.reason, restoreWindow: r.restore, restarts: r.restarts }, 'replacing container');
     this.o.launch(agent);
     this.o.persist();

@@ -1,11 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '@sluice/common';
 import { Stram } from './stram.js';
 import { signWebToken } from './rest.js';
-import { NoopLauncher, writeTestApp } from './testing/index.js';
+import { FakeContainer, NoopLauncher, writeTestApp } from './testing/index.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -118,5 +118,41 @@ describe('STRAM REST API', () => {
     expect(s.appState).toBe('running');
     expect((await post(await token(['view', 'manage']))).status).toBe(202);
     await s.stopped;
+  });
+});
+
+describe('restarting a container over REST', () => {
+  it('replaces a running container at once without counting it as a failure, and refuses view tokens (403), unknown containers (404) and a container already being replaced (409)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-rest-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const launcher = new NoopLauncher();
+    // Restart strategy none: a single failure would fail the app, so a requested restart must not count as one.
+    const s = await Stram.launch({ appModule: writeTestApp(dir, 'pipeline'), appDir: join(dir, 'app'), launcher, logger: createLogger({ name: 'rest-test', level: 'silent' }), shutdownGraceMs: 100, restart: 'none' });
+    cleanups.push(() => s.shutdown('test over'));
+    const fake = await FakeContainer.fromCredentials(s.dir.credentials('c1'));
+    cleanups.push(() => fake.close());
+    await fake.heartbeat({ state: 'running' });
+    const token = (scope: ('view' | 'manage')[]) => signWebToken(webKey(s), { app: s.appId, user: 'alice@R', now: Date.now(), ttlMs: 60_000, scope });
+    const restart = async (id: string, t: string) => {
+      const res = await fetch(`${s.restUrl}/ws/v1/containers/${id}/restart`, { method: 'POST', headers: { authorization: `Bearer ${t}` } });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const manage = await token(['view', 'manage']);
+
+    expect(await restart('c1', await token(['view']))).toEqual({ status: 403, body: expect.objectContaining({ error: 'forbidden', reason: 'scope', permission: 'manage' }) });
+    expect(launcher.launches('c1')).toBe(1);
+    expect(await restart('c99', manage)).toEqual({ status: 404, body: { error: 'not-found', reason: 'no container c99 in this app' } });
+    // c2 never heartbeated: still launching, so there is nothing running to restart.
+    expect(await restart('c2', manage)).toEqual({ status: 409, body: { error: 'busy', reason: 'container c2 is launching, not running; ask again once it runs' } });
+
+    expect(await restart('c1', manage)).toEqual({ status: 202, body: { container: 'c1', restart: 'requested' } });
+    await vi.waitFor(() => expect(launcher.launches('c1')).toBe(2), { timeout: 10_000 });
+    expect((await restart('c1', manage)).status).toBe(409);
+    expect(s.appState).toBe('running');
+    const c1 = (await get(s, '/ws/v1/containers', webToken(s))).body.containers.find((c: { id: string }) => c.id === 'c1');
+    expect(c1).toMatchObject({ restarts: 1, requestedRestarts: 1, lastRestart: { cause: 'requested' }, failures: [] });
+    const metrics = (await get(s, '/metrics', webToken(s))).text;
+    expect(metrics).toContain('sluice_container_restarts_requested_total{container="c1"} 1');
+    expect(metrics).toContain('sluice_container_restarts_total{container="c1"} 1');
   });
 });

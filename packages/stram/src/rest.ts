@@ -4,9 +4,10 @@ import { SignJWT, decodeJwt, errors, jwtVerify } from 'jose';
 import type { Clock, Logger } from '@sluice/common';
 import { bind, closeListener, type Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
+import type { RestartRequest } from './replacement.js';
 
 /**
- * STRAM's REST API (docs/architecture.md "Processes"): app info, containers, operators with stats, shutdown, and
+ * STRAM's REST API (docs/architecture.md "Processes"): app info, containers, operators with stats, shutdown, restarting a container, and
  * Prometheus `/metrics`. Every request needs a web-service token: an HS256 JWT signed with a
  * per-app key kept in `<appDir>/stram/web-key`, audience = app id, issued to the launching user
  * into `<appDir>/web-token` (0600). Refusals are 401 with a reason code; nothing secret is ever
@@ -24,7 +25,7 @@ export interface WebTokenClaims {
   scope?: readonly WebScope[];
 }
 
-/** Scopes of a web-service token: `view` reads the app, `manage` also shuts it down. */
+/** Scopes of a web-service token: `view` reads the app, `manage` also shuts it down and restarts its containers. */
 export const WebScope = { view: 'view', manage: 'manage' } as const;
 export type WebScope = (typeof WebScope)[keyof typeof WebScope];
 
@@ -99,13 +100,24 @@ export async function verifyWebToken(header: string | undefined, key: Uint8Array
   }
 }
 
-/** What the REST API asks of STRAM: views without secrets, and shutdown. */
+/** What the REST API asks of STRAM: views without secrets, shutdown, and a container's restart. */
 export interface RestBackend {
   app(): unknown;
   containers(): unknown;
   operators(): unknown;
   shutdown(reason: string): void;
+  restart(container: string): RestartRequest;
 }
+
+/** `POST /ws/v1/containers/{id}/restart` → 202; 404 for a container the app has not, 409 while it cannot restart. */
+export interface RestartAnswer {
+  container: string;
+  restart: 'requested';
+}
+
+const RESTART_PATH = /^\/ws\/v1\/containers\/([A-Za-z0-9_-]{1,64})\/restart$/;
+const RESTART_ROUTE = 'POST /ws/v1/containers/{id}/restart';
+const REFUSED_RESTART = { unknown: [404, 'not-found'], 'not-running': [409, 'not-running'], busy: [409, 'busy'] } as const;
 
 export interface RestServerOptions {
   app: string;
@@ -154,8 +166,9 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-/** The scope each route needs: reading needs view, shutting down manage. */
+/** The scope each route needs: reading needs view, shutting down and restarting manage. */
 const ROUTE_SCOPE: Record<string, WebScope> = {
+  [RESTART_ROUTE]: WebScope.manage,
   'GET /ws/v1/app': WebScope.view,
   'GET /ws/v1/containers': WebScope.view,
   'GET /ws/v1/operators': WebScope.view,
@@ -175,8 +188,9 @@ async function handle(o: Omit<RestServerOptions, 'host' | 'port'>, req: Incoming
     send(res, 401, { error: 'unauthorized', reason: err.reason, message: err.message }, { 'www-authenticate': `Bearer realm="sluice", error="invalid_token"` });
     return;
   }
-  const path = (req.url ?? '/').split('?')[0];
-  const route = `${req.method} ${path}`;
+  const path = (req.url ?? '/').split('?')[0] ?? '/';
+  const container = req.method === 'POST' ? RESTART_PATH.exec(path)?.[1] : undefined;
+  const route = container !== undefined ? RESTART_ROUTE : `${req.method} ${path}`;
   const needs = ROUTE_SCOPE[route];
   if (needs && subject.scope !== undefined && !subject.scope.includes(needs)) {
     o.metrics.authFailures.inc({ endpoint: 'rest', reason: 'scope' });
@@ -194,6 +208,15 @@ async function handle(o: Omit<RestServerOptions, 'host' | 'port'>, req: Incoming
       send(res, 202, { shutdown: 'requested' });
       o.backend.shutdown('requested over REST');
       return;
+    case RESTART_ROUTE: {
+      const r = o.backend.restart(container!);
+      if (r.refused === undefined) {
+        o.logger.info({ container, user: subject.user }, 'container restart requested over REST');
+        return send(res, 202, { container: container!, restart: 'requested' } satisfies RestartAnswer);
+      }
+      const [status, error] = REFUSED_RESTART[r.refused];
+      return send(res, status, { error, reason: r.reason });
+    }
     case 'GET /metrics': {
       const text = await o.metrics.text();
       res.writeHead(200, { 'content-type': o.metrics.contentType });

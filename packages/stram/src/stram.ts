@@ -149,6 +149,7 @@ export class Stram {
         containers: () => ({ containers: this.containers() }),
         operators: () => ({ operators: this.operators() }),
         shutdown: (reason) => void this.shutdown(reason),
+        restart: (id) => this.replacements.request(id),
       },
     });
   }
@@ -175,7 +176,7 @@ export class Stram {
   /** STRAM restart: a container whose credentials are gone cannot go on; it is replaced. */
   private replaceUnrecoverable(agent: ContainerAgent): void {
     this.metrics.containerLosses.inc({ container: agent.id, cause: LossCause.noCredentials });
-    this.replacements.replaceNow(agent, 'no credentials left after the STRAM restart');
+    this.replacements.replaceNow(agent, LossCause.noCredentials, 'no credentials left after the STRAM restart');
   }
 
   /** Writes stram.json: where this STRAM listens, for `sluice status` and `sluice shutdown` (no secrets). */
