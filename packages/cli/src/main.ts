@@ -10,6 +10,7 @@ import { registerInitCommand } from './commands/init.js';
 import { registerPolicyCommands } from './commands/policy-check.js';
 import { registerShareCommand } from './commands/share.js';
 import { registerLogsCommand } from './commands/logs.js';
+import { registerRestartCommand } from './commands/restart-container.js';
 import { registerRuntimeCommands } from './commands/runtime.js';
 import { helpConfiguration, withExamples } from './help.js';
 import { invocation } from './invocation.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerRuntimeCommands(program);
   registerDemoCommand(program);
   registerLogsCommand(program);
+  registerRestartCommand(program);
   registerInitCommand(program);
   registerGatewayCommand(program);
   registerGatewayClientCommands(program);

@@ -87,6 +87,9 @@ export const ErrorCodes = {
   NOT_SWARM_MANAGER: { closeCode: CloseCode.normal, retriable: false },
   // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")
   APP_FAILED: { closeCode: CloseCode.normal, retriable: false },
+  // STRAM refused a container restart: no container of that id, or it is not running (launching, being replaced)
+  NO_SUCH_CONTAINER: { closeCode: CloseCode.normal, retriable: false },
+  CONTAINER_BUSY: { closeCode: CloseCode.normal, retriable: true },
   // a frame over the size limit; the WebSocket layer closes with the standard 1009
   FRAME_TOO_BIG: { closeCode: CloseCode.tooBig, retriable: false },
   // a message in too many fragments (or pieces) before welcome; the WebSocket layer closes with 1008

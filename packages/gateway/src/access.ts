@@ -26,6 +26,7 @@ const APP_ACTIONS: Partial<Record<Action, { permission: Permission; also?: Permi
   [Action.viewApp]: { permission: Permission.viewOtherUsersApps, also: Permission.manageOtherUsersApps, share: 'view' },
   [Action.viewPermissions]: { permission: Permission.viewOtherUsersApps, also: Permission.manageOtherUsersApps, share: 'view' },
   [Action.shutdown]: { permission: Permission.manageOtherUsersApps, share: 'manage' },
+  [Action.restartContainer]: { permission: Permission.manageOtherUsersApps, share: 'manage' },
   [Action.share]: { permission: Permission.manageOtherUsersApps, share: 'none' },
 };
 
@@ -91,6 +92,7 @@ const VERB: Partial<Record<Action, string>> = {
   [Action.viewApp]: 'view app',
   [Action.viewPermissions]: 'view app',
   [Action.shutdown]: 'manage app',
+  [Action.restartContainer]: 'manage app',
   [Action.share]: 'change who shares app',
   [Action.readAudit]: 'read the audit log',
   [Action.readPolicy]: 'read the policy',

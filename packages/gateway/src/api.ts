@@ -9,13 +9,14 @@ import { z } from 'zod';
 
 export const API_PREFIX = '/api/v1';
 
-/** The routes under API_PREFIX (`{id}` an app id); the metrics route `/metrics` is outside it. */
+/** The routes under API_PREFIX (`{id}` an app id, `{cid}` one of its containers); the metrics route `/metrics` is outside it. */
 export const ApiRoute = {
   whoami: '/whoami',
   login: '/login',
   apps: '/apps',
   app: '/apps/{id}',
   shutdown: '/apps/{id}/shutdown',
+  restartContainer: '/apps/{id}/containers/{cid}/restart',
   permissions: '/apps/{id}/permissions',
   audit: '/audit',
   policy: '/policy',
@@ -23,8 +24,8 @@ export const ApiRoute = {
 export type ApiRoute = (typeof ApiRoute)[keyof typeof ApiRoute];
 
 /** The full path of a route: `apiPath(ApiRoute.shutdown, id)` → `/api/v1/apps/<id>/shutdown`. */
-export function apiPath(route: ApiRoute, id = ''): string {
-  return `${API_PREFIX}${route.replace('{id}', encodeURIComponent(id))}`;
+export function apiPath(route: ApiRoute, id = '', container = ''): string {
+  return `${API_PREFIX}${route.replace('{id}', encodeURIComponent(id)).replace('{cid}', encodeURIComponent(container))}`;
 }
 
 /** `GET /api/v1/whoami`. `realUser` is empty unless someone acts for the principal. */
@@ -88,6 +89,13 @@ export interface ShutdownAnswer {
   shutdown: 'requested';
 }
 
+/** `POST /api/v1/apps/{id}/containers/{cid}/restart` → 202: STRAM is replacing the container (docs/console.md "Actions"). */
+export interface RestartContainerAnswer {
+  id: string;
+  container: string;
+  restart: 'requested';
+}
+
 /**
  * `POST /api/v1/apps`: `app` is an app folder or built module on the gateway's machine (as
  * `sluice launch` takes), or `demo` for the built-in word count; `config` as `--config`;
@@ -148,8 +156,10 @@ export const RefusalCode = {
   badRequest: 'BAD_REQUEST',
   /** The app's STRAM did not answer a proxied call. */
   appUnreachable: 'APP_UNREACHABLE',
-  /** A shutdown of an app that has already finished or FAILED (409). */
+  /** A shutdown or container restart of an app that has already finished or FAILED (409). */
   notRunning: 'APP_NOT_RUNNING',
+  /** A restart of a container that is not running: launching, or already being replaced (409). */
+  containerBusy: 'CONTAINER_BUSY',
   /** `sluice launch` did not start the app (not the request's fault): its one line is the reason. */
   launchFailed: 'LAUNCH_FAILED',
   /** A request body over the gateway's limit. */
@@ -197,6 +207,7 @@ export const Action = {
   launch: 'apps.launch',
   viewApp: 'app.view',
   shutdown: 'app.shutdown',
+  restartContainer: 'app.container.restart',
   viewPermissions: 'app.permissions.view',
   share: 'app.share',
   readAudit: 'audit.read',

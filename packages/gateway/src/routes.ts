@@ -14,6 +14,7 @@ import {
   type AppSummary,
   type LaunchAnswer,
   type LoginAnswer,
+  type RestartContainerAnswer,
   type ShutdownAnswer,
   type WhoAmI,
 } from './api.js';
@@ -68,7 +69,8 @@ export interface Route {
   action: Action;
   /** Login takes a Kerberos ticket only; every other route any credential. */
   only?: Via;
-  handle(p: RouteParts, caller: Caller, req: IncomingMessage, entry: AppEntry | undefined): Promise<Answer>;
+  /** `entry` is the app an `{id}` route names, `container` what its `{cid}` names. */
+  handle(p: RouteParts, caller: Caller, req: IncomingMessage, entry: AppEntry | undefined, container: string): Promise<Answer>;
 }
 
 const ok = (body: unknown, status = 200): Answer => ({ status, body });
@@ -139,6 +141,16 @@ export const ROUTES: readonly Route[] = [
     },
   },
   {
+    method: 'POST',
+    route: ApiRoute.restartContainer,
+    action: Action.restartContainer,
+    handle: async (p, caller, _req, entry, container) => {
+      await p.proxy.restartContainer(entry!, caller.principal, p.authz.scopes(caller.principal, entry!), container);
+      p.logger.info({ app: entry!.id, container, by: caller.principal }, 'container restart requested');
+      return ok({ id: entry!.id, container, restart: 'requested' } satisfies RestartContainerAnswer, 202);
+    },
+  },
+  {
     method: 'GET',
     route: ApiRoute.permissions,
     action: Action.viewPermissions,
@@ -180,8 +192,8 @@ export function findApp(registry: Registry, id: string): AppEntry {
   return entry;
 }
 
-/** The route a method and path name, with the app id; undefined for a path outside the API. */
-export function matchRoute(method: string, path: string): { route: Route; id: string } | 'wrong-method' | undefined {
+/** The route a method and path name, with the app id and container; undefined for a path outside the API. */
+export function matchRoute(method: string, path: string): { route: Route; id: string; container: string } | 'wrong-method' | undefined {
   if (!path.startsWith(`${API_PREFIX}/`)) return undefined;
   const rest = path.slice(API_PREFIX.length);
   let found = false;
@@ -189,7 +201,7 @@ export function matchRoute(method: string, path: string): { route: Route; id: st
     const m = templateOf(route.route).exec(rest);
     if (!m) continue;
     found = true;
-    if (route.method === method) return { route, id: m[1] ?? '' };
+    if (route.method === method) return { route, id: m[1] ?? '', container: m[2] ?? '' };
   }
   return found ? 'wrong-method' : undefined;
 }
@@ -198,7 +210,7 @@ const templates = new Map<string, RegExp>();
 function templateOf(route: ApiRoute): RegExp {
   let re = templates.get(route);
   if (!re) {
-    re = new RegExp(`^${route.replace('{id}', '([A-Za-z0-9_.-]{1,200})')}/?$`);
+    re = new RegExp(`^${route.replace('{id}', '([A-Za-z0-9_.-]{1,200})').replace('{cid}', '([A-Za-z0-9_-]{1,64})')}/?$`);
     templates.set(route, re);
   }
   return re;

@@ -172,7 +172,7 @@ async function serve(p: RouteParts, c: ConsoleOptions, req: IncomingMessage, res
       p.metrics.denials.inc({ permission: decided.decision.permission ?? '' });
       throw p.authz.refusal(caller.principal, action, decided.decision, entry);
     }
-    const answer = await match.route.handle(p, caller, req, entry);
+    const answer = await match.route.handle(p, caller, req, entry, match.container);
     if (answer.app) decided.app = answer.app;
     // Recorded before the answer leaves: a client that has its answer finds the record.
     if (STATE_CHANGING.has(method)) auditDecision(p.audit, p.logger, decided, answer.status);

@@ -54,11 +54,27 @@ export class StramProxy {
 
   /** Asks the app's STRAM to shut down; it has accepted when this resolves. */
   async shutdown(entry: AppEntry, caller: string, scope: readonly WebScope[]): Promise<void> {
+    this.mustRun(entry, 'there is nothing to shut down');
+    await this.call(entry, await this.target(entry, caller, scope), 'POST', '/ws/v1/shutdown');
+  }
+
+  /** Asks the app's STRAM to replace one container now; STRAM's 404 and 409 come back as NOT_FOUND, APP_NOT_RUNNING, CONTAINER_BUSY. */
+  async restartContainer(entry: AppEntry, caller: string, scope: readonly WebScope[], container: string): Promise<void> {
+    this.mustRun(entry, 'no container to restart');
+    await this.call(entry, await this.target(entry, caller, scope), 'POST', `/ws/v1/containers/${encodeURIComponent(container)}/restart`, (status, body) => {
+      const reason = typeof body?.['reason'] === 'string' ? `app ${entry.id}: ${body['reason']}` : `app ${entry.id} refused to restart ${container}`;
+      if (status === 404) return new GatewayRefusal(404, RefusalCode.notFound, reason);
+      if (status === 409) return new GatewayRefusal(409, body?.['error'] === 'not-running' ? RefusalCode.notRunning : RefusalCode.containerBusy, reason, undefined, summaryOf(entry));
+      return undefined;
+    });
+  }
+
+  /** 409 APP_NOT_RUNNING for an app that has finished or FAILED. */
+  private mustRun(entry: AppEntry, why: string): void {
     const state = appState(entry);
     if (state === AppState.finished || state === AppState.failed) {
-      throw new GatewayRefusal(409, RefusalCode.notRunning, `app ${entry.id} is ${state}; there is nothing to shut down`, undefined, summaryOf(entry, state));
+      throw new GatewayRefusal(409, RefusalCode.notRunning, `app ${entry.id} is ${state}; ${why}`, undefined, summaryOf(entry, state));
     }
-    await this.call(entry, await this.target(entry, caller, scope), 'POST', '/ws/v1/shutdown');
   }
 
   /** Where the app's STRAM listens, and one token for this caller's calls to it. */
@@ -76,7 +92,8 @@ export class StramProxy {
     return { rest, token: await signWebToken(key, { app: appId, user: caller, now: this.o.clock.now(), ttlMs: PROXY_TOKEN_TTL_MS, scope }) };
   }
 
-  private async call<T>(entry: AppEntry, { rest, token }: Target, method: string, path: string): Promise<T> {
+  /** One call; `refusal` turns a STRAM refusal the caller should see (not a fault) into the gateway's. */
+  private async call<T>(entry: AppEntry, { rest, token }: Target, method: string, path: string, refusal?: (status: number, body: Record<string, unknown> | undefined) => GatewayRefusal | undefined): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${rest}${path}`, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(this.o.timeoutMs ?? 5_000) });
@@ -84,6 +101,8 @@ export class StramProxy {
       throw unreachable(entry, `at ${rest} is not answering (${(err as Error).message})`);
     }
     const body = (await res.json().catch(() => undefined)) as T | undefined;
+    const refused = res.ok ? undefined : refusal?.(res.status, body as Record<string, unknown> | undefined);
+    if (refused) throw refused;
     if (!res.ok || body === undefined) {
       // STRAM refusing its own app's key would be a bug or a replaced directory: the gateway's log says which.
       this.o.logger.warn({ app: entry.id, path, status: res.status }, 'STRAM refused a proxied call');

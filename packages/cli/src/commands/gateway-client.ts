@@ -12,6 +12,7 @@ import {
   type LaunchRequest,
   type LoginAnswer,
   type Refusal,
+  type RestartContainerAnswer,
   type ShutdownAnswer,
   type WhoAmI,
 } from '@sluice/gateway';
@@ -85,6 +86,10 @@ export class GatewayClient {
 
   shutdown(id: string): Promise<ShutdownAnswer> {
     return this.call('POST', apiPath(ApiRoute.shutdown, id));
+  }
+
+  restartContainer(id: string, container: string): Promise<RestartContainerAnswer> {
+    return this.call('POST', apiPath(ApiRoute.restartContainer, id, container));
   }
 
   permissions(id: string): Promise<AppPermissions> {

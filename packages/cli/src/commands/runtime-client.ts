@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { SluiceError } from '@sluice/common';
+import { SluiceError, type ErrorCode } from '@sluice/common';
 import { AppDir, latestAppDir, type ContainerView, type OperatorView, type StramInfo } from '@sluice/stram';
 
 /** How `sluice status` and `sluice shutdown` reach a running STRAM: its stram.json and the user's web token. */
@@ -8,7 +8,8 @@ export interface AppClient {
   dir: AppDir;
   info: StramInfo;
   get<T>(path: string): Promise<T>;
-  post<T>(path: string): Promise<T>;
+  /** `refusals`: the error code a STRAM refusal status (404, 409) is reported as, with STRAM's reason. */
+  post<T>(path: string, refusals?: Partial<Record<number, ErrorCode>>): Promise<T>;
 }
 
 export function openApp(appDir: string | undefined): AppClient {
@@ -23,7 +24,7 @@ function openDir(dir: AppDir): AppClient {
   } catch (err) {
     throw new SluiceError('BAD_CONFIG', `cannot read the web token ${dir.webToken}: ${(err as Error).message}`, { cause: err });
   }
-  const call = async <T>(method: string, path: string): Promise<T> => {
+  const call = async <T>(method: string, path: string, refusals: Partial<Record<number, ErrorCode>> = {}): Promise<T> => {
     let res: Response;
     try {
       res = await fetch(`${info.rest}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
@@ -32,10 +33,12 @@ function openDir(dir: AppDir): AppClient {
     }
     const body = (await res.json().catch(() => ({}))) as { reason?: string; message?: string };
     if (res.status === 401) throw new SluiceError('NOT_ALLOWED', `STRAM refused the web token (${body.reason}): ${body.message ?? ''}`);
+    const refused = refusals[res.status];
+    if (refused) throw new SluiceError(refused, `STRAM of ${info.appId} refused: ${body.message ?? body.reason ?? res.status}`);
     if (!res.ok) throw new SluiceError('CONNECTION_CLOSED', `STRAM answered ${res.status} to ${method} ${path}: ${body.message ?? body.reason ?? ''}`);
     return body as T;
   };
-  return { dir, info, get: (p) => call('GET', p), post: (p) => call('POST', p) };
+  return { dir, info, get: (p) => call('GET', p), post: (p, refusals) => call('POST', p, refusals) };
 }
 
 export interface AppStatus {

@@ -11,7 +11,7 @@ import { GatewayClient, addGatewayFlags, checkGatewayFlags, type GatewayFlags } 
 import { addAppFlag, shutdownViaGateway, statusViaGateway } from './gateway-commands.js';
 import { appStatus, openApp, type AppStatus } from './runtime-client.js';
 
-const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
+export const APP_DIR = ['--app-dir <dir>', 'the app directory', { shownDefault: 'the most recent under .sluice/apps' }] as const;
 
 const DEFAULT_WATCH_MS = 2_000;
 /** What the default (not --wide) status fits: a terminal a little wider than the classic 80. */
