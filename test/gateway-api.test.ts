@@ -7,7 +7,7 @@ import { generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeIdentifier, readCredentials, tokenFromText } from '@sluice/common';
 import { signWebToken } from '@sluice/stram';
-import { API_PREFIX, AppState, Permission, RefusalCode, SESSION_AUDIENCE, SESSION_ISSUER, type AppDetail, type AppSummary, type LoginAnswer } from '@sluice/gateway';
+import { API_PREFIX, AUDIT_FILE, AppState, Permission, RefusalCode, SESSION_AUDIENCE, SESSION_ISSUER, type AppDetail, type AppSummary, type AuditRecord, type LoginAnswer } from '@sluice/gateway';
 import { TestRealm } from '@sluice/gateway/testing';
 import { GATEWAY_PRINCIPAL, GatewayClient, type Answer, signWithGatewayKey, startGateway, writeLaunchPolicy, type GatewayRun } from './helpers/gateway-process.js';
 import { WORDCOUNT, pidAlive, procFile, tempDir, until } from './helpers/runtime-cli.js';
@@ -235,6 +235,33 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     expect((await client.call('GET', `${API_PREFIX}/apps`, { user: 'carol' })).body).toEqual([]);
   });
 
+  it("restarts one of alice's containers for her: 404 for a container the app has not, 409 CONTAINER_BUSY while it is replaced, 403 for bob's view share", async () => {
+    const restart = (container: string, user: string) => client.call('POST', `${API_PREFIX}/apps/${aliceApp}/containers/${container}/restart`, { user });
+    const c2 = async () => ((await detail(aliceApp)).status!.containers as { id: string; pid: number | null; state: string; requestedRestarts: number }[]).find((c) => c.id === 'c2')!;
+    const before = await c2();
+    const unknown = await restart('c99', 'alice');
+    expect([unknown.status, unknown.body.error, unknown.body.reason]).toEqual([404, RefusalCode.notFound, `app ${aliceApp}: no container c99 in this app`]);
+    const bobs = await restart('c2', 'bob');
+    expect([bobs.status, bobs.body.error, bobs.body.permission]).toEqual([403, RefusalCode.forbidden, Permission.manageOtherUsersApps]);
+    const done = await restart('c2', 'alice');
+    expect([done.status, done.body]).toEqual([202, { id: aliceApp, container: 'c2', restart: 'requested' }]);
+    const again = await restart('c2', 'alice');
+    expect([again.status, again.body.error]).toEqual([409, RefusalCode.containerBusy]);
+    expect(readFileSync(join(stateDir, AUDIT_FILE), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord).filter((r) => r.action === 'app.container.restart').map((r) => [r.principal, r.outcome, r.status])).toEqual([
+      [ALICE, 'allowed', 404],
+      [BOB, 'denied', 403],
+      [ALICE, 'allowed', 202],
+      [ALICE, 'allowed', 409],
+    ]);
+    await until(async () => {
+      const now = await c2();
+      return now.state === 'running' && now.pid !== null && now.pid !== before.pid;
+    });
+    expect((await c2()).requestedRestarts).toBe(1);
+    if (before.pid && pidAlive(before.pid)) throw new Error(`the old c2 (pid ${before.pid}) still runs`);
+    await rememberPids(aliceApp, 'alice');
+  });
+
   it("STRAM's REST refuses the gateway's session token and a web token minted for another app", async () => {
     const launched = await client.call<{ id: string }>('POST', `${API_PREFIX}/apps`, { user: 'bob' }, { app: 'demo', config: { tuplesPerWindow: 5, windows: 3 }, settings: { window: '200ms' } });
     expect(launched.status, launched.text).toBe(201);
@@ -294,6 +321,8 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     const stop = await client.call('POST', `${API_PREFIX}/apps/${aliceApp}/shutdown`, { user: 'alice' });
     expect(stop.status).toBe(202);
     await until(async () => (await detail(aliceApp)).state === AppState.finished);
+    const late = await client.call('POST', `${API_PREFIX}/apps/${aliceApp}/containers/c1/restart`, { user: 'alice' });
+    expect([late.status, late.body.error]).toEqual([409, RefusalCode.notRunning]);
     const { expectedCounts, readActualCounts } = (await import(WORDCOUNT)) as {
       expectedCounts(c: Record<string, unknown>, w: number[]): Record<string, number>;
       readActualCounts(dir: string): { windows: number[]; counts: Record<string, number> };

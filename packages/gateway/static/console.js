@@ -1,7 +1,8 @@
 // The Sluice console's only script (served from /console/static, CSP script-src 'self').
 // It keeps an app page's figures live from the gateway's server-sent events and sends the
-// shutdown action to the API with the session's CSRF token. The page works without it; only the
-// live figures and the button need it. The server checks every action again.
+// actions (shut the app down, restart a container) to the API with the session's CSRF token. The
+// page works without it; only the live figures and the buttons need it. The server checks every
+// action again.
 
 const csrf = document.querySelector('meta[name="csrf-token"]')?.getAttribute('content') ?? '';
 
@@ -22,6 +23,11 @@ function applyFigures(f) {
       if (cell) setText(cell, field.endsWith('PerSecond') ? rate(value) : String(value));
     }
     row.classList.toggle('stalled', op.stalled === true);
+  }
+  for (const c of f.containers ?? []) {
+    const row = document.querySelector(`tr[data-container="${CSS.escape(c.id)}"]`);
+    if (!row) continue;
+    for (const field of ['state', 'pid', 'restarts', 'lastRestart']) setText(row.querySelector(`[data-field="${field}"]`), c[field]);
   }
   const warning = document.querySelector('[data-renewal-warning]');
   if (warning) {
@@ -52,22 +58,29 @@ if (live) {
   });
 }
 
-for (const button of document.querySelectorAll('button[data-shutdown]')) {
+/** Sends one action's POST with the CSRF token; says what came of it in the page's result line. */
+function action(button, url, asking, done) {
   button.addEventListener('click', async () => {
     const result = document.querySelector('[data-action-result]');
     button.disabled = true;
-    setText(result, 'Asking the app to shut down…');
+    setText(result, asking);
     try {
-      const res = await fetch(button.getAttribute('data-shutdown'), { method: 'POST', headers: { 'x-csrf-token': csrf }, credentials: 'same-origin' });
+      const res = await fetch(url, { method: 'POST', headers: { 'x-csrf-token': csrf }, credentials: 'same-origin' });
       const body = await res.json().catch(() => ({}));
-      if (res.ok) setText(result, 'Shutdown requested: the app is stopping.');
-      else {
-        setText(result, `Refused (${res.status} ${body.error ?? ''}): ${body.reason ?? 'see the gateway log'}`);
-        button.disabled = false;
-      }
+      if (res.ok) setText(result, done);
+      else setText(result, `Refused (${res.status} ${body.error ?? ''}): ${body.reason ?? 'see the gateway log'}`);
+      if (!res.ok || button.hasAttribute('data-restart')) button.disabled = false;
     } catch (err) {
       setText(result, `The gateway did not answer: ${err.message}`);
       button.disabled = false;
     }
   });
+}
+
+for (const button of document.querySelectorAll('button[data-shutdown]')) {
+  action(button, button.getAttribute('data-shutdown'), 'Asking the app to shut down…', 'Shutdown requested: the app is stopping.');
+}
+for (const button of document.querySelectorAll('button[data-restart]')) {
+  const id = button.getAttribute('data-container-id');
+  action(button, button.getAttribute('data-restart'), `Asking STRAM to restart ${id}…`, `Restart of ${id} requested: its replacement resumes from the committed window.`);
 }

@@ -2,13 +2,13 @@ import { AppState, apiPath, ApiRoute, type AppDetail, type AppSummary } from '..
 import { dagSvg } from './dag-svg.js';
 import { html, type Html } from './html.js';
 import { consolePath, formatDuration, formatRate, page, type PageFrame } from './page.js';
-import { throughputOf, type AppFigures } from './views.js';
+import { lastRestartText, restartsText, throughputOf, type AppFigures } from './views.js';
 
 /**
  * The apps pages: the list of apps the caller may see, and one app's logical DAG, physical plan,
- * live operator figures, token renewal health and the actions the caller may take. Only
- * shutdown is offered: STRAM has no call that restarts one container (it replaces a container
- * itself when its process is lost).
+ * live operator figures, token renewal health and the actions the caller may take: shutting the
+ * app down, and restarting one container (a button on its row of the physical plan). Both are
+ * rendered only for those who may manage the app, and the server decides again.
  */
 
 export interface AppRow {
@@ -28,7 +28,8 @@ export function appsPage(frame: PageFrame, rows: AppRow[], now: number): Html {
 }
 
 export interface AppPageOptions {
-  canShutdown: boolean;
+  /** Whether the caller may manage the app (shut it down, restart its containers). */
+  canManage: boolean;
   now: number;
 }
 
@@ -42,13 +43,14 @@ export function appPage(frame: PageFrame, detail: AppDetail, f: AppFigures | und
 <dt>Committed window</dt><dd data-live="committedWindow">${f?.committedWindow ?? '–'}</dd>
 </dl>`;
   const actions = html`<section aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>
-${o.canShutdown && running
+${o.canManage && running
     ? html`<p><button type="button" class="danger" data-shutdown="${apiPath(ApiRoute.shutdown, detail.id)}">Shut down ${detail.id}</button></p>`
     : html`<p>${running ? 'You may view this app but not manage it.' : 'The app is not running.'}</p>`}
-<p class="note">Restarting a single container is not offered: STRAM replaces a container itself when its process is lost, and has no call to restart one on request.</p>
+${o.canManage && running ? html`<p class="note">To restart one container, use its Restart button in the physical plan: it resumes from the committed window, and the restart strategy does not count it.</p>` : ''}
 <p role="status" aria-live="polite" data-action-result></p></section>`;
   if (!f) return page(frame, `App ${detail.id}`, html`${summary}${actions}<p>STRAM has no status for this app (${detail.state}).</p>`);
   const failing = f.containers.filter((c) => (c.tokens?.consecutiveFailures ?? 0) > 0);
+  const manage = o.canManage && running;
   const body = html`${summary}
 <p class="live-status" role="status" aria-live="off" data-live-src="${consolePath('apps', detail.id, 'live')}">Live figures: connecting…</p>
 <section aria-labelledby="dag-h"><h2 id="dag-h">Logical DAG</h2>
@@ -62,8 +64,8 @@ ${dagSvg(f.dag, `Logical DAG of ${detail.name}: ${f.dag.operators.map((op) => op
 </section>
 <section aria-labelledby="plan-h"><h2 id="plan-h">Physical plan</h2>
 <table class="containers"><caption>Containers, their operators, restarts and host</caption>
-<thead><tr><th scope="col">Container</th><th scope="col">State</th><th scope="col">Operators</th><th scope="col">Restarts</th><th scope="col">Host</th><th scope="col">PID</th><th scope="col">Last heartbeat</th><th scope="col">Log</th></tr></thead>
-<tbody>${f.containers.map((c) => html`<tr data-container="${c.id}"><th scope="row">${c.id}</th><td>${c.state}</td><td>${c.operators.join(', ')}</td><td class="num">${c.restarts}</td><td>${c.host || '–'}</td><td class="num">${c.pid ?? '–'}</td><td>${c.lastHeartbeat ?? '–'}</td><td><a href="${consolePath('apps', detail.id, 'containers', c.id, 'log')}">log of ${c.id}</a></td></tr>`)}</tbody></table>
+<thead><tr><th scope="col">Container</th><th scope="col">State</th><th scope="col">Operators</th><th scope="col">Restarts</th><th scope="col">Last restart</th><th scope="col">Host</th><th scope="col">PID</th><th scope="col">Last heartbeat</th><th scope="col">Log</th>${manage ? html`<th scope="col">Action</th>` : ''}</tr></thead>
+<tbody>${f.containers.map((c) => html`<tr data-container="${c.id}"><th scope="row">${c.id}</th><td data-field="state">${c.state}</td><td>${c.operators.join(', ')}</td><td class="num" data-field="restarts">${restartsText(c)}</td><td data-field="lastRestart">${lastRestartText(c)}</td><td>${c.host || '–'}</td><td class="num" data-field="pid">${c.pid ?? '–'}</td><td>${c.lastHeartbeat ?? '–'}</td><td><a href="${consolePath('apps', detail.id, 'containers', c.id, 'log')}">log of ${c.id}</a></td>${manage ? html`<td><button type="button" data-restart="${apiPath(ApiRoute.restartContainer, detail.id, c.id)}" data-container-id="${c.id}">Restart ${c.id}</button></td>` : ''}</tr>`)}</tbody></table>
 </section>
 <section aria-labelledby="tokens-h"><h2 id="tokens-h">Token renewal</h2>
 <div class="warning" role="alert" data-renewal-warning ${failing.length === 0 ? html`hidden` : ''}>Token renewal is failing for ${failing.map((c) => c.id).join(', ') || 'a container'}${failing[0]?.tokens?.lastError ? `: ${failing[0].tokens.lastError}` : ''}. The app stops when its tokens expire.</div>

@@ -29,14 +29,14 @@ describe('the console warns while a renewal fails', () => {
 
   it("shows an app's failing token renewal with its error, and hides the warning while renewals succeed", () => {
     const failing = detail(1);
-    expect(appPage(frame, failing, figuresOf(failing), { canShutdown: false, now: 0 }).text).toMatch(/role="alert" data-renewal-warning >Token renewal is failing for c1: STRAM refused the renewal/);
+    expect(appPage(frame, failing, figuresOf(failing), { canManage: false, now: 0 }).text).toMatch(/role="alert" data-renewal-warning >Token renewal is failing for c1: STRAM refused the renewal/);
     const healthy = detail(0);
-    expect(appPage(frame, healthy, figuresOf(healthy), { canShutdown: false, now: 0 }).text).toMatch(/data-renewal-warning hidden>/);
+    expect(appPage(frame, healthy, figuresOf(healthy), { canManage: false, now: 0 }).text).toMatch(/data-renewal-warning hidden>/);
   });
 
   it('offers shutdown only to those who may manage the app', () => {
     const d = detail(0);
-    expect(appPage(frame, d, figuresOf(d), { canShutdown: true, now: 0 }).text).toContain('data-shutdown="/api/v1/apps/demo-1/shutdown"');
-    expect(appPage(frame, d, figuresOf(d), { canShutdown: false, now: 0 }).text).not.toContain('data-shutdown');
+    expect(appPage(frame, d, figuresOf(d), { canManage: true, now: 0 }).text).toContain('data-shutdown="/api/v1/apps/demo-1/shutdown"');
+    expect(appPage(frame, d, figuresOf(d), { canManage: false, now: 0 }).text).not.toContain('data-shutdown');
   });
 });

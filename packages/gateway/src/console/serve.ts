@@ -189,7 +189,7 @@ async function servePage(p: RouteParts, c: ConsoleOptions, frame: PageFrame, cal
     return '/console/apps/{id}/containers/{container}/log';
   }
   const { detail, figures } = await detailOrSummary(p, caller, entry);
-  sendHtml(res, 200, appPage(frame, detail, figures, { canShutdown: p.authz.authorize(caller.principal, Action.shutdown, entry).allowed, now }));
+  sendHtml(res, 200, appPage(frame, detail, figures, { canManage: p.authz.authorize(caller.principal, Action.shutdown, entry).allowed, now }));
   return '/console/apps/{id}';
 }
 

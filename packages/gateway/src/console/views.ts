@@ -29,6 +29,8 @@ export interface ContainerFigures {
   host: string;
   operators: string[];
   restarts: number;
+  requestedRestarts: number;
+  lastRestart: { cause: string; at: string } | null;
   lastHeartbeat: string | null;
   tokens: RenewalHealth | null;
 }
@@ -61,6 +63,11 @@ function renewal(v: unknown): RenewalHealth | null {
   if (typeof v !== 'object' || v === null) return null;
   const t = obj(v);
   return { expiry: strOrNull(t['expiry']), lastRenewal: strOrNull(t['lastRenewal']), consecutiveFailures: num(t['consecutiveFailures']), lastError: strOrNull(t['lastError']) };
+}
+
+function lastRestartOf(v: unknown): { cause: string; at: string } | null {
+  const r = obj(v);
+  return typeof r['cause'] === 'string' && typeof r['at'] === 'string' ? { cause: r['cause'], at: r['at'] } : null;
 }
 
 /** The figures of an app's detail; undefined when STRAM gave none (the app finished). */
@@ -101,6 +108,8 @@ export function figuresOf(detail: AppDetail): AppFigures | undefined {
         host: hostOf(c['bufferServerUrl']),
         operators: list(c['operators']).map(str),
         restarts: num(c['restarts']),
+        requestedRestarts: num(c['requestedRestarts']),
+        lastRestart: lastRestartOf(c['lastRestart']),
         lastHeartbeat: strOrNull(c['lastHeartbeat']),
         tokens: renewal(c['tokens']),
       };
@@ -119,7 +128,17 @@ export interface LiveFigures {
   state: string;
   committedWindow: number | null;
   operators: Pick<OperatorFigures, 'id' | 'window' | 'tuplesIn' | 'tuplesOut' | 'tuplesInPerSecond' | 'tuplesOutPerSecond' | 'latencyMs' | 'stalled'>[];
+  /** Each container's state, pid and restarts (the cells of the physical plan that move). */
+  containers: { id: string; state: string; pid: string; restarts: string; lastRestart: string }[];
   renewalFailing: string[];
+}
+
+/** How the physical plan shows a container's restarts and its last one (the page and the live stream alike). */
+export function restartsText(c: ContainerFigures): string {
+  return `${c.restarts}${c.requestedRestarts > 0 ? ` (${c.requestedRestarts} requested)` : ''}`;
+}
+export function lastRestartText(c: ContainerFigures): string {
+  return c.lastRestart ? `${c.lastRestart.cause} at ${c.lastRestart.at}` : '–';
 }
 
 export function liveOf(f: AppFigures): LiveFigures {
@@ -127,6 +146,7 @@ export function liveOf(f: AppFigures): LiveFigures {
     state: f.state,
     committedWindow: f.committedWindow,
     operators: f.operators.map(({ id, window, tuplesIn, tuplesOut, tuplesInPerSecond, tuplesOutPerSecond, latencyMs, stalled }) => ({ id, window, tuplesIn, tuplesOut, tuplesInPerSecond, tuplesOutPerSecond, latencyMs, stalled })),
+    containers: f.containers.map((c) => ({ id: c.id, state: c.state, pid: c.pid === null ? '–' : String(c.pid), restarts: restartsText(c), lastRestart: lastRestartText(c) })),
     renewalFailing: f.containers.filter((c) => (c.tokens?.consecutiveFailures ?? 0) > 0).map((c) => c.id),
   };
 }
