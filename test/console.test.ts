@@ -6,7 +6,7 @@ import { API_PREFIX, AUDIT_FILE, AppState, Permission, RefusalCode, type AuditRe
 import { TestRealm } from '@sluice/gateway/testing';
 import { browserUnavailable, launchBrowser, loadNegotiate, screenshot } from './helpers/browser.js';
 import { GATEWAY_PRINCIPAL, GatewayClient, startGateway, stopGatewayTest, type GatewayRun } from './helpers/gateway-process.js';
-import { tempDir, until } from './helpers/runtime-cli.js';
+import { WORDCOUNT, pidAlive, tempDir, until } from './helpers/runtime-cli.js';
 
 /**
  * The web console in a real headless Chromium against a real gateway and KDC: alice signs in
@@ -28,6 +28,8 @@ bindings:
     principals: [${ALICE}]
 `;
 
+const DEMO_CONFIG = { tuplesPerWindow: 20 };
+
 const why = TestRealm.unavailable() ?? browserUnavailable();
 
 describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` : ''}`, () => {
@@ -44,6 +46,8 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
 
   const auditLines = (): AuditRecord[] => readFileSync(join(stateDir, AUDIT_FILE), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditRecord);
   const appState = async () => (await client.call('GET', `${API_PREFIX}/apps/${app}`, { authorization: `Bearer ${aliceToken}` })).body?.state as string;
+  type ContainerStatus = { id: string; state: string; pid: number | null; restarts: number; requestedRestarts: number; lastRestart: { cause: string } | null };
+  const containerStatus = async (id: string) => ((await client.call('GET', `${API_PREFIX}/apps/${app}`, { authorization: `Bearer ${aliceToken}` })).body?.status?.containers as ContainerStatus[]).find((c) => c.id === id)!;
   async function browserPage(ccache: string | undefined): Promise<Page> {
     const browser = await launchBrowser(realm.env(), ccache, tmp.path);
     browsers.push(browser);
@@ -61,7 +65,7 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
     gw = await startGateway(realm, stateDir, tmp.path, ['--policy', join(tmp.path, 'policy.yaml')]);
     client = new GatewayClient(gw.url, caches);
     aliceToken = (await client.call<LoginAnswer>('POST', `${API_PREFIX}/login`, { user: 'alice' })).body.token;
-    const launched = await client.call<{ id: string }>('POST', `${API_PREFIX}/apps`, { authorization: `Bearer ${aliceToken}` }, { app: 'demo', config: { tuplesPerWindow: 20 }, settings: { window: '200ms' } });
+    const launched = await client.call<{ id: string }>('POST', `${API_PREFIX}/apps`, { authorization: `Bearer ${aliceToken}` }, { app: 'demo', config: DEMO_CONFIG, settings: { window: '200ms' } });
     expect(launched.status, launched.text).toBe(201);
     app = launched.body.id;
     const shared = await client.call('PUT', `${API_PREFIX}/apps/${app}/permissions`, { authorization: `Bearer ${aliceToken}` }, { view: [BOB], manage: [] });
@@ -139,18 +143,24 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
     expect(await page.locator('[data-principal]').textContent()).toBe(BOB);
     expect(await page.locator('svg.dag').count()).toBe(1);
     expect(await page.locator('button[data-shutdown]').count()).toBe(0);
+    expect(await page.locator('button[data-restart]').count()).toBe(0);
     expect(await page.getByText('You may view this app but not manage it.').count()).toBe(1);
     expect(await page.getByRole('link', { name: 'Audit trail' }).count()).toBe(0);
-    const forge = (headers: Record<string, string>): Promise<{ status: number; body: { error?: string; permission?: string } }> =>
+    const forge = (headers: Record<string, string>, path = `${API_PREFIX}/apps/${app}/shutdown`): Promise<{ status: number; body: { error?: string; permission?: string } }> =>
       page.evaluate(async ([url, h]) => {
         const res = await fetch(url!, { method: 'POST', headers: h as Record<string, string> });
         return { status: res.status, body: (await res.json()) as { error?: string; permission?: string } };
-      }, [`${API_PREFIX}/apps/${app}/shutdown`, headers] as const);
+      }, [path, headers] as const);
     const csrf = (await page.locator('meta[name="csrf-token"]').getAttribute('content'))!;
     expect(csrf.length).toBeGreaterThan(10);
     const forged = await forge({ 'x-csrf-token': csrf });
     expect([forged.status, forged.body.error, forged.body.permission]).toEqual([403, RefusalCode.forbidden, Permission.manageOtherUsersApps]);
     expect(auditLines().at(-1)).toMatchObject({ principal: BOB, action: 'app.shutdown', app, outcome: 'denied', status: 403 });
+    const c2 = await containerStatus('c2');
+    const restart = await forge({ 'x-csrf-token': csrf }, `${API_PREFIX}/apps/${app}/containers/c2/restart`);
+    expect([restart.status, restart.body.error, restart.body.permission]).toEqual([403, RefusalCode.forbidden, Permission.manageOtherUsersApps]);
+    expect(auditLines().at(-1)).toMatchObject({ principal: BOB, action: 'app.container.restart', app, outcome: 'denied', status: 403 });
+    expect(await containerStatus('c2')).toMatchObject({ pid: c2.pid, restarts: c2.restarts });
     const noCsrf = await forge({});
     expect([noCsrf.status, noCsrf.body.error]).toEqual([403, RefusalCode.csrf]);
     expect(await appState()).toBe(AppState.running);
@@ -167,7 +177,7 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
     expect(await denied.first().textContent()).toContain(BOB);
     await screenshot(page, 'console-audit');
     await page.goto(`${gw.url}/console/security`);
-    expect(await page.locator(`tr[data-refusal="${Permission.manageOtherUsersApps}"] td`).textContent()).toBe('1');
+    expect(await page.locator(`tr[data-refusal="${Permission.manageOtherUsersApps}"] td`).textContent()).toBe('2');
     expect(Number(await page.locator(`tr[data-refusal="${RefusalCode.noCredentials}"] td`).textContent())).toBeGreaterThan(0);
     expect(await page.getByRole('heading', { name: 'Gateway Kerberos login' }).count()).toBe(1);
     await screenshot(page, 'console-security');
@@ -177,7 +187,31 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
     expect(missing?.status()).toBe(404);
   });
 
-  it('lets alice stop her app from its page', async () => {
+  it('lets alice restart a container from its page: a new process takes over, counted as requested', async () => {
+    const page = pages['alice']!;
+    await page.goto(`${gw.url}/console/apps/${app}`);
+    const before = await containerStatus('c2');
+    expect(before.state).toBe('running');
+    await page.getByRole('button', { name: 'Restart c2' }).click();
+    await expect.poll(() => page.locator('[data-action-result]').textContent(), { timeout: 30_000 }).toContain('Restart of c2 requested');
+    await until(async () => {
+      const c = await containerStatus('c2');
+      return c.state === 'running' && c.pid !== null && c.pid !== before.pid;
+    });
+    const after = await containerStatus('c2');
+    expect(after).toMatchObject({ restarts: before.restarts + 1, requestedRestarts: 1, lastRestart: { cause: 'requested' } });
+    expect(before.pid !== null && pidAlive(before.pid)).toBe(false);
+    // The live stream moves the physical plan's cells without a reload.
+    const row = page.locator('tr[data-container="c2"]');
+    await expect.poll(() => row.locator('[data-field="pid"]').textContent(), { timeout: 30_000 }).toBe(String(after.pid));
+    expect(await row.locator('[data-field="restarts"]').textContent()).toBe(`${after.restarts} (1 requested)`);
+    expect(await row.locator('[data-field="lastRestart"]').textContent()).toMatch(/^requested at /);
+    expect(auditLines().filter((r) => r.action === 'app.container.restart' && r.principal === ALICE).map((r) => [r.outcome, r.status])).toEqual([['allowed', 202]]);
+    const metrics = await (await fetch(`${JSON.parse(readFileSync(join(stateDir, 'apps', app, 'stram.json'), 'utf8')).rest}/metrics`, { headers: { authorization: `Bearer ${readFileSync(join(stateDir, 'apps', app, 'web-token'), 'utf8').trim()}` } })).text();
+    expect(metrics).toContain('sluice_container_restarts_requested_total{container="c2"} 1');
+  });
+
+  it('lets alice stop her app from its page, and its counts are exact across the restart', async () => {
     const page = pages['alice']!;
     await page.goto(`${gw.url}/console/apps/${app}`);
     await page.getByRole('button', { name: `Shut down ${app}` }).click();
@@ -185,6 +219,14 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
     await until(async () => (await appState()) === AppState.finished);
     await expect.poll(() => page.locator('[data-live="state"]').textContent(), { timeout: 30_000 }).toBe(AppState.finished);
     expect(auditLines().filter((r) => r.action === 'app.shutdown' && r.principal === ALICE).map((r) => [r.outcome, r.status])).toEqual([['allowed', 202]]);
+    const { expectedCounts, readActualCounts } = (await import(WORDCOUNT)) as {
+      expectedCounts(c: Record<string, unknown>, w: number[]): Record<string, number>;
+      readActualCounts(dir: string): { windows: number[]; counts: Record<string, number> };
+    };
+    const actual = readActualCounts(join(stateDir, 'apps', app));
+    expect(actual.windows.length).toBeGreaterThan(0);
+    expect(actual.windows).toEqual(actual.windows.map((_, i) => i + 1));
+    expect(actual.counts).toEqual(expectedCounts(DEMO_CONFIG, actual.windows));
   });
 
   it('signs alice out: the session cookie is gone from the browser', async () => {

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { SluiceError, sanUri } from '@sluice/common';
+import type { CertificateHealth } from './cert-health.js';
 
 /**
  * The app's certificate authority (docs/architecture.md "Transport encryption"). It signs the
@@ -161,11 +162,19 @@ async function csrPublicKey(csrDer: Uint8Array): Promise<webcrypto.CryptoKey> {
 
 /**
  * The umbilical's answer to a csr: a certificate for the container the session's token names
- * (never a name from the CSR), and the roots to trust.
+ * (never a name from the CSR), and the roots to trust. `health` hears of each certificate issued
+ * and each CSR refused (cert-health.ts).
  */
-export function signer(ca: CertificateAuthority, lifetimeMs: number): (conn: { container: string }, csr: Uint8Array) => Promise<{ chain: Buffer[]; roots: Buffer[] }> {
+export function signer(ca: CertificateAuthority, lifetimeMs: number, health?: CertificateHealth): (conn: { container: string }, csr: Uint8Array) => Promise<{ chain: Buffer[]; roots: Buffer[] }> {
   return async (conn, csr) => {
-    const { chain, roots } = await ca.issue(csr, conn.container, lifetimeMs);
-    return { chain, roots };
+    let issued: IssuedCertificate;
+    try {
+      issued = await ca.issue(csr, conn.container, lifetimeMs);
+    } catch (err) {
+      health?.refused(conn.container, (err as Error).message);
+      throw err;
+    }
+    health?.issued(conn.container, issued);
+    return { chain: issued.chain, roots: issued.roots };
   };
 }

@@ -3,6 +3,7 @@ export { processAlive } from './recover.js';
 export { statePath } from './recovery.js';
 export { RenewalAction, defaultRenewalPolicy, nextAction, renewalPolicy, retryDelay, remainingValidity, type RenewalPolicy, type TokenLife } from './renewal.js';
 export type { TokenStatus } from './renewal-scheduler.js';
+export type { CertificateStatus } from './cert-health.js';
 export { RotationPhase, startRotation, stepRotation, type Rotation, type RotationEffect, type RotationEvent } from './secret-rotation.js';
 export { AppDir, DEFAULT_APPS_DIR, defaultAppDir, latestAppDir, newAppId, type FailedReport, type StramInfo } from './app-dir.js';
 export { AppLock, LOCK_FILE, inUse, type LiveStram, type LockHolder } from './app-lock.js';

@@ -1,5 +1,6 @@
-import type { Logger } from '@sluice/common';
+import { systemClock, type Clock, type Logger } from '@sluice/common';
 import { signer, type CertificateAuthority } from './ca.js';
+import { CertificateHealth } from './cert-health.js';
 import { caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot } from './ca-store.js';
 
 /**
@@ -68,6 +69,8 @@ export interface AppCa {
   ca: CertificateAuthority;
   /** The umbilical's answer to a csr (ca.ts `signer`). */
   onCsr: ReturnType<typeof signer>;
+  /** Each container's certificate and its renewal health, as the status shows them. */
+  certificates: CertificateHealth;
   /** Running from the start when a rotation was asked for; stopped at shutdown. */
   rotation: RootRotation | undefined;
 }
@@ -76,10 +79,11 @@ export interface AppCa {
  * The app's CA from its file in the STRAM directory (made on first use; a recovered STRAM signs
  * with the root its containers already trust), and its rotation when one is asked for.
  */
-export async function openAppCa(o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger }, stramDir: string, appId: string): Promise<AppCa> {
+export async function openAppCa(o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger; clock?: Clock }, stramDir: string, appId: string): Promise<AppCa> {
   const path = caFile(stramDir);
   const ca = await loadOrCreateCa(path, appId);
   const rotation = o.caRotateMs ? new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: o.caRotateMs, logger: o.logger }) : undefined;
   rotation?.start();
-  return { ca, onCsr: signer(ca, o.certLifetimeMs), rotation };
+  const certificates = new CertificateHealth(o.clock ?? systemClock);
+  return { ca, onCsr: signer(ca, o.certLifetimeMs, certificates), certificates, rotation };
 }

@@ -3,6 +3,7 @@ import { SluiceError, type Command, type HeartbeatMessage, type PhysicalPlan } f
 import type { AgentTable } from './agent-table.js';
 import type { AppDir, FailedReport } from './app-dir.js';
 import type { AppLock } from './app-lock.js';
+import type { CertificateStatus } from './cert-health.js';
 import type { StramAuthority } from './authority.js';
 import { CommittedWindow } from './committed-window.js';
 import type { ContainerAgent } from './container-agent.js';
@@ -316,8 +317,8 @@ export class Stram {
     return this.failed && { reason: this.failed.reason, at: new Date(this.failed.at).toISOString() };
   }
 
-  containers(): (ContainerView & { tokens: TokenStatus | null })[] {
-    return [...this.agents].map((a) => ({ ...containerView(a.record, this.keeper.expiryOf(a.id)), tokens: this.keeper.statusOf(a.id) }));
+  containers(): (ContainerView & { tokens: TokenStatus | null; certificate: CertificateStatus | null })[] {
+    return [...this.agents].map((a) => ({ ...containerView(a.record, this.keeper.expiryOf(a.id)), tokens: this.keeper.statusOf(a.id), certificate: this.tls?.certificates.statusOf(a.id) ?? null }));
   }
 
   operators(): OperatorView[] {
