@@ -40,6 +40,7 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
   let gw: GatewayRun;
   let client: GatewayClient;
   let app: string;
+  let tlsApp: string | undefined;
   let aliceToken: string;
   const browsers: BrowserContext[] = [];
   const pages: Record<string, Page> = {};
@@ -75,6 +76,7 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
 
   afterAll(async () => {
     for (const b of browsers) await b.close().catch(() => undefined);
+    if (tlsApp) await client.call('POST', `${API_PREFIX}/apps/${tlsApp}/shutdown`, { authorization: `Bearer ${aliceToken}` }).catch(() => undefined);
     await stopGatewayTest(gw, stateDir, app, realm);
     tmp.remove();
   });
@@ -227,6 +229,29 @@ describe.skipIf(why)(`the web console in a browser${why ? ` (skipped: ${why})` :
     expect(actual.windows.length).toBeGreaterThan(0);
     expect(actual.windows).toEqual(actual.windows.map((_, i) => i + 1));
     expect(actual.counts).toEqual(expectedCounts(DEMO_CONFIG, actual.windows));
+  });
+
+  it("shows the certificates of an app launched with TLS, their expiry moving forward as they renew", async () => {
+    const launched = await client.call<{ id: string }>('POST', `${API_PREFIX}/apps`, { authorization: `Bearer ${aliceToken}` }, { app: 'demo', config: DEMO_CONFIG, settings: { window: '200ms', tls: 'on', certLifetime: '4s' } });
+    expect(launched.status, launched.text).toBe(201);
+    const id = (tlsApp = launched.body.id);
+    await until(async () => (await client.call('GET', `${API_PREFIX}/apps/${id}`, { authorization: `Bearer ${aliceToken}` })).body?.status?.containers?.every((c: { state: string }) => c.state === 'running') ?? false);
+    const page = pages['alice']!;
+    await page.goto(`${gw.url}/console/apps/${id}`);
+    expect(await page.getByRole('heading', { name: 'Certificate renewal' }).count()).toBe(1);
+    const expiry = page.locator('tr[data-cert="c1"] [data-field="certNotAfter"]');
+    const serial = page.locator('tr[data-cert="c1"] [data-field="certSerial"]');
+    await expect.poll(async () => (await expiry.textContent()) ?? '', { timeout: 30_000 }).toMatch(/^\d{4}-\d\d-\d\dT/);
+    const first = { expiry: (await expiry.textContent())!, serial: (await serial.textContent())! };
+    expect(Date.parse(first.expiry)).toBeGreaterThan(Date.now() - 1_000);
+    // Renewed at 75% of 4 s: the live figures carry a later expiry and a new serial, with no reload.
+    await expect.poll(async () => Date.parse((await expiry.textContent()) ?? ''), { timeout: 30_000 }).toBeGreaterThan(Date.parse(first.expiry));
+    expect(await serial.textContent()).not.toBe(first.serial);
+    expect(await page.locator('[data-cert-warning]').isHidden()).toBe(true);
+    expect(await page.locator('tr[data-cert="c1"] [data-field="certHealth"]').textContent()).toBe('healthy');
+    await screenshot(page, 'console-certificates');
+    const stop = await client.call('POST', `${API_PREFIX}/apps/${id}/shutdown`, { authorization: `Bearer ${aliceToken}` });
+    expect(stop.status).toBe(202);
   });
 
   it('signs alice out: the session cookie is gone from the browser', async () => {

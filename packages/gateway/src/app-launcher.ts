@@ -27,7 +27,11 @@ export interface LauncherOptions {
   startTimeoutMs?: number;
 }
 
-/** Launch settings a caller may give, by their long name (a trailing `Ms` is dropped): nothing that picks the directory, the owner or the security mode. */
+/**
+ * Launch settings a caller may give, by their long name (a trailing `Ms` is dropped): nothing that
+ * picks the directory, the owner or the security mode. `tls` may only add encryption (`on`; off is
+ * the default), and `certLifetime` sets how long its certificates live.
+ */
 const SETTINGS = new Set([
   'window',
   'checkpointWindows',
@@ -40,6 +44,8 @@ const SETTINGS = new Set([
   'tokenScan',
   'restart',
   'logLevel',
+  'tls',
+  'certLifetime',
 ]);
 
 /** The environment an app gets: what a node process needs to run, nothing that grants anything. */

@@ -28,6 +28,14 @@ function applyFigures(f) {
     const row = document.querySelector(`tr[data-container="${CSS.escape(c.id)}"]`);
     if (!row) continue;
     for (const field of ['state', 'pid', 'restarts', 'lastRestart']) setText(row.querySelector(`[data-field="${field}"]`), c[field]);
+    const cert = document.querySelector(`tr[data-cert="${CSS.escape(c.id)}"]`);
+    if (cert) for (const field of ['certNotAfter', 'certSerial', 'certRenewal', 'certHealth']) setText(cert.querySelector(`[data-field="${field}"]`), c[field]);
+  }
+  const certWarning = document.querySelector('[data-cert-warning]');
+  if (certWarning) {
+    const failing = f.certificateFailing ?? [];
+    certWarning.hidden = failing.length === 0;
+    if (failing.length > 0) setText(certWarning, `Certificate renewal is failing for ${failing.join(', ')}. Its links stop once its certificate expires.`);
   }
   const warning = document.querySelector('[data-renewal-warning]');
   if (warning) {

@@ -2,7 +2,7 @@ import { AppState, apiPath, ApiRoute, type AppDetail, type AppSummary } from '..
 import { dagSvg } from './dag-svg.js';
 import { html, type Html } from './html.js';
 import { consolePath, formatDuration, formatRate, page, type PageFrame } from './page.js';
-import { lastRestartText, restartsText, throughputOf, type AppFigures } from './views.js';
+import { certHealthText, lastRestartText, restartsText, throughputOf, type AppFigures } from './views.js';
 
 /**
  * The apps pages: the list of apps the caller may see, and one app's logical DAG, physical plan,
@@ -73,8 +73,22 @@ ${dagSvg(f.dag, `Logical DAG of ${detail.name}: ${f.dag.operators.map((op) => op
 <thead><tr><th scope="col">Container</th><th scope="col">Expires</th><th scope="col">Last renewal</th><th scope="col">Failures since the last success</th></tr></thead>
 <tbody>${f.containers.map((c) => html`<tr><th scope="row">${c.id}</th><td>${c.tokens?.expiry ?? '–'}</td><td>${c.tokens?.lastRenewal ?? 'not yet'}</td><td class="num">${c.tokens?.consecutiveFailures ?? 0}</td></tr>`)}</tbody></table>
 </section>
+${certificates(f)}
 ${actions}`;
   return page(frame, `App ${detail.id}`, body);
+}
+
+/** The health section's certificates: shown when the app runs with TLS, with a warning while a renewal is failing. */
+function certificates(f: AppFigures): Html {
+  if (!f.tls) return html``;
+  const failing = f.containers.filter((c) => c.certificate?.failing === true);
+  const why = failing.find((c) => c.certificate?.lastError)?.certificate?.lastError;
+  return html`<section aria-labelledby="certs-h"><h2 id="certs-h">Certificate renewal</h2>
+<div class="warning" role="alert" data-cert-warning ${failing.length === 0 ? html`hidden` : ''}>Certificate renewal is failing for ${failing.map((c) => c.id).join(', ') || 'a container'}${why ? `: ${why}` : ''}. Its links stop once its certificate expires.</div>
+<table class="certificates"><caption>Each container's TLS certificate from the app CA, renewed at 75% of its lifetime</caption>
+<thead><tr><th scope="col">Container</th><th scope="col">Expires</th><th scope="col">Serial</th><th scope="col">Last renewal</th><th scope="col">Renewal</th></tr></thead>
+<tbody>${f.containers.map((c) => html`<tr data-cert="${c.id}"><th scope="row">${c.id}</th><td data-field="certNotAfter">${c.certificate?.notAfter ?? '–'}</td><td data-field="certSerial"><code>${c.certificate?.serial ?? '–'}</code></td><td data-field="certRenewal">${c.certificate?.lastRenewal ?? 'not yet'}</td><td data-field="certHealth">${certHealthText(c.certificate)}</td></tr>`)}</tbody></table>
+</section>`;
 }
 
 export function logPage(frame: PageFrame, app: string, container: string, lines: string[]): Html {

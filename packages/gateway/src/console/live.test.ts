@@ -17,7 +17,7 @@ describe('live figures as server-sent events', () => {
   beforeAll(async () => {
     server = createServer((_req, res) => {
       try {
-        live.start(res, { poll: async () => ({ state: 'running', committedWindow: ++polls, operators: [], containers: [], renewalFailing: [] }), signedIn: async () => signedIn });
+        live.start(res, { poll: async () => ({ state: 'running', committedWindow: ++polls, operators: [], containers: [], renewalFailing: [], certificateFailing: [] }), signedIn: async () => signedIn });
       } catch (err) {
         res.writeHead((err as GatewayRefusal).status).end((err as Error).message);
       }

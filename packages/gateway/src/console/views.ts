@@ -22,6 +22,16 @@ export interface RenewalHealth {
   lastError: string | null;
 }
 
+/** A container's certificate under TLS (STRAM's `certificate`): its expiry and serial, and whether renewal keeps up. */
+export interface CertificateFigures {
+  notAfter: string | null;
+  serial: string | null;
+  lastRenewal: string | null;
+  consecutiveFailures: number;
+  lastError: string | null;
+  failing: boolean;
+}
+
 export interface ContainerFigures {
   id: string;
   state: string;
@@ -33,12 +43,15 @@ export interface ContainerFigures {
   lastRestart: { cause: string; at: string } | null;
   lastHeartbeat: string | null;
   tokens: RenewalHealth | null;
+  certificate: CertificateFigures | null;
 }
 
 export interface AppFigures {
   state: string;
   uptimeMs: number | null;
   committedWindow: number | null;
+  /** Whether the app runs with TLS between its containers (then each has a certificate). */
+  tls: boolean;
   dag: DagView;
   operators: OperatorFigures[];
   containers: ContainerFigures[];
@@ -65,6 +78,12 @@ function renewal(v: unknown): RenewalHealth | null {
   return { expiry: strOrNull(t['expiry']), lastRenewal: strOrNull(t['lastRenewal']), consecutiveFailures: num(t['consecutiveFailures']), lastError: strOrNull(t['lastError']) };
 }
 
+function certificateOf(v: unknown): CertificateFigures | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const c = obj(v);
+  return { notAfter: strOrNull(c['notAfter']), serial: strOrNull(c['serial']), lastRenewal: strOrNull(c['lastRenewal']), consecutiveFailures: num(c['consecutiveFailures']), lastError: strOrNull(c['lastError']), failing: c['failing'] === true };
+}
+
 function lastRestartOf(v: unknown): { cause: string; at: string } | null {
   const r = obj(v);
   return typeof r['cause'] === 'string' && typeof r['at'] === 'string' ? { cause: r['cause'], at: r['at'] } : null;
@@ -79,6 +98,7 @@ export function figuresOf(detail: AppDetail): AppFigures | undefined {
     state: str(app['state']) || detail.state,
     uptimeMs: typeof app['uptimeMs'] === 'number' ? app['uptimeMs'] : null,
     committedWindow: typeof app['committedWindow'] === 'number' ? app['committedWindow'] : null,
+    tls: app['tls'] === true,
     dag: {
       operators: list(dag['operators']).map((o) => ({ name: str(obj(o)['name']), partitions: num(obj(o)['partitions']) || 1 })),
       streams: list(dag['streams']).map((s) => ({ name: str(obj(s)['name']), from: str(obj(s)['from']), to: list(obj(s)['to']).map(str), locality: str(obj(s)['locality']) })),
@@ -112,6 +132,7 @@ export function figuresOf(detail: AppDetail): AppFigures | undefined {
         lastRestart: lastRestartOf(c['lastRestart']),
         lastHeartbeat: strOrNull(c['lastHeartbeat']),
         tokens: renewal(c['tokens']),
+        certificate: certificateOf(c['certificate']),
       };
     }),
   };
@@ -129,9 +150,14 @@ export interface LiveFigures {
   committedWindow: number | null;
   operators: Pick<OperatorFigures, 'id' | 'window' | 'tuplesIn' | 'tuplesOut' | 'tuplesInPerSecond' | 'tuplesOutPerSecond' | 'latencyMs' | 'stalled'>[];
   /** Each container's state, pid and restarts (the cells of the physical plan that move). */
-  containers: { id: string; state: string; pid: string; restarts: string; lastRestart: string }[];
+  containers: { id: string; state: string; pid: string; restarts: string; lastRestart: string; certNotAfter: string; certSerial: string; certRenewal: string; certHealth: string }[];
   renewalFailing: string[];
+  /** Containers whose certificate renewal is failing. */
+  certificateFailing: string[];
 }
+
+/** How a certificate's renewal health reads in the page. */
+export const certHealthText = (c: CertificateFigures | null): string => (c === null ? '–' : c.failing ? `failing${c.consecutiveFailures > 0 ? ` (${c.consecutiveFailures} refused)` : ' (overdue)'}` : 'healthy');
 
 /** How the physical plan shows a container's restarts and its last one (the page and the live stream alike). */
 export function restartsText(c: ContainerFigures): string {
@@ -146,7 +172,18 @@ export function liveOf(f: AppFigures): LiveFigures {
     state: f.state,
     committedWindow: f.committedWindow,
     operators: f.operators.map(({ id, window, tuplesIn, tuplesOut, tuplesInPerSecond, tuplesOutPerSecond, latencyMs, stalled }) => ({ id, window, tuplesIn, tuplesOut, tuplesInPerSecond, tuplesOutPerSecond, latencyMs, stalled })),
-    containers: f.containers.map((c) => ({ id: c.id, state: c.state, pid: c.pid === null ? '–' : String(c.pid), restarts: restartsText(c), lastRestart: lastRestartText(c) })),
+    containers: f.containers.map((c) => ({
+      id: c.id,
+      state: c.state,
+      pid: c.pid === null ? '–' : String(c.pid),
+      restarts: restartsText(c),
+      lastRestart: lastRestartText(c),
+      certNotAfter: c.certificate?.notAfter ?? '–',
+      certSerial: c.certificate?.serial ?? '–',
+      certRenewal: c.certificate?.lastRenewal ?? 'not yet',
+      certHealth: certHealthText(c.certificate),
+    })),
+    certificateFailing: f.containers.filter((c) => c.certificate?.failing === true).map((c) => c.id),
     renewalFailing: f.containers.filter((c) => (c.tokens?.consecutiveFailures ?? 0) > 0).map((c) => c.id),
   };
 }
