@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppDir, processAlive } from '@sluice/stram';
@@ -143,6 +143,41 @@ describe.skipIf(why)(`sluice --gateway: the CLI as a Kerberos client${why ? ` (s
     const bare = await runCli(['list'], tmp.path);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toContain('give --gateway <url>');
+  });
+
+  // CONTAINER_BUSY (a second restart while the first is under way) is a race a CLI process loses; test/gateway-api.test.ts asserts it.
+  it('sluice restart-container replaces one container, through the gateway or the app directory, and refuses in one line with the code', async () => {
+    const dir = new AppDir(join(stateDir, 'apps', appId));
+    const c2 = async () => {
+      const res = await fetch(`${dir.readInfo().rest}/ws/v1/containers`, { headers: { authorization: `Bearer ${readFileSync(dir.webToken, 'utf8').trim()}` } });
+      return ((await res.json()) as { containers: { id: string; state: string; pid: number | null; requestedRestarts: number }[] }).containers.find((c) => c.id === 'c2')!;
+    };
+    const runs = async (pid: number | null) => until(async () => {
+      const c = await c2();
+      return c.state === 'running' && c.pid !== null && c.pid !== pid;
+    });
+    await runs(null);
+    const bobs = await as('bob', ['restart-container', 'c2', '--app', appId]);
+    expect([bobs.code, bobs.stdout]).toEqual([2, '']);
+    expect(bobs.stderr).toMatch(/^sluice restart-container: the gateway refused \(403 FORBIDDEN\): .+ \(needs MANAGE_OTHER_USERS_APPS\) \[GATEWAY_REFUSED\]\n$/);
+    const unknown = await as('alice', ['restart-container', 'c99', '--app', appId]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, `sluice restart-container: the gateway refused (404 NOT_FOUND): app ${appId}: no container c99 in this app [GATEWAY_REFUSED]\n`]);
+
+    const first = await c2();
+    const r = await as('alice', ['restart-container', 'c2', '--app', appId]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, `restart of c2 requested for ${appId}\n`, '']);
+    await runs(first.pid);
+
+    // On the app's machine, with the app directory's own web token.
+    const second = await c2();
+    const local = await runCli(['restart-container', 'c2', '--app-dir', dir.root], tmp.path);
+    expect([local.code, local.stdout, local.stderr]).toEqual([0, `restart of c2 requested for ${appId}\n`, '']);
+    const localUnknown = await runCli(['restart-container', 'c99', '--app-dir', dir.root], tmp.path);
+    expect([localUnknown.code, localUnknown.stderr]).toEqual([2, `sluice restart-container: STRAM of ${appId} refused: no container c99 in this app [NO_SUCH_CONTAINER]\n`]);
+    await runs(second.pid);
+    expect((await c2()).requestedRestarts).toBe(2);
+    const apps = JSON.parse((await as('alice', ['list', '--json'])).stdout) as AppSummary[];
+    expect(apps.find((a) => a.id === appId)?.state).toBe('RUNNING');
   });
 
   it("alice's shutdown stops her app", async () => {

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { SluiceError, sanUri } from '@sluice/common';
-import type { CertificateHealth } from './cert-health.js';
 
 /**
  * The app's certificate authority (docs/architecture.md "Transport encryption"). It signs the
@@ -165,7 +164,7 @@ async function csrPublicKey(csrDer: Uint8Array): Promise<webcrypto.CryptoKey> {
  * (never a name from the CSR), and the roots to trust. `health` hears of each certificate issued
  * and each CSR refused (cert-health.ts).
  */
-export function signer(ca: CertificateAuthority, lifetimeMs: number, health?: CertificateHealth): (conn: { container: string }, csr: Uint8Array) => Promise<{ chain: Buffer[]; roots: Buffer[] }> {
+export function signer(ca: CertificateAuthority, lifetimeMs: number, health?: { issued(container: string, cert: IssuedCertificate): void; refused(container: string, reason: string): void }): (conn: { container: string }, csr: Uint8Array) => Promise<{ chain: Buffer[]; roots: Buffer[] }> {
   return async (conn, csr) => {
     let issued: IssuedCertificate;
     try {

@@ -1,5 +1,4 @@
 import { isoTime, type Clock } from '@sluice/common';
-import type { IssuedCertificate } from './ca.js';
 
 /**
  * Each container's certificate as STRAM last issued it, and whether its renewal keeps up
@@ -42,12 +41,14 @@ export class CertificateHealth {
 
   constructor(private readonly clock: Clock) {}
 
-  issued(container: string, cert: IssuedCertificate): void {
+  /** STRAM signed a certificate for `container` (ca.ts `issue`). */
+  issued(container: string, cert: { notAfter: number; serial: string }): void {
     const now = this.clock.now();
     const before = this.held.get(container);
     this.held.set(container, { notAfter: cert.notAfter, serial: cert.serial, issuedAt: now, lifetimeMs: cert.notAfter - now, issued: (before?.issued ?? 0) + 1, failures: 0, lastError: null });
   }
 
+  /** STRAM refused a CSR of `container`, for `reason`. */
   refused(container: string, reason: string): void {
     const h = this.held.get(container);
     if (h) {
