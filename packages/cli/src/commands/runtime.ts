@@ -12,7 +12,7 @@ import { appEntry } from './app-entry.js';
 import { addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
 import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
-import { addStoreOptions, storeOptions, type StoreFlags } from './store-options.js';
+import { addStoreOptions, recoverStoreOptions, storeOptions, type StoreFlags } from './store-options.js';
 import { registerStatusCommands } from './status.js';
 import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues, tlsChoice, tlsFlag } from './stram-flags.js';
 
@@ -94,7 +94,6 @@ export function registerRuntimeCommands(program: Command): void {
     const common = {
       ...(await launcherOptions(opts, opts.logLevel, logger)),
       ...stramFlagValues(opts, LAUNCH_FLAGS),
-      ...storeOptions(opts),
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
       logFile,
@@ -102,9 +101,10 @@ export function registerRuntimeCommands(program: Command): void {
       containerLogLevel: opts.logLevel,
     };
     const stram = opts.recover
-      ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
+      ? await Stram.recover({ ...common, ...recoverStoreOptions(opts), appDir: resolve(opts.recover) })
       : await Stram.launch({
           ...common,
+          ...storeOptions(opts),
           appModule: appEntry(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
