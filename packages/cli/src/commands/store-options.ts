@@ -50,3 +50,12 @@ export function recoverStoreOptions(f: StoreFlags): Pick<RecoverOptions, 'postgr
     ...(f.storeMaxLifetime !== undefined ? { storeMaxLifetimeMs: f.storeMaxLifetime } : {}),
   };
 }
+
+/** The store flags as a gateway's launch request names them (`settings`; the server itself is the request's `store`). */
+export function storeSettings(f: StoreFlags): Record<string, string | number> {
+  return {
+    ...(f.checkpointStore !== undefined ? { checkpointStore: f.checkpointStore } : {}),
+    ...(f.storeLifetime !== undefined ? { storeLifetimeMs: f.storeLifetime } : {}),
+    ...(f.storeMaxLifetime !== undefined ? { storeMaxLifetimeMs: f.storeMaxLifetime } : {}),
+  };
+}
