@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
@@ -10,6 +10,7 @@ import { TestRealm, gatewayCommand } from '@sluice/gateway/testing';
 import { appIdentifier } from '@sluice/stram';
 import { loginOutcome } from '@sluice/stram/testing';
 import { GATEWAY_PRINCIPAL, GatewayClient, startGateway, writeLaunchPolicy, type GatewayRun } from './helpers/gateway-process.js';
+import { admin as adminOf } from './helpers/store-db.js';
 import { WORDCOUNT, pidAlive, procFile, runCli, tempDir, until } from './helpers/runtime-cli.js';
 
 /**
@@ -47,15 +48,7 @@ describe.skipIf(skip !== undefined)(`a store through the gateway${skip ? ` (skip
   let app: string | undefined;
   const pids = new Set<number>();
   const appDir = (id: string) => join(stateDir, 'apps', id);
-  const admin = async <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => {
-    const c = new pg.Client({ connectionString: db.url() });
-    await c.connect();
-    try {
-      return await fn(c);
-    } finally {
-      await c.end();
-    }
-  };
+  const admin = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => adminOf(db, fn);
 
   beforeAll(async () => {
     db = await TestPostgres.start();

@@ -1,10 +1,11 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
 import { loginOutcome } from '@sluice/stram/testing';
 import { RecoveryRun, sample } from './helpers/recovery-wordcount.js';
+import { useStoreDb, type StoreStatus } from './helpers/store-db.js';
 
 /**
  * A minute of the demo word count with its checkpoints in PostgreSQL and store credentials of a
@@ -18,33 +19,16 @@ const skip = TestPostgres.unavailable();
 /** 600 windows of 100 ms: the generator emits for a minute. */
 const WINDOWS = 600;
 
-interface StoreStatus {
-  system: string;
-  generation: number;
-  renewals: number;
-  reissues: number;
-  failures: number;
-  consecutiveFailures: number;
-}
-
 describe.skipIf(skip !== undefined)(`a minute of store credentials renewed and reissued${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let db: TestPostgres;
+  const store = useStoreDb();
   let run: RecoveryRun | undefined;
-  let passwordFile: string;
-  beforeAll(async () => {
-    db = await TestPostgres.start();
-    passwordFile = join(db.dir, 'admin-password');
-    writeFileSync(passwordFile, `${db.password}\n`, { mode: 0o600 });
-  }, 120_000);
   afterEach(async () => {
     await run?.cleanup();
     run = undefined;
   });
-  afterAll(async () => {
-    await db?.stop();
-  });
 
   it('renews the store credential many times and reissues it several times in 60 s with no failure and no restart; counts exact; no login works after shutdown', async () => {
+    const { db, passwordFile } = store;
     const url = `postgres://${db.superuser}@${db.host}:${db.port}/postgres`;
     run = new RecoveryRun({ windows: WINDOWS, tuplesPerWindow: 20, launchArgs: ['--checkpoint-store', url, '--postgres-password-file', passwordFile, '--store-lifetime', '2s', '--store-max-lifetime', '6s'] });
     await run.launch();

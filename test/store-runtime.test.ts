@@ -1,12 +1,12 @@
-import { readFileSync, readdirSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
 import { loginOutcome } from '@sluice/stram/testing';
 import { RecoveryRun, sample } from './helpers/recovery-wordcount.js';
 import { runCli } from './helpers/runtime-cli.js';
+import { admin, useStoreDb, type StoreStatus } from './helpers/store-db.js';
 
 /**
  * The demo word count with its checkpoints in PostgreSQL (docs/stores.md), under `sluice launch`
@@ -16,26 +16,6 @@ import { runCli } from './helpers/runtime-cli.js';
  * in once the app has stopped; its password is nowhere a user or a log reader can see.
  */
 const skip = TestPostgres.unavailable();
-
-interface StoreStatus {
-  system: string;
-  generation: number;
-  renewals: number;
-  reissues: number;
-  failures: number;
-  consecutiveFailures: number;
-  lastError: string | null;
-}
-
-async function admin<T>(db: TestPostgres, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: db.url() });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 const canLogIn = (db: TestPostgres, user: string, password: string): Promise<string> => loginOutcome({ host: db.host, port: db.port, user, password });
 
@@ -51,20 +31,16 @@ function storePasswords(appDir: string): string[] {
 }
 
 describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL under sluice launch${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let db: TestPostgres;
+  const store = useStoreDb();
   let run: RecoveryRun | undefined;
+  let db: TestPostgres;
   let passwordFile: string;
-  beforeAll(async () => {
-    db = await TestPostgres.start();
-    passwordFile = join(db.dir, 'admin-password');
-    writeFileSync(passwordFile, `${db.password}\n`, { mode: 0o600 });
-  }, 120_000);
+  beforeAll(() => {
+    ({ db, passwordFile } = store);
+  });
   afterEach(async () => {
     await run?.cleanup();
     run = undefined;
-  });
-  afterAll(async () => {
-    await db?.stop();
   });
 
   const launchArgs = (lifetime: string, max: string): string[] => [
