@@ -89,6 +89,13 @@ describe.skipIf(skip !== undefined)(`a store through the gateway${skip ? ` (skip
     const url = await client.call('POST', `${API_PREFIX}/apps`, { user: 'alice' }, { app: 'demo', store: 'pg', settings: { checkpointStore: 'postgres://evil@203.0.113.1/x' } });
     expect([url.status, url.body.error]).toEqual([400, RefusalCode.badRequest]);
     expect(url.body.reason).toMatch(/^setting checkpointStore must be "file" or "postgres"/);
+    // From the command line: the gateway's refusal in one line, exit 2.
+    const cli = await runCli(['launch', 'demo', '--gateway', gw.url, '--store', 'warehouse', '--checkpoint-store', 'postgres'], tmp.path, { ...realm.env(), KRB5CCNAME: join(tmp.path, 'alice.ccache') });
+    expect(cli.code, cli.stderr).toBe(2);
+    expect(cli.stderr).toMatch(/^sluice launch: the gateway refused \(400 BAD_REQUEST\): store "warehouse" is not one of this gateway's stores: pg \[GATEWAY_REFUSED\]$/m);
+    const local = await runCli(['launch', 'demo', '--store', 'pg'], tmp.path);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(/--store names a store of a gateway: it applies with --gateway <url> only/);
     expect(existsSync(join(stateDir, 'apps')) ? readdirSync(join(stateDir, 'apps')) : []).toEqual([]);
   });
 
