@@ -1,11 +1,12 @@
-import { readFileSync, readdirSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
 import { loginOutcome } from '@sluice/stram/testing';
 import { RecoveryRun, sample } from './helpers/recovery-wordcount.js';
+import { runCli } from './helpers/runtime-cli.js';
+import { admin, useStoreDb, type StoreStatus } from './helpers/store-db.js';
 
 /**
  * The demo word count with its checkpoints in PostgreSQL (docs/stores.md), under `sluice launch`
@@ -15,26 +16,6 @@ import { RecoveryRun, sample } from './helpers/recovery-wordcount.js';
  * in once the app has stopped; its password is nowhere a user or a log reader can see.
  */
 const skip = TestPostgres.unavailable();
-
-interface StoreStatus {
-  system: string;
-  generation: number;
-  renewals: number;
-  reissues: number;
-  failures: number;
-  consecutiveFailures: number;
-  lastError: string | null;
-}
-
-async function admin<T>(db: TestPostgres, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: db.url() });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
 
 const canLogIn = (db: TestPostgres, user: string, password: string): Promise<string> => loginOutcome({ host: db.host, port: db.port, user, password });
 
@@ -50,20 +31,16 @@ function storePasswords(appDir: string): string[] {
 }
 
 describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL under sluice launch${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let db: TestPostgres;
+  const store = useStoreDb();
   let run: RecoveryRun | undefined;
+  let db: TestPostgres;
   let passwordFile: string;
-  beforeAll(async () => {
-    db = await TestPostgres.start();
-    passwordFile = join(db.dir, 'admin-password');
-    writeFileSync(passwordFile, `${db.password}\n`, { mode: 0o600 });
-  }, 120_000);
+  beforeAll(() => {
+    ({ db, passwordFile } = store);
+  });
   afterEach(async () => {
     await run?.cleanup();
     run = undefined;
-  });
-  afterAll(async () => {
-    await db?.stop();
   });
 
   const launchArgs = (lifetime: string, max: string): string[] => [
@@ -131,15 +108,33 @@ describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL under sluice laun
     for (const role of roles) for (const p of seen) expect(await canLogIn(db, role, p)).not.toBe('accepted');
   }, 240_000);
 
-  it('a STRAM killed with SIGKILL and recovered with the store flags issues a new credential to the adopted containers; counts stay exact', async () => {
-    const store = launchArgs('30s', '1h');
-    run = new RecoveryRun({ launchArgs: store });
+  it('a STRAM killed with SIGKILL and recovered without the store flags (they are saved) issues a new credential to the adopted containers; counts stay exact', async () => {
+    run = new RecoveryRun({ launchArgs: launchArgs('30s', '1h') });
     await run.launch();
     await run.untilOutputHas(30);
     const [before] = await stores(run);
     process.kill(run.stram.child.pid!, 'SIGKILL');
     await run.stram.exited;
-    await run.recover(store.slice(0, 4));
+
+    // The app dir keeps where the store is and the password file's path, never the password.
+    const state = readFileSync(join(run.appDir, 'stram', 'state.json'), 'utf8');
+    expect(JSON.parse(state)).toMatchObject({ postgres: { url: `postgres://${db.superuser}@${db.host}:${db.port}/postgres`, passwordFile }, options: { checkpointStore: 'postgres', storeLifetimeMs: 30_000 } });
+    expect(statSync(join(run.appDir, 'stram', 'state.json')).mode & 0o777).toBe(0o600);
+    expect(state.includes(db.password)).toBe(false);
+
+    // Store flags that disagree with the saved ones are refused in one line, exit 2, nothing started.
+    for (const [flags, why] of [
+      [['--checkpoint-store', 'file'], /launched with checkpoints in postgres; --recover cannot move them to file/],
+      [['--postgres', `postgres://${db.superuser}@${db.host}:${db.port}/other`], /was launched with PostgreSQL .*\/postgres, not .*\/other; --recover keeps its store/],
+    ] as const) {
+      const refused = await runCli(['launch', '--recover', run.appDir, ...flags], run.tmp.path);
+      expect(refused.code, refused.stderr).toBe(2);
+      expect(refused.stderr).toMatch(why);
+      expect(refused.stderr).toMatch(/\[BAD_USAGE\]$/m);
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+    }
+
+    await run.recover();
     await run.untilContainers((cs) => cs.every((c) => c.state === 'running' && c.heartbeats > 0));
     const [status] = await stores(run);
     expect(status!.generation, JSON.stringify({ before, status })).toBeGreaterThan(before!.generation);

@@ -75,7 +75,7 @@ export class RecoveryRun {
     await this.untilContainers((cs) => cs.length === 4 && cs.every((c) => c.state === 'running' && c.deployed));
   }
 
-  /** `sluice launch --recover <app dir>` after the STRAM died; `args`: more flags (a store's, which are not saved). */
+  /** `sluice launch --recover <app dir>` after the STRAM died; `args`: more flags (none are needed: the launch settings are saved). */
   async recover(args: string[] = []): Promise<void> {
     this.strams.push(startCli(['launch', '--recover', this.appDir, ...TIMING, ...args, '--log-level', 'warn'], this.tmp.path));
     await this.stram.waitFor(/recovered \S+/);

@@ -99,11 +99,15 @@ export interface RestartContainerAnswer {
 /**
  * `POST /api/v1/apps`: `app` is an app folder or built module on the gateway's machine (as
  * `sluice launch` takes), or `demo` for the built-in word count; `config` as `--config`;
- * `settings` the launch flags by their long names (`windowMs`, `heartbeatInterval`, ...).
+ * `settings` the launch flags by their long names (`windowMs`, `heartbeatInterval`,
+ * `checkpointStore` "file" or "postgres", `storeLifetimeMs`, ...); `store` the name of one of the
+ * gateway's stores (`sluice gateway --store NAME=URL`) the app gets as its PostgreSQL
+ * (docs/stores.md "Through a gateway").
  */
 export const LaunchRequest = z.strictObject({
   app: z.string().min(1).max(4096),
   config: z.record(z.string(), z.unknown()).default({}),
+  store: z.string().min(1).max(64).optional(),
   settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
 });
 export type LaunchRequest = z.infer<typeof LaunchRequest>;

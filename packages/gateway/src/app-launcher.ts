@@ -5,6 +5,7 @@ import { openPrivateAppend, type Logger } from '@sluice/common';
 import { AppDir, newAppId } from '@sluice/stram';
 import { GatewayRefusal, RefusalCode, type LaunchRequest } from './api.js';
 import type { AppEntry } from './registry.js';
+import type { GatewayStores } from './stores.js';
 
 /**
  * Launches an app as its caller (docs/security.md "Launching as the caller"): `sluice launch` in
@@ -22,6 +23,8 @@ export interface LauncherOptions {
   /** Apps known by name (`demo`), mapped to their module's path. */
   builtinApps: Readonly<Record<string, string>>;
   gatewayPrincipal: string;
+  /** The stores a request may name (stores.ts). */
+  stores: GatewayStores;
   logger: Logger;
   /** How long a launch may take to write its stram.json. */
   startTimeoutMs?: number;
@@ -46,6 +49,9 @@ const SETTINGS = new Set([
   'logLevel',
   'tls',
   'certLifetime',
+  'checkpointStore',
+  'storeLifetime',
+  'storeMaxLifetime',
 ]);
 
 /** The environment an app gets: what a node process needs to run, nothing that grants anything. */
@@ -82,6 +88,7 @@ export class AppLauncher {
       `--real-user=${this.o.gatewayPrincipal}`,
       '--log-format=json',
       ...configArgs(req.config),
+      ...this.storeArgs(req),
       ...settingArgs(req.settings),
       '--',
       app,
@@ -124,6 +131,21 @@ export class AppLauncher {
     }
     child.unref();
     return { ...entry, name: dir.readInfo().name };
+  }
+
+  /**
+   * The store a request names, as `sluice launch` flags (docs/stores.md "Through a gateway"). Only
+   * `file` or `postgres` may say where checkpoints go: a URL there would name a server the gateway
+   * does not offer.
+   */
+  private storeArgs(req: LaunchRequest): string[] {
+    const where = req.settings['checkpointStore'];
+    if (where !== undefined && where !== 'file' && where !== 'postgres') throw badRequest(`setting checkpointStore must be "file" or "postgres", not "${String(where).slice(0, 100)}"`);
+    if (req.store === undefined) {
+      if (where === 'postgres') throw badRequest(`checkpointStore "postgres" needs a store: name one of this gateway's (${this.o.stores.names.join(', ') || 'it has none'}) in "store"`);
+      return [];
+    }
+    return this.o.stores.launchArgs(req.store);
   }
 
   private resolveApp(app: string): string {

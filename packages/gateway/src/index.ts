@@ -7,6 +7,7 @@ export { GROUP_PREFIX } from './groups.js';
 export { Policy, formatPolicyError, parsePolicy, type PolicyError } from './policy.js';
 export type { KeytabLoginFigures } from './metrics.js';
 export { REGISTRY_FILE } from './registry.js';
+export { GatewayStores, type StoreConfig } from './stores.js';
 export { KEYS_FILE } from './session-keys.js';
 export { SESSION_AUDIENCE, SESSION_ISSUER } from './web-session.js';
 export { KerberosAcceptor, MAX_NEGOTIATE_HEADER, checkKeytab, gssServiceName } from './spnego.js';

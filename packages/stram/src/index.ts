@@ -1,5 +1,5 @@
 export { Stram, AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram.js';
-export { processAlive } from './recover.js';
+export { processAlive, type RecoverOptions } from './recover.js';
 export { statePath } from './recovery.js';
 export { RenewalAction, defaultRenewalPolicy, nextAction, renewalPolicy, retryDelay, remainingValidity, type RenewalPolicy, type TokenLife } from './renewal.js';
 export type { TokenStatus } from './renewal-scheduler.js';

@@ -8,15 +8,18 @@ import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
 import { bind, bindChosen, type Listener } from './listener.js';
 import { StramMetrics } from './metrics.js';
-import { loadState, type SavedState } from './recovery.js';
+import { loadState, recoveredStores, type RecoverStoreOptions, type SavedState } from './recovery.js';
 import { optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
 import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 import type { Launcher } from './launcher.js';
 
+/** What `Stram.recover` takes: any STRAM option (overriding the saved one), the store's parts each optional (recovery.ts recoveredStores). */
+export type RecoverOptions = Omit<Partial<StramOptions>, 'postgres'> & RecoverStoreOptions & { appDir: string };
+
 /**
  * Builds a STRAM that resumes an app whose STRAM died (`sluice launch --recover`;
  * docs/architecture.md "Recovery"): the same app id, the options it was launched with (those
- * given now override them), its keys and tokens (the secret manager reloads `<appDir>/stram`),
+ * given now override them; the store settings are saved too, recovery.ts recoveredStores), its keys and tokens (the secret manager reloads `<appDir>/stram`),
  * the umbilical on its old port, and the running containers adopted rather than relaunched. It
  * takes the app directory's lock (app-lock.ts) before it writes anything: a directory whose STRAM
  * still runs is refused, one whose STRAM died (kill -9) has a stale lock, taken over.
@@ -27,12 +30,14 @@ import type { Launcher } from './launcher.js';
  * it reconnects with and the secret its buffer server runs with — so it takes them over from
  * there. A container whose file is gone or unreadable is replaced.
  */
-export async function buildRecovery(options: Partial<StramOptions> & { appDir: string }): Promise<Built> {
+export async function buildRecovery(options: RecoverOptions): Promise<Built> {
   const dir = new AppDir(resolve(options.appDir));
   const saved = loadState(dir);
+  const { postgres: _given, ...given } = options;
   const o = resolveOptions({
     ...(saved.options as Partial<StramOptions>),
-    ...options,
+    ...given,
+    ...recoveredStores(saved, options),
     appModule: saved.appModule,
     appId: saved.appId,
     appDir: dir.root,

@@ -47,8 +47,10 @@ export interface SavedState {
   realUser?: string;
   insecure: boolean;
   config: Record<string, unknown>;
-  /** The primitive STRAM options it was launched with (timeouts, window, host…). */
+  /** The primitive STRAM options it was launched with (timeouts, window, host…; checkpointStore and the store lifetimes among them). */
   options: Record<string, string | number | boolean>;
+  /** Its PostgreSQL server and privileged role (docs/stores.md): the URL (no password) and the password file's absolute path, never the password. */
+  postgres?: { url: string; passwordFile: string };
   /** The umbilical's port: a recovered STRAM listens there again so containers find it at the URL they hold. */
   umbilicalPort: number;
   committed: number;
@@ -57,7 +59,7 @@ export interface SavedState {
 
 /** The state of an app and its containers as `state.json` holds it; token sequence numbers from what each agent holds. */
 export function savedState(
-  app: Pick<SavedState, 'appId' | 'appModule' | 'user' | 'realUser' | 'insecure' | 'config' | 'options'>,
+  app: Pick<SavedState, 'appId' | 'appModule' | 'user' | 'realUser' | 'insecure' | 'config' | 'options' | 'postgres'>,
   umbilicalPort: number,
   committed: number,
   agents: Iterable<ContainerAgent>,
@@ -105,6 +107,49 @@ export function primitiveOptions(options: object): Record<string, string | numbe
   const out: Record<string, string | number | boolean> = {};
   for (const [k, v] of Object.entries(options)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') out[k] = v;
   return out;
+}
+
+/**
+ * The store settings a recovered STRAM runs with (docs/stores.md "A STRAM restart"): those the app
+ * was launched with, from state.json. Given again they must agree on where the app's data is (the
+ * PostgreSQL server, role and database; where checkpoints go): a recovery cannot move them, so a
+ * disagreement is refused (BAD_USAGE). A password file or lifetime given again replaces the saved
+ * one, as every other STRAM setting does.
+ */
+export function recoveredStores(saved: SavedState, given: RecoverStoreOptions): { postgres?: { url: string; passwordFile: string } } {
+  const before = saved.postgres;
+  const where = typeof saved.options['checkpointStore'] === 'string' ? saved.options['checkpointStore'] : 'file';
+  if (given.checkpointStore !== undefined && given.checkpointStore !== where) {
+    throw new SluiceError('BAD_USAGE', `app ${saved.appId} was launched with checkpoints in ${where}; --recover cannot move them to ${given.checkpointStore} (leave --checkpoint-store out: the saved setting is used)`);
+  }
+  const url = given.postgres?.url;
+  if (url !== undefined && before && !sameServer(url, before.url)) {
+    throw new SluiceError('BAD_USAGE', `app ${saved.appId} was launched with PostgreSQL ${before.url}, not ${url}; --recover keeps its store (leave --postgres out: the saved one is used)`);
+  }
+  const postgres = { url: url ?? before?.url, passwordFile: given.postgres?.passwordFile ?? before?.passwordFile };
+  if (postgres.url === undefined && postgres.passwordFile === undefined) return {};
+  if (postgres.url === undefined) throw new SluiceError('BAD_USAGE', `app ${saved.appId} was launched without PostgreSQL: --postgres-password-file does not apply`);
+  if (postgres.passwordFile === undefined) throw new SluiceError('BAD_USAGE', '--postgres needs --postgres-password-file (the role password, in a 0600 file)');
+  return { postgres: { url: postgres.url, passwordFile: postgres.passwordFile } };
+}
+
+/** The store settings `sluice launch --recover` may give again; each part may be left out (the saved one is used). */
+export interface RecoverStoreOptions {
+  postgres?: { url?: string; passwordFile?: string };
+  checkpointStore?: 'file' | 'postgres';
+}
+
+/** Whether two postgres:// URLs name the same server, database and role (spelling aside). */
+function sameServer(a: string, b: string): boolean {
+  const norm = (u: string): string => {
+    try {
+      const url = new URL(u);
+      return `${url.username}@${url.hostname}:${url.port || '5432'}${url.pathname}`;
+    } catch {
+      return u;
+    }
+  };
+  return norm(a) === norm(b);
 }
 
 /** Sequence numbers of the tokens a credentials file holds: the STRAM token's and one per upstream buffer server. */

@@ -18,7 +18,7 @@ import { LossCause, Replacements } from './replacement.js';
 import { formatRestart } from './restart-strategy.js';
 import { RestServer } from './rest.js';
 import { buildLaunch } from './launch.js';
-import { buildRecovery } from './recover.js';
+import { buildRecovery, type RecoverOptions } from './recover.js';
 import { AppState, type Resolved, type StramOptions, type TokenStore } from './stram-options.js';
 import { StreamHealth, stallThreshold } from './stream-health.js';
 import type { Built, StramParts } from './stram-parts.js';
@@ -76,7 +76,7 @@ export class Stram {
    * same app id, keys and tokens, the umbilical on its old port, the running containers adopted
    * rather than relaunched. `options` override what was saved (timeouts, logger, launcher).
    */
-  static async recover(options: Partial<StramOptions> & { appDir: string }): Promise<Stram> {
+  static async recover(options: RecoverOptions): Promise<Stram> {
     return Stram.start(await buildRecovery(options));
   }
 
@@ -285,7 +285,7 @@ export class Stram {
   private persist(): void {
     if (this.state !== AppState.running) return;
     const o = this.o;
-    const app = { appId: this.appId, appModule: resolve(o.appModule), user: o.user, realUser: o.realUser, insecure: o.insecure, config: o.config, options: primitiveOptions(o) };
+    const app = { appId: this.appId, appModule: resolve(o.appModule), user: o.user, realUser: o.realUser, insecure: o.insecure, config: o.config, options: primitiveOptions(o), ...(o.postgres ? { postgres: { url: o.postgres.url, passwordFile: resolve(o.postgres.passwordFile) } } : {}) };
     saveState(this.dir, savedState(app, Number(new URL(this.umbilical.url).port), this.committed.value, this.agents));
   }
 

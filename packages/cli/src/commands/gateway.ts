@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SluiceError, type Logger } from '@sluice/common';
-import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor, KeytabLogin } from '@sluice/gateway';
+import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor, KeytabLogin, type StoreConfig } from '@sluice/gateway';
 import { duration, flag, logFormatFlag, logLevelFlag, port, required } from '../flags.js';
 import { withExamples } from '../help.js';
 import { terminalLogging, type LogFormat } from '../log-output.js';
@@ -22,6 +22,8 @@ interface GatewayFlags {
   logLevel?: string;
   logFormat?: LogFormat;
   insecureDevLogin?: boolean;
+  store?: Record<string, string>;
+  storePasswordFile?: Record<string, string>;
 }
 
 /**
@@ -42,6 +44,8 @@ export function registerGatewayCommand(program: Command): void {
     .addOption(flag('--policy <file>', 'who may do what: roles, groups and bindings (YAML or JSON), reloaded on change; check it with sluice policy check', { shownDefault: 'none: nobody holds a role (default deny)' }))
     .addOption(flag('--token-ttl <duration>', 'lifetime of a login session (bearer token and cookie)', { parse: duration, shownDefault: '10m' }))
     .addOption(flag('--key-roll <duration>', 'how long one key signs sessions before the next takes over', { parse: duration, shownDefault: '1h' }))
+    .addOption(namedFlag('--store <name=url>', 'a store apps may ask for by name, repeatable: NAME=postgres://role@host:port/database (a privileged role, no password; docs/stores.md)'))
+    .addOption(namedFlag('--store-password-file <name=file>', "repeatable: NAME=FILE, the file (0600, on this machine) holding store NAME's role password"))
     .addOption(flag('--insecure-dev-login', 'INSECURE, development only: the web console signs anyone in as any principal they type (every page says so in red)'))
     .addOption(logLevelFlag('log level (logs go to stderr)', { shownDefault: '$SLUICE_LOG_LEVEL, else info' }))
     .addOption(logFormatFlag('how log lines read on stderr'))
@@ -64,6 +68,7 @@ export function registerGatewayCommand(program: Command): void {
         tokenTtlMs: flags.tokenTtl ?? DEFAULT_TOKEN_TTL_MS,
         keyRollMs: flags.keyRoll ?? DEFAULT_KEY_ROLL_MS,
         ...(flags.policy !== undefined ? { policyFile: resolve(flags.policy) } : {}),
+        stores: gatewayStores(flags.store ?? {}, flags.storePasswordFile ?? {}),
         ...(flags.proxyUsers !== undefined ? { proxyUsers: flags.proxyUsers.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
         launchCommand: [process.execPath, fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))],
         builtinApps: { demo: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)) },
@@ -79,7 +84,34 @@ export function registerGatewayCommand(program: Command): void {
       logger.info({ signal }, 'gateway stopping; its apps run on');
       await Promise.allSettled([gateway.close(), login.stop()]);
     });
-  withExamples(cmd, ['gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway --policy /etc/sluice/policy.yaml']);
+  withExamples(cmd, [
+    'gateway --port 8443 --keytab /etc/sluice/http.keytab --principal HTTP/gw.example.com@EXAMPLE.COM --state-dir /var/lib/sluice-gateway --policy /etc/sluice/policy.yaml',
+    'gateway ... --store pg=postgres://sluice_admin@db.example.com:5432/apps --store-password-file pg=/etc/sluice/pg-admin',
+  ]);
+}
+
+/** A repeatable `NAME=VALUE` flag, gathered into a record (a name given twice is refused). */
+function namedFlag(flags: string, description: string): Option {
+  const name = new Option(flags).long ?? flags;
+  return flag<Record<string, string>>(flags, description).argParser((text: string, previous: Record<string, string> | undefined) => {
+    const eq = text.indexOf('=');
+    if (eq <= 0 || eq === text.length - 1) throw new SluiceError('BAD_USAGE', `${name} must be NAME=VALUE, not "${text.replace(/:[^@/]*@/, ':***@')}"`);
+    const key = text.slice(0, eq);
+    if (previous?.[key] !== undefined) throw new SluiceError('BAD_USAGE', `${name} names store ${key} twice`);
+    return { ...previous, [key]: text.slice(eq + 1) };
+  });
+}
+
+/** `--store` and `--store-password-file` paired by name: each store needs both (the gateway checks the rest at start). */
+function gatewayStores(urls: Record<string, string>, files: Record<string, string>): Record<string, StoreConfig> {
+  for (const name of Object.keys(files)) if (urls[name] === undefined) throw new SluiceError('BAD_USAGE', `--store-password-file names store ${name}, but no --store ${name}=URL is given`);
+  return Object.fromEntries(
+    Object.entries(urls).map(([name, url]) => {
+      const file = files[name];
+      if (file === undefined) throw new SluiceError('BAD_USAGE', `--store ${name} needs --store-password-file ${name}=FILE (the role password, in a 0600 file)`);
+      return [name, { url, passwordFile: resolve(file) }];
+    }),
+  );
 }
 
 /**

@@ -12,7 +12,7 @@ import { appEntry } from './app-entry.js';
 import { addGatewayFlags, checkGatewayFlags, type GatewayFlags } from './gateway-client.js';
 import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
-import { addStoreOptions, storeOptions, type StoreFlags } from './store-options.js';
+import { addStoreOptions, recoverStoreOptions, storeOptions, storeSettings, type StoreFlags } from './store-options.js';
 import { registerStatusCommands } from './status.js';
 import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues, tlsChoice, tlsFlag } from './stram-flags.js';
 
@@ -28,11 +28,12 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags, StoreFlags {
   realUser?: string;
   resume?: boolean;
   appId?: string;
+  store?: string;
 }
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs', 'caRotateMs'] as const;
 /** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
-const NOT_WITH_GATEWAY = ['recover', 'postgres', 'postgresPasswordFile', 'checkpointStore', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
+const NOT_WITH_GATEWAY = ['recover', 'postgres', 'postgresPasswordFile', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -60,18 +61,22 @@ export function registerRuntimeCommands(program: Command): void {
   addStramFlags(launch, LAUNCH_FLAGS);
   addLauncherOptions(launch);
   addStoreOptions(launch);
+  launch.addOption(flag('--store <name>', "with --gateway: the gateway's store (sluice gateway --store NAME=URL) the app gets as its PostgreSQL"));
   addGatewayFlags(launch, 'launch');
   launch.action(async (app: string | undefined, opts: LaunchFlags & Record<string, unknown>) => {
     checkGatewayFlags(opts, opts.launcher !== 'local' ? [...NOT_WITH_GATEWAY, 'launcher'] : NOT_WITH_GATEWAY);
+    if (opts.store !== undefined && opts.gateway === undefined) throw new SluiceError('BAD_USAGE', '--store names a store of a gateway: it applies with --gateway <url> only (here: --postgres and --postgres-password-file)');
     if (opts.gateway !== undefined) {
       if (app === undefined) throw new SluiceError('BAD_USAGE', 'give the app to launch: a path on the gateway\'s machine, or demo');
+      if (opts.checkpointStore !== undefined && opts.checkpointStore !== 'file' && opts.checkpointStore !== 'postgres') throw new SluiceError('BAD_USAGE', '--checkpoint-store with --gateway is file or postgres (the server is the gateway\'s --store)');
       await launchViaGateway(
         { ...opts, gateway: opts.gateway },
         {
           // A path here is the same path on the gateway's machine (or a shared one); a name (demo) is the gateway's own.
           app: existsSync(app) ? resolve(app) : app,
           config: opts.config ?? {},
-          settings: { ...settingsByFlagName(opts, [...WINDOW_FLAGS, ...TOKEN_FLAGS]), ...(opts.restart ? { restart: formatRestart(opts.restart) } : {}) },
+          ...(opts.store !== undefined ? { store: opts.store } : {}),
+          settings: { ...settingsByFlagName(opts, [...WINDOW_FLAGS, ...TOKEN_FLAGS]), ...storeSettings(opts), ...(opts.restart ? { restart: formatRestart(opts.restart) } : {}) },
         },
       );
       return;
@@ -94,7 +99,6 @@ export function registerRuntimeCommands(program: Command): void {
     const common = {
       ...(await launcherOptions(opts, opts.logLevel, logger)),
       ...stramFlagValues(opts, LAUNCH_FLAGS),
-      ...storeOptions(opts),
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
       logFile,
@@ -102,9 +106,10 @@ export function registerRuntimeCommands(program: Command): void {
       containerLogLevel: opts.logLevel,
     };
     const stram = opts.recover
-      ? await Stram.recover({ ...common, appDir: resolve(opts.recover) })
+      ? await Stram.recover({ ...common, ...recoverStoreOptions(opts), appDir: resolve(opts.recover) })
       : await Stram.launch({
           ...common,
+          ...storeOptions(opts),
           appModule: appEntry(app!),
           config: opts.config ?? {},
           insecure: opts.insecure ?? false,
@@ -140,6 +145,7 @@ export function registerRuntimeCommands(program: Command): void {
     'launch --recover .sluice/apps/my-app-1a2b3c4d',
     'launch ./my-app.js --restart fixed:attempts=3,delay=2s',
     'launch demo --gateway http://gw.example.com:8443',
+    'launch demo --gateway http://gw.example.com:8443 --store pg --checkpoint-store postgres',
   ]);
   registerStatusCommands(program);
 }

@@ -1,6 +1,7 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { SluiceError } from '@sluice/common';
-import type { StramOptions } from '@sluice/stram';
+import type { RecoverOptions, StramOptions } from '@sluice/stram';
 import { duration, flag } from '../flags.js';
 
 /**
@@ -26,15 +27,34 @@ export function addStoreOptions(cmd: Command): Command {
 }
 
 export function storeOptions(f: StoreFlags): Partial<StramOptions> {
+  const { postgres, ...rest } = recoverStoreOptions(f);
+  if (postgres?.url !== undefined && postgres.passwordFile === undefined) throw new SluiceError('BAD_USAGE', '--postgres needs --postgres-password-file (the role password, in a 0600 file)');
+  return { ...rest, ...(postgres?.url !== undefined ? { postgres: { url: postgres.url, passwordFile: postgres.passwordFile! } } : {}) };
+}
+
+/**
+ * The store flags given on `--recover`: each may be left out, the app directory holds what the app
+ * was launched with (STRAM checks that what is given agrees: docs/stores.md "A STRAM restart").
+ */
+export function recoverStoreOptions(f: StoreFlags): Pick<RecoverOptions, 'postgres' | 'checkpointStore' | 'storeLifetimeMs' | 'storeMaxLifetimeMs'> {
   const where = f.checkpointStore;
   const url = where && /^postgres(ql)?:\/\//.test(where) ? where : f.postgres;
   if (where !== undefined && where !== 'file' && where !== 'postgres' && url !== where) {
     throw new SluiceError('BAD_USAGE', `--checkpoint-store must be file, postgres or a postgres:// URL, not "${where}"`);
   }
-  if (url !== undefined && f.postgresPasswordFile === undefined) throw new SluiceError('BAD_USAGE', '--postgres needs --postgres-password-file (the role password, in a 0600 file)');
+  const postgres = { ...(url !== undefined ? { url } : {}), ...(f.postgresPasswordFile !== undefined ? { passwordFile: resolve(f.postgresPasswordFile) } : {}) };
   return {
-    ...(url !== undefined ? { postgres: { url, passwordFile: f.postgresPasswordFile! } } : {}),
+    ...(Object.keys(postgres).length > 0 ? { postgres } : {}),
     ...(where !== undefined ? { checkpointStore: where === 'file' ? 'file' : 'postgres' } : {}),
+    ...(f.storeLifetime !== undefined ? { storeLifetimeMs: f.storeLifetime } : {}),
+    ...(f.storeMaxLifetime !== undefined ? { storeMaxLifetimeMs: f.storeMaxLifetime } : {}),
+  };
+}
+
+/** The store flags as a gateway's launch request names them (`settings`; the server itself is the request's `store`). */
+export function storeSettings(f: StoreFlags): Record<string, string | number> {
+  return {
+    ...(f.checkpointStore !== undefined ? { checkpointStore: f.checkpointStore } : {}),
     ...(f.storeLifetime !== undefined ? { storeLifetimeMs: f.storeLifetime } : {}),
     ...(f.storeMaxLifetime !== undefined ? { storeMaxLifetimeMs: f.storeMaxLifetime } : {}),
   };

@@ -39,11 +39,18 @@ afterEach(async () => {
   for (const s of running.splice(0)) await s.cancelAll();
 });
 
-async function setUp(): Promise<{ clock: ManualClock; p: FakeProvider; s: StoreCredentials; delivered: string[]; t0: number }> {
+async function setUp(o: { random?: () => number; policy?: { backoffInitialMs: number } } = {}): Promise<{ clock: ManualClock; p: FakeProvider; s: StoreCredentials; delivered: string[]; t0: number }> {
   const clock = new ManualClock();
   const p = new FakeProvider(clock);
   const delivered: string[] = [];
-  const s = new StoreCredentials({ providers: [p], clock, logger: createLogger({ name: 'test', level: 'silent' }), deliver: (_system, secret) => delivered.push(secret['password']!), random: () => 0.5 });
+  const s = new StoreCredentials({
+    providers: [p],
+    clock,
+    logger: createLogger({ name: 'test', level: 'silent' }),
+    deliver: (_system, secret) => delivered.push(secret['password']!),
+    random: o.random ?? (() => 0.5),
+    ...(o.policy ? { policy: o.policy } : {}),
+  });
   running.push(s);
   await s.obtainAll();
   s.start();
@@ -92,6 +99,24 @@ describe('StoreCredentials', () => {
     p.fail = undefined;
     await s.tick('postgres');
     expect(s.statusOf()[0]).toMatchObject({ consecutiveFailures: 0, failures: 5, lastError: null });
+  });
+
+  it('backs off with jitter: stores failing together retry apart, each wait between half and all of the doubling backoff, capped by the validity left', async () => {
+    const waits = async (random: () => number): Promise<number[]> => {
+      const { clock, s, p, t0 } = await setUp({ random, policy: { backoffInitialMs: 40 } });
+      p.fail = new SluiceError('STORE_UNAVAILABLE', 'cannot reach PostgreSQL');
+      clock.set(t0 + 750);
+      const out: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await s.tick('postgres');
+        out.push(at(s) - clock.now());
+        clock.set(at(s));
+      }
+      return out;
+    };
+    // Expiry at +1000 ms, first attempt at +750: 250 ms left, so no wait may exceed a third of what is left.
+    expect(await waits(() => 0)).toEqual([20, 40, 63]);
+    expect(await waits(() => 0.999)).toEqual([39, 70, 47]);
   });
 
   it('a credential revoked behind its back is reissued at once, and everything is cancelled at the end', async () => {
