@@ -27,7 +27,7 @@ function applyFigures(f) {
   for (const c of f.containers ?? []) {
     const row = document.querySelector(`tr[data-container="${CSS.escape(c.id)}"]`);
     if (!row) continue;
-    for (const field of ['state', 'pid', 'restarts', 'lastRestart']) setText(row.querySelector(`[data-field="${field}"]`), c[field]);
+    for (const field of ['state', 'host', 'pid', 'lastHeartbeat', 'restarts', 'lastRestart']) setText(row.querySelector(`[data-field="${field}"]`), c[field]);
     const cert = document.querySelector(`tr[data-cert="${CSS.escape(c.id)}"]`);
     if (cert) for (const field of ['certNotAfter', 'certSerial', 'certRenewal', 'certHealth']) setText(cert.querySelector(`[data-field="${field}"]`), c[field]);
   }

@@ -149,8 +149,8 @@ export interface LiveFigures {
   state: string;
   committedWindow: number | null;
   operators: Pick<OperatorFigures, 'id' | 'window' | 'tuplesIn' | 'tuplesOut' | 'tuplesInPerSecond' | 'tuplesOutPerSecond' | 'latencyMs' | 'stalled'>[];
-  /** Each container's state, pid and restarts (the cells of the physical plan that move). */
-  containers: { id: string; state: string; pid: string; restarts: string; lastRestart: string; certNotAfter: string; certSerial: string; certRenewal: string; certHealth: string }[];
+  /** Each container's state, host, pid, heartbeat and restarts (the cells of the physical plan that move). */
+  containers: { id: string; state: string; host: string; pid: string; lastHeartbeat: string; restarts: string; lastRestart: string; certNotAfter: string; certSerial: string; certRenewal: string; certHealth: string }[];
   renewalFailing: string[];
   /** Containers whose certificate renewal is failing. */
   certificateFailing: string[];
@@ -175,7 +175,9 @@ export function liveOf(f: AppFigures): LiveFigures {
     containers: f.containers.map((c) => ({
       id: c.id,
       state: c.state,
+      host: c.host || '–',
       pid: c.pid === null ? '–' : String(c.pid),
+      lastHeartbeat: c.lastHeartbeat ?? '–',
       restarts: restartsText(c),
       lastRestart: lastRestartText(c),
       certNotAfter: c.certificate?.notAfter ?? '–',
