@@ -1,7 +1,7 @@
 import Table from 'cli-table3';
 import type { Command } from 'commander';
 import { formatDuration } from '@sluice/common';
-import { DockerEngine, SwarmApi, processAlive, type TokenStatus } from '@sluice/stram';
+import { DockerEngine, SwarmApi, processAlive, type CertificateStatus, type TokenStatus } from '@sluice/stram';
 import { dockerHostSocket } from './launcher-options.js';
 import { durationOrSeconds, flag } from '../flags.js';
 import { withExamples } from '../help.js';
@@ -172,6 +172,8 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     const failing = st.consecutiveFailures > 0 ? `, RENEWAL FAILING (${st.consecutiveFailures}): ${st.lastError ?? ''}` : '';
     lines.push(`store ${st.system}: credential #${st.generation} valid until ${st.expiry ?? '?'}, ${st.renewals} renewals, ${st.reissues} reissues, ${st.failures} failures${failing}`);
   }
+  const certs = certificateLine(s);
+  if (certs) lines.push(certs);
   const takeovers = s.app['subscriberTakeovers'] as { refused: number; takenOver: number } | undefined;
   if (takeovers) lines.push(`subscriber takeovers: ${takeovers.refused} refused by buffer servers, ${takeovers.takenOver} inputs taken over`);
   const stalled = s.operators.filter((o) => o.stalled).map((o) => o.id);
@@ -191,7 +193,9 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     const tokenCells = wide ? [c.deployed ? 'yes' : 'no', c.tokenExpiry ?? '-', tk?.lastRenewal ?? '-', failures] : [];
     const restart = !c.restartAt ? '' : wide ? `, restart at ${c.restartAt}` : `, restart in ${formatAge(Date.parse(c.restartAt) - now)}`;
     const state = `${c.state}${c.exit ? ` (${c.exit.code ?? c.exit.signal})` : ''}${restart}`;
-    ct.push([c.id, state, ...where(c), c.restarts ?? 0, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
+    const requested = (c as { requestedRestarts?: number }).requestedRestarts ?? 0;
+    const restarts = `${c.restarts ?? 0}${requested > 0 ? ` (${requested} asked)` : ''}`;
+    ct.push([c.id, state, ...where(c), restarts, c.operators.join(' '), n(c.heartbeats), last, ...tokenCells]);
   }
   const containerHead = wide ? ['container'] : [];
   const ot = new Table({ ...style, head: ['operator', ...containerHead, 'window', 'tuples in', 'out', 'in/s', 'out/s', 'latency', 'checkpoint', 'stalled'] });
@@ -200,6 +204,23 @@ export function renderStatus(s: AppStatus, options: { wide: boolean; now?: numbe
     ot.push([o.id, ...container, o.window, n(o.tuplesIn), n(o.tuplesOut), n(o.tuplesInPerSecond), n(o.tuplesOutPerSecond), `${o.latencyMs.toFixed(1)}ms`, o.checkpoint, o.stalled ? 'STALLED' : 'no']);
   }
   return `${lines.join('\n')}\n${ct.toString()}\n${ot.toString()}\n`;
+}
+
+/**
+ * `certificates: 4 held, next expiry 2026-…Z (c3), 12 issued` under TLS, with `RENEWAL FAILING
+ * for c2 (reason)` while STRAM refuses a container's CSRs or one is overdue (cert-health.ts).
+ */
+function certificateLine(s: AppStatus): string | undefined {
+  const held = s.containers.flatMap((c) => {
+    const cert = (c as { certificate?: CertificateStatus | null }).certificate;
+    return cert ? [{ id: c.id, cert }] : [];
+  });
+  if (held.length === 0) return undefined;
+  const valid = held.filter((h) => h.cert.notAfter !== null).sort((a, b) => Date.parse(a.cert.notAfter!) - Date.parse(b.cert.notAfter!));
+  const next = valid[0] ? `, next expiry ${valid[0].cert.notAfter} (${valid[0].id})` : '';
+  const issued = held.reduce((sum, h) => sum + h.cert.issued, 0);
+  const failing = held.filter((h) => h.cert.failing).map((h) => `${h.id}${h.cert.lastError ? ` (${h.cert.lastError})` : ''}`);
+  return `certificates: ${valid.length} held${next}, ${issued} issued${failing.length > 0 ? `, RENEWAL FAILING for ${failing.join(', ')}` : ''}`;
 }
 
 /** `owner alice@EXAMPLE.TEST (via HTTP/gw@EXAMPLE.TEST)`: who the app runs as, and who launched it for them. */
