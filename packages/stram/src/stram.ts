@@ -149,6 +149,7 @@ export class Stram {
         app: () => this.appView(),
         containers: () => ({ containers: this.containers() }),
         operators: () => ({ operators: this.operators() }),
+        status: () => ({ app: this.appView(), containers: this.containers(), operators: this.operators() }),
         shutdown: (reason) => void this.shutdown(reason),
         restart: (id) => this.replacements.request(id),
       },
