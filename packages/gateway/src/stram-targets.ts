@@ -28,7 +28,7 @@ interface Known {
   tokens: Map<string, { token: string; renewAt: number }>;
 }
 
-const stampOf = (s: Stats): string => `${s.ino}:${s.size}:${s.mtimeMs}`;
+const stampOf = (s: Stats): string => `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
 
 export class StramTargets {
   private readonly known = new Map<string, Known>();
