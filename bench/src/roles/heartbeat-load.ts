@@ -12,6 +12,8 @@ import { commands, emit, now, parseArgs, runRole, str, num } from '../lib/role-i
  *   --mode echo:  `--containers` plain ws connections to the echo server sending frames shaped
  *                 like a sealed heartbeat (same size), echoed back.
  * For every `{"run": {durationMs}}` on stdin it reports the round trips of that span (p50, p99).
+ * `--only-in-runs`: heartbeats only during a run (the case takes turns between sides, and an idle
+ * side's load must not take the other's CPU).
  */
 interface Beater {
   beat(): Promise<unknown>;
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
       ? await stramBeaters(JSON.parse(readFileSync(str(args, 'credentials-list'), 'utf8')) as Planned[])
       : await echoBeaters(str(args, 'url'), num(args, 'containers', 1000));
   let recording: number[] | null = null;
+  const onlyInRuns = args.get('only-in-runs') === 'true';
   let errors = 0;
   let lastError = '';
   // Every beater heartbeats at 1 Hz from a random phase; never two of its own in flight (kafkajs-style).
@@ -86,7 +89,7 @@ async function main(): Promise<void> {
   const timers = beaters.map((b) => {
     let busy = false;
     const tick = (): void => {
-      if (busy) return;
+      if (busy || (onlyInRuns && recording === null)) return;
       busy = true;
       const t0 = now();
       b.beat().then(

@@ -32,10 +32,13 @@ export function deriveSessionKeys(password: Uint8Array, nonce: Uint8Array, cnonc
 export const SessionSide = { server: 'server', client: 'client' } as const;
 export type SessionSide = (typeof SessionSide)[keyof typeof SessionSide];
 
+/** The 8 sequence bytes of a MAC: one buffer reused (the HMAC copies what it is given at once), no BigInt per message. */
+const seqScratch = Buffer.alloc(8);
+
 function seqBytes(seq: number): Buffer {
-  const b = Buffer.alloc(8);
-  b.writeBigUInt64BE(BigInt(seq));
-  return b;
+  seqScratch.writeUInt32BE(Math.floor(seq / 2 ** 32), 0);
+  seqScratch.writeUInt32BE(seq >>> 0, 4);
+  return seqScratch;
 }
 
 export function messageMac(key: Uint8Array, seq: number, body: Uint8Array): Buffer {
@@ -62,7 +65,11 @@ export class Session {
 
   /** Encodes `message` as a sealed frame with the next sequence number. */
   seal(message: Readonly<Record<string, unknown>> & { readonly t: string }): Buffer {
-    const body = encode(message);
+    return this.sealEncoded(encode(message));
+  }
+
+  /** Seals an inner message already encoded (`encode(message)`): what a sender that says the same thing often encodes once. */
+  sealEncoded(body: Uint8Array): Buffer {
     const seq = ++this.sent;
     return encode({ t: 'msg', seq, body, mac: messageMac(this.sendKey, seq, body) });
   }

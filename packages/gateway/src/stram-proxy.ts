@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import type { Clock, Logger } from '@sluice/common';
-import { AppDir, signWebToken, type WebScope } from '@sluice/stram';
+import { AppDir, type WebScope } from '@sluice/stram';
 import { AppState, GatewayRefusal, RefusalCode, type AppDetail } from './api.js';
 import { appState, summaryOf, type AppEntry } from './registry.js';
+import { StramTargets, type Target } from './stram-targets.js';
 
 /**
  * Calls an app's STRAM REST API for a caller the gateway has already authorised
@@ -10,7 +10,8 @@ import { appState, summaryOf, type AppEntry } from './registry.js';
  * that app alone (HS256 with the app's own web key, audience the app id, subject the caller,
  * `scope` what the caller may do with that app: view, manage) and living a minute; the gateway
  * never hands it out, and STRAM refuses what its scope does not cover. A STRAM that does not answer is
- * APP_UNREACHABLE with the registry's view of the app.
+ * APP_UNREACHABLE with the registry's view of the app. An app's status is one STRAM call
+ * (`GET /ws/v1/status`), and where STRAM listens is read once per STRAM (stram-targets.ts).
  */
 
 export interface StramProxyOptions {
@@ -20,36 +21,29 @@ export interface StramProxyOptions {
   timeoutMs?: number;
 }
 
-const PROXY_TOKEN_TTL_MS = 60_000;
-
-interface Target {
-  rest: string;
-  token: string;
-}
-
 function unreachable(entry: AppEntry, why: string, status = 503): GatewayRefusal {
   return new GatewayRefusal(status, RefusalCode.appUnreachable, `the STRAM of app ${entry.id} ${why}`, undefined, summaryOf(entry));
 }
 
 export class StramProxy {
-  constructor(private readonly o: StramProxyOptions) {}
+  private readonly targets: StramTargets;
+
+  constructor(private readonly o: StramProxyOptions) {
+    this.targets = new StramTargets(o.clock);
+  }
 
   /** The app with STRAM's status (from failed.json once it FAILED; none once it finished). */
   async status(entry: AppEntry, caller: string, scope: readonly WebScope[]): Promise<AppDetail> {
     const state = appState(entry);
     const summary = summaryOf(entry, state);
+    if (state === AppState.finished || state === AppState.failed) this.targets.forget(entry.appDir);
     if (state === AppState.finished) return { ...summary, status: null };
     if (state === AppState.failed) {
       const report = new AppDir(entry.appDir).readFailed();
       return { ...summary, status: report ? { app: report.app, containers: report.containers, operators: report.operators } : null };
     }
-    const target = await this.target(entry, caller, scope);
-    const [app, containers, operators] = await Promise.all([
-      this.call<Record<string, unknown>>(entry, target, 'GET', '/ws/v1/app'),
-      this.call<{ containers: unknown[] }>(entry, target, 'GET', '/ws/v1/containers'),
-      this.call<{ operators: unknown[] }>(entry, target, 'GET', '/ws/v1/operators'),
-    ]);
-    return { ...summary, status: { app, containers: containers.containers, operators: operators.operators } };
+    const { app, containers, operators } = await this.call<{ app: Record<string, unknown>; containers: unknown[]; operators: unknown[] }>(entry, await this.target(entry, caller, scope), 'GET', '/ws/v1/status');
+    return { ...summary, status: { app, containers, operators } };
   }
 
   /** Asks the app's STRAM to shut down; it has accepted when this resolves. */
@@ -79,17 +73,11 @@ export class StramProxy {
 
   /** Where the app's STRAM listens, and one token for this caller's calls to it. */
   private async target(entry: AppEntry, caller: string, scope: readonly WebScope[]): Promise<Target> {
-    const dir = new AppDir(entry.appDir);
-    let rest: string;
-    let appId: string;
-    let key: Buffer;
     try {
-      ({ rest, appId } = dir.readInfo());
-      key = Buffer.from(readFileSync(dir.webKey, 'utf8').trim(), 'hex');
+      return await this.targets.target(entry.appDir, caller, scope);
     } catch {
       throw unreachable(entry, 'has not said where it listens (no stram.json); it is starting, or gone');
     }
-    return { rest, token: await signWebToken(key, { app: appId, user: caller, now: this.o.clock.now(), ttlMs: PROXY_TOKEN_TTL_MS, scope }) };
   }
 
   /** One call; `refusal` turns a STRAM refusal the caller should see (not a fault) into the gateway's. */
@@ -98,12 +86,14 @@ export class StramProxy {
     try {
       res = await fetch(`${rest}${path}`, { method, headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(this.o.timeoutMs ?? 5_000) });
     } catch (err) {
+      this.targets.forget(entry.appDir);
       throw unreachable(entry, `at ${rest} is not answering (${(err as Error).message})`);
     }
     const body = (await res.json().catch(() => undefined)) as T | undefined;
     const refused = res.ok ? undefined : refusal?.(res.status, body as Record<string, unknown> | undefined);
     if (refused) throw refused;
     if (!res.ok || body === undefined) {
+      this.targets.forget(entry.appDir);
       // STRAM refusing its own app's key would be a bug or a replaced directory: the gateway's log says which.
       this.o.logger.warn({ app: entry.id, path, status: res.status }, 'STRAM refused a proxied call');
       throw unreachable(entry, `answered ${res.status} to ${method} ${path}`, 502);

@@ -140,8 +140,8 @@ export class ContainerAgent {
    */
   heartbeat(hb: HeartbeatMessage, channel: AckChannel, now: number): Heard {
     const r = this.record;
-    const mine = new Set(r.operators);
-    const foreign = hb.operators.find((s) => !mine.has(s.id));
+    // A container runs a handful of operators: a scan, not a Set built per heartbeat.
+    const foreign = hb.operators.find((s) => !r.operators.includes(s.id));
     if (foreign) throw new SluiceError('OUT_OF_SCOPE', `container ${r.id} reported operator ${foreign.id}, which it does not run`);
     this.settle(hb.credentialsRevision ?? 0, channel);
     const adopted = r.adopted;
@@ -168,6 +168,7 @@ export class ContainerAgent {
   private settle(applied: number, channel: AckChannel): void {
     // Never more than was sent: a container cannot hold what STRAM has not given it.
     this.heldRevision = Math.max(this.heldRevision, Math.min(applied, this.sentRevision));
+    if (this.inFlight.length === 0) return;
     const pending = this.inFlight.filter((f) => f.revision > this.heldRevision);
     this.inFlight = pending.filter((f) => f.channel === channel);
     const lost = pending.filter((f) => f.channel !== channel);
@@ -183,7 +184,7 @@ export class ContainerAgent {
       this.sentRevision = this.revision;
       this.unsent = undefined;
     }
-    commands.push(...this.outbox.splice(0));
+    if (this.outbox.length > 0) commands.push(...this.outbox.splice(0));
     return commands;
   }
 

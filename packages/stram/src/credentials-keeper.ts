@@ -102,6 +102,14 @@ export class CredentialsKeeper {
     return this.renewals.expiryOf(id);
   }
 
+  /** Every container's token expiry that is known (ms since the epoch). */
+  *expiries(): Iterable<readonly [string, number]> {
+    for (const a of this.o.agents) {
+      const e = this.expiryOf(a.id);
+      if (e !== undefined) yield [a.id, e];
+    }
+  }
+
   statusOf(id: string): TokenStatus | null {
     return this.renewals.statusOf(id);
   }

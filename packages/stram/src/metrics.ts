@@ -92,7 +92,17 @@ export class StramMetrics {
     help: 'Expiry of each container\'s STRAM delegation token (seconds since the epoch)',
     labelNames: ['container'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [container, ms] of this.atScrape.tokenExpiries?.() ?? []) this.tokenExpiry.set({ container }, ms / 1000);
+    },
   });
+
+  /**
+   * Figures their owners keep and /metrics reads only when scraped (set once by those owners):
+   * each container's token expiry (ms since the epoch), each operator's stalled flag. Per
+   * heartbeat interval they cost nothing here, where setting them cost one label hash per container.
+   */
+  readonly atScrape: { tokenExpiries?: () => Iterable<readonly [string, number]>; stalled?: () => Iterable<readonly [string, boolean]> } = {};
 
   /** Token renewals by result; a failure is retried with backoff (renewal.ts). */
   readonly tokenRenewals = new Counter({
@@ -264,6 +274,9 @@ export class StramMetrics {
     help: 'Whether a physical operator is stalled: its window stopped while an upstream operator\'s went on (1) or not (0)',
     labelNames: ['operator'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [operator, stalled] of this.atScrape.stalled?.() ?? []) this.operatorStalled.set({ operator }, stalled ? 1 : 0);
+    },
   });
 
   /** Reported by the container hosting the buffer server (docs/protocol.md "Subscriber names"). */

@@ -55,6 +55,19 @@ describe('STRAM REST API', () => {
     expect(operators.body.operators.map((o: { id: string }) => o.id)).toEqual(['gen#0', 'count#0', 'count#1', 'sink#0']);
   });
 
+  it('answers GET /ws/v1/status with app, containers and operators together, as the three calls give them, and refuses it without a token (401) or without view (403)', async () => {
+    const s = await launch();
+    const status = await get(s, '/ws/v1/status', webToken(s));
+    expect(status.status).toBe(200);
+    expect(status.body.app).toMatchObject({ id: s.appId, name: 'pipeline', state: 'running', containers: { total: 4 } });
+    expect(status.body.containers.map((c: { id: string }) => c.id)).toEqual(['c1', 'c2', 'c3', 'c4']);
+    expect(status.body.operators.map((o: { id: string }) => o.id)).toEqual(['gen#0', 'count#0', 'count#1', 'sink#0']);
+    expect((await get(s, '/ws/v1/status')).body).toMatchObject({ error: 'unauthorized', reason: 'missing' });
+    const none = await signWebToken(webKey(s), { app: s.appId, user: 'bob@R', now: Date.now(), ttlMs: 60_000, scope: [] });
+    const refused = await get(s, '/ws/v1/status', none);
+    expect([refused.status, refused.body]).toEqual([403, expect.objectContaining({ reason: 'scope', permission: 'view' })]);
+  });
+
   it('refuses a request without a token with 401 "missing"', async () => {
     const s = await launch();
     const r = await get(s, '/ws/v1/app');

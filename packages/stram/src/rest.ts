@@ -7,7 +7,7 @@ import type { StramMetrics } from './metrics.js';
 import type { RestartRequest } from './replacement.js';
 
 /**
- * STRAM's REST API (docs/architecture.md "Processes"): app info, containers, operators with stats, shutdown, restarting a container, and
+ * STRAM's REST API (docs/architecture.md "Processes"): app info, containers, operators with stats, all three at once, shutdown, restarting a container, and
  * Prometheus `/metrics`. Every request needs a web-service token: an HS256 JWT signed with a
  * per-app key kept in `<appDir>/stram/web-key`, audience = app id, issued to the launching user
  * into `<appDir>/web-token` (0600). Refusals are 401 with a reason code; nothing secret is ever
@@ -105,6 +105,8 @@ export interface RestBackend {
   app(): unknown;
   containers(): unknown;
   operators(): unknown;
+  /** App, containers and operators in one answer (what the gateway shows for an app: one call where it made three). */
+  status(): unknown;
   shutdown(reason: string): void;
   restart(container: string): RestartRequest;
 }
@@ -172,6 +174,7 @@ const ROUTE_SCOPE: Record<string, WebScope> = {
   'GET /ws/v1/app': WebScope.view,
   'GET /ws/v1/containers': WebScope.view,
   'GET /ws/v1/operators': WebScope.view,
+  'GET /ws/v1/status': WebScope.view,
   'GET /metrics': WebScope.view,
   'POST /ws/v1/shutdown': WebScope.manage,
 };
@@ -204,6 +207,8 @@ async function handle(o: Omit<RestServerOptions, 'host' | 'port'>, req: Incoming
       return send(res, 200, o.backend.containers());
     case 'GET /ws/v1/operators':
       return send(res, 200, o.backend.operators());
+    case 'GET /ws/v1/status':
+      return send(res, 200, o.backend.status());
     case 'POST /ws/v1/shutdown':
       send(res, 202, { shutdown: 'requested' });
       o.backend.shutdown('requested over REST');

@@ -101,6 +101,7 @@ export class Stram {
     this.metrics = p.metrics;
     this.agents = p.agents;
     this.keeper = p.keeper;
+    this.metrics.atScrape.tokenExpiries = () => this.keeper.expiries();
     this.launcher = p.launcher;
     this.tokens = p.tokens;
     this.lock = p.lock;
@@ -149,6 +150,7 @@ export class Stram {
         app: () => this.appView(),
         containers: () => ({ containers: this.containers() }),
         operators: () => ({ operators: this.operators() }),
+        status: () => ({ app: this.appView(), containers: this.containers(), operators: this.operators() }),
         shutdown: (reason) => void this.shutdown(reason),
         restart: (id) => this.replacements.request(id),
       },
@@ -291,11 +293,7 @@ export class Stram {
 
   private updateGauges(): void {
     const counts: Record<string, number> = { launching: 0, running: 0, lost: 0, exited: 0 };
-    for (const a of this.agents) {
-      counts[a.record.state] = (counts[a.record.state] ?? 0) + 1;
-      const expiry = this.keeper.expiryOf(a.id);
-      if (expiry !== undefined) this.metrics.tokenExpiry.set({ container: a.id }, expiry / 1000);
-    }
+    for (const a of this.agents) counts[a.record.state] = (counts[a.record.state] ?? 0) + 1;
     for (const [state, n] of Object.entries(counts)) this.metrics.containers.set({ state }, n);
   }
 

@@ -89,6 +89,7 @@ export class StreamHealth {
 
   constructor(private readonly o: StreamHealthOptions) {
     this.upstreams = upstreamOperators(o.plan);
+    o.metrics.atScrape.stalled = () => Array.from(this.upstreams.keys(), (id) => [id, this.stalled.has(id)] as const);
   }
 
   /** A heartbeat of container `container`, which runs `operators` (already checked to report only those). */
@@ -117,10 +118,9 @@ export class StreamHealth {
     }
   }
 
-  /** Re-judges which operators are stalled and sets sluice_operator_stalled. */
+  /** Re-judges which operators are stalled (sluice_operator_stalled reads it when scraped). */
   update(now: number): void {
     this.stalled = stalledOperators(this.upstreams, this.progress, now, this.o.stallAfterMs);
-    for (const id of this.upstreams.keys()) this.o.metrics.operatorStalled.set({ operator: id }, this.stalled.has(id) ? 1 : 0);
   }
 
   isStalled(operator: string): boolean {

@@ -9,6 +9,7 @@ import {
   acceptAuthenticated,
   asFrameError,
   closeWith,
+  encode,
   isoTime,
   openSealed,
   toBuffer,
@@ -66,6 +67,9 @@ export interface UmbilicalServerOptions {
 /** Longest setTimeout delay; a later max date is looked at again then. */
 const MAX_TIMER = 2 ** 31 - 1;
 
+/** The inner bytes of the ack most heartbeats get (no commands): encoded once, sealed (MAC'd, sequenced) per ack like any other. */
+const EMPTY_ACK = encode({ t: 'heartbeat-ack', commands: [] });
+
 /** One authenticated container connection. */
 export class UmbilicalConnection {
   constructor(
@@ -78,7 +82,7 @@ export class UmbilicalConnection {
 
   /** Sends a sealed heartbeat-ack with these commands. */
   ack(commands: Command[]): void {
-    this.socket.send(this.session.seal({ t: 'heartbeat-ack', commands }));
+    this.socket.send(commands.length === 0 ? this.session.sealEncoded(EMPTY_ACK) : this.session.seal({ t: 'heartbeat-ack', commands }));
   }
 
   /** Sends a sealed certificate (the answer to a csr, or a renewal STRAM pushes). */
