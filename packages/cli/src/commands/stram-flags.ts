@@ -47,16 +47,17 @@ export const WINDOW_FLAGS = ['windowMs', 'checkpointWindows', 'heartbeatInterval
 export const TOKEN_FLAGS = ['renewIntervalMs', 'maxLifetimeMs', 'keyUpdateIntervalMs', 'removalScanIntervalMs'] as const satisfies StramFlagKey[];
 
 /**
- * `--tls on|off`: mutual TLS on the data plane (docs/architecture.md "Transport encryption").
- * Off unless asked for: with the docker and swarm launchers it is not yet tested end to end
- * (the Docker demo did not start with it on), so `--tls on` is opt-in everywhere for now.
+ * `--tls on|off`: mutual TLS 1.3 on the umbilical and the data plane (docs/architecture.md
+ * "Transport encryption"). On by default where containers talk across a network (the docker and
+ * swarm launchers), off by default for local child processes on one host's loopback.
  */
 export function tlsFlag(): Option {
-  return flag('--tls <on|off>', 'mutual TLS 1.3 between containers, with certificates from the app CA', { choices: ['on', 'off'], shownDefault: 'off' });
+  return flag('--tls <on|off>', 'mutual TLS 1.3 on the umbilical and between containers, with certificates from the app CA', { choices: ['on', 'off'], shownDefault: 'on with --launcher docker or swarm, else off' });
 }
 
 export function tlsChoice(opts: { tls?: unknown; launcher?: unknown }): boolean {
-  return opts.tls === 'on';
+  if (opts.tls === 'on' || opts.tls === 'off') return opts.tls === 'on';
+  return opts.launcher === 'docker' || opts.launcher === 'swarm';
 }
 
 const attribute = (key: StramFlagKey): string => new Option(STRAM_FLAGS[key].flags).attributeName();
