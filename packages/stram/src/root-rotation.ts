@@ -2,6 +2,7 @@ import { systemClock, type Clock, type Logger } from '@sluice/common';
 import { signer, type CertificateAuthority } from './ca.js';
 import { CertificateHealth } from './cert-health.js';
 import { caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot } from './ca-store.js';
+import { loadOperatorCa } from './operator-ca.js';
 import { StramIdentity } from './stram-identity.js';
 
 /**
@@ -82,11 +83,16 @@ export interface AppCa {
 
 /**
  * The app's CA from its file in the STRAM directory (made on first use; a recovered STRAM signs
- * with the root its containers already trust), and its rotation when one is asked for.
+ * with the root its containers already trust) or the operator's intermediate (operator-ca.ts),
+ * and its rotation when one is asked for.
  */
-export async function openAppCa(o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger; clock?: Clock }, stramDir: string, appId: string): Promise<AppCa> {
+export async function openAppCa(
+  o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger; clock?: Clock; caCert?: string | undefined; caKey?: string | undefined; caChain?: string | undefined },
+  stramDir: string,
+  appId: string,
+): Promise<AppCa> {
   const path = caFile(stramDir);
-  const ca = await loadOrCreateCa(path, appId);
+  const ca = o.caCert ? await loadOperatorCa(appId, { cert: o.caCert, key: o.caKey ?? '', chain: o.caChain }) : await loadOrCreateCa(path, appId);
   const identity = await StramIdentity.issue(ca, o.certLifetimeMs, o.logger);
   const rotation = o.caRotateMs
     ? new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: o.caRotateMs, logger: o.logger, onStep: (step) => void identity.reissue(`root rotation: ${step}`) })
