@@ -153,7 +153,8 @@ describe.skipIf(!available)(`Sluice in Docker${why}`, () => {
       await until(async () => (await workers(demo.app)).some((w) => w.container === 'c2' && w.id !== victim.id && w.state === 'running'), 250);
       const { code, summary } = await demo.finished();
       console.log(`docker kill c2: ${String(summary['windows'])} windows, ${String(summary['tuples'])} words, exact=${String(summary['exact'])}`);
-      expect(summary, demo.output.slice(-3000)).toMatchObject({ secure: true, containers: WORKERS, exact: true });
+      // Under TLS (the default here): the replacement enrolled and its peers reconnected to it over TLS.
+      expect(summary, demo.output.slice(-3000)).toMatchObject({ tls: true, secure: true, containers: WORKERS, exact: true });
       expect(summary['tuples']).toBe((summary['windows'] as number) * 1000);
       expect(code).toBe(0);
     }, 150_000);
