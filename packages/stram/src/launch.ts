@@ -39,7 +39,7 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
     const { tokens, authority } = await openAuthority(o, appId, dir);
     const metrics = new StramMetrics();
     ca = await openCa(o, appId, dir);
-    const umbilical = await bind(o.host, 0, ca?.identity.material);
+    const umbilical = await bind(o.host, 0, ca?.identity);
     stores = await AppStores.open(o, appId, plan, metrics);
     const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical), stores, ca);
     // All at once: the token state is then written once for every container (group commit), not

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
 import { SluiceError, createWsHttpServer, type TlsMaterial, type WsHttpServer } from '@sluice/common';
 
 /**
@@ -17,10 +18,20 @@ export interface Listener {
   onTlsRefused?: (err: SluiceError, peer: string) => void;
 }
 
-/** `tls`: the certificate to serve and the roots a client's certificate must chain to. */
-export async function bind(host: string, port = 0, tls?: TlsMaterial): Promise<Listener> {
+/** The certificate a TLS listener serves, and each one replacing it (stram-identity.ts). */
+export interface ServedIdentity {
+  readonly material: TlsMaterial;
+  onChange(listener: (m: TlsMaterial) => void): void;
+}
+
+/**
+ * `tls`: the certificate to serve and the roots a client's certificate must chain to; each new
+ * one (a renewal, a root-rotation step) serves the next connections, open ones stay.
+ */
+export async function bind(host: string, port = 0, tls?: ServedIdentity): Promise<Listener> {
   const holder: { listener?: Listener } = {};
-  const server = createWsHttpServer({ tls, clientCert: 'optional', onTlsRefused: (err, peer) => holder.listener?.onTlsRefused?.(err, peer) });
+  const server = createWsHttpServer({ tls: tls?.material, clientCert: 'optional', onTlsRefused: (err, peer) => holder.listener?.onTlsRefused?.(err, peer) });
+  tls?.onChange((material) => (server as HttpsServer).setSecureContext(material));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -1,12 +1,12 @@
 import { resolve } from 'node:path';
-import { SluiceError, readCredentials, tokenFromText, type Credentials, type Logger, type PhysicalPlan, type TlsMaterial } from '@sluice/common';
+import { SluiceError, readCredentials, tokenFromText, type Credentials, type Logger, type PhysicalPlan } from '@sluice/common';
 import { AppStores } from './credential-providers/app-stores.js';
 import { AgentTable } from './agent-table.js';
 import { AppDir } from './app-dir.js';
 import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
-import { bind, bindChosen, type Listener } from './listener.js';
+import { bind, bindChosen, type Listener, type ServedIdentity } from './listener.js';
 import { StramMetrics } from './metrics.js';
 import { loadState, recoveredStores, type RecoverStoreOptions, type SavedState } from './recovery.js';
 import { optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
@@ -65,7 +65,7 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
   const { tokens, authority } = await openAuthority(o, appId, dir);
   const metrics = new StramMetrics();
   const ca = await openCa(o, appId, dir);
-  const umbilical = await rebind(o, saved.umbilicalPort, ca?.identity.material);
+  const umbilical = await rebind(o, saved.umbilicalPort, ca?.identity);
   const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const url = stramUrl(o, umbilical);
   const stores = await AppStores.open(o, appId, plan, metrics);
@@ -110,7 +110,7 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
 }
 
 /** The umbilical where the previous STRAM had it (its containers hold that URL), or a new port if that one is taken. */
-async function rebind(o: Resolved, port: number, tls: TlsMaterial | undefined): Promise<Listener> {
+async function rebind(o: Resolved, port: number, tls: ServedIdentity | undefined): Promise<Listener> {
   if (!port) return bind(o.host, 0, tls);
   try {
     return await bind(o.host, port, tls);

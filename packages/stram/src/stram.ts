@@ -139,8 +139,6 @@ export class Stram {
         ...(tls ? { onCsr: tls.onCsr } : {}),
       },
     });
-    // STRAM's renewed or reissued certificate serves the next umbilical connections; open ones stay.
-    tls?.identity.onChange((material) => this.umbilical.setTls(material));
     this.rest = RestServer.serve(p.rest.listener, {
       app: p.appId,
       key: p.rest.key,

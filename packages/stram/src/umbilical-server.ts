@@ -1,5 +1,4 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   CloseCode,
@@ -22,7 +21,6 @@ import {
   type Logger,
   type Clock,
   type Session,
-  type TlsMaterial,
   type TokenAuthority,
 } from '@sluice/common';
 import { bind, closeListener, type Listener } from './listener.js';
@@ -134,11 +132,6 @@ export class UmbilicalServer {
     return new UmbilicalServer(wss, listener, o, `${listener.tls ? 'wss' : 'ws'}://${listener.host}:${listener.port}`, gate);
   }
 
-  /** Serves a new certificate (STRAM's renewal, a root-rotation step) to the next connections. */
-  setTls(material: TlsMaterial): void {
-    if (!this.listener.tls) throw new SluiceError('BAD_CONFIG', 'this umbilical was started without TLS; it cannot take a certificate');
-    (this.listener.server as HttpsServer).setSecureContext(material);
-  }
 
   /** The live connection of a container, if any. */
   connection(container: string): UmbilicalConnection | undefined {
