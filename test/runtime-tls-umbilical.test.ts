@@ -1,4 +1,3 @@
-import { createServer, createConnection, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientHandshake, ConnectionClosedError, STRAM_SAN_NAME, createLogger, encode, makeKeyAndCsr, readCredentials, sanUri, tlsMaterial, tokenFromText, type ClientTls, type Credentials } from '@sluice/common';
@@ -6,6 +5,7 @@ import { Stram } from '@sluice/stram';
 import { FakeContainer, NoopLauncher, writeTestApp } from '@sluice/stram/testing';
 import { rawConnect } from './helpers/bs-clients.js';
 import { tempDir } from './helpers/runtime-cli.js';
+import { tcpRelay } from './helpers/tcp-relay.js';
 import { appCa, leafFor } from './helpers/tls-material.js';
 
 /**
@@ -103,25 +103,14 @@ describe('the umbilical over TLS', () => {
 
   it('shows a TCP relay on the umbilical no token id, password or message text', async () => {
     const c = creds('c3');
-    const seen: Buffer[] = [];
-    const port = Number(new URL(c.stram).port);
-    const relay: Server = createServer((inbound) => {
-      const out = createConnection({ host: '127.0.0.1', port });
-      inbound.on('data', (d: Buffer) => (seen.push(d), out.write(d)));
-      out.on('data', (d: Buffer) => (seen.push(d), inbound.write(d)));
-      inbound.on('error', () => out.destroy());
-      out.on('error', () => inbound.destroy());
-      inbound.on('close', () => out.destroy());
-      out.on('close', () => inbound.destroy());
-    });
-    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    const relay = await tcpRelay(Number(new URL(c.stram).port));
     const token = tokenFromText(c.stramToken);
-    const fake = await FakeContainer.connect({ url: `wss://127.0.0.1:${(relay.address() as { port: number }).port}`, token, container: 'c3', tls: trustStram(c) });
+    const fake = await FakeContainer.connect({ url: `wss://127.0.0.1:${relay.port}`, token, container: 'c3', tls: trustStram(c) });
     expect((await fake.heartbeat()).t).toBe('heartbeat-ack');
     fake.close();
     await fake.closed;
-    await new Promise<void>((r) => relay.close(() => r()));
-    const bytes = Buffer.concat(seen);
+    await relay.close();
+    const bytes = relay.bytes();
     expect(bytes.length).toBeGreaterThan(1000);
     expect(bytes.includes(Buffer.from(token.identifier))).toBe(false);
     expect(bytes.includes(Buffer.from(token.password))).toBe(false);
