@@ -1,10 +1,11 @@
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientHandshake, ConnectionClosedError, STRAM_SAN_NAME, createLogger, encode, makeKeyAndCsr, readCredentials, sanUri, tlsMaterial, tokenFromText, type ClientTls, type Credentials } from '@sluice/common';
+import { ClientHandshake, ConnectionClosedError, STRAM_SAN_NAME, createLogger, encode, expectSan, makeKeyAndCsr, readCredentials, sanUri, tlsMaterial, tokenFromText, type ClientTls, type Credentials } from '@sluice/common';
 import { Stram } from '@sluice/stram';
 import { FakeContainer, NoopLauncher, writeTestApp } from '@sluice/stram/testing';
 import { rawConnect } from './helpers/bs-clients.js';
-import { tempDir } from './helpers/runtime-cli.js';
+import { tempDir, until } from './helpers/runtime-cli.js';
 import { tcpRelay } from './helpers/tcp-relay.js';
 import { appCa, leafFor } from './helpers/tls-material.js';
 
@@ -116,5 +117,33 @@ describe('the umbilical over TLS', () => {
     expect(bytes.includes(Buffer.from(token.password))).toBe(false);
     // Names and message fields (two-byte strings such as a container id turn up in any 8 KiB of ciphertext).
     for (const text of ['heartbeat', 'challenge', 'credentialsRevision', c.stramToken.slice(0, 16)]) expect(bytes.includes(text), text).toBe(false);
+  });
+
+  it("serves STRAM's renewed certificate to the next connections without a restart, and containers keep connecting", async () => {
+    const appDir = join(tmp.path, 'short');
+    const short = await Stram.launch({ appModule: writeTestApp(tmp.path, 'pipeline'), appDir, launcher: new NoopLauncher(), logger: createLogger({ name: 't', level: 'silent' }), shutdownGraceMs: 100, tls: true, certLifetimeMs: 3_000 });
+    try {
+      const credentials = join(appDir, 'containers', 'c1', 'credentials');
+      const c = readCredentials(credentials);
+      const served = (): Promise<{ serial: string; san: string }> =>
+        new Promise((resolve, reject) => {
+          const url = new URL(c.stram);
+          const socket = connect({ host: url.hostname, port: Number(url.port), ca: c.caRoots!.join(''), checkServerIdentity: expectSan(sanUri(c.app, STRAM_SAN_NAME)), minVersion: 'TLSv1.3' }, () => {
+            const peer = socket.getPeerCertificate();
+            socket.destroy();
+            resolve({ serial: peer.serialNumber, san: peer.subjectaltname ?? '' });
+          });
+          socket.once('error', reject);
+        });
+      const first = await served();
+      expect(first.san).toBe(`URI:${sanUri(c.app, STRAM_SAN_NAME)}`);
+      // Renewed at 75% of what is left of 3 s.
+      await until(async () => (await served()).serial !== first.serial, 100);
+      const fake = await FakeContainer.fromCredentials(credentials);
+      expect((await fake.heartbeat()).t).toBe('heartbeat-ack');
+      fake.close();
+    } finally {
+      await short.shutdown('test over');
+    }
   });
 });

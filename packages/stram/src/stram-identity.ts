@@ -1,4 +1,4 @@
-import { CERT_RENEW_AT, STRAM_SAN_NAME, makeKeyAndCsr, tlsMaterial, type Logger, type TlsMaterial } from '@sluice/common';
+import { CERT_RENEW_AT, STRAM_SAN_NAME, certificateExpiry, makeKeyAndCsr, tlsMaterial, type Logger, type TlsMaterial } from '@sluice/common';
 import type { CertificateAuthority } from './ca.js';
 
 /**
@@ -60,7 +60,9 @@ export class StramIdentity {
   private schedule(): void {
     clearTimeout(this.timer);
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.reissue('renewal'), this.lifetimeMs * CERT_RENEW_AT);
+    // From the certificate's own notAfter (whole seconds, so up to a second short of the lifetime asked for).
+    const left = Math.max(certificateExpiry(this.current.cert) - Date.now(), 0);
+    this.timer = setTimeout(() => void this.reissue('renewal'), left * CERT_RENEW_AT);
     this.timer.unref();
   }
 
