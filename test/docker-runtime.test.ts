@@ -1,4 +1,4 @@
-import { chownSync, existsSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSecret, mintBufferToken, writeSecretFile } from '@sluice/common';
@@ -34,14 +34,15 @@ describe.skipIf(!available)(`Sluice in Docker${why}`, () => {
   beforeAll(() => env.setUp(), 180_000);
   afterAll(() => env.close(), 120_000);
 
-  describe('the demo with STRAM and each container in its own Docker container (secure)', () => {
+  describe('the demo with STRAM and each container in its own Docker container (secure, TLS off: the token layer alone)', () => {
     let demo: Demo;
     let rogue: Record<string, unknown>[] = [];
     let inspected: { name: string; json: Awaited<ReturnType<typeof inspect>>['json']; text: string }[] = [];
     let secrets: string[] = [];
 
     beforeAll(async () => {
-      demo = await env.startDemo(['--duration', '15s']);
+      // --tls off: a rogue on the network then reaches the token handshake, which must refuse it by itself.
+      demo = await env.startDemo(['--tls', 'off', '--duration', '15s']);
       const ws = await allUp(demo);
       secrets = demo.secrets();
       inspected = await Promise.all(ws.map(async (w) => ({ name: w.name, ...(await inspect(w.id)) })));
@@ -122,6 +123,25 @@ describe.skipIf(!available)(`Sluice in Docker${why}`, () => {
     expect((await forged.closed).code).toBe(4401);
   }, 60_000);
 
+  it('the demo under TLS, the default with --launcher docker: the umbilical and every buffer server on TLS 1.3 between Docker containers, counts exact', async () => {
+    // No --tls: on by default under the docker launcher.
+    const demo = await env.startDemo(['--cert-lifetime', '6s', '--duration', '12s']);
+    const { code, summary } = await demo.finished();
+    console.log(`docker demo (tls): ${String(summary['windows'])} windows, ${String(summary['tuples'])} words, exact=${String(summary['exact'])}`);
+    expect(summary, demo.output.slice(-3000)).toMatchObject({ tls: true, secure: true, containers: WORKERS, exact: true });
+    expect(summary['tuples']).toBe((summary['windows'] as number) * 1000);
+    expect(code).toBe(0);
+    expect(demo.output).toContain('TLS on');
+    // Every worker reached STRAM by its container name at wss:// and served its buffer server at wss://,
+    // renewing its 6 s certificate at least once on the way.
+    for (const c of ['c1', 'c2', 'c3', 'c4']) {
+      const log = readFileSync(join(demo.appDir, 'containers', c, 'container.log'), 'utf8');
+      expect(log).toMatch(new RegExp(`"url":"wss://${demo.stramName}:\\d+","msg":"connected to STRAM"`));
+      expect(log).toMatch(/"bufferServer":"wss:\/\//);
+      expect(log).toContain('"certificate renewed"');
+    }
+  }, 150_000);
+
   describe('recovery', () => {
     it('a worker container killed with docker kill is replaced and the counts stay exact', async () => {
       const demo = await env.startDemo(['--duration', '20s']);
@@ -133,7 +153,8 @@ describe.skipIf(!available)(`Sluice in Docker${why}`, () => {
       await until(async () => (await workers(demo.app)).some((w) => w.container === 'c2' && w.id !== victim.id && w.state === 'running'), 250);
       const { code, summary } = await demo.finished();
       console.log(`docker kill c2: ${String(summary['windows'])} windows, ${String(summary['tuples'])} words, exact=${String(summary['exact'])}`);
-      expect(summary, demo.output.slice(-3000)).toMatchObject({ secure: true, containers: WORKERS, exact: true });
+      // Under TLS (the default here): the replacement enrolled and its peers reconnected to it over TLS.
+      expect(summary, demo.output.slice(-3000)).toMatchObject({ tls: true, secure: true, containers: WORKERS, exact: true });
       expect(summary['tuples']).toBe((summary['windows'] as number) * 1000);
       expect(code).toBe(0);
     }, 150_000);

@@ -43,7 +43,7 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
   beforeAll(() => env.setUp(), 180_000);
   afterAll(() => env.close(), 120_000);
 
-  describe('the demo, each container a swarm service (secure)', () => {
+  describe('the demo, each container a swarm service (secure, TLS off: the token layer alone)', () => {
     let demo: SwarmDemo;
     let objects: Awaited<ReturnType<typeof appObjects>>;
     let inspected: { what: string; text: string }[] = [];
@@ -59,7 +59,8 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
       // Lifetimes of seconds: renewals and a reissue (new tokens, rotated buffer-server secrets) happen
       // during the run, at 75% of the max lifetime. That is long enough for a task to start on a busy
       // machine: a secret's token past its max date before its task starts is refused, and replaced.
-      demo = await env.startDemo(['--duration', '25s', '--renew-interval', '4s', '--max-lifetime', '24s']);
+      // --tls off: the rogue below then reaches the token handshake, which must refuse it by itself.
+      demo = await env.startDemo(['--tls', 'off', '--duration', '25s', '--renew-interval', '4s', '--max-lifetime', '24s']);
       const tasks = await allUp(demo);
       void (async () => {
         while (watching) {
@@ -144,9 +145,11 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
     });
   });
 
-  it('a task container killed with docker kill is replaced under a new secret version and the counts stay exact', async () => {
+  it('under TLS (the default with --launcher swarm), a task container killed with docker kill is replaced under a new secret version and the counts stay exact', async () => {
     const demo = await env.startDemo(['--duration', '20s']);
     const before = await allUp(demo);
+    // Every buffer server on the overlay speaks TLS.
+    for (const c of IDS) expect(demo.bufferServerUrl(c)).toMatch(/^wss:\/\//);
     const victim = before.find((t) => t.container === 'c2')!;
     await until(() => existsSync(join(demo.appDir, 'output', 'window-3.json')), 250);
     await docker('kill', victim.id);
@@ -154,7 +157,7 @@ describe.skipIf(!available)(`Sluice on Docker Swarm${why}`, () => {
     const secretsAfter = (await appObjects(demo.app)).secrets.filter((s) => s.includes('-c2-'));
     const { code, summary } = await demo.done();
     console.log(`docker kill c2: ${String(summary['windows'])} windows, ${String(summary['tuples'])} words, exact=${String(summary['exact'])}`);
-    expect(summary, demo.cli.stderr.slice(-3000)).toMatchObject({ secure: true, containers: WORKERS, exact: true });
+    expect(summary, demo.cli.stderr.slice(-3000)).toMatchObject({ tls: true, secure: true, containers: WORKERS, exact: true });
     expect(summary['tuples']).toBe((summary['windows'] as number) * 1000);
     expect(code).toBe(0);
     // The replaced task's secret is gone; its successor has one of its own.

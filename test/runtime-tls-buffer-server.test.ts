@@ -1,10 +1,10 @@
-import { createConnection, createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { connectControl, connectPublisher } from '@sluice/buffer-server';
 import { ClientHandshake, ConnectionClosedError, encode, type ClientTls, type TlsMaterial } from '@sluice/common';
 import type { CertificateAuthority } from '@sluice/stram';
 import { startBsProcess, type BsProcess } from './helpers/bs-process.js';
 import { rawConnect, record } from './helpers/bs-clients.js';
+import { tcpRelay } from './helpers/tcp-relay.js';
 import { appCa, clientOf, leafFor, selfSigned } from './helpers/tls-material.js';
 
 /**
@@ -120,19 +120,8 @@ describe('buffer server over mutual TLS', () => {
   });
 
   it('shows a TCP relay between publisher and subscriber no tuple text', async () => {
-    const seen: Buffer[] = [];
-    const port = Number(new URL(bs.url).port);
-    const relay: Server = createServer((inbound) => {
-      const out = createConnection({ host: '127.0.0.1', port });
-      inbound.on('data', (d: Buffer) => (seen.push(d), out.write(d)));
-      out.on('data', (d: Buffer) => (seen.push(d), inbound.write(d)));
-      inbound.on('error', () => out.destroy());
-      out.on('error', () => inbound.destroy());
-      inbound.on('close', () => out.destroy());
-      out.on('close', () => inbound.destroy());
-    });
-    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
-    const via = `wss://127.0.0.1:${(relay.address() as { port: number }).port}`;
+    const relay = await tcpRelay(Number(new URL(bs.url).port));
+    const via = `wss://127.0.0.1:${relay.port}`;
     const rec = await record({ url: via, token: bs.mint('subscribe', ['r']), stream: 'r', subscriber: 'x', window: 0, tls: toB(a) });
     const pub = await connectPublisher({ url: via, token: bs.mint('publish', ['r']), stream: 'r', window: 0, tls: toB(a) });
     pub.begin(1);
@@ -142,8 +131,8 @@ describe('buffer server over mutual TLS', () => {
     expect(rec.tuples).toEqual(['confidential-tuple-text', 'another-private-word']);
     await pub.close();
     await rec.sub.close();
-    await new Promise<void>((r) => relay.close(() => r()));
-    const bytes = Buffer.concat(seen);
+    await relay.close();
+    const bytes = relay.bytes();
     expect(bytes.length).toBeGreaterThan(1000);
     expect(bytes.includes('confidential')).toBe(false);
     expect(bytes.includes('private-word')).toBe(false);

@@ -39,6 +39,12 @@ describe('sluice demo --tls on', () => {
     }
     expect(stramLog).not.toMatch(/certificate refused/);
     expect(logs).toMatch(/"bufferServer":"wss:\/\//);
+    // The umbilical is TLS too: every container reached STRAM at wss://, and STRAM's own
+    // certificate was reissued at each rotation step (a container that reconnected then checked it).
+    expect(logs.match(/"url":"wss:\/\/[^"]+","msg":"connected to STRAM"/g)?.length ?? 0).toBeGreaterThanOrEqual(4);
+    expect(logs).not.toMatch(/"url":"ws:\/\//);
+    for (const step of ['trust-new', 'sign-with-new', 'retire-old']) expect(stramLog).toContain(`"why":"root rotation: ${step}"`);
+    expect(stramLog).not.toMatch(/umbilical refused/);
     expect(logs).not.toMatch(/CERT_EXPIRED|TLS client refused/);
     expect(logs).not.toContain('PRIVATE KEY');
   });

@@ -235,7 +235,7 @@ export class Demo {
   bufferServerUrl(id: string): string | undefined {
     try {
       const log = readFileSync(join(this.appDir, 'containers', id, 'container.log'), 'utf8');
-      return /"bufferServer":"(ws:\/\/[^"]+)"/.exec(log)?.[1];
+      return /"bufferServer":"(wss?:\/\/[^"]+)"/.exec(log)?.[1];
     } catch {
       return undefined;
     }

@@ -48,6 +48,12 @@ export const credentialsSchema = z.object({
    * reissued ones sealed like its tokens. Absent = none.
    */
   stores: z.record(z.string(), z.record(z.string(), z.string())).optional(),
+  /**
+   * Under TLS, the app CA's roots (PEM, at most 4: old and new during a rotation) as they were when
+   * this file was issued: the container checks STRAM's umbilical certificate against them until
+   * its own certificate brings the current ones (docs/protocol.md "Transport encryption").
+   */
+  caRoots: z.array(z.string().max(8192)).min(1).max(4).optional(),
   /** The app config given at launch (non-secret): passed to every operator's `create(config)`. Default {}. */
   config: z.record(z.string(), z.unknown()).optional(),
   /** Non-secret runtime settings. */

@@ -79,6 +79,7 @@ export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, par
 export { indexDataFrame, scanStreamFrame, streamHeader, type DataFrameIndex, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';
 export {
+  CERT_RENEW_AT,
   CHANNEL_BINDING_LABEL,
   CHANNEL_BINDING_LENGTH,
   STRAM_SAN_NAME,

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer, type ServerOptions } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import { TLSSocket } from 'node:tls';
 import { SluiceError } from './errors.js';
@@ -30,16 +30,31 @@ export function peerRefusal(socket: TLSSocket): SluiceError | undefined {
 
 export interface WsHttpServerOptions {
   tls?: TlsMaterial | undefined;
-  onRequest: RequestListener;
+  /** Default none: whoever serves the server attaches its own 'request' listener. */
+  onRequest?: RequestListener;
   /** Called for each TLS client refused for its certificate, after its socket is destroyed. */
   onTlsRefused?: (err: SluiceError, peer: string) => void;
+  /**
+   * `required` (default): a client without a certificate is refused. `optional` (the umbilical,
+   * which a container reaches before it holds one): a client may present none, but one it
+   * presents must chain to the roots.
+   */
+  clientCert?: 'required' | 'optional';
+}
+
+/** Whether the client of this TLS socket presented a certificate at all. */
+function presentedCertificate(socket: TLSSocket): boolean {
+  const cert = socket.getPeerCertificate();
+  return !!cert && Object.keys(cert).length > 0;
 }
 
 export function createWsHttpServer(o: WsHttpServerOptions): WsHttpServer {
-  if (!o.tls) return createHttpServer(o.onRequest);
-  const server = createHttpsServer({ ...o.tls, minVersion: TLS_MIN_VERSION, requestCert: true, rejectUnauthorized: false }, o.onRequest);
+  if (!o.tls) return o.onRequest ? createHttpServer(o.onRequest) : createHttpServer();
+  const options: ServerOptions = { ...o.tls, minVersion: TLS_MIN_VERSION, requestCert: true, rejectUnauthorized: false };
+  const server = o.onRequest ? createHttpsServer(options, o.onRequest) : createHttpsServer(options);
   // Before the HTTP layer's own listener: a refused client never reaches it.
   server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (o.clientCert === 'optional' && !presentedCertificate(socket)) return;
     const err = peerRefusal(socket);
     if (!err) return;
     const peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
@@ -57,8 +72,10 @@ export function createWsHttpServer(o: WsHttpServerOptions): WsHttpServer {
  * a stolen token does not work with another container's certificate. Undefined when it matches,
  * when there is no TLS or when the token names no container.
  */
-export function peerNameRefusal(req: IncomingMessage, container: string | null | undefined): SluiceError | undefined {
+export function peerNameRefusal(req: IncomingMessage, container: string | null | undefined, o: { certOptional?: boolean } = {}): SluiceError | undefined {
   if (!(req.socket instanceof TLSSocket) || !container) return undefined;
+  // Where a certificate is optional (the umbilical before enrolment), only one presented is checked.
+  if (o.certOptional && !presentedCertificate(req.socket)) return undefined;
   const names = uriNames(req.socket.getPeerCertificate().subjectaltname);
   if (names.some((n) => n.endsWith(`/${container}`))) return undefined;
   return new SluiceError('CERT_WRONG_NAME', `token is container ${container}'s but the client certificate names ${names.join(', ') || 'nothing'}`);

@@ -19,6 +19,9 @@ export function sanUri(appId: string, containerId: string): string {
 
 export const STRAM_SAN_NAME = 'stram';
 
+/** Every holder of an app certificate (a container, STRAM) renews it at this fraction of its lifetime. */
+export const CERT_RENEW_AT = 0.75;
+
 /** The 32-byte exporter value of this TLS session (RFC 5705 / RFC 8446 section 7.5). */
 export function channelBinding(socket: TLSSocket): Buffer {
   // TLS 1.3 treats an absent and an empty context alike (RFC 8446 section 7.5).

@@ -138,14 +138,14 @@ export interface ConnectOptions {
    */
   onMessage?: (data: WebSocket.RawData, isBinary: boolean) => void;
   /**
-   * Mutual TLS (a `wss://` URL): this client's certificate, key and the roots it trusts, and the
-   * SAN URI the server must carry (docs/protocol.md "Transport encryption"). The proofs are then
+   * Mutual TLS (a `wss://` URL): this client's certificate and key (none before it enrols), the
+   * roots it trusts, and the SAN URI the server must carry (docs/protocol.md "Transport encryption"). The proofs are then
    * bound to the TLS session (challenge v:2).
    */
   tls?: ClientTls | undefined;
 }
 
-export interface ClientTls extends TlsMaterial {
+export interface ClientTls extends Omit<TlsMaterial, 'cert' | 'key'>, Partial<Pick<TlsMaterial, 'cert' | 'key'>> {
   /** The server's expected SAN URI, `sluice://<appId>/<containerId>`. */
   server: string;
 }
@@ -160,7 +160,9 @@ export function connectAuthenticated(url: string, token: Token, request: AuthReq
     return Promise.reject(new SluiceError('BAD_CONFIG', `${url} is not a TLS address; a client with a certificate connects to wss://`));
   }
   // ws hands the TLS options to tls.connect as they are (its own type of checkServerIdentity is not Node's).
-  const tlsOptions: ConnectionOptions = tls ? { cert: tls.cert, key: tls.key, ca: tls.ca, minVersion: TLS_MIN_VERSION, checkServerIdentity: expectSan(tls.server) } : {};
+  // Without cert and key (a container that has not enrolled yet) the client presents none.
+  const own = tls?.cert && tls.key ? { cert: tls.cert, key: tls.key } : {};
+  const tlsOptions: ConnectionOptions = tls ? { ...own, ca: tls.ca, minVersion: TLS_MIN_VERSION, checkServerIdentity: expectSan(tls.server) } : {};
   const socket = new WebSocket(url, Object.assign({ perMessageDeflate: false, maxPayload: options.maxPayload ?? DEFAULT_MAX_FRAME }, tlsOptions));
   let client = new ClientHandshake(token, request);
   // The upgrade response arrives on the TLS socket before the challenge: bind the proofs to it.

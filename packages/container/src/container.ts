@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FAILURE_LIMITS, advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type FailureReport, type HeartbeatMessage, type Logger, type Session, type SluiceError, type CertMessage, type TlsMaterial } from '@sluice/common';
+import { FAILURE_LIMITS, SluiceError, advertisedUrl, appFromModule, readCredentials, type AppDefinition, type Command, type Credentials, type FailureReport, type HeartbeatMessage, type Logger, type Session, type CertMessage, type TlsMaterial } from '@sluice/common';
 import type { BufferServer, BufferServerOptions, Publisher, PublisherOptions, Subscriber, SubscriberOptions } from '@sluice/buffer-server';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { openCheckpointStore, refreshStoreLogin } from './checkpoint-stores.js';
@@ -99,9 +99,11 @@ export class Container {
       return;
     }
     // Under TLS the buffer server needs its certificate first, and that comes over the umbilical.
+    if (!c.caRoots) throw new SluiceError('BAD_CONFIG', 'credentials say TLS but carry no CA roots to check STRAM by; relaunch the app');
     const identity = new TlsIdentity({
       app: c.app,
       container: c.container,
+      initialRoots: c.caRoots,
       logger: this.log.child({ component: 'tls' }),
       request: () => this.umbilical?.requestCertificate(),
       onRenewed: (material) => this.server?.setTls(material),
@@ -152,7 +154,7 @@ export class Container {
       onRefused: (reason) => void this.stop(ExitCode.stramRefused, `STRAM refused this container's token: ${reason}`),
       logger: this.log.child({ component: 'umbilical' }),
       now: this.now,
-      ...(identity ? { enrolment: { csr: () => identity.csr(), onCert: (cert: CertMessage) => identity.onCert(cert) } } : {}),
+      ...(identity ? { enrolment: { csr: () => identity.csr(), onCert: (cert: CertMessage) => identity.onCert(cert) }, tls: () => identity.umbilicalTls() } : {}),
     });
     this.umbilical.start();
   }

@@ -1,4 +1,6 @@
 import {
+  CERT_RENEW_AT,
+  STRAM_SAN_NAME,
   SluiceError,
   certificateExpiry,
   containerOfBufferServer,
@@ -18,12 +20,14 @@ import {
  * the container uses: its buffer server (swapped live through `onRenewed`) and its clients.
  */
 
-export const RENEW_AT = 0.75;
+export const RENEW_AT = CERT_RENEW_AT;
 
 export interface TlsIdentityOptions {
   app: string;
   container: string;
   logger: Logger;
+  /** PEM roots from the credentials file: STRAM's certificate is checked against them until a certificate brings the current ones. */
+  initialRoots: string[];
   /** Asks the umbilical to send `csr()` now (it also does after every welcome). */
   request(): void;
   /** A renewed certificate: serve it from now on. */
@@ -79,6 +83,15 @@ export class TlsIdentity {
   get material(): TlsMaterial {
     if (!this.current) throw new SluiceError('BAD_CONFIG', 'no certificate yet; the container has not enrolled');
     return this.current;
+  }
+
+  /**
+   * Client TLS to STRAM's umbilical: its certificate must name `sluice://<app>/stram` and chain to
+   * the roots this container knows; this container's own certificate is presented once it has one.
+   */
+  umbilicalTls(): ClientTls {
+    const server = sanUri(this.o.app, STRAM_SAN_NAME);
+    return this.current ? { ...this.current, server } : { ca: this.o.initialRoots.join(''), server };
   }
 
   /** Client TLS to the buffer server `bufferServer` (its token's service): it must carry its container's name. */

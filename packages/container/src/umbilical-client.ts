@@ -9,6 +9,7 @@ import {
   openSealed,
   toBuffer,
   type CertMessage,
+  type ClientTls,
   type Command,
   type HeartbeatAckMessage,
   type HeartbeatMessage,
@@ -57,6 +58,8 @@ export interface UmbilicalClientOptions {
     csr(): Buffer | undefined;
     onCert(cert: CertMessage): void;
   };
+  /** Under TLS (a `wss://` URL): what to trust and present, asked before every (re)connection. */
+  tls?(): ClientTls;
 }
 
 const BACKOFF_MIN_MS = 100;
@@ -231,7 +234,7 @@ export class UmbilicalClient {
       if (pending) this.onFrame(pending, toBuffer(data), isBinary);
     };
     const url = this.o.resolveUrl?.() ?? this.o.url;
-    connectAuthenticated(url, token, { role: 'hello', container: this.o.container }, { onMessage }).then(
+    connectAuthenticated(url, token, { role: 'hello', container: this.o.container }, { onMessage, tls: this.o.tls?.() }).then(
       ({ socket, session }) => {
         this.connecting = false;
         pending = { socket, session, maxDate: maxDateOf(token) };

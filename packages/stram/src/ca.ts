@@ -58,6 +58,14 @@ export async function createRoot(appId: string, now = Date.now(), lifetimeMs = O
   return { cert, key: keys.privateKey };
 }
 
+/** Above an operator's intermediate (operator-ca.ts): what leaves are sent with, and what peers trust. */
+export interface CaAnchor {
+  /** DER, from the intermediate that signs up to (not with) the root. */
+  intermediates: Buffer[];
+  /** DER of the operator's root(s). */
+  roots: Buffer[];
+}
+
 export class CertificateAuthority {
   /** Oldest first. */
   private roots: CaRoot[];
@@ -69,6 +77,8 @@ export class CertificateAuthority {
     roots: CaRoot[],
     /** Default the newest. */
     signingIndex = roots.length - 1,
+    /** Set when the one "root" is an operator's intermediate: its chain and the roots peers trust. */
+    readonly anchor?: CaAnchor,
   ) {
     if (roots.length === 0) throw new SluiceError('BAD_CONFIG', 'a certificate authority needs a root');
     if (!(signingIndex >= 0 && signingIndex < roots.length)) throw new SluiceError('BAD_CONFIG', `signing root ${signingIndex} is not one of the ${roots.length} roots`);
@@ -88,9 +98,9 @@ export class CertificateAuthority {
     return this.roots;
   }
 
-  /** DER of every trusted root, oldest first. */
+  /** DER of every trusted root, oldest first (the operator's, above an intermediate). */
   rootsDer(): Buffer[] {
-    return this.roots.map((r) => Buffer.from(r.cert.rawData));
+    return this.anchor ? this.anchor.roots : this.roots.map((r) => Buffer.from(r.cert.rawData));
   }
 
   /** Starts a rotation: the new root is trusted (handed out with every certificate) but does not sign yet. */
@@ -135,7 +145,7 @@ export class CertificateAuthority {
         await x509.AuthorityKeyIdentifierExtension.create(issuer),
       ],
     });
-    return { chain: [Buffer.from(leaf.rawData)], roots: this.rootsDer(), notAfter, serial: number };
+    return { chain: [Buffer.from(leaf.rawData), ...(this.anchor?.intermediates ?? [])], roots: this.rootsDer(), notAfter, serial: number };
   }
 }
 

@@ -21,8 +21,12 @@ export class CredentialsIssuer {
     private readonly plan: PhysicalPlan,
     private readonly authority: StramAuthority,
     private readonly template: CredentialsTemplate,
-    /** The store credentials container `id` is to hold (only the stores its operators use). */
-    private readonly stores: (id: string) => Credentials['stores'] = () => undefined,
+    private readonly extras: {
+      /** The store credentials container `id` is to hold (only the stores its operators use). */
+      stores?: (id: string) => Credentials['stores'];
+      /** Under TLS, the app CA's roots as they are now (PEM), for the container to check STRAM's certificate by. */
+      caRoots?: () => string[];
+    } = {},
   ) {}
 
   async issue(id: string): Promise<{ credentials: Credentials; token: Token }> {
@@ -31,8 +35,10 @@ export class CredentialsIssuer {
     const { config, ...common } = this.template;
     const credentials = credentialsFor(grant, common);
     if (Object.keys(config).length > 0) credentials.config = config;
-    const stores = this.stores(id);
+    const stores = this.extras.stores?.(id);
     if (stores && Object.keys(stores).length > 0) credentials.stores = stores;
+    const caRoots = this.extras.caRoots?.();
+    if (caRoots) credentials.caRoots = caRoots;
     return { credentials, token: grant.stramToken };
   }
 

@@ -9,7 +9,8 @@ import { newRecord } from './container-table.js';
 import { bind, bindChosen, closeListener } from './listener.js';
 import { StramMetrics } from './metrics.js';
 import { optionName, planModule, resolveOptions, type StramOptions } from './stram-options.js';
-import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, openCa, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import type { AppCa } from './root-rotation.js';
 
 /**
  * Builds a STRAM for a new app (`sluice launch APP`): plans it, checks the launcher can start
@@ -32,13 +33,15 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
   mkdirSync(dir.root, { recursive: true, mode: 0o700 });
   const lock = AppLock.acquire(dir, appId, o.logger, o.command);
   let stores: AppStores | undefined;
+  let ca: AppCa | undefined;
   try {
     enterAppDir(o, appId, dir);
     const { tokens, authority } = await openAuthority(o, appId, dir);
     const metrics = new StramMetrics();
-    const umbilical = await bind(o.host);
+    ca = await openCa(o, appId, dir);
+    const umbilical = await bind(o.host, 0, ca?.identity);
     stores = await AppStores.open(o, appId, plan, metrics);
-    const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical), stores);
+    const issuer = issuerFor(o, appId, dir, plan, authority, stramUrl(o, umbilical), stores, ca);
     // All at once: the token state is then written once for every container (group commit), not
     // once per container with every token so far (quadratic in the app's size).
     const issued = await Promise.all(plan.containers.map((c) => issuer.issue(c.id)));
@@ -47,7 +50,7 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
     const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer, stores });
     const key = newWebKey(dir);
     return {
-      parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: 0, umbilical, rest: { listener: rest, key } },
+      parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: 0, umbilical, ca, rest: { listener: rest, key } },
       start: async (stram) => {
         await writeWebToken(o, appId, dir, key);
         stram.publish();
@@ -57,6 +60,7 @@ export async function buildLaunch(options: StramOptions): Promise<Built> {
     };
   } catch (err) {
     void closeListener(rest);
+    ca?.stop();
     // Store credentials issued before the failure are revoked: the app never ran.
     await stores?.credentials?.cancelAll();
     lock.release();

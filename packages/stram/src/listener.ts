@@ -1,6 +1,6 @@
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SluiceError } from '@sluice/common';
+import type { Server as HttpsServer } from 'node:https';
+import { SluiceError, createWsHttpServer, type TlsMaterial, type WsHttpServer } from '@sluice/common';
 
 /**
  * A bound, not yet serving, HTTP listener. STRAM binds its ports first, because what it builds
@@ -9,13 +9,29 @@ import { SluiceError } from '@sluice/common';
  * between finds no handler and its socket is closed.
  */
 export interface Listener {
-  readonly server: Server;
+  readonly server: WsHttpServer;
   readonly host: string;
   readonly port: number;
+  /** Serves TLS 1.3 (`wss://`): a client may present a certificate of the app CA, and one it presents must be (the umbilical's rule). */
+  readonly tls: boolean;
+  /** Hears of each TLS client refused for its certificate, once whoever serves the listener attaches. */
+  onTlsRefused?: (err: SluiceError, peer: string) => void;
 }
 
-export async function bind(host: string, port = 0): Promise<Listener> {
-  const server = createServer();
+/** The certificate a TLS listener serves, and each one replacing it (stram-identity.ts). */
+export interface ServedIdentity {
+  readonly material: TlsMaterial;
+  onChange(listener: (m: TlsMaterial) => void): void;
+}
+
+/**
+ * `tls`: the certificate to serve and the roots a client's certificate must chain to; each new
+ * one (a renewal, a root-rotation step) serves the next connections, open ones stay.
+ */
+export async function bind(host: string, port = 0, tls?: ServedIdentity): Promise<Listener> {
+  const holder: { listener?: Listener } = {};
+  const server = createWsHttpServer({ tls: tls?.material, clientCert: 'optional', onTlsRefused: (err, peer) => holder.listener?.onTlsRefused?.(err, peer) });
+  tls?.onChange((material) => (server as HttpsServer).setSecureContext(material));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -23,7 +39,8 @@ export async function bind(host: string, port = 0): Promise<Listener> {
       resolve();
     });
   });
-  return { server, host, port: (server.address() as AddressInfo).port };
+  holder.listener = { server, host, port: (server.address() as AddressInfo).port, tls: tls !== undefined };
+  return holder.listener;
 }
 
 /**

@@ -6,11 +6,11 @@ import { AppDir } from './app-dir.js';
 import { AppLock } from './app-lock.js';
 import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
-import { bind, bindChosen, type Listener } from './listener.js';
+import { bind, bindChosen, type Listener, type ServedIdentity } from './listener.js';
 import { StramMetrics } from './metrics.js';
 import { loadState, recoveredStores, type RecoverStoreOptions, type SavedState } from './recovery.js';
 import { optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
-import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, stramUrl, writeWebToken, type Built } from './stram-parts.js';
+import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, openCa, stramUrl, writeWebToken, type Built } from './stram-parts.js';
 import type { Launcher } from './launcher.js';
 
 /** What `Stram.recover` takes: any STRAM option (overriding the saved one), the store's parts each optional (recovery.ts recoveredStores). */
@@ -64,11 +64,12 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
   enterAppDir(o, appId, dir);
   const { tokens, authority } = await openAuthority(o, appId, dir);
   const metrics = new StramMetrics();
-  const umbilical = await rebind(o, saved.umbilicalPort);
+  const ca = await openCa(o, appId, dir);
+  const umbilical = await rebind(o, saved.umbilicalPort, ca?.identity);
   const rest = await bindChosen(o.host, o.restPort, optionName(o, 'restPort'));
   const url = stramUrl(o, umbilical);
   const stores = await AppStores.open(o, appId, plan, metrics);
-  const issuer = issuerFor(o, appId, dir, plan, authority, url, stores);
+  const issuer = issuerFor(o, appId, dir, plan, authority, url, stores, ca);
   const agents: ContainerAgent[] = [];
   const unrecoverable = new Set<string>();
   for (const c of plan.containers) {
@@ -95,7 +96,7 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
   const keeper = keeperFor(o, { tokens, authority, metrics, agents: table, issuer, stores });
   const key = newWebKey(dir);
   return {
-    parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: saved.committed, umbilical, rest: { listener: rest, key } },
+    parts: { o, appId, dir, lock, plan, tokens, authority, launcher, metrics, agents: table, keeper, committed: saved.committed, umbilical, ca, rest: { listener: rest, key } },
     start: async (stram) => {
       await writeWebToken(o, appId, dir, key);
       stram.publish();
@@ -109,13 +110,13 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
 }
 
 /** The umbilical where the previous STRAM had it (its containers hold that URL), or a new port if that one is taken. */
-async function rebind(o: Resolved, port: number): Promise<Listener> {
-  if (!port) return bind(o.host);
+async function rebind(o: Resolved, port: number, tls: ServedIdentity | undefined): Promise<Listener> {
+  if (!port) return bind(o.host, 0, tls);
   try {
-    return await bind(o.host, port);
+    return await bind(o.host, port, tls);
   } catch (err) {
     o.logger.warn({ port, err: (err as Error).message }, 'the previous umbilical port is taken; listening on a new one (containers find it in their credentials files)');
-    return bind(o.host);
+    return bind(o.host, 0, tls);
   }
 }
 

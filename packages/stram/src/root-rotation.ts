@@ -2,6 +2,8 @@ import { systemClock, type Clock, type Logger } from '@sluice/common';
 import { signer, type CertificateAuthority } from './ca.js';
 import { CertificateHealth } from './cert-health.js';
 import { caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot } from './ca-store.js';
+import { loadOperatorCa } from './operator-ca.js';
+import { StramIdentity } from './stram-identity.js';
 
 /**
  * Rotates the app CA's root on a schedule (docs/architecture.md "Transport encryption") in the
@@ -73,17 +75,39 @@ export interface AppCa {
   certificates: CertificateHealth;
   /** Running from the start when a rotation was asked for; stopped at shutdown. */
   rotation: RootRotation | undefined;
+  /** The certificate STRAM's umbilical serves, reissued at every rotation step. */
+  identity: StramIdentity;
+  /** Stops the rotation and STRAM's renewals. */
+  stop(): void;
 }
 
 /**
  * The app's CA from its file in the STRAM directory (made on first use; a recovered STRAM signs
- * with the root its containers already trust), and its rotation when one is asked for.
+ * with the root its containers already trust) or the operator's intermediate (operator-ca.ts),
+ * and its rotation when one is asked for.
  */
-export async function openAppCa(o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger; clock?: Clock }, stramDir: string, appId: string): Promise<AppCa> {
+export async function openAppCa(
+  o: { certLifetimeMs: number; caRotateMs?: number | undefined; logger: Logger; clock?: Clock; caCert?: string | undefined; caKey?: string | undefined; caChain?: string | undefined },
+  stramDir: string,
+  appId: string,
+): Promise<AppCa> {
   const path = caFile(stramDir);
-  const ca = await loadOrCreateCa(path, appId);
-  const rotation = o.caRotateMs ? new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: o.caRotateMs, logger: o.logger }) : undefined;
+  const ca = o.caCert ? await loadOperatorCa(appId, { cert: o.caCert, key: o.caKey ?? '', chain: o.caChain }) : await loadOrCreateCa(path, appId);
+  const identity = await StramIdentity.issue(ca, o.certLifetimeMs, o.logger);
+  const rotation = o.caRotateMs
+    ? new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: o.caRotateMs, logger: o.logger, onStep: (step) => void identity.reissue(`root rotation: ${step}`) })
+    : undefined;
   rotation?.start();
   const certificates = new CertificateHealth(o.clock ?? systemClock);
-  return { ca, onCsr: signer(ca, o.certLifetimeMs, certificates), certificates, rotation };
+  return {
+    ca,
+    onCsr: signer(ca, o.certLifetimeMs, certificates),
+    certificates,
+    rotation,
+    identity,
+    stop: () => {
+      rotation?.stop();
+      identity.stop();
+    },
+  };
 }

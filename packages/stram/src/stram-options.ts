@@ -44,6 +44,14 @@ export interface StramOptions {
   certLifetimeMs?: number;
   /** Rotate the CA's root this long after the last rotation ended (root-rotation.ts). Default: never. */
   caRotateMs?: number;
+  /**
+   * An operator-supplied intermediate CA in place of the app's own root (operator-ca.ts): its
+   * certificate, its key (0600) and the chain above it up to the operator's root, as paths. Saved
+   * in state.json as paths, so `--recover` reads the same files; the key is never copied.
+   */
+  caCert?: string;
+  caKey?: string;
+  caChain?: string;
   clock?: Clock;
   logger?: Logger;
   /** The launching user: owner of every token, subject of the web token. */
@@ -168,6 +176,11 @@ export function resolveOptions(options: StramOptions): Resolved {
     const [timeout, interval] = [formatDuration(o.heartbeatTimeoutMs), formatDuration(o.heartbeatIntervalMs)];
     throw new SluiceError('BAD_CONFIG', `${name('heartbeatTimeoutMs')} (${timeout}) must be longer than ${name('heartbeatIntervalMs')} (${interval})`);
   }
+  if ((o.caCert === undefined) !== (o.caKey === undefined) || (o.caChain !== undefined && o.caCert === undefined)) {
+    throw new SluiceError('BAD_USAGE', `${name('caCert')} and ${name('caKey')} go together (${name('caChain')} with them)`);
+  }
+  if (o.caCert !== undefined && !o.tls) throw new SluiceError('BAD_USAGE', `${name('caCert')} is the CA of TLS: it needs TLS on`);
+  if (o.caCert !== undefined && o.caRotateMs !== undefined) throw new SluiceError('BAD_USAGE', `${name('caRotateMs')} rotates the app's own root; an operator-supplied intermediate is the operator's to rotate`);
   if (!options.launcher && !options.containerEntry) throw new SluiceError('BAD_CONFIG', 'STRAM needs a launcher or a containerEntry for the local launcher');
   return o;
 }

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { StramSecretManager, advertisedUrl, generateSecret, writeFileAtomic, type PhysicalPlan } from '@sluice/common';
+import { StramSecretManager, advertisedUrl, derToPem, generateSecret, writeFileAtomic, type PhysicalPlan } from '@sluice/common';
 import type { AgentTable } from './agent-table.js';
 import type { AppDir } from './app-dir.js';
 import type { AppLock } from './app-lock.js';
@@ -12,6 +12,7 @@ import { LocalLauncher, type Launcher } from './launcher.js';
 import type { Listener } from './listener.js';
 import type { StramMetrics } from './metrics.js';
 import { signWebToken } from './rest.js';
+import { openAppCa, type AppCa } from './root-rotation.js';
 import { INSECURE_WARNING, type Resolved, type TokenStore } from './stram-options.js';
 
 /**
@@ -36,6 +37,8 @@ export interface StramParts {
   committed: number;
   /** Bound, not yet serving (listener.ts): the Stram attaches the umbilical and REST to them. */
   umbilical: Listener;
+  /** The app CA and STRAM's own certificate, under TLS. */
+  ca: AppCa | undefined;
   rest: { listener: Listener; key: Uint8Array };
 }
 
@@ -93,10 +96,15 @@ export function launcherFor(o: Resolved): Launcher {
 
 /** The umbilical URL containers are given: `host` replaced by advertiseHost (a listener on a wildcard address is reached by another name). */
 export function stramUrl(o: Resolved, umbilical: Listener): string {
-  return advertisedUrl(`ws://${umbilical.host}:${umbilical.port}`, o.advertiseHost);
+  return advertisedUrl(`${umbilical.tls ? 'wss' : 'ws'}://${umbilical.host}:${umbilical.port}`, o.advertiseHost);
 }
 
-export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: PhysicalPlan, authority: StramAuthority, url: string, stores?: AppStores): CredentialsIssuer {
+/** Under TLS, the app CA (made on first use, reloaded on `--recover`) and the certificate STRAM serves; undefined without. */
+export async function openCa(o: Resolved, appId: string, dir: AppDir): Promise<AppCa | undefined> {
+  return o.tls ? openAppCa(o, dir.stramDir, appId) : undefined;
+}
+
+export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: PhysicalPlan, authority: StramAuthority, url: string, stores?: AppStores, ca?: AppCa): CredentialsIssuer {
   const template = {
     app: appId,
     stramUrl: url,
@@ -116,7 +124,7 @@ export function issuerFor(o: Resolved, appId: string, dir: AppDir, plan: Physica
       ...(o.checkpointStore === 'postgres' ? { checkpointStore: 'postgres' as const } : {}),
     },
   };
-  return new CredentialsIssuer(plan, authority, template, (id) => stores?.forContainer(id));
+  return new CredentialsIssuer(plan, authority, template, { stores: (id) => stores?.forContainer(id), ...(ca ? { caRoots: () => ca.ca.rootsDer().map((r) => derToPem(r)) } : {}) });
 }
 
 export function keeperFor(o: Resolved, p: { tokens: TokenStore; authority: StramAuthority; metrics: StramMetrics; agents: AgentTable; issuer: CredentialsIssuer; stores?: AppStores }): CredentialsKeeper {

@@ -24,7 +24,7 @@ import { StreamHealth, stallThreshold } from './stream-health.js';
 import type { Built, StramParts } from './stram-parts.js';
 import { removeRuntimeFiles, stopProcesses } from './teardown.js';
 import { UmbilicalServer, type UmbilicalConnection } from './umbilical-server.js';
-import { openAppCa, type AppCa } from './root-rotation.js';
+import type { AppCa } from './root-rotation.js';
 
 export { AppState, INSECURE_WARNING, planModule, type StramOptions, type TokenStore } from './stram-options.js';
 
@@ -82,7 +82,7 @@ export class Stram {
 
   /** Builds the Stram from its parts; the builder then launches or adopts its containers through these steps (private to the builders). */
   private static async start(built: Built): Promise<Stram> {
-    const s = new Stram(built.parts, built.parts.o.tls ? await openAppCa(built.parts.o, built.parts.dir.stramDir, built.parts.appId) : undefined);
+    const s = new Stram(built.parts, built.parts.ca);
     await built.start({
       publish: () => s.publish(),
       launchAll: () => s.launchAll(),
@@ -395,7 +395,7 @@ export class Stram {
     this.shutdownReason = reason;
     log.info({ reason }, 'shutting down');
     clearInterval(this.timer);
-    this.tls?.rotation?.stop();
+    this.tls?.stop();
     this.replacements.cancel();
     await stopProcesses([...this.agents].map((a) => a.record), this.o.shutdownGraceMs, log);
     await this.launcher.close?.(this.appId).catch((err: Error) => log.warn({ err: err.message }, 'launcher cleanup failed'));

@@ -8,6 +8,8 @@ import {
   SluiceError,
   acceptAuthenticated,
   asFrameError,
+  bindingOf,
+  peerNameRefusal,
   closeWith,
   encode,
   isoTime,
@@ -110,7 +112,12 @@ export class UmbilicalServer {
     /** Unauthenticated peers hold little and few at once; its refusals count in authFailures like the rest. */
     private readonly gate: HandshakeGate,
   ) {
-    wss.on('connection', (socket) => this.accept(socket));
+    wss.on('connection', (socket, req) => this.accept(socket, req));
+    listener.onTlsRefused = (err, peer) => {
+      this.gate.refused(err.code);
+      this.o.metrics.authFailures.inc({ endpoint: 'umbilical', reason: err.code });
+      this.o.logger.warn({ peer, code: err.code, reason: err.message }, 'umbilical refused a TLS client');
+    };
   }
 
   static async listen(o: UmbilicalServerOptions): Promise<UmbilicalServer> {
@@ -126,8 +133,9 @@ export class UmbilicalServer {
       res.writeHead(426, { 'content-type': 'text/plain' });
       res.end(STATUS_CODES[426]);
     });
-    return new UmbilicalServer(wss, listener, o, `ws://${listener.host}:${listener.port}`, gate);
+    return new UmbilicalServer(wss, listener, o, `${listener.tls ? 'wss' : 'ws'}://${listener.host}:${listener.port}`, gate);
   }
+
 
   /** The live connection of a container, if any. */
   connection(container: string): UmbilicalConnection | undefined {
@@ -139,9 +147,9 @@ export class UmbilicalServer {
     this.o.logger.warn({ container, code: err.code, closeCode: err.closeCode, reason: err.message }, 'umbilical refused a connection');
   }
 
-  private accept(socket: WebSocket): void {
+  private accept(socket: WebSocket, req: IncomingMessage): void {
     socket.on('error', (err) => this.o.logger.debug({ err: err.message }, 'umbilical socket error'));
-    const handshake = new ServerHandshake(this.o.service, this.o.authority);
+    const handshake = new ServerHandshake(this.o.service, this.listener.tls ? this.tlsAuthority(req) : this.o.authority, undefined, bindingOf(req));
     const options = {
       onAccepted: (accepted: { identifier: { maxDate: number; sequenceNumber: number }; request: { role: string; container?: string }; welcome(): Buffer; session: Session }) => {
         // authorize() made sure the role is hello and the token's scope names this container.
@@ -167,6 +175,23 @@ export class UmbilicalServer {
       gate: this.gate,
     };
     acceptAuthenticated(socket, handshake, this.o.handshakeTimeoutMs === undefined ? options : { ...options, timeoutMs: this.o.handshakeTimeoutMs });
+  }
+
+  /**
+   * The token rules, plus: a client certificate, when the container presents one (it does once
+   * enrolled), must name the container its token names (docs/protocol.md "Transport encryption").
+   */
+  private tlsAuthority(req: IncomingMessage): TokenAuthority {
+    const a = this.o.authority;
+    return {
+      password: (idBytes, identifier) => a.password(idBytes, identifier),
+      checkLive: (identifier) => a.checkLive(identifier),
+      authorize: (identifier, request) => {
+        a.authorize(identifier, request);
+        const refusal = peerNameRefusal(req, request.role === 'hello' ? request.container : undefined, { certOptional: true });
+        if (refusal) throw refusal;
+      },
+    };
   }
 
   private armExpiry(socket: WebSocket, container: string, maxDate: number, holder: { timer?: NodeJS.Timeout } = {}): { timer?: NodeJS.Timeout } {

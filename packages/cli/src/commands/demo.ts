@@ -10,7 +10,7 @@ import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { compact, fitParts, terminalWidth } from '../terminal.js';
 import { newAppDir, warnInsecure } from './runtime.js';
-import { TOKEN_FLAGS, addStramFlags, stramFlagValues, tlsChoice, tlsFlag } from './stram-flags.js';
+import { TOKEN_FLAGS, addCaFlags, addStramFlags, caFlagValues, stramFlagValues, tlsChoice, tlsFlag, withCa } from './stram-flags.js';
 
 /**
  * `sluice demo`: the word count in real processes (docs/guide.md "Try the demo"). STRAM runs in this process; the
@@ -47,6 +47,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr and <app dir>/stram.log)', { default: 'error' }))
     .addOption(logFormatFlag("STRAM's log on stderr"));
   addStramFlags(demo, DEMO_FLAGS);
+  addCaFlags(demo);
   addLauncherOptions(demo);
   demo.action((opts: DemoOptions & Record<string, unknown>) => runDemo(opts));
   withExamples(demo, ['demo', 'demo --duration 10s --json', 'demo --renew-interval 4s --max-lifetime 12s --duration 20s']);
@@ -67,7 +68,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
     appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
     config,
     ...(await launcherOptions(opts, containerLogLevel, logger)),
-    ...stramFlagValues(opts, DEMO_FLAGS),
+    ...withCa(stramFlagValues(opts, DEMO_FLAGS), caFlagValues(opts)),
     insecure: opts.insecure ?? false,
     tls: tlsChoice(opts),
     logger,

@@ -14,7 +14,7 @@ import { launchViaGateway } from './gateway-commands.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
 import { addStoreOptions, recoverStoreOptions, storeOptions, storeSettings, type StoreFlags } from './store-options.js';
 import { registerStatusCommands } from './status.js';
-import { TOKEN_FLAGS, WINDOW_FLAGS, addStramFlags, settingsByFlagName, stramFlagValues, tlsChoice, tlsFlag } from './stram-flags.js';
+import { TOKEN_FLAGS, WINDOW_FLAGS, addCaFlags, addStramFlags, caFlagValues, settingsByFlagName, stramFlagValues, tlsChoice, tlsFlag, withCa } from './stram-flags.js';
 
 interface LaunchFlags extends LauncherFlags, GatewayFlags, StoreFlags {
   appDir?: string;
@@ -33,7 +33,7 @@ interface LaunchFlags extends LauncherFlags, GatewayFlags, StoreFlags {
 
 const LAUNCH_FLAGS = [...WINDOW_FLAGS, ...TOKEN_FLAGS, 'restPort', 'certLifetimeMs', 'caRotateMs'] as const;
 /** What the gateway decides for an app it launches: where it lives, who it runs as, how it runs. */
-const NOT_WITH_GATEWAY = ['recover', 'postgres', 'postgresPasswordFile', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost'];
+const NOT_WITH_GATEWAY = ['recover', 'postgres', 'postgresPasswordFile', 'appDir', 'insecure', 'owner', 'realUser', 'appId', 'restPort', 'dockerNetwork', 'dockerSocket', 'advertiseHost', 'caCert', 'caKey', 'caChain'];
 
 /** `sluice launch | status | shutdown`; main.ts registers `sluice demo` (demo.ts), which reuses warnInsecure from here. */
 export function registerRuntimeCommands(program: Command): void {
@@ -59,6 +59,7 @@ export function registerRuntimeCommands(program: Command): void {
     .addOption(flag('--real-user <principal>', 'who launches for --owner, recorded in every token as realUser; set by the gateway when it launches for someone', { parse: principal }))
     .addOption(flag('--app-id <id>', "the app's id; set by the gateway so it and STRAM name the app alike", { parse: appId, shownDefault: 'the app name and 8 random hex digits' }));
   addStramFlags(launch, LAUNCH_FLAGS);
+  addCaFlags(launch);
   addLauncherOptions(launch);
   addStoreOptions(launch);
   launch.addOption(flag('--store <name>', "with --gateway: the gateway's store (sluice gateway --store NAME=URL) the app gets as its PostgreSQL"));
@@ -98,7 +99,7 @@ export function registerRuntimeCommands(program: Command): void {
     const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
     const common = {
       ...(await launcherOptions(opts, opts.logLevel, logger)),
-      ...stramFlagValues(opts, LAUNCH_FLAGS),
+      ...withCa(stramFlagValues(opts, LAUNCH_FLAGS), caFlagValues(opts)),
       ...(opts.restart ? { restart: opts.restart } : {}),
       logger,
       logFile,

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { StramOptions } from '@sluice/stram';
 import { duration, flag, port, positiveInt, type Parse } from '../flags.js';
@@ -47,16 +48,37 @@ export const WINDOW_FLAGS = ['windowMs', 'checkpointWindows', 'heartbeatInterval
 export const TOKEN_FLAGS = ['renewIntervalMs', 'maxLifetimeMs', 'keyUpdateIntervalMs', 'removalScanIntervalMs'] as const satisfies StramFlagKey[];
 
 /**
- * `--tls on|off`: mutual TLS on the data plane (docs/architecture.md "Transport encryption").
- * Off unless asked for: with the docker and swarm launchers it is not yet tested end to end
- * (the Docker demo did not start with it on), so `--tls on` is opt-in everywhere for now.
+ * `--tls on|off`: mutual TLS 1.3 on the umbilical and the data plane (docs/architecture.md
+ * "Transport encryption"). On by default where containers talk across a network (the docker and
+ * swarm launchers), off by default for local child processes on one host's loopback.
  */
 export function tlsFlag(): Option {
-  return flag('--tls <on|off>', 'mutual TLS 1.3 between containers, with certificates from the app CA', { choices: ['on', 'off'], shownDefault: 'off' });
+  return flag('--tls <on|off>', 'mutual TLS 1.3 on the umbilical and between containers, with certificates from the app CA', { choices: ['on', 'off'], shownDefault: 'on with --launcher docker or swarm, else off' });
 }
 
 export function tlsChoice(opts: { tls?: unknown; launcher?: unknown }): boolean {
-  return opts.tls === 'on';
+  if (opts.tls === 'on' || opts.tls === 'off') return opts.tls === 'on';
+  return opts.launcher === 'docker' || opts.launcher === 'swarm';
+}
+
+/** `--ca-cert/--ca-key/--ca-chain`: an operator-supplied intermediate CA in place of the app's own root (docs/guide.md "TLS"). */
+export function addCaFlags(cmd: Command): Command {
+  return cmd
+    .addOption(flag('--ca-cert <file>', "under TLS: an intermediate CA certificate (PEM) signed by the operator's root, to issue the app's certificates", { shownDefault: "a root of the app's own" }))
+    .addOption(flag('--ca-key <file>', "its private key (PEM, ECDSA P-256), mode 0600; read where it is, never copied"))
+    .addOption(flag('--ca-chain <file>', "the certificates above --ca-cert up to the operator's root (PEM), which peers then trust"));
+}
+
+/** The CA flags given, as absolute paths (state.json keeps them for --recover), and how errors name them. */
+export function caFlagValues(opts: Record<string, unknown>): Pick<StramOptions, 'caCert' | 'caKey' | 'caChain'> & { optionNames: Partial<Record<keyof StramOptions, string>> } {
+  const path = (v: unknown): string | undefined => (typeof v === 'string' ? resolve(v) : undefined);
+  const [caCert, caKey, caChain] = [path(opts['caCert']), path(opts['caKey']), path(opts['caChain'])];
+  return { ...(caCert ? { caCert } : {}), ...(caKey ? { caKey } : {}), ...(caChain ? { caChain } : {}), optionNames: { caCert: '--ca-cert', caKey: '--ca-key', caChain: '--ca-chain', caRotateMs: '--ca-rotate' } };
+}
+
+/** The STRAM flags and the CA files, the names of both kinds for STRAM's errors. */
+export function withCa(flags: Partial<StramOptions>, ca: ReturnType<typeof caFlagValues>): Partial<StramOptions> {
+  return { ...flags, ...ca, optionNames: { ...flags.optionNames, ...ca.optionNames } };
 }
 
 const attribute = (key: StramFlagKey): string => new Option(STRAM_FLAGS[key].flags).attributeName();

@@ -1,13 +1,16 @@
 import {
   ConnectionClosedError,
+  STRAM_SAN_NAME,
   connectAuthenticated,
   openCredentials,
   openSealed,
   readCredentials,
+  sanUri,
   toBuffer,
   tokenFromText,
   type AuthRequest,
   type CertMessage,
+  type ClientTls,
   type Command,
   type Credentials,
   type HeartbeatAckMessage,
@@ -28,6 +31,8 @@ export interface FakeContainerOptions {
   container: string;
   /** Override the auth request (e.g. to claim another container). */
   request?: AuthRequest;
+  /** A `wss://` umbilical: what to trust and present (fromCredentials trusts the file's CA roots and STRAM's name). */
+  tls?: ClientTls | undefined;
 }
 
 export class FakeContainer {
@@ -53,6 +58,7 @@ export class FakeContainer {
     let fake: FakeContainer | undefined;
     const early: Buffer[] = [];
     const conn = await connectAuthenticated(o.url, o.token, o.request ?? { role: 'hello', container: o.container }, {
+      tls: o.tls,
       onMessage: (data, isBinary) => {
         if (!isBinary) return;
         if (fake) fake.onFrame(toBuffer(data));
@@ -67,7 +73,8 @@ export class FakeContainer {
   /** Connects with the STRAM token and container id of a credentials file. */
   static async fromCredentials(path: string, overrides: Partial<FakeContainerOptions> = {}): Promise<FakeContainer> {
     const c = readCredentials(path);
-    const fake = await FakeContainer.connect({ url: c.stram, token: tokenFromText(c.stramToken), container: c.container, ...overrides });
+    const tls = c.caRoots ? { ca: c.caRoots.join(''), server: sanUri(c.app, STRAM_SAN_NAME) } : undefined;
+    const fake = await FakeContainer.connect({ url: c.stram, token: tokenFromText(c.stramToken), container: c.container, tls, ...overrides });
     fake.applied = c.revision ?? 0;
     return fake;
   }
