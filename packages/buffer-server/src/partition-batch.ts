@@ -3,8 +3,9 @@ import { encode, indexDataFrame, type DataFrameIndex } from '@sluice/common';
 /**
  * Partitioned delivery (docs/protocol.md "Partitions") without decoding tuples: a stored data frame
  * gets one index of its tuples' byte ranges and p values, built on first use and shared by every
- * subscriber reading that frame, and each partitioned subscriber copies the byte ranges of its
- * tuples into a new frame. The frame reads as `{t:"data", w, tuples, p}` with the tuples exactly as
+ * subscriber reading that frame; its tuples are split by `p & mask` in one pass, shared by the
+ * subscribers of every partition (not one scan per subscriber); and each partitioned subscriber
+ * copies the byte ranges of its tuples into a new frame. The frame reads as `{t:"data", w, tuples, p}` with the tuples exactly as
  * the publisher encoded them.
  */
 
@@ -67,6 +68,36 @@ export interface PartitionSelection {
   readonly keys: ReadonlySet<number>;
 }
 
+/** Tuple positions by `p & mask` of the frames read last (subscribers of one stream read the same frames at about the same time). */
+const splits = new Map<Buffer, { mask: number; byKey: Map<number, number[]> }>();
+const SPLITS_KEPT = 16;
+const NONE: number[] = [];
+
+function splitOf(frame: Buffer, p: ArrayLike<number>, n: number, mask: number): Map<number, number[]> {
+  const hit = splits.get(frame);
+  if (hit && hit.mask === mask) return hit.byKey;
+  const byKey = new Map<number, number[]>();
+  for (let k = 0; k < n; k++) {
+    const key = p[k]! & mask;
+    const at = byKey.get(key);
+    if (at) at.push(k);
+    else byKey.set(key, [k]);
+  }
+  splits.delete(frame);
+  splits.set(frame, { mask, byKey });
+  if (splits.size > SPLITS_KEPT) splits.delete(splits.keys().next().value!);
+  return byKey;
+}
+
+/** Positions of the tuples `sel` keeps, in frame order. */
+function keptTuples(frame: Buffer, p: ArrayLike<number>, n: number, sel: PartitionSelection): readonly number[] {
+  const byKey = splitOf(frame, p, n, sel.mask);
+  if (sel.keys.size === 1) for (const key of sel.keys) return byKey.get(key) ?? NONE;
+  const kept: number[] = [];
+  for (const key of sel.keys) for (const k of byKey.get(key) ?? NONE) kept.push(k);
+  return kept.sort((a, b) => a - b);
+}
+
 /**
  * The part of a stored data frame a subscriber with this filter receives: the frame itself when
  * every tuple is kept or it carries no p, null when none is, else a new frame and its tuple count.
@@ -78,8 +109,7 @@ export function selectPartitions(frame: Buffer, sel: PartitionSelection): [Buffe
   const n = ix.starts.length - 1;
   if (!ix.p) return [frame, n];
   const p = ix.p;
-  const kept: number[] = [];
-  for (let k = 0; k < n; k++) if (sel.keys.has(p[k]! & sel.mask)) kept.push(k);
+  const kept = keptTuples(frame, p, n, sel);
   if (kept.length === 0) return null;
   if (kept.length === n) return [frame, n];
   // One allocation and native copies: no Buffer objects per tuple (they cost more than the bytes).
