@@ -43,7 +43,10 @@ function mulberry32(seed: number): () => number {
 export function wordsOf(config: WordCountConfig, w: number): string[] {
   if (config.windows > 0 && w > config.windows) return [];
   const random = mulberry32(Math.imul(config.seed, 0x9e3779b1) ^ Math.imul(w, 0x85ebca6b));
-  return Array.from({ length: config.tuplesPerWindow }, () => VOCABULARY[Math.floor(random() * VOCABULARY.length)]!);
+  // A plain loop: Array.from with a mapping function was a quarter of the generator's time at 1 M words a window.
+  const words = new Array<string>(config.tuplesPerWindow);
+  for (let i = 0; i < words.length; i++) words[i] = VOCABULARY[Math.floor(random() * VOCABULARY.length)]!;
+  return words;
 }
 
 export class Generator extends Operator.withConfig(generatorConfig) {
