@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -82,14 +83,20 @@ describe('asynchronous logs lose no line when the process ends', () => {
     expect(r.status).toBe(0);
   });
 
-  it('a process blocked on a pipe nobody reads ends once the pipe is closed', async () => {
-    const proc = spawn(process.execPath, [BURST, 'serve', String(LINES)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    // Nobody reads: 20,000 lines fill the pipe and the writer blocks. Then SIGTERM, and the reader goes away.
-    await new Promise((res) => setTimeout(res, 500));
-    const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
-    proc.kill('SIGTERM');
-    proc.stderr.destroy();
-    expect(await exited).toBe(0);
+  it('a process whose stderr pipe nobody reads (or closes) still ends on SIGTERM', async () => {
+    const proc = spawn(process.execPath, [BURST, 'serve', String(LINES)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      // Its SIGTERM handler is in place once it says ready; then 20,000 lines fill the pipe nobody reads.
+      await once(proc.stdout, 'data');
+      await new Promise((res) => setTimeout(res, 300));
+      const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+      proc.kill('SIGTERM');
+      // The final write gives up on a pipe that took nothing for FINAL_FLUSH_MS.
+      expect(await exited).toBe(0);
+    } finally {
+      proc.stderr.destroy();
+      proc.kill('SIGKILL');
+    }
   });
 
   it('sluice buffer-server with stderr piped, stopped by spawnSync timeout, exits cleanly', () => {

@@ -5,12 +5,16 @@ import { asyncStderr, createLogger } from '@sluice/common';
  * then ends at once in the way HOW names: `return` (the event loop runs dry), `exit`
  * (process.exit(3)), `throw` (an uncaught exception), `reject` (an unhandled rejection) or
  * `sigterm` (SIGTERM to itself, handled by exiting as the servers do); or `serve`: goes on
- * logging a line every 5 ms until SIGTERM, handled by exiting as the servers do.
+ * logging a line every 5 ms until SIGTERM, handled by exiting as the servers do (it prints `ready` on
+ * stdout once that handler is in place).
  */
 const [how, n] = [process.argv[2], Number(process.argv[3])];
 const log = createLogger({ name: 'burst', destination: asyncStderr() });
 // A server handles SIGTERM from its start: so does `serve`, even while its first burst is blocked on a full pipe.
-if (how === 'serve') process.once('SIGTERM', () => process.exit(0));
+if (how === 'serve') {
+  process.once('SIGTERM', () => process.exit(0));
+  process.stdout.write('ready\n');
+}
 for (let i = 0; i < n; i++) log.info({ i }, 'burst line');
 switch (how) {
   case 'exit':
