@@ -68,13 +68,17 @@ export interface PartitionSelection {
   readonly keys: ReadonlySet<number>;
 }
 
-/** Tuple positions by `p & mask` of the frames read last (subscribers of one stream read the same frames at about the same time). */
-const splits = new Map<Buffer, { mask: number; byKey: Map<number, number[]> }>();
+/**
+ * Tuple positions by `p & mask` of the frames read last (subscribers of one stream read the same
+ * frames at about the same time). Keyed by the frame's index, not its bytes: a purged frame's
+ * bytes are never kept alive here, only at most SPLITS_KEPT indexes.
+ */
+const splits = new Map<DataFrameIndex, { mask: number; byKey: Map<number, number[]> }>();
 const SPLITS_KEPT = 16;
 const NONE: number[] = [];
 
-function splitOf(frame: Buffer, p: ArrayLike<number>, n: number, mask: number): Map<number, number[]> {
-  const hit = splits.get(frame);
+function splitOf(ix: DataFrameIndex, p: ArrayLike<number>, n: number, mask: number): Map<number, number[]> {
+  const hit = splits.get(ix);
   if (hit && hit.mask === mask) return hit.byKey;
   const byKey = new Map<number, number[]>();
   for (let k = 0; k < n; k++) {
@@ -83,15 +87,15 @@ function splitOf(frame: Buffer, p: ArrayLike<number>, n: number, mask: number): 
     if (at) at.push(k);
     else byKey.set(key, [k]);
   }
-  splits.delete(frame);
-  splits.set(frame, { mask, byKey });
+  splits.delete(ix);
+  splits.set(ix, { mask, byKey });
   if (splits.size > SPLITS_KEPT) splits.delete(splits.keys().next().value!);
   return byKey;
 }
 
 /** Positions of the tuples `sel` keeps, in frame order. */
-function keptTuples(frame: Buffer, p: ArrayLike<number>, n: number, sel: PartitionSelection): readonly number[] {
-  const byKey = splitOf(frame, p, n, sel.mask);
+function keptTuples(ix: DataFrameIndex, p: ArrayLike<number>, n: number, sel: PartitionSelection): readonly number[] {
+  const byKey = splitOf(ix, p, n, sel.mask);
   if (sel.keys.size === 1) for (const key of sel.keys) return byKey.get(key) ?? NONE;
   const kept: number[] = [];
   for (const key of sel.keys) for (const k of byKey.get(key) ?? NONE) kept.push(k);
@@ -109,7 +113,7 @@ export function selectPartitions(frame: Buffer, sel: PartitionSelection): [Buffe
   const n = ix.starts.length - 1;
   if (!ix.p) return [frame, n];
   const p = ix.p;
-  const kept = keptTuples(frame, p, n, sel);
+  const kept = keptTuples(ix, p, n, sel);
   if (kept.length === 0) return null;
   if (kept.length === n) return [frame, n];
   // One allocation and native copies: no Buffer objects per tuple (they cost more than the bytes).
