@@ -41,3 +41,25 @@ describe('sluice demo --insecure', () => {
     expect(summary).toMatchObject({ secure: false, exact: true });
   });
 });
+
+describe('sluice demo --partitions', () => {
+  const tmp = tempDir('sluice-demo-partitions-');
+  afterAll(() => tmp.remove());
+
+  it.each([
+    ['1', 3],
+    ['4', 6],
+  ])('--partitions %s runs that many counter containers and still counts exactly', async (partitions, containers) => {
+    const r = await runCli(['demo', '--duration', '3s', '--json', '--partitions', partitions, '--app-dir', join(tmp.path, `app-${partitions}`)], tmp.path);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(summary, r.stderr.slice(-2000)).toMatchObject({ secure: true, containers, exact: true });
+    expect(summary.actual).toEqual(summary.expected);
+    expect(r.code).toBe(0);
+  });
+
+  it('--partitions 3 is refused in one line, naming the choices', async () => {
+    const r = await runCli(['demo', '--partitions', '3'], tmp.path);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('sluice demo: --partitions must be one of 1, 2, 4, not "3" [BAD_CONFIG]\n');
+  });
+});

@@ -13,15 +13,15 @@ import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
  */
 let serial = 0;
 
-async function demoRate(ctx: Ctx, insecure: boolean): Promise<{ rate: number; exact: boolean; tuples: number; seconds: number }> {
-  const args = ['demo', '--json', '--duration', '12s', '--tuples-per-window', '1000000', '--app-dir', join(ctx.tmp, `demo-${++serial}`)];
+async function demoRate(ctx: Ctx, insecure: boolean, partitions = 2): Promise<{ rate: number; exact: boolean; tuples: number; seconds: number }> {
+  const args = ['demo', '--json', '--duration', '12s', '--tuples-per-window', '1000000', '--partitions', String(partitions), '--app-dir', join(ctx.tmp, `demo-${++serial}`)];
   if (insecure) args.push('--insecure');
   // --profile covers the demo process (STRAM); containers get no node flags from STRAM's launcher
   // (its environment is filtered), so profile them with tools/inspect-prof.js PID SECONDS.
   const role = startNode(`sluice demo${insecure ? ' --insecure' : ''}`, cliPath(ctx), args, {
     readyLine: /^\{.*"tuples"/,
     timeoutMs: 180_000,
-    nodeArgs: profileArgs(ctx.profileDir, `demo${insecure ? '-insecure' : ''}`),
+    nodeArgs: profileArgs(ctx.profileDir, `demo${insecure ? '-insecure' : ''}-p${partitions}`),
   });
   try {
     const line = String((await role.ready)['line']);
@@ -60,6 +60,40 @@ export const demoE2e: Case = {
             extra: { secureExact: secure.exact, insecureExact: insecure.exact, secureTuples: secure.tuples, secureSeconds: secure.seconds, insecureSeconds: insecure.seconds },
           },
         ];
+      },
+      close: async () => {},
+    };
+  },
+};
+
+/** The curve's partition counts; 1 is the baseline of the others. */
+const CURVE = [2, 4] as const;
+
+/**
+ * demo/partitions-<N>: the secure demo with N counter partitions (one container each) against
+ * the same demo with 1, in the same run; the order of the three rotates per run. Full runs only.
+ */
+export const demoPartitions: Case = {
+  name: 'demo/partitions',
+  skip: (ctx) => demoE2e.skip(ctx) ?? (ctx.quick ? 'not in --quick: the curve is 9 sluice demo runs' : null),
+  runs: () => 3,
+  async open(ctx) {
+    return {
+      async run(i) {
+        const order = [1, ...CURVE];
+        const rotated = [...order.slice(i % order.length), ...order.slice(0, i % order.length)];
+        const rates = new Map<number, Awaited<ReturnType<typeof demoRate>>>();
+        for (const p of rotated) rates.set(p, await demoRate(ctx, false, p));
+        const one = rates.get(1)!;
+        return CURVE.map((p) => ({
+          name: `demo/partitions-${p}`,
+          unit: 'tuples/s',
+          better: 'higher' as const,
+          value: rates.get(p)!.rate,
+          baseline: one.rate,
+          baselineLabel: 'sluice demo --partitions 1',
+          extra: { exact: rates.get(p)!.exact && one.exact, tuples: rates.get(p)!.tuples, seconds: rates.get(p)!.seconds },
+        }));
       },
       close: async () => {},
     };

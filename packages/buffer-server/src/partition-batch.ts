@@ -3,8 +3,9 @@ import { encode, indexDataFrame, type DataFrameIndex } from '@sluice/common';
 /**
  * Partitioned delivery (docs/protocol.md "Partitions") without decoding tuples: a stored data frame
  * gets one index of its tuples' byte ranges and p values, built on first use and shared by every
- * subscriber reading that frame, and each partitioned subscriber copies the byte ranges of its
- * tuples into a new frame. The frame reads as `{t:"data", w, tuples, p}` with the tuples exactly as
+ * subscriber reading that frame; its tuples are split by `p & mask` in one pass, shared by the
+ * subscribers of every partition (not one scan per subscriber); and each partitioned subscriber
+ * copies the byte ranges of its tuples into a new frame. The frame reads as `{t:"data", w, tuples, p}` with the tuples exactly as
  * the publisher encoded them.
  */
 
@@ -68,6 +69,40 @@ export interface PartitionSelection {
 }
 
 /**
+ * Tuple positions by `p & mask` of the frames read last (subscribers of one stream read the same
+ * frames at about the same time). Keyed by the frame's index, not its bytes: a purged frame's
+ * bytes are never kept alive here, only at most SPLITS_KEPT indexes.
+ */
+const splits = new Map<DataFrameIndex, { mask: number; byKey: Map<number, number[]> }>();
+const SPLITS_KEPT = 16;
+const NONE: number[] = [];
+
+function splitOf(ix: DataFrameIndex, p: ArrayLike<number>, n: number, mask: number): Map<number, number[]> {
+  const hit = splits.get(ix);
+  if (hit && hit.mask === mask) return hit.byKey;
+  const byKey = new Map<number, number[]>();
+  for (let k = 0; k < n; k++) {
+    const key = p[k]! & mask;
+    const at = byKey.get(key);
+    if (at) at.push(k);
+    else byKey.set(key, [k]);
+  }
+  splits.delete(ix);
+  splits.set(ix, { mask, byKey });
+  if (splits.size > SPLITS_KEPT) splits.delete(splits.keys().next().value!);
+  return byKey;
+}
+
+/** Positions of the tuples `sel` keeps, in frame order. */
+function keptTuples(ix: DataFrameIndex, p: ArrayLike<number>, n: number, sel: PartitionSelection): readonly number[] {
+  const byKey = splitOf(ix, p, n, sel.mask);
+  if (sel.keys.size === 1) for (const key of sel.keys) return byKey.get(key) ?? NONE;
+  const kept: number[] = [];
+  for (const key of sel.keys) for (const k of byKey.get(key) ?? NONE) kept.push(k);
+  return kept.sort((a, b) => a - b);
+}
+
+/**
  * The part of a stored data frame a subscriber with this filter receives: the frame itself when
  * every tuple is kept or it carries no p, null when none is, else a new frame and its tuple count.
  * Returns undefined when the frame is not one the index reads (the caller decodes it instead).
@@ -78,8 +113,7 @@ export function selectPartitions(frame: Buffer, sel: PartitionSelection): [Buffe
   const n = ix.starts.length - 1;
   if (!ix.p) return [frame, n];
   const p = ix.p;
-  const kept: number[] = [];
-  for (let k = 0; k < n; k++) if (sel.keys.has(p[k]! & sel.mask)) kept.push(k);
+  const kept = keptTuples(ix, p, n, sel);
   if (kept.length === 0) return null;
   if (kept.length === n) return [frame, n];
   // One allocation and native copies: no Buffer objects per tuple (they cost more than the bytes).

@@ -4,6 +4,7 @@ import { decode, encode, type DataMessage, type PartitionFilter } from '@sluice/
 import type { Stream, StreamReader, StreamStore, Win } from './stream-store.js';
 import { BurstCork } from './burst-cork.js';
 import { selectPartitions, type PartitionSelection } from './partition-batch.js';
+import { binaryFrameHead } from './ws-frame.js';
 
 /** Stop writing to a subscriber's socket above this many buffered bytes; go on when it drains. */
 const HIGH_WATER = 1024 * 1024;
@@ -112,7 +113,8 @@ export class SubscriberLink implements StreamReader {
   }
 
   private send(win: Win, i: number): void {
-    let bytes = this.frame(win, i);
+    const stored = this.frame(win, i);
+    let bytes = stored;
     let tuples = win.tuplesPer[i]!;
     if (this.partitions && tuples > 0) {
       const filtered = this.filter(bytes);
@@ -120,7 +122,9 @@ export class SubscriberLink implements StreamReader {
       [bytes, tuples] = filtered;
     }
     this.cork.hold();
-    this.socket.send(bytes);
+    // The stored frame's ws header is made once for all its subscribers (ws-frame.ts).
+    this.raw.write(binaryFrameHead(bytes, bytes === stored && i >= win.spooled));
+    this.raw.write(bytes);
     this.tuplesOut += tuples;
     this.bytesOut += bytes.length;
   }

@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import { prettyFactory } from 'pino-pretty';
-import { createLogger, openPrivateAppend, type Logger } from '@sluice/common';
+import { asyncStderr, createLogger, openPrivateAppend, type Logger } from '@sluice/common';
 
 /**
  * Where the CLI's logs go and how they read (docs/guide.md "Logs"). Every log line is JSON as
@@ -75,15 +75,14 @@ export function stramLogging(level: string, format: LogFormat | undefined): { lo
 
 /**
  * A standalone server's logger (`sluice buffer-server`): stderr only, in `format` (or as the
- * terminal suggests), each line as it is logged.
+ * terminal suggests). JSON lines go out in bursts, every one written by the process's end
+ * (common's asyncStderr): a server logging each connection pays per burst, not per line. A person
+ * reading pretty lines on a terminal gets each as it is logged.
  */
 export function terminalLogging(name: string, level: string | undefined, format: LogFormat | undefined): Logger {
   const chosen = logFormatFor(format, process.stderr);
   const levelOption = level !== undefined ? { level } : {};
-  // JSON lines synchronously for now: with common's asyncStderr a `sluice buffer-server` whose
-  // stderr is a pipe did not exit after SIGTERM (seen under spawnSync), so the burst writes wait
-  // until that is understood.
-  if (chosen === 'json') return createLogger({ name, ...levelOption });
+  if (chosen === 'json') return createLogger({ name, ...levelOption, destination: asyncStderr() });
   const render = lineFormatter(chosen, process.stderr.isTTY ?? false);
   const destination = { write: (line: string): void => void process.stderr.write(render(line)) };
   return createLogger({ name, ...levelOption, destination });

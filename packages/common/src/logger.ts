@@ -1,5 +1,6 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { SluiceError } from './errors.js';
+import { burstStderr } from './burst-stderr.js';
 
 export type { Logger };
 
@@ -13,16 +14,12 @@ const REDACT = ['password', 'secret', 'token', 'proof', 'mac', 'key', 'sessionKe
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /**
- * stderr written asynchronously (pino's SonicBoom, sync: false), in writes of up to 8 KiB and at
- * least every 100 ms: a server logging each connection pays one write per burst of lines instead
- * of one syscall per line, and a reader waits at most 100 ms for a line. No line is lost when the process ends: pino
- * flushes the buffer synchronously on 'exit' — a normal end, process.exit, an uncaught exception
- * or rejection, and SIGTERM / SIGINT where the process handles them by exiting (every Sluice
- * server does) — and on 'beforeExit'. Only a signal that kills outright (SIGKILL) can take the
- * last lines with it, as it takes everything else.
+ * stderr in bursts (burst-stderr.ts): one write per 8 KiB or 100 ms instead of one per line, and
+ * every held line written when the process ends, crashes or exits on a signal it handles — with a
+ * bounded final write, so a reader that went away never keeps the process alive.
  */
 export function asyncStderr(): DestinationStream {
-  return pino.destination({ dest: 2, sync: false, minLength: 8192, periodicFlush: 100 });
+  return burstStderr();
 }
 
 export function createLogger(options: { name: string; level?: string; destination?: DestinationStream } ): Logger {

@@ -3,9 +3,9 @@ import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Stram, type OperatorView } from '@sluice/stram';
-import { expectedCounts, readActualCounts } from '../demo/wordcount.js';
+import { DEMO_PARTITIONS, expectedCounts, readActualCounts } from '../demo/wordcount.js';
 import { addLauncherOptions, launcherOptions, type LauncherFlags } from './launcher-options.js';
-import { duration, flag, logFormatFlag, logLevelFlag, wholeNumber } from '../flags.js';
+import { duration, flag, logFormatFlag, logLevelFlag, oneOf, wholeNumber } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
 import { withExamples } from '../help.js';
 import { compact, fitParts, terminalWidth } from '../terminal.js';
@@ -14,7 +14,7 @@ import { TOKEN_FLAGS, addCaFlags, addStramFlags, caFlagValues, stramFlagValues, 
 
 /**
  * `sluice demo`: the word count in real processes (docs/guide.md "Try the demo"). STRAM runs in this process; the
- * generator, the two counter partitions and the output run in four containers. At --duration or
+ * generator, the counter partitions (2, or --partitions 1|4) and the output run in a container each. At --duration or
  * Ctrl-C the demo notes the last window the generator finished, waits until the output holds
  * every window up to it, shuts the app down and compares the output with the generator's known
  * totals.
@@ -28,6 +28,7 @@ interface DemoOptions extends LauncherFlags {
   seed: number;
   tuplesPerWindow: number;
   drainTimeout: number;
+  partitions: string;
   logLevel: string;
   logFormat?: LogFormat;
 }
@@ -35,7 +36,7 @@ interface DemoOptions extends LauncherFlags {
 export function registerDemoCommand(program: Command): void {
   const demo = program
     .command('demo')
-    .description('run the word-count demo: seeded generator → 2 counter partitions → idempotent output; checks exact counts')
+    .description('run the word-count demo: seeded generator → counter partitions (2; --partitions) → idempotent output; checks exact counts')
     .addOption(flag('--duration <duration>', 'how long to generate; Ctrl-C stops earlier', { parse: duration, default: '30s' }))
     .addOption(flag('--json', 'end the summary with one JSON line'))
     .addOption(flag('--insecure', 'well-known all-zero keys (benchmarks only)'))
@@ -43,6 +44,7 @@ export function registerDemoCommand(program: Command): void {
     .addOption(flag('--app-dir <dir>', 'app directory', { shownDefault: '.sluice/apps/<app id>' }))
     .addOption(flag('--seed <n>', 'generator seed', { parse: wholeNumber, default: '1' }))
     .addOption(flag('--tuples-per-window <n>', 'words the generator emits per window', { parse: wholeNumber, default: '1000' }))
+    .addOption(flag('--partitions <n>', 'counter partitions, each in its own container', { parse: oneOf(DEMO_PARTITIONS.map(String)), default: '2' }))
     .addOption(flag('--drain-timeout <duration>', 'how long to wait for the output to catch up after stopping', { parse: duration, default: '60s' }))
     .addOption(logLevelFlag('STRAM and container log level (STRAM logs go to stderr and <app dir>/stram.log)', { default: 'error' }))
     .addOption(logFormatFlag("STRAM's log on stderr"));
@@ -65,7 +67,7 @@ async function runDemo(opts: DemoOptions & Record<string, unknown>): Promise<voi
   const { logger, logFile } = stramLogging(opts.logLevel, opts.logFormat);
   const containerLogLevel = opts.logLevel === 'error' ? 'warn' : opts.logLevel;
   const stram = await Stram.launch({
-    appModule: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)),
+    appModule: fileURLToPath(new URL(opts.partitions === '2' ? '../demo/wordcount.js' : `../demo/wordcount-${opts.partitions}p.js`, import.meta.url)),
     config,
     ...(await launcherOptions(opts, containerLogLevel, logger)),
     ...withCa(stramFlagValues(opts, DEMO_FLAGS), caFlagValues(opts)),
