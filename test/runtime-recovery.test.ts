@@ -88,6 +88,8 @@ describe('recovery of the word count', () => {
     await run.untilContainers((cs) => cs.some((c) => c.id === 'c2' && c.state === 'running' && c.pid !== null && c.pid !== before.pid));
     const restarted = await run.container('c2');
     expect(restarted).toMatchObject({ restarts: 1, requestedRestarts: 1, lastRestart: { cause: 'requested' } });
+    // The replacement streams before STRAM dies: this is about what a recovered STRAM knows of the restart, not a STRAM lost mid-replacement.
+    await run.untilOutputHas(Math.max(0, ...(await run.outputWindows())) + 10);
 
     process.kill(run.stram.child.pid!, 'SIGKILL');
     await run.stram.exited;
