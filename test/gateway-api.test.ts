@@ -243,6 +243,9 @@ describe.skipIf(TestRealm.unavailable())('sluice gateway: Kerberos in front, app
     expect([unknown.status, unknown.body.error, unknown.body.reason]).toEqual([404, RefusalCode.notFound, `app ${aliceApp}: no container c99 in this app`]);
     const bobs = await restart('c2', 'bob');
     expect([bobs.status, bobs.body.error, bobs.body.permission]).toEqual([403, RefusalCode.forbidden, Permission.manageOtherUsersApps]);
+    // Alice's own cookie is not enough: a cross-site page could send it, so a restart needs its CSRF token too.
+    await expectAuthRefusal(() => client.call('POST', `${API_PREFIX}/apps/${aliceApp}/containers/c2/restart`, { cookie: aliceLogin.token }), 403, RefusalCode.csrf);
+    expect((await c2()).pid).toBe(before.pid);
     const done = await restart('c2', 'alice');
     expect([done.status, done.body]).toEqual([202, { id: aliceApp, container: 'c2', restart: 'requested' }]);
     const again = await restart('c2', 'alice');

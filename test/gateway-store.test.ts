@@ -166,6 +166,8 @@ describe.skipIf(skip !== undefined)(`a store through the gateway${skip ? ` (skip
     expect(res.stderr).toMatch(/^sluice gateway: store pg: .*pg-loose.* \[BAD_CONFIG\]$/m);
     expect(res.stderr).not.toMatch(/\n\s+at /);
     expect(res.stderr.includes(db.password)).toBe(false);
+    // Refused before the gateway writes anything or gets a ticket: no state directory, no credential cache.
+    expect(existsSync(join(tmp.path, 'state-loose'))).toBe(false);
     const half = gatewayCommand(realm, join(tmp.path, 'state-half'), ['--store', `pg=${storeUrl}`]);
     const missing = await runCli(half.args, tmp.path, half.env);
     expect(missing.code).toBe(2);

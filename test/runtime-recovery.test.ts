@@ -3,13 +3,14 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, readCredentials, tokenFromText } from '@sluice/common';
 import { FakeContainer } from '@sluice/stram/testing';
-import { RecoveryRun } from './helpers/recovery-wordcount.js';
+import { RecoveryRun, sample } from './helpers/recovery-wordcount.js';
 import { pidAlive, until } from './helpers/runtime-cli.js';
 
 /**
  * Recovery (docs/architecture.md "Recovery"): the demo word count (generator → 2 counter partitions → idempotent output,
  * four container processes) loses nothing when a container is killed or stopped, or when STRAM
- * itself is killed and recovered with `sluice launch --recover`. Each test ends with the output
+ * itself is killed and recovered with `sluice launch --recover` (a restart asked for, docs/guide.md
+ * "Restarting a container", stays told apart from the strategy's). Each test ends with the output
  * holding exactly the generator's words for windows 1..150 (150 × 200 = 30,000 words).
  */
 describe('recovery of the word count', () => {
@@ -73,6 +74,37 @@ describe('recovery of the word count', () => {
     console.log(`SIGKILL STRAM: ${counts.windows.length} windows, ${counts.tuples} words, exact=${counts.exact}`);
     expect(counts).toMatchObject({ exact: true, tuples: 200 * 200 });
     expect(counts.actual).toEqual(counts.expected);
+  });
+
+  it('keeps a requested restart apart after STRAM is killed and recovered: its count, cause and metric; counts stay exact', async () => {
+    run = new RecoveryRun({ windows: 150 });
+    await run.launch();
+    await run.untilOutputHas(20);
+    const before = await run.container('c2');
+    const { rest } = JSON.parse(readFileSync(join(run.appDir, 'stram.json'), 'utf8')) as { rest: string };
+    const token = readFileSync(join(run.appDir, 'web-token'), 'utf8').trim();
+    const asked = await fetch(`${rest}/ws/v1/containers/c2/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    expect(asked.status).toBe(202);
+    await run.untilContainers((cs) => cs.some((c) => c.id === 'c2' && c.state === 'running' && c.pid !== null && c.pid !== before.pid));
+    const restarted = await run.container('c2');
+    expect(restarted).toMatchObject({ restarts: 1, requestedRestarts: 1, lastRestart: { cause: 'requested' } });
+    // The replacement streams before STRAM dies: this is about what a recovered STRAM knows of the restart, not a STRAM lost mid-replacement.
+    await run.untilOutputHas(Math.max(0, ...(await run.outputWindows())) + 10);
+
+    process.kill(run.stram.child.pid!, 'SIGKILL');
+    await run.stram.exited;
+    await run.recover();
+    const after = (await run.untilContainers((cs) => cs.every((c) => c.state === 'running' && c.heartbeats > 0))).find((c) => c.id === 'c2')!;
+    expect(after).toMatchObject({ pid: restarted.pid, restarts: 1, requestedRestarts: 1, lastRestart: restarted.lastRestart });
+    let metrics = '';
+    await until(async () => {
+      metrics = (await run!.rest('/metrics')).text;
+      return metrics.includes('sluice_container_restarts_requested_total');
+    });
+    expect(sample(metrics, 'sluice_container_restarts_requested_total{container="c2"}')).toBe(1);
+    expect(sample(metrics, 'sluice_container_restarts_total{container="c2"}')).toBe(1);
+    const counts = await run.finalCounts();
+    expect(counts).toMatchObject({ exact: true, tuples: 150 * 200 });
   });
 
   it("refuses the cancelled STRAM token of a replaced container (4401, cancelled); counts stay exact", async () => {

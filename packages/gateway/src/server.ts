@@ -12,7 +12,7 @@ import { DEFAULT_MAX_BODY_BYTES, sendJson } from './http-io.js';
 import { GatewayMetrics, type KeytabLoginFigures } from './metrics.js';
 import { appState, Registry } from './registry.js';
 import { PolicyFile } from './policy-file.js';
-import { GatewayStores, type StoreConfig } from './stores.js';
+import { GatewayStores } from './stores.js';
 import { findApp, matchRoute, type RouteParts } from './routes.js';
 import { StramProxy } from './stram-proxy.js';
 import { serveConsole, type ConsoleOptions } from './console/serve.js';
@@ -42,8 +42,8 @@ export interface GatewayOptions {
   proxyUsers?: readonly string[];
   /** The policy file (YAML or JSON), reloaded on change; without one nobody holds a role. */
   policyFile?: string;
-  /** The stores a launch may name (stores.ts), checked at start. */
-  stores?: Readonly<Record<string, StoreConfig>>;
+  /** The stores a launch may name (stores.ts `GatewayStores.open`, which checks them); none without. */
+  stores?: GatewayStores;
   tokenTtlMs?: number;
   keyRollMs?: number;
   maxBodyBytes?: number;
@@ -71,7 +71,7 @@ export class Gateway {
     const o = { host: '127.0.0.1', port: 0, tokenTtlMs: DEFAULT_TOKEN_TTL_MS, keyRollMs: DEFAULT_KEY_ROLL_MS, maxBodyBytes: DEFAULT_MAX_BODY_BYTES, clock: systemClock, ...options };
     if (o.tokenTtlMs < 1_000) throw new SluiceError('BAD_CONFIG', '--token-ttl must be at least 1s');
     if (o.keyRollMs < o.tokenTtlMs) throw new SluiceError('BAD_CONFIG', '--key-roll must be at least --token-ttl (a key signs for at least one token lifetime)');
-    const stores = GatewayStores.open(o.stores);
+    const stores = o.stores ?? GatewayStores.open();
     mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
     const registry = Registry.open(o.stateDir);
     const sessions = await WebSessions.open({ stateDir: o.stateDir, tokenTtlMs: o.tokenTtlMs, keyRollMs: o.keyRollMs, clock: o.clock });

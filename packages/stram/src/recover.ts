@@ -75,6 +75,7 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
   for (const c of plan.containers) {
     const record = savedRecord(plan, c.id, saved, o.clock.now());
     if (record.restarts > 0) metrics.containerRestarts.inc({ container: c.id }, record.restarts);
+    if (record.requestedRestarts > 0) metrics.containerRestartsRequested.inc({ container: c.id }, record.requestedRestarts);
     const held = heldCredentials(dir, c.id, o.logger);
     if (!held) {
       unrecoverable.add(c.id);
@@ -125,6 +126,8 @@ function savedRecord(plan: PhysicalPlan, id: string, saved: SavedState, now: num
   const r = newRecord(plan, id, now);
   const s = saved.containers[id];
   r.restarts = s?.restarts ?? 0;
+  r.requestedRestarts = s?.requestedRestarts ?? 0;
+  r.lastRestart = s?.lastRestart;
   r.restore = s?.restore ?? 0;
   r.announce = s?.announce ?? false;
   r.bufferServerUrl = s?.bufferServerUrl ?? null;

@@ -28,6 +28,9 @@ export interface SavedContainer {
   bufferServerUrl: string | null;
   deployed: boolean;
   restarts: number;
+  /** Of those, the restarts asked for over REST, and the latest replacement (absent in a state.json from before they were kept). */
+  requestedRestarts?: number;
+  lastRestart?: { cause: string; at: number };
   /** Replaced, and its downstream containers not yet told where its buffer server now is. */
   announce: boolean;
   /** The window its operators restore from (0 = fresh start). */
@@ -68,7 +71,7 @@ export function savedState(
   for (const a of agents) {
     const r = a.record;
     const seqs = tokenSeqs(a.credentials);
-    containers[r.id] = { pid: r.process?.pid ?? null, bufferServerUrl: r.bufferServerUrl, deployed: r.deployed, restarts: r.restarts, announce: r.announce, restore: r.restore, stramSeq: seqs.stram, subscribeSeqs: seqs.subscribe };
+    containers[r.id] = { pid: r.process?.pid ?? null, bufferServerUrl: r.bufferServerUrl, deployed: r.deployed, restarts: r.restarts, requestedRestarts: r.requestedRestarts, ...(r.lastRestart ? { lastRestart: r.lastRestart } : {}), announce: r.announce, restore: r.restore, stramSeq: seqs.stram, subscribeSeqs: seqs.subscribe };
   }
   return { version: 1, ...app, umbilicalPort, committed, containers };
 }

@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { SluiceError, type Logger } from '@sluice/common';
-import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, KerberosAcceptor, KeytabLogin, type StoreConfig } from '@sluice/gateway';
+import { DEFAULT_KEY_ROLL_MS, DEFAULT_TOKEN_TTL_MS, Gateway, GatewayStores, KerberosAcceptor, KeytabLogin, type StoreConfig } from '@sluice/gateway';
 import { duration, flag, logFormatFlag, logLevelFlag, port, required } from '../flags.js';
 import { withExamples } from '../help.js';
 import { terminalLogging, type LogFormat } from '../log-output.js';
@@ -53,6 +53,8 @@ export function registerGatewayCommand(program: Command): void {
       const logger = terminalLogging('gateway', flags.logLevel, flags.logFormat);
       const keytab = flags.keytab ?? process.env['KRB5_KTNAME']?.replace(/^FILE:/, '');
       if (!keytab) throw new SluiceError('BAD_USAGE', 'give --keytab FILE (or set KRB5_KTNAME): the keytab of --principal');
+      // Checked before anything is written or a ticket is got: a bad store leaves no state behind.
+      const stores = GatewayStores.open(gatewayStores(flags.store ?? {}, flags.storePasswordFile ?? {}));
       const stateDir = resolve(flags.stateDir);
       // The replay cache lives with the gateway's other state: a restart still refuses a replayed ticket.
       const replayCacheDir = join(stateDir, 'rcache');
@@ -68,7 +70,7 @@ export function registerGatewayCommand(program: Command): void {
         tokenTtlMs: flags.tokenTtl ?? DEFAULT_TOKEN_TTL_MS,
         keyRollMs: flags.keyRoll ?? DEFAULT_KEY_ROLL_MS,
         ...(flags.policy !== undefined ? { policyFile: resolve(flags.policy) } : {}),
-        stores: gatewayStores(flags.store ?? {}, flags.storePasswordFile ?? {}),
+        stores,
         ...(flags.proxyUsers !== undefined ? { proxyUsers: flags.proxyUsers.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
         launchCommand: [process.execPath, fileURLToPath(new URL('../../bin/sluice.js', import.meta.url))],
         builtinApps: { demo: fileURLToPath(new URL('../demo/wordcount.js', import.meta.url)) },

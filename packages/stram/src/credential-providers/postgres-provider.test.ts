@@ -161,3 +161,16 @@ describe.skipIf(skip !== undefined)(`PostgresProvider on a real PostgreSQL${skip
     }
   });
 });
+
+describe('the privileged URL', () => {
+  it('refuses a URL it cannot parse without echoing a password in it (BAD_CONFIG)', () => {
+    let err: SluiceError | undefined;
+    try {
+      adminUrl('postgres://admin:s3cr/et@[::1:5432/apps', '/nonexistent');
+    } catch (e) {
+      err = e as SluiceError;
+    }
+    expect(err?.code).toBe('BAD_CONFIG');
+    expect(err?.message).toBe('"postgres://admin:***@[::1:5432/apps" is not a postgres://role@host:port/database URL');
+  });
+});

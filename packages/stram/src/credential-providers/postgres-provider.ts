@@ -32,7 +32,8 @@ export function adminUrl(url: string, passwordFile: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new SluiceError('BAD_CONFIG', `"${url}" is not a postgres://role@host:port/database URL`);
+    // Not a URL, but it may still hold a password after the role: that part is not echoed.
+    throw new SluiceError('BAD_CONFIG', `"${url.replace(/^([^:/]*:\/\/[^:@/]*):.*@/, '$1:***@')}" is not a postgres://role@host:port/database URL`);
   }
   if (!/^postgres(ql)?:$/.test(u.protocol) || !u.username) throw new SluiceError('BAD_CONFIG', `"${u.protocol}//${u.host}${u.pathname}" must be a postgres://role@host:port/database URL naming the privileged role`);
   if (u.password) throw new SluiceError('BAD_CONFIG', 'the PostgreSQL URL must not hold a password (anyone can read a command line): put it in the password file');
