@@ -107,6 +107,23 @@ describe('recovery of the word count', () => {
     expect(counts).toMatchObject({ exact: true, tuples: 150 * 200 });
   });
 
+  it('recovers exact when STRAM is killed the moment a replacement reports its buffer server, before its downstream heard of it', async () => {
+    run = new RecoveryRun({ windows: 150 });
+    await run.launch();
+    await run.untilOutputHas(20);
+    const before = await run.container('c2');
+    const { rest } = JSON.parse(readFileSync(join(run.appDir, 'stram.json'), 'utf8')) as { rest: string };
+    const token = readFileSync(join(run.appDir, 'web-token'), 'utf8').trim();
+    expect((await fetch(`${rest}/ws/v1/containers/c2/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(202);
+    // The re-subscribe for c4 waits for c4's next heartbeat ack: STRAM dies inside that gap.
+    await run.untilContainers((cs) => cs.some((c) => c.id === 'c2' && c.pid !== before.pid && c.bufferServerUrl !== null && c.bufferServerUrl !== before.bufferServerUrl), 25);
+    process.kill(run.stram.child.pid!, 'SIGKILL');
+    await run.stram.exited;
+    await run.recover();
+    const counts = await run.finalCounts();
+    expect(counts, run.log('c4')).toMatchObject({ exact: true, tuples: 150 * 200 });
+  });
+
   it("refuses the cancelled STRAM token of a replaced container (4401, cancelled); counts stay exact", async () => {
     run = new RecoveryRun();
     await run.launch();

@@ -102,7 +102,7 @@ export class RecoveryRun {
   }
 
   /** Polls the REST view until `pred` holds (a STRAM between restarts answers nothing: keep polling). */
-  async untilContainers(pred: (cs: ContainerView[]) => boolean): Promise<ContainerView[]> {
+  async untilContainers(pred: (cs: ContainerView[]) => boolean, intervalMs = 200): Promise<ContainerView[]> {
     let last: ContainerView[] = [];
     await until(async () => {
       try {
@@ -111,7 +111,7 @@ export class RecoveryRun {
       } catch {
         return false;
       }
-    }, 200);
+    }, intervalMs);
     return last;
   }
 

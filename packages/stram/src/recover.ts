@@ -129,8 +129,12 @@ function savedRecord(plan: PhysicalPlan, id: string, saved: SavedState, now: num
   r.requestedRestarts = s?.requestedRestarts ?? 0;
   r.lastRestart = s?.lastRestart;
   r.restore = s?.restore ?? 0;
-  r.announce = s?.announce ?? false;
   r.bufferServerUrl = s?.bufferServerUrl ?? null;
+  // A replaced container's downstreams are told again where its buffer server is: the previous
+  // STRAM saved "told" when it queued the re-subscribe, which rides their next heartbeat ack, so
+  // it may have died before the command left. Told twice costs a downstream one reconnect (it
+  // resumes at its own window); never told, it would subscribe to the dead server for good.
+  r.announce = (s?.announce ?? false) || (r.restarts > 0 && r.bufferServerUrl !== null);
   r.deployed = s?.deployed ?? false;
   return r;
 }
