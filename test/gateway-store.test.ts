@@ -132,8 +132,8 @@ describe.skipIf(skip !== undefined)(`a store through the gateway${skip ? ` (skip
     expect(stores).toEqual([expect.objectContaining({ system: 'postgres', consecutiveFailures: 0 })]);
     const held = readdirSync(join(dir, 'containers')).map((c) => readCredentials(join(dir, 'containers', c, 'credentials')).stores?.['postgres']);
     const logins = held.map((s) => ({ user: s!['user']!, password: s!['password']! }));
-    expect(new Set(logins.map((l) => l.user)).size).toBe(1);
-    expect(logins[0]!.user.startsWith(`${schema}_g`)).toBe(true);
+    // Each holds a login of the app's own (one per generation: a reissue every few seconds may sit between two files).
+    for (const l of logins) expect(l.user.startsWith(`${schema}_g`), l.user).toBe(true);
 
     // The admin password: not in the app directory, an argv or environment, a log or an answer.
     const stram = JSON.parse(readFileSync(join(dir, 'stram.json'), 'utf8')) as { pid: number };
