@@ -81,10 +81,7 @@ describe('recovery of the word count', () => {
     await run.launch();
     await run.untilOutputHas(20);
     const before = await run.container('c2');
-    const { rest } = JSON.parse(readFileSync(join(run.appDir, 'stram.json'), 'utf8')) as { rest: string };
-    const token = readFileSync(join(run.appDir, 'web-token'), 'utf8').trim();
-    const asked = await fetch(`${rest}/ws/v1/containers/c2/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-    expect(asked.status).toBe(202);
+    expect((await run.rest('/ws/v1/containers/c2/restart', 'POST')).status).toBe(202);
     await run.untilContainers((cs) => cs.some((c) => c.id === 'c2' && c.state === 'running' && c.pid !== null && c.pid !== before.pid));
     const restarted = await run.container('c2');
     expect(restarted).toMatchObject({ restarts: 1, requestedRestarts: 1, lastRestart: { cause: 'requested' } });
@@ -112,9 +109,7 @@ describe('recovery of the word count', () => {
     await run.launch();
     await run.untilOutputHas(20);
     const before = await run.container('c2');
-    const { rest } = JSON.parse(readFileSync(join(run.appDir, 'stram.json'), 'utf8')) as { rest: string };
-    const token = readFileSync(join(run.appDir, 'web-token'), 'utf8').trim();
-    expect((await fetch(`${rest}/ws/v1/containers/c2/restart`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })).status).toBe(202);
+    expect((await run.rest('/ws/v1/containers/c2/restart', 'POST')).status).toBe(202);
     // The re-subscribe for c4 waits for c4's next heartbeat ack: STRAM dies inside that gap.
     await run.untilContainers((cs) => cs.some((c) => c.id === 'c2' && c.pid !== before.pid && c.bufferServerUrl !== null && c.bufferServerUrl !== before.bufferServerUrl), 25);
     process.kill(run.stram.child.pid!, 'SIGKILL');

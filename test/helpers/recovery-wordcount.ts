@@ -85,9 +85,9 @@ export class RecoveryRun {
     return JSON.parse(readFileSync(join(this.appDir, 'stram.json'), 'utf8')) as { rest: string; pid: number };
   }
 
-  async rest(path: string): Promise<{ status: number; text: string }> {
+  async rest(path: string, method: 'GET' | 'POST' = 'GET'): Promise<{ status: number; text: string }> {
     const token = readFileSync(join(this.appDir, 'web-token'), 'utf8').trim();
-    const res = await fetch(`${this.info().rest}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${this.info().rest}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
     return { status: res.status, text: await res.text() };
   }
 
