@@ -124,7 +124,7 @@ export class ConnectionClosedError extends SluiceError {
 export interface AuthenticatedConnection {
   socket: WebSocket;
   welcome: Record<string, unknown>;
-  session: Session;
+  readonly session: Session;
 }
 
 export interface ConnectOptions {
@@ -188,12 +188,19 @@ export function connectAuthenticated(url: string, token: Token, request: AuthReq
           socket.send(client.answer(toBuffer(data), isBinary));
           step = 'welcome';
         } else if (step === 'welcome') {
-          const { welcome, session } = client.welcome(toBuffer(data), isBinary);
+          const welcomed = client.welcome(toBuffer(data), isBinary);
           step = 'done';
           clearTimeout(timer);
           socket.off('message', onMessage);
           if (options.onMessage) socket.on('message', options.onMessage);
-          resolve({ socket, welcome, session });
+          // The session's keys are derived only if the caller reads it (the umbilical does; buffer-server clients do not).
+          resolve({
+            socket,
+            welcome: welcomed.welcome,
+            get session() {
+              return welcomed.session;
+            },
+          });
         }
       } catch (err) {
         fail(err as Error);
