@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { encode } from './codec.js';
 import { SluiceError } from './errors.js';
+import { randomNonce } from './nonce.js';
 import { parseFrame, type AuthRequest, type ChallengeMessage, type WelcomeMessage } from './protocol.js';
 import { Session, SessionSide, deriveSessionKeys } from './session.js';
 import { decodeIdentifier, hmac, safeEqual, type Token, type TokenIdentifier } from './token.js';
@@ -68,7 +68,7 @@ export class ServerHandshake {
   constructor(
     private readonly service: string,
     private readonly authority: TokenAuthority,
-    nonce: Buffer = randomBytes(32),
+    nonce: Buffer = randomNonce(),
     /** The TLS exporter value of this connection; absent on a connection without TLS. */
     private readonly binding?: Buffer,
   ) {
@@ -138,7 +138,7 @@ export interface WelcomedClient {
 /** The client side: answer the challenge with a proof of possession, then check the server's proof. */
 export class ClientHandshake {
   private nonce: Buffer | undefined;
-  private readonly cnonce = randomBytes(32);
+  private readonly cnonce = randomNonce();
 
   constructor(
     private readonly token: Token,
