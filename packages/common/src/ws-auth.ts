@@ -166,9 +166,11 @@ export function connectAuthenticated(url: string, token: Token, request: AuthReq
   const socket = new WebSocket(url, Object.assign({ perMessageDeflate: false, maxPayload: options.maxPayload ?? DEFAULT_MAX_FRAME }, tlsOptions));
   let client = new ClientHandshake(token, request);
   // The upgrade response arrives on the TLS socket before the challenge: bind the proofs to it.
-  socket.once('upgrade', (res) => {
-    if (res.socket instanceof TLSSocket) client = new ClientHandshake(token, request, channelBinding(res.socket));
-  });
+  if (url.startsWith('wss://')) {
+    socket.once('upgrade', (res) => {
+      if (res.socket instanceof TLSSocket) client = new ClientHandshake(token, request, channelBinding(res.socket));
+    });
+  }
   return new Promise((resolve, reject) => {
     let step: 'challenge' | 'welcome' | 'done' = 'challenge';
     const timer = setTimeout(() => fail(new SluiceError('HANDSHAKE_TIMEOUT', `no welcome from ${url} within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);
