@@ -107,7 +107,7 @@ function safely(parse: () => { success: boolean; data?: unknown }): { success: b
   }
 }
 
-/** Fuzzes `check` against `schema` from `base`: the check accepts only what the schema accepts, and returns what it returns. */
+/** Fuzzes `check` against `schema` from mutations of `bases`: the check accepts only what the schema accepts, and returns what it returns. */
 function agreesWithSchema(
   seed: number,
   bases: Record<string, unknown>[],
