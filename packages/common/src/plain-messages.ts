@@ -2,9 +2,10 @@
  * Hand checks of the messages read most often — the sealed envelope and the heartbeat inside it,
  * which STRAM reads once per container per second, and the challenge, auth and welcome of every
  * handshake (docs/protocol.md "Authenticated connection") — for their everyday shape. A check
- * either returns the value unchanged, when it is exactly what the schema accepts (every field the schema requires,
- * of its type and within its bounds, and no field the schema does not name), or returns
- * undefined, and the caller asks the schema, which then names the fault or accepts a rarer shape.
+ * either returns the value unchanged, when it is exactly what the schema accepts (every field the
+ * schema requires, of its type and within its bounds, and no field the schema does not name), or
+ * returns undefined, and the caller asks the schema, which then names the fault or accepts a
+ * rarer shape.
  * So a check can only agree with the schema, never refuse for it (plain-messages.test.ts fuzzes
  * both against each other); the schema stays the definition.
  */
