@@ -32,6 +32,8 @@ const CONTROL_TYPES = ['purge', 'reset', 'revoke', 'stats'] as const;
 type ControlType = (typeof CONTROL_TYPES)[number];
 /** setTimeout's largest delay; longer expiries re-arm. */
 const MAX_TIMER = 2 ** 31 - 1;
+/** Expiry timers wait whole seconds of this many ms first, then the exact rest (see armExpiry). */
+const EXPIRY_STEP_MS = 1000;
 
 /**
  * What a connection may use of its server: the store, the registry it claims its slot in, and
@@ -233,11 +235,16 @@ export class Connection implements RegisteredConnection {
   /** A connection stays open only while its token is valid (docs/protocol.md "Authenticated connection"). */
   private armExpiry(maxDate: number): void {
     const clock = this.host.clock;
-    const delay = maxDate - clock.now();
+    const delay = Math.min(Math.max(maxDate - clock.now(), 0), MAX_TIMER);
+    // Node keeps one timer list per distinct delay: waiting whole seconds first lets the
+    // connections opened within a second with tokens of one expiry share a list instead of each
+    // making (and, at close, unlinking) its own. Once under a second is left, it waits the exact
+    // rest, so the connection still closes at maxDate.
+    const wait = delay > EXPIRY_STEP_MS ? delay - (delay % EXPIRY_STEP_MS) : delay;
     this.expiry = setTimeout(() => {
       if (clock.now() >= maxDate) this.fail(new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(maxDate)}; reconnect with a renewed token`));
       else this.armExpiry(maxDate);
-    }, Math.min(Math.max(delay, 0), MAX_TIMER));
+    }, wait);
     this.expiry.unref();
   }
 

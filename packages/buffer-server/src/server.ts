@@ -222,7 +222,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   private tlsAuthority(req: IncomingMessage): TokenAuthority {
     const a = this.authority;
     return {
-      password: (idBytes) => a.password(idBytes),
+      password: (idBytes, identifier) => a.password(idBytes, identifier),
       checkLive: (identifier) => a.checkLive(identifier),
       authorize: (identifier, request) => {
         a.authorize(identifier, request);
