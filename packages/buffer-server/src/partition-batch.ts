@@ -53,13 +53,30 @@ function writeUint(out: Buffer, at: number, v: number): number {
     out[at++] = v;
   } else if (v < 0x10000) {
     out[at++] = 0xcd;
-    out.writeUInt16BE(v, at);
-    at += 2;
+    out[at++] = v >>> 8;
+    out[at++] = v & 0xff;
   } else {
+    // Byte stores, not writeUInt32BE: this runs once per kept tuple (most p values are this size).
     out[at++] = 0xce;
-    out.writeUInt32BE(v, at);
-    at += 4;
+    out[at++] = v >>> 24;
+    out[at++] = (v >>> 16) & 0xff;
+    out[at++] = (v >>> 8) & 0xff;
+    out[at++] = v & 0xff;
   }
+  return at;
+}
+
+/**
+ * Runs shorter than this are copied byte by byte: with tuples of a few bytes spread over the
+ * partitions (the demo's words), runs are a tuple or two long, and a native `Buffer.copy` call
+ * per run cost more than the bytes.
+ */
+const NATIVE_COPY_FROM = 64;
+
+/** Copies bytes [from, to) of `src` to `out` at `at`; returns the offset after them. */
+function copyRun(src: Buffer, out: Buffer, at: number, from: number, to: number): number {
+  if (to - from >= NATIVE_COPY_FROM) return at + src.copy(out, at, from, to);
+  for (let i = from; i < to; i++) out[at++] = src[i]!;
   return at;
 }
 
@@ -68,24 +85,37 @@ export interface PartitionSelection {
   readonly keys: ReadonlySet<number>;
 }
 
+/** The tuples of one partition key in a frame: their positions, in frame order, and the bytes they take in a re-batched frame. */
+interface Part {
+  readonly at: number[];
+  /** Bytes of those tuples as stored. */
+  bytes: number;
+  /** Bytes of their p values (shortest unsigned integers). */
+  pBytes: number;
+}
+
 /**
- * Tuple positions by `p & mask` of the frames read last (subscribers of one stream read the same
+ * Tuples by `p & mask` of the frames read last (subscribers of one stream read the same
  * frames at about the same time). Keyed by the frame's index, not its bytes: a purged frame's
  * bytes are never kept alive here, only at most SPLITS_KEPT indexes.
  */
-const splits = new Map<DataFrameIndex, { mask: number; byKey: Map<number, number[]> }>();
+const splits = new Map<DataFrameIndex, { mask: number; byKey: Map<number, Part> }>();
 const SPLITS_KEPT = 16;
-const NONE: number[] = [];
+const NONE: Part = { at: [], bytes: 0, pBytes: 0 };
 
-function splitOf(ix: DataFrameIndex, p: ArrayLike<number>, n: number, mask: number): Map<number, number[]> {
+function splitOf(ix: DataFrameIndex, p: ArrayLike<number>, n: number, mask: number): Map<number, Part> {
   const hit = splits.get(ix);
   if (hit && hit.mask === mask) return hit.byKey;
-  const byKey = new Map<number, number[]>();
+  const byKey = new Map<number, Part>();
+  const starts = ix.starts;
   for (let k = 0; k < n; k++) {
-    const key = p[k]! & mask;
-    const at = byKey.get(key);
-    if (at) at.push(k);
-    else byKey.set(key, [k]);
+    const v = p[k]!;
+    const key = v & mask;
+    let part = byKey.get(key);
+    if (!part) byKey.set(key, (part = { at: [], bytes: 0, pBytes: 0 }));
+    part.at.push(k);
+    part.bytes += starts[k + 1]! - starts[k]!;
+    part.pBytes += uintLength(v);
   }
   splits.delete(ix);
   splits.set(ix, { mask, byKey });
@@ -93,13 +123,19 @@ function splitOf(ix: DataFrameIndex, p: ArrayLike<number>, n: number, mask: numb
   return byKey;
 }
 
-/** Positions of the tuples `sel` keeps, in frame order. */
-function keptTuples(ix: DataFrameIndex, p: ArrayLike<number>, n: number, sel: PartitionSelection): readonly number[] {
+/** The tuples `sel` keeps, in frame order. */
+function keptTuples(ix: DataFrameIndex, p: ArrayLike<number>, n: number, sel: PartitionSelection): Part {
   const byKey = splitOf(ix, p, n, sel.mask);
   if (sel.keys.size === 1) for (const key of sel.keys) return byKey.get(key) ?? NONE;
-  const kept: number[] = [];
-  for (const key of sel.keys) for (const k of byKey.get(key) ?? NONE) kept.push(k);
-  return kept.sort((a, b) => a - b);
+  const kept: Part = { at: [], bytes: 0, pBytes: 0 };
+  for (const key of sel.keys) {
+    const part = byKey.get(key) ?? NONE;
+    for (const k of part.at) kept.at.push(k);
+    kept.bytes += part.bytes;
+    kept.pBytes += part.pBytes;
+  }
+  kept.at.sort((a, b) => a - b);
+  return kept;
 }
 
 /**
@@ -113,32 +149,34 @@ export function selectPartitions(frame: Buffer, sel: PartitionSelection): [Buffe
   const n = ix.starts.length - 1;
   if (!ix.p) return [frame, n];
   const p = ix.p;
-  const kept = keptTuples(ix, p, n, sel);
+  const part = keptTuples(ix, p, n, sel);
+  const kept = part.at;
   if (kept.length === 0) return null;
   if (kept.length === n) return [frame, n];
-  // One allocation and native copies: no Buffer objects per tuple (they cost more than the bytes).
+  // One allocation, sized from the split, and one pass over the kept tuples writing their bytes
+  // and their p values (which follow all the tuples) at once.
   const starts = ix.starts;
   const wBytes = encode(ix.w);
-  let size = HEAD.length + wBytes.length + TUPLES_KEY.length + P_KEY.length + 2 * arrayHeaderLength(kept.length);
-  for (const k of kept) size += starts[k + 1]! - starts[k]! + uintLength(p[k]!);
+  const size = HEAD.length + wBytes.length + TUPLES_KEY.length + P_KEY.length + 2 * arrayHeaderLength(kept.length) + part.bytes + part.pBytes;
   const out = Buffer.allocUnsafe(size);
   let at = HEAD.copy(out, 0);
   at += wBytes.copy(out, at);
   at += TUPLES_KEY.copy(out, at);
   at = writeArrayHeader(out, at, kept.length);
+  let pAt = at + part.bytes;
+  pAt += P_KEY.copy(out, pAt);
+  pAt = writeArrayHeader(out, pAt, kept.length);
   // Adjacent kept tuples are one contiguous range: copy runs, not single tuples.
   let runFrom = starts[kept[0]!]!;
   let runTo = runFrom;
   for (const k of kept) {
     if (starts[k] !== runTo) {
-      at += frame.copy(out, at, runFrom, runTo);
+      at = copyRun(frame, out, at, runFrom, runTo);
       runFrom = starts[k]!;
     }
     runTo = starts[k + 1]!;
+    pAt = writeUint(out, pAt, p[k]!);
   }
-  at += frame.copy(out, at, runFrom, runTo);
-  at += P_KEY.copy(out, at);
-  at = writeArrayHeader(out, at, kept.length);
-  for (const k of kept) at = writeUint(out, at, p[k]!);
+  copyRun(frame, out, at, runFrom, runTo);
   return [out, kept.length];
 }
