@@ -1,4 +1,4 @@
-import { encode, indexDataFrame, type DataFrameIndex } from '@sluice/common';
+import { encode, indexDataFrame, scanStreamFrame, type DataFrameIndex, type StreamFrameHeader } from '@sluice/common';
 
 /**
  * Partitioned delivery (docs/protocol.md "Partitions") without decoding tuples: a stored data frame
@@ -19,6 +19,25 @@ function indexOf(frame: Buffer): DataFrameIndex | null {
     indexes.set(frame, ix);
   }
   return ix;
+}
+
+/**
+ * The publish path's header scan (stream-scan.ts), indexing a data frame with partition values as
+ * it arrives: `indexDataFrame` walks the frame with the same grammar and accepts exactly the data
+ * frames `scanStreamFrame` accepts, so for these frames the index walk is the scan, and
+ * partitioned subscribers find the index made (one walk per frame, not two). Only a map of four
+ * fields can hold `t`, `w`, `tuples` and `p`; every other frame is scanned as before. Null: the
+ * full parser decides.
+ */
+export function scanPublished(frame: Buffer): StreamFrameHeader | null {
+  if (frame[0] === 0x84) {
+    const ix = indexDataFrame(frame);
+    if (ix?.p) {
+      indexes.set(frame, ix);
+      return { t: 'data', w: ix.w, count: ix.starts.length - 1 };
+    }
+  }
+  return scanStreamFrame(frame);
 }
 
 /** The keys of the frame layout, encoded once: 0x84 't' 'data' 'w' … 'tuples' … 'p' …. */
