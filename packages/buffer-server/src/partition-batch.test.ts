@@ -102,8 +102,8 @@ describe('selectPartitions (docs/protocol.md "Partitions")', () => {
   it('scans published frames as the header scan does, mutated ones included, and the index it keeps re-batches as a fresh one', () => {
     const r = rng(99);
     let indexed = 0;
-    for (let i = 0; i < 2000; i++) {
-      const tuples = Array.from({ length: 1 + Math.floor(r() * 8) }, () => randomTuple(r));
+    for (let i = 0; i < 600; i++) {
+      const tuples = Array.from({ length: 1 + Math.floor(r() * 6) }, () => randomTuple(r, 2));
       const p = tuples.map(() => Math.floor(r() * 2 ** 31));
       const message = r() < 0.8 ? { t: 'data', w: i, tuples, p } : r() < 0.5 ? { t: 'data', w: i, tuples } : { t: r() < 0.5 ? 'begin' : 'end', w: i };
       const bytes = Buffer.from(encode(message));
@@ -114,10 +114,14 @@ describe('selectPartitions (docs/protocol.md "Partitions")', () => {
       const sel = { mask: 1, keys: new Set([0]) };
       const fresh = selectPartitions(Buffer.from(bytes), sel);
       const got = selectPartitions(bytes, sel);
-      expect(got === null ? null : [Buffer.from(got![0]), got![1]]).toEqual(fresh === null ? null : [Buffer.from(fresh![0]), fresh![1]]);
+      if (fresh === null) expect(got).toBeNull();
+      else {
+        expect(got![1]).toBe(fresh![1]);
+        expect(Buffer.compare(got![0], fresh![0])).toBe(0);
+      }
       indexed++;
     }
-    expect(indexed).toBeGreaterThan(800);
+    expect(indexed).toBeGreaterThan(250);
   });
 
   it('leaves frames the index does not read to the caller', () => {
