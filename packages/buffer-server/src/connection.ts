@@ -8,7 +8,6 @@ import {
   isBufferScope,
   isoTime,
   parseFrame,
-  scanStreamFrame,
   streamHeader,
   toBuffer,
   type AcceptedAuth,
@@ -20,6 +19,7 @@ import {
 } from '@sluice/common';
 import { controlCovers } from './authority.js';
 import type { ConnectionRegistry, RegisteredConnection, Role } from './connection-registry.js';
+import { scanPublished } from './partition-batch.js';
 import { PublisherSession } from './publisher.js';
 import type { BufferServerStats } from './stats.js';
 import type { StreamStore } from './stream-store.js';
@@ -173,9 +173,10 @@ export class Connection implements RegisteredConnection {
   private onPublish(frame: Buffer, isBinary: boolean): void {
     if (this.done) return;
     try {
-      // Fast path: a header scan of well-formed begin/data/end frames; anything else gets the
-      // full parser, which names the fault (common/stream-scan.ts).
-      this.publisher!.handle((isBinary && scanStreamFrame(frame)) || streamHeader(parseFrame(frame, isBinary, PUBLISH_TYPES)), frame);
+      // Fast path: a header scan of well-formed begin/data/end frames (indexing partitioned data
+      // as it goes, partition-batch.ts); anything else gets the full parser, which names the fault
+      // (common/stream-scan.ts).
+      this.publisher!.handle((isBinary && scanPublished(frame)) || streamHeader(parseFrame(frame, isBinary, PUBLISH_TYPES)), frame);
     } catch (err) {
       this.fail(asFrameError(err, 'message'));
       return;
