@@ -21,7 +21,7 @@ export interface MemoryProbe {
   collect(): void;
 }
 
-/** Fractions of the limit. */
+// Fractions of the limit.
 /** The stored windows' budget when nothing else grows: the rest is headroom for frames in flight, socket buffers and garbage. */
 export const STORE_SHARE = 0.5;
 /** The least the stored windows get however much the rest of the process holds: the store never stops taking data for good. */
@@ -137,12 +137,12 @@ export class FootprintWatch {
 
   check(): void {
     this.sinceSample = 0;
-    const d = judgeFootprint(this.limit, this.idle, this.probe.sample(), this.store.memoryBytes, this.state);
-    this.state = d;
-    if (d.collect) {
+    const { collect, ...state } = judgeFootprint(this.limit, this.idle, this.probe.sample(), this.store.memoryBytes, this.state);
+    this.state = state;
+    if (collect) {
       this.probe.collect();
       this.collections++;
-      this.state = afterCollect(this.idle, this.probe.sample(), this.store.memoryBytes, d);
+      this.state = afterCollect(this.idle, this.probe.sample(), this.store.memoryBytes, state);
     }
     this.store.budget = this.state.budget;
   }
