@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger, generateSecret, mintBufferToken, type Token } from '@sluice/common';
-import { FootprintWatch, GARBAGE_SHARE, STORE_FLOOR, STORE_SHARE, judgeFootprint, type Footprint, type MemoryProbe } from './footprint.js';
+import { COLLECT_AT, FootprintWatch, GARBAGE_SHARE, STORE_FLOOR, STORE_SHARE, judgeFootprint, type Footprint, type MemoryProbe } from './footprint.js';
 import { connectPublisher, connectSubscriber, startBufferServer, type BufferServer, type BufferServerStats } from './index.js';
 
 /** docs/protocol.md "Bounds": the memory limit is the process's growth budget; the store gets what the rest leaves. */
@@ -50,6 +50,12 @@ describe('judgeFootprint (sizes in, budget and collect out)', () => {
     expect(garbage(limit * GARBAGE_SHARE + 1, 0)).toBe(true);
     expect(garbage(limit * GARBAGE_SHARE, 8 * MiB)).toBe(false);
   });
+
+  it('leaves collecting to V8 while the buffers are far from the limit, however much of them is garbage', () => {
+    const big = 1024 * MiB;
+    const d = judgeFootprint(big, IDLE, { rss: IDLE.rss, arrayBuffers: IDLE.arrayBuffers + big * COLLECT_AT }, 0, { ...fresh, budget: big * STORE_SHARE });
+    expect(d.collect).toBe(false);
+  });
 });
 
 describe('FootprintWatch', () => {
@@ -59,8 +65,10 @@ describe('FootprintWatch', () => {
     const limit = 64 * MiB;
     const watch = new FootprintWatch(probe, limit, store);
     expect(store.budget).toBe(32 * MiB);
+    // 20 MiB stored and 3 MiB of other live buffers.
+    store.memoryBytes = 20 * MiB;
+    probe.live = 23 * MiB;
     probe.garbage = 20 * MiB;
-    probe.live = 3 * MiB;
     watch.received(MiB - 1);
     expect(watch.collections).toBe(0);
     watch.received(1);
@@ -72,9 +80,9 @@ describe('FootprintWatch', () => {
     probe.garbage = 17 * MiB;
     watch.check();
     expect(watch.collections).toBe(2);
-    probe.grownBy = 70 * MiB;
+    probe.grownBy = 90 * MiB;
     watch.check();
-    expect([watch.growth, store.budget]).toEqual([70 * MiB, limit * STORE_FLOOR]);
+    expect([watch.growth, store.budget]).toEqual([90 * MiB, limit * STORE_FLOOR]);
   });
 });
 

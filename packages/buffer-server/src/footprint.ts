@@ -29,9 +29,11 @@ export const STORE_FLOOR = 0.125;
 /**
  * Collect once garbage ArrayBuffers (backing stores beyond the stored bytes and what stayed after
  * the last collection) reach this share. V8 by itself waits for ~64 MiB of new backing stores,
- * whatever the limit: a limit of 256 MiB or more never forces a collection.
+ * whatever the limit.
  */
 export const GARBAGE_SHARE = 0.25;
+/** ...and only once the buffers have grown past this share: a server far from its limit leaves collecting to V8. */
+export const COLLECT_AT = 0.5;
 
 export interface FootprintState {
   /** The process's growth over idle, last sampled (rss). */
@@ -57,10 +59,11 @@ export function judgeFootprint(limit: number, idle: Footprint, now: Footprint, s
   const growth = Math.max(0, now.rss - idle.rss);
   const outside = Math.max(0, growth - stored);
   const budget = Math.min(limit * STORE_SHARE, Math.max(limit * STORE_FLOOR, limit - outside));
-  const beyond = Math.max(0, now.arrayBuffers - idle.arrayBuffers - stored);
+  const buffers = now.arrayBuffers - idle.arrayBuffers;
+  const beyond = Math.max(0, buffers - stored);
   // V8 may have collected by itself since: what is beyond the store now is at most what is live.
   const retained = Math.min(prev.retained, beyond);
-  return { growth, budget, retained, collect: beyond - retained > limit * GARBAGE_SHARE };
+  return { growth, budget, retained, collect: buffers > limit * COLLECT_AT && beyond - retained > limit * GARBAGE_SHARE };
 }
 
 /** After a collection: what is left beyond the stored bytes is live, and the next collection waits for garbage beyond it. */
