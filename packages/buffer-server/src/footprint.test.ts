@@ -20,9 +20,15 @@ class FakeProbe implements MemoryProbe {
   sample(): Footprint {
     return { rss: IDLE.rss + this.grownBy, arrayBuffers: IDLE.arrayBuffers + this.live + this.garbage };
   }
-  collect(): void {
+  /** Young garbage goes with a scavenge, all of it with a full collection. */
+  young = 0;
+  readonly scopes: string[] = [];
+  collect(scope: 'young' | 'all'): void {
+    this.scopes.push(scope);
     this.collections++;
-    this.garbage = 0;
+    if (scope === 'all') this.garbage = 0;
+    this.garbage -= Math.min(this.garbage, this.young);
+    this.young = 0;
   }
 }
 
@@ -59,7 +65,7 @@ describe('judgeFootprint (sizes in, budget and collect out)', () => {
 });
 
 describe('FootprintWatch', () => {
-  it('samples every 1/64 of the limit received, collects garbage, and keeps what survived as live', () => {
+  it('samples every 1/32 of the limit received, scavenges first, collects all only for older garbage, and keeps what survived as live', () => {
     const probe = new FakeProbe();
     const store = { memoryBytes: 0, budget: 0 };
     const limit = 64 * MiB;
@@ -69,17 +75,19 @@ describe('FootprintWatch', () => {
     store.memoryBytes = 20 * MiB;
     probe.live = 23 * MiB;
     probe.garbage = 20 * MiB;
-    watch.received(MiB - 1);
+    watch.received(2 * MiB - 1);
     expect(watch.collections).toBe(0);
     watch.received(1);
-    expect([watch.collections, probe.collections]).toEqual([1, 1]);
+    expect([watch.collections, probe.scopes]).toEqual([1, ['young', 'all']]);
     // 3 MiB survived the collection: the next one waits for 16 MiB of garbage beyond them.
     probe.garbage = 15 * MiB;
     watch.check();
     expect(watch.collections).toBe(1);
+    // Garbage that died young: the scavenge is enough.
     probe.garbage = 17 * MiB;
+    probe.young = 10 * MiB;
     watch.check();
-    expect(watch.collections).toBe(2);
+    expect([watch.collections, probe.scopes]).toEqual([2, ['young', 'all', 'young']]);
     probe.grownBy = 90 * MiB;
     watch.check();
     expect([watch.growth, store.budget]).toEqual([90 * MiB, limit * STORE_FLOOR]);

@@ -17,8 +17,11 @@ export interface Footprint {
 /** What the server reads of its process, and the one thing it may ask of the runtime. */
 export interface MemoryProbe {
   sample(): Footprint;
-  /** A full garbage collection, now. */
-  collect(): void;
+  /**
+   * A garbage collection, now: 'young' scavenges the new generation (~1 ms: frames that died
+   * young, socket reads already parsed), 'all' is a full collection (tens of ms).
+   */
+  collect(scope: 'young' | 'all'): void;
 }
 
 // Fractions of the limit.
@@ -71,31 +74,34 @@ export function afterCollect(idle: Footprint, now: Footprint, stored: number, st
   return { ...state, retained: Math.max(0, now.arrayBuffers - idle.arrayBuffers - stored) };
 }
 
+/** Node's `gc` under `--expose-gc` (V8's options object). */
+type NodeGc = (options: { type: 'minor' | 'major' }) => void;
+
 /**
  * This process: `process.memoryUsage()` (~10-40 µs) and V8's full collection. Node exposes `gc`
  * only under `--expose-gc`; without it, the flag is set now and `gc` taken from a new context
  * (the main context is untouched).
  */
 export function processProbe(): MemoryProbe {
-  const exposed = (globalThis as { gc?: () => void }).gc;
+  const exposed = (globalThis as { gc?: NodeGc }).gc;
   let gc = exposed;
   return {
     sample: () => {
       const m = process.memoryUsage();
       return { rss: m.rss, arrayBuffers: m.arrayBuffers };
     },
-    collect: () => {
+    collect: (scope) => {
       if (!gc) {
         setFlagsFromString('--expose-gc');
-        gc = runInNewContext('gc') as () => void;
+        gc = runInNewContext('gc') as NodeGc;
       }
-      gc();
+      gc({ type: scope === 'young' ? 'minor' : 'major' });
     },
   };
 }
 
-/** Sample after this share of the limit was received from publishers (and on the server's resume poll). */
-const SAMPLE_SHARE = 1 / 64;
+/** Sample after this share of the limit was received from publishers (and at each purge or reset). */
+const SAMPLE_SHARE = 1 / 32;
 const MIN_SAMPLE_BYTES = 64 * 1024;
 
 /** What the watch tunes: the store's budget, read against its accounted bytes. */
@@ -143,9 +149,15 @@ export class FootprintWatch {
     const { collect, ...state } = judgeFootprint(this.limit, this.idle, this.probe.sample(), this.store.memoryBytes, this.state);
     this.state = state;
     if (collect) {
-      this.probe.collect();
+      // The cheap scavenge first; the full collection only when the garbage was older.
+      this.probe.collect('young');
+      let now = this.probe.sample();
+      if (judgeFootprint(this.limit, this.idle, now, this.store.memoryBytes, this.state).collect) {
+        this.probe.collect('all');
+        now = this.probe.sample();
+      }
       this.collections++;
-      this.state = afterCollect(this.idle, this.probe.sample(), this.store.memoryBytes, state);
+      this.state = afterCollect(this.idle, now, this.store.memoryBytes, state);
     }
     this.store.budget = this.state.budget;
   }

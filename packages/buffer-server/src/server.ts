@@ -248,10 +248,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   }
 
   checkResume(): void {
-    if (!this.paused) return;
-    // Paused, nothing is received: the poll samples the footprint (the budget may widen again).
-    this.footprint?.check();
-    if (!this.store.belowResume) return;
+    if (!this.paused || !this.store.belowResume) return;
     this.paused = false;
     if (this.resumeTimer) clearInterval(this.resumeTimer);
     this.resumeTimer = null;
@@ -265,12 +262,15 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
 
   purge(stream: string, w: number): void {
     this.store.purge(this.store.stream(stream), w);
+    // Memory was freed: sample the footprint (the budget may widen again; nothing is received while paused).
+    this.footprint?.check();
     this.checkResume();
   }
 
   reset(stream: string): void {
     const s = this.store.get(stream);
     if (s) this.store.reset(s);
+    this.footprint?.check();
     for (const c of this.registry.onStream(stream)) c.close(1012, `stream "${stream.slice(0, 40)}" was reset; reconnect to start over`);
     this.checkResume();
   }
