@@ -151,13 +151,12 @@ export class FootprintWatch {
     if (collect) {
       // The cheap scavenge first; the full collection only when the garbage was older.
       this.probe.collect('young');
-      let now = this.probe.sample();
-      if (judgeFootprint(this.limit, this.idle, now, this.store.memoryBytes, this.state).collect) {
-        this.probe.collect('all');
-        now = this.probe.sample();
-      }
       this.collections++;
-      this.state = afterCollect(this.idle, now, this.store.memoryBytes, state);
+      // What a scavenge leaves may be old garbage, not live bytes: only a full collection says what is live.
+      if (judgeFootprint(this.limit, this.idle, this.probe.sample(), this.store.memoryBytes, this.state).collect) {
+        this.probe.collect('all');
+        this.state = afterCollect(this.idle, this.probe.sample(), this.store.memoryBytes, state);
+      }
     }
     this.store.budget = this.state.budget;
   }
