@@ -51,7 +51,7 @@ describe('judgeFootprint (sizes in, budget and collect out)', () => {
 
   it('asks for a collection once garbage beyond the stored and the still-live bytes passes its share', () => {
     const garbage = (g: number, retained: number): boolean =>
-      judgeFootprint(limit, IDLE, { rss: IDLE.rss, arrayBuffers: IDLE.arrayBuffers + 20 * MiB + retained + g }, 20 * MiB, { ...fresh, retained }).collect;
+      judgeFootprint(limit, IDLE, { rss: IDLE.rss, arrayBuffers: IDLE.arrayBuffers + 30 * MiB + retained + g }, 30 * MiB, { ...fresh, retained }).collect;
     expect(garbage(limit * GARBAGE_SHARE, 0)).toBe(false);
     expect(garbage(limit * GARBAGE_SHARE + 1, 0)).toBe(true);
     expect(garbage(limit * GARBAGE_SHARE, 8 * MiB)).toBe(false);
@@ -75,17 +75,18 @@ describe('FootprintWatch', () => {
     store.memoryBytes = 20 * MiB;
     probe.live = 23 * MiB;
     probe.garbage = 20 * MiB;
+    const allowance = limit * GARBAGE_SHARE;
     watch.received(2 * MiB - 1);
     expect(watch.collections).toBe(0);
     watch.received(1);
     expect([watch.collections, probe.scopes]).toEqual([1, ['young', 'all']]);
-    // 3 MiB survived the collection: the next one waits for 16 MiB of garbage beyond them.
-    probe.garbage = 15 * MiB;
+    // 3 MiB survived the collection: the next one waits for the allowance of garbage beyond them.
+    probe.garbage = allowance - MiB;
     watch.check();
     expect(watch.collections).toBe(1);
     // Garbage that died young: the scavenge is enough.
-    probe.garbage = 17 * MiB;
-    probe.young = 10 * MiB;
+    probe.garbage = allowance + 2 * MiB;
+    probe.young = allowance;
     watch.check();
     expect([watch.collections, probe.scopes]).toEqual([2, ['young', 'all', 'young']]);
     probe.grownBy = 90 * MiB;

@@ -34,7 +34,7 @@ export const STORE_FLOOR = 0.125;
  * the last collection) reach this share. V8 by itself waits for ~64 MiB of new backing stores,
  * whatever the limit.
  */
-export const GARBAGE_SHARE = 0.25;
+export const GARBAGE_SHARE = 0.125;
 /** ...and only once the buffers have grown past this share: a server far from its limit leaves collecting to V8. */
 export const COLLECT_AT = 0.5;
 
