@@ -265,7 +265,7 @@ export const memoryBounded: Case = {
           value: mib(st.peakSpoolBytes),
           baseline: mib(st.spoolLimit),
           baselineLabel: 'configured --spool-limit',
-          extra: { spilledMiB: mib(st.spilledBytes), publisherPauses: st.pauses },
+          extra: { spilledMiB: mib(st.spilledBytes), publisherPauses: st.pauses, collections: st.collections, peakFootprintMiB: mib(st.peakFootprintBytes) },
         },
         {
           name: 'bs/memory-bounded/delivered',
@@ -275,7 +275,7 @@ export const memoryBounded: Case = {
           value: inOrder ? res.subTuples[0]! : 0,
           baseline: res.pubTuples,
           baselineLabel: 'tuples published (ratio 1 = every tuple received once, in order)',
-          extra: { receivedThisRun: res.subTuples[0]!, receivedTotal: res.received[0]!, publishedTotal: res.pubTotal, verifiedInOrder: inOrder },
+          extra: { receivedThisRun: res.subTuples[0]!, receivedTotal: res.received[0]!, publishedTotal: res.pubTotal, verifiedInOrder: inOrder, serverCpuUsPerTuple: usPerTuple(res.serverCpuS, res.subTuples[0]!) },
         },
       ];
     });

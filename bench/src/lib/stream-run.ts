@@ -50,7 +50,8 @@ export interface RunResult {
   /** Server CPU seconds (user + system) from the publisher's start to the last subscriber's report. */
   serverCpuS: number;
   wallS: number;
-  stats: { peakSpoolBytes: number; spilledBytes: number; pauses: number; peakMemoryBytes: number; memoryLimit: number; spoolLimit: number } | null;
+  /** From the server's stats, sampled during the run (collections: 0 from a server without the figure). */
+  stats: { peakSpoolBytes: number; spilledBytes: number; pauses: number; peakMemoryBytes: number; memoryLimit: number; spoolLimit: number; collections: number; peakFootprintBytes: number } | null;
 }
 
 let rigs = 0;
@@ -149,7 +150,7 @@ export class StreamRig {
     let stats: RunResult['stats'] = null;
     let statsTimer: NodeJS.Timeout | undefined;
     if (this.o.statsEveryMs && this.control) {
-      const st = (stats = { peakSpoolBytes: 0, spilledBytes: 0, pauses: 0, peakMemoryBytes: 0, memoryLimit: 0, spoolLimit: 0 });
+      const st = (stats = { peakSpoolBytes: 0, spilledBytes: 0, pauses: 0, peakMemoryBytes: 0, memoryLimit: 0, spoolLimit: 0, collections: 0, peakFootprintBytes: 0 });
       const control = this.control;
       statsTimer = setInterval(() => {
         control.stats().then(
@@ -160,6 +161,8 @@ export class StreamRig {
             st.peakMemoryBytes = s.peakMemoryBytes;
             st.memoryLimit = s.memoryLimit;
             st.spoolLimit = s.spoolLimit;
+            st.collections = s.collections ?? 0;
+            st.peakFootprintBytes = Math.max(st.peakFootprintBytes, s.footprintBytes ?? 0);
           },
           () => {},
         );

@@ -48,8 +48,8 @@ export interface ConnectionHost {
   readonly registry: Pick<ConnectionRegistry<Connection>, 'claimPublisher' | 'claimSubscriber' | 'remove'>;
   /** True while publishers are not read (memory and spool full). */
   readonly paused: boolean;
-  /** Called after each publisher frame: pauses publishers when memory and spool are full. */
-  checkPressure(): void;
+  /** Called after each publisher frame with its size: pauses publishers when memory and spool are full. */
+  checkPressure(received: number): void;
   purge(stream: string, w: number): void;
   reset(stream: string): void;
   revoke(seqs: number[]): void;
@@ -181,7 +181,7 @@ export class Connection implements RegisteredConnection {
       this.fail(asFrameError(err, 'message'));
       return;
     }
-    this.host.checkPressure();
+    this.host.checkPressure(frame.length);
   }
 
   private onOther(frame: Buffer, isBinary: boolean, allowed: readonly ControlType[]): void {

@@ -1,5 +1,6 @@
 import { MAX_ACCEPTED_SECRETS } from './authority.js';
 import { DEFAULT_NAMES_PER_HOLDER } from './subscriber-names.js';
+import { processProbe, type MemoryProbe } from './footprint.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -31,8 +32,19 @@ export interface BufferServerOptions {
   port?: number;
   /** Parent directory for spool files (a private subdirectory is made in it). Default: OS temp dir. */
   spoolDir?: string;
-  /** Bytes of window data held in memory before spilling to the spool. Default 256 MiB. */
+  /**
+   * What the server's process may grow by over its idle size (docs/protocol.md "Bounds"): the
+   * stored windows get at most half of it, less when the rest of the process holds more, and the
+   * server collects garbage early to stay within it. With `memoryProbe: null`, the bytes of window
+   * data held in memory before spilling. Default 256 MiB.
+   */
   memoryLimit?: number;
+  /**
+   * How the server reads its process's footprint against `memoryLimit` (footprint.ts). Default:
+   * this process (`process.memoryUsage`, V8's collector on demand). null: the limit bounds the
+   * stored window bytes only, for a server sharing its process with work whose growth is not its own.
+   */
+  memoryProbe?: MemoryProbe | null;
   /** Bytes the spool may hold before publishers are paused. Default 4 × memoryLimit. */
   spoolLimit?: number;
   handshakeTimeoutMs?: number;
@@ -92,6 +104,7 @@ export function resolveOptions(o: BufferServerOptions): ResolvedOptions {
     preAuthMaxPayload: DEFAULT_PRE_AUTH_MAX_PAYLOAD,
     maxPendingHandshakes: DEFAULT_MAX_PENDING_HANDSHAKES,
     clock: systemClock,
+    memoryProbe: o.memoryProbe === undefined ? processProbe() : o.memoryProbe,
     logger: o.logger ?? createLogger({ name: 'buffer-server' }),
     ...stripUndefined(given),
     id: o.id,

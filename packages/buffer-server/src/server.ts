@@ -24,6 +24,7 @@ import { BufferTokenAuthority } from './authority.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { checkBoundNames, resolveOptions, type BufferServerOptions, type ResolvedOptions } from './options.js';
+import { FootprintWatch } from './footprint.js';
 import { Spool } from './spool.js';
 import { StreamStore } from './stream-store.js';
 import { collectStats, type BufferServerStats, type StatsSource } from './stats.js';
@@ -114,6 +115,8 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   readonly gate: HandshakeGate;
   private readonly authority: BufferTokenAuthority;
   private readonly spool: Spool;
+  /** The process's growth against the memory limit; null when the limit bounds stored bytes only. */
+  readonly footprint: FootprintWatch | null;
   private readonly http: WsHttpServer;
   private readonly wss: WebSocketServer;
   private nextConn = 0;
@@ -134,6 +137,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     this.registry.reserve(o.boundNames);
     this.spool = new Spool(o.spoolDir, o.id, o.spoolLimit);
     this.store = new StreamStore(this.spool, { memoryLimit: o.memoryLimit });
+    this.footprint = o.memoryProbe ? new FootprintWatch(o.memoryProbe, o.memoryLimit, this.store) : null;
     this.authority = new BufferTokenAuthority(o.id, [o.secret, ...o.previousSecrets], o.clock);
     this.gate = new HandshakeGate(o);
     this.http = createWsHttpServer({
@@ -233,11 +237,12 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   }
 
   /** Publishers stop being read when memory and spool are full (docs/protocol.md "Bounds"). */
-  checkPressure(): void {
+  checkPressure(received: number): void {
+    this.footprint?.received(received);
     if (this.paused || !this.store.overLimit) return;
     this.paused = true;
     this.pauses++;
-    this.log.warn({ memoryBytes: this.store.memoryBytes, spoolBytes: this.store.spoolBytes }, 'memory and spool full: pausing publishers');
+    this.log.warn({ memoryBytes: this.store.memoryBytes, budget: this.store.budget, footprintBytes: this.footprint?.growth, spoolBytes: this.store.spoolBytes }, 'memory and spool full: pausing publishers');
     for (const c of this.registry.publisherConnections()) c.pause();
     this.resumeTimer = setInterval(() => this.checkResume(), RESUME_POLL_MS);
   }
@@ -257,12 +262,15 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
 
   purge(stream: string, w: number): void {
     this.store.purge(this.store.stream(stream), w);
+    // Memory was freed: sample the footprint (the budget may widen again; nothing is received while paused).
+    this.footprint?.check();
     this.checkResume();
   }
 
   reset(stream: string): void {
     const s = this.store.get(stream);
     if (s) this.store.reset(s);
+    this.footprint?.check();
     for (const c of this.registry.onStream(stream)) c.close(1012, `stream "${stream.slice(0, 40)}" was reset; reconnect to start over`);
     this.checkResume();
   }

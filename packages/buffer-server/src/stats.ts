@@ -16,6 +16,7 @@ export interface StatsSource {
     subscriberLinks(): Iterable<SubscriberLink>;
   };
   readonly memoryLimit: number;
+  readonly footprint: { readonly growth: number; readonly collections: number } | null;
   readonly spoolLimit: number;
   readonly paused: boolean;
   readonly pauses: number;
@@ -45,6 +46,9 @@ export function collectStats(s: StatsSource): BufferServerStats {
     memoryBytes: s.store.memoryBytes,
     peakMemoryBytes: s.store.peakMemory,
     memoryLimit: s.memoryLimit,
+    storeBudgetBytes: s.store.budget,
+    footprintBytes: s.footprint?.growth ?? 0,
+    collections: s.footprint?.collections ?? 0,
     spoolBytes: s.store.spoolBytes,
     spoolLimit: s.spoolLimit,
     spilledBytes: s.store.spilledBytes,

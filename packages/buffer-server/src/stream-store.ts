@@ -74,10 +74,11 @@ export class Stream {
 }
 
 export interface StoreLimits {
+  /** Bytes of window data the store may hold at first; `budget` changes it later. */
   memoryLimit: number;
 }
 
-/** Fractions of the memory limit: spill above SPILL_AT down to SPILL_TO; pause publishers at PAUSE_AT. */
+/** Fractions of the budget: spill above SPILL_AT down to SPILL_TO; pause publishers at PAUSE_AT. */
 const SPILL_AT = 0.5;
 const SPILL_TO = 0.3;
 const PAUSE_AT = 0.8;
@@ -91,11 +92,18 @@ export class StreamStore {
   spilledBytes = 0;
   /** Set when the spool could not take more; cleared when something is removed from it. */
   private spoolFull = false;
+  /**
+   * Bytes of window data the store may hold: the memory limit, or the share of it the server's
+   * footprint watch leaves to the store (footprint.ts; docs/protocol.md "Bounds").
+   */
+  budget: number;
 
   constructor(
     private readonly spool: Spool,
-    private readonly limits: StoreLimits,
-  ) {}
+    limits: StoreLimits,
+  ) {
+    this.budget = limits.memoryLimit;
+  }
 
   get memoryBytes(): number {
     return this.resident + this.readback;
@@ -159,7 +167,7 @@ export class StreamStore {
     stream.bytesIn += frame.length;
     this.resident += frame.length;
     if (this.memoryBytes > this.peakMemory) this.peakMemory = this.memoryBytes;
-    if (this.resident > this.limits.memoryLimit * SPILL_AT) this.spill();
+    if (this.resident > this.budget * SPILL_AT) this.spill();
     stream.wakeReaders();
   }
 
@@ -205,7 +213,7 @@ export class StreamStore {
 
   readSpooled(win: Win, from: number, maxBytes: number): Buffer[] {
     // Read-back counts as memory: keep one reader's chunk a small share of the limit.
-    maxBytes = Math.min(maxBytes, this.limits.memoryLimit / 16);
+    maxBytes = Math.min(maxBytes, this.budget / 16);
     const file = win.file!;
     let to = from + 1;
     while (to < win.spooled && file.offsets[to + 1]! - file.offsets[from]! <= maxBytes) to++;
@@ -219,7 +227,7 @@ export class StreamStore {
    */
   spill(): void {
     if (this.spoolFull) return;
-    const target = this.limits.memoryLimit * SPILL_TO;
+    const target = this.budget * SPILL_TO;
     for (const stream of this.streams.values()) {
       for (const win of stream.windows) {
         if (this.resident <= target) return;
@@ -241,13 +249,13 @@ export class StreamStore {
 
   /** True when publishers must stop: memory is near its limit and the spool cannot take more. */
   get overLimit(): boolean {
-    return this.memoryBytes >= this.limits.memoryLimit * PAUSE_AT;
+    return this.memoryBytes >= this.budget * PAUSE_AT;
   }
 
   /** True when paused publishers may go on. */
   get belowResume(): boolean {
-    if (this.resident > this.limits.memoryLimit * SPILL_AT) this.spill();
-    return this.memoryBytes < this.limits.memoryLimit * SPILL_AT;
+    if (this.resident > this.budget * SPILL_AT) this.spill();
+    return this.memoryBytes < this.budget * SPILL_AT;
   }
 
   /** Every spool file is removed; for shutdown. */

@@ -63,7 +63,7 @@ describe('asFrameError', () => {
 });
 
 describe('statsOfAck', () => {
-  const figures = { memoryBytes: 1, peakMemoryBytes: 2, memoryLimit: 3, spoolBytes: 0, spoolLimit: 4, spilledBytes: 0, paused: false, pauses: 0, connections: 1, boundNames: 0, takeoversRefused: 0, pendingHandshakes: 0, authRefusals: { BAD_PROOF: 1 }, streams: {} };
+  const figures = { memoryBytes: 1, peakMemoryBytes: 2, memoryLimit: 3, storeBudgetBytes: 1, footprintBytes: 5, collections: 0, spoolBytes: 0, spoolLimit: 4, spilledBytes: 0, paused: false, pauses: 0, connections: 1, boundNames: 0, takeoversRefused: 0, pendingHandshakes: 0, authRefusals: { BAD_PROOF: 1 }, streams: {} };
 
   it('returns the figures of a stats ack', () => {
     expect(statsOfAck({ t: 'ack', of: 'stats', ...figures })).toEqual(figures);

@@ -104,6 +104,12 @@ export const bufferServerStatsSchema = z.object({
   memoryBytes: figure,
   peakMemoryBytes: figure,
   memoryLimit: figure,
+  /** Bytes of window data the store may hold now: the share of memoryLimit the process's footprint leaves it (docs/protocol.md "Bounds"). */
+  storeBudgetBytes: figure,
+  /** How much the process has grown over its idle size (RSS), at the last sample; 0 when the server does not watch its process. */
+  footprintBytes: figure,
+  /** Garbage collections the server asked for to stay within memoryLimit. */
+  collections: figure,
   /** Bytes in spool files right now. */
   spoolBytes: figure,
   spoolLimit: figure,

@@ -135,6 +135,9 @@ export class Container {
       host: c.settings.bindHost ?? '127.0.0.1',
       port: 0,
       spoolDir,
+      // This process runs the operators too: their growth is not the buffer server's to bound, so
+      // its memory limit bounds the stored window bytes only (docs/protocol.md "Bounds").
+      memoryProbe: null,
       logger: this.log.child({ component: 'buffer-server' }),
       ...(tls ? { tls } : {}),
     });

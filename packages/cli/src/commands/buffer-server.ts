@@ -74,7 +74,7 @@ export function registerBufferServerCommand(program: Command): void {
     .addOption(flag('--host <host>', 'address to listen on', { default: '127.0.0.1' }))
     .addOption(flag('--port <port>', 'port to listen on (0: any free port)', { parse: port, default: '0' }))
     .addOption(flag('--spool-dir <dir>', 'where to spill windows when memory is full', { shownDefault: 'the OS temp dir' }))
-    .addOption(flag('--memory-limit <size>', 'window data held in memory', { parse: size, default: '256MiB' }))
+    .addOption(flag('--memory-limit <size>', 'what the process may grow by over its idle size: window data held in memory gets at most half, the rest is headroom for frames in flight and garbage', { parse: size, default: '256MiB' }))
     .addOption(flag('--spool-limit <size>', 'window data held in spool files before publishers are paused', { parse: size, shownDefault: '4 x --memory-limit' }))
     .addOption(flag('--handshake-timeout <duration>', 'time a connection has to authenticate', { parse: duration, shownDefault: '5s' }))
     .addOption(flag('--max-payload <size>', 'largest accepted message (larger: closed with 1009)', { parse: size, shownDefault: '16MiB' }))
