@@ -1,5 +1,8 @@
 import type { Logger } from '@sluice/common';
 
+/** How long a container's teardown may take before the process exits anyway, with its code. */
+export const STOP_GRACE_MS = 5_000;
+
 /** One part of a container's teardown, named for the log line that says which one hung. */
 export type TeardownStep = readonly [name: string, run: () => Promise<void> | undefined];
 
@@ -11,7 +14,7 @@ export type TeardownStep = readonly [name: string, run: () => Promise<void> | un
  * (logged with its step). Resolves to the name of the step still running when the grace ran
  * out (logged too), or undefined once every step is done.
  */
-export async function teardownWithin(steps: readonly TeardownStep[], graceMs: number, log: Logger): Promise<string | undefined> {
+export async function teardownWithin(steps: readonly TeardownStep[], log: Logger, graceMs = STOP_GRACE_MS): Promise<string | undefined> {
   let current: string | undefined;
   const work = (async () => {
     for (const [name, run] of steps) {

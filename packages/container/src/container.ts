@@ -51,14 +51,12 @@ export interface ContainerOptions {
   dataPlane: DataPlane;
   exit(code: ExitCode): void;
   now?: () => number;
-  /** How long stopping may take before the process exits anyway (default STOP_GRACE_MS). */
+  /** How long stopping may take before the process exits anyway (default: bounded-teardown.ts). */
   stopGraceMs?: number;
 }
 
 /** How long a container whose publisher was lost waits to hear STRAM's verdict before it exits as failed. */
 const LOST_PUBLISHER_GRACE_MS = 5_000;
-/** How long stopping may take before the process exits anyway, with its code (bounded-teardown.ts). */
-const STOP_GRACE_MS = 5_000;
 
 export class Container {
   private readonly held: HeldCredentials;
@@ -135,9 +133,7 @@ export class Container {
       host: c.settings.bindHost ?? '127.0.0.1',
       port: 0,
       spoolDir,
-      // This process runs the operators too: their growth is not the buffer server's to bound, so
-      // its memory limit bounds the stored window bytes only (docs/protocol.md "Bounds").
-      memoryProbe: null,
+      memoryProbe: null, // the operators share this process: its limit bounds stored windows only (docs/protocol.md "Bounds")
       logger: this.log.child({ component: 'buffer-server' }),
       ...(tls ? { tls } : {}),
     });
@@ -414,7 +410,7 @@ export class Container {
         ['buffer server', () => this.server?.close()],
         ['checkpoint store', () => this.checkpoints.close()],
       ];
-      await teardownWithin(steps, this.o.stopGraceMs ?? STOP_GRACE_MS, this.log.child({ code }));
+      await teardownWithin(steps, this.log.child({ code }), this.o.stopGraceMs);
       this.o.exit(code);
     })();
     return this.stopping;
