@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -118,5 +119,22 @@ describe('buffer server under garbage', () => {
     expect(stats.streams[stream]!.subscribers['good']).toMatchObject({ tuplesOut: WINDOWS * 500, lagWindows: 0 });
     expect(stats.connections).toBeLessThanOrEqual(4);
     await control.close();
+  });
+});
+
+describe('buffer server shutdown', () => {
+  it('is not held by a peer that sent half an HTTP request: SIGTERM ends it with 0 and its spool gone', async () => {
+    const bs = await startBsProcess();
+    const { hostname, port } = new URL(bs.url);
+    const peer = connect(Number(port), hostname);
+    const ended = new Promise<void>((resolve) => peer.once('close', () => resolve()));
+    peer.on('error', () => {});
+    await new Promise<void>((resolve) => peer.once('connect', () => resolve()));
+    peer.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n'); // headers never finished
+    await sleep(100);
+    // Before the fix the process stayed up, waiting on this socket, until the test's timeout.
+    expect(await bs.stop()).toBe(0);
+    await ended;
+    expect(existsSync(bs.spoolDir) ? readdirSync(bs.spoolDir) : []).toEqual([]);
   });
 });

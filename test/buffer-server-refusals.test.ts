@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectControl, connectPublisher, connectSubscriber } from '@sluice/buffer-server';
-import { ConnectionClosedError, encode, generateSecret, type AuthRequest, type Token } from '@sluice/common';
+import { ConnectionClosedError, decodeIdentifier, encode, generateSecret, type AuthRequest, type Token } from '@sluice/common';
 import { startBsProcess, type BsProcess } from './helpers/bs-process.js';
 import { rawAuth, rawConnect, record } from './helpers/bs-clients.js';
 
@@ -148,6 +148,16 @@ describe('buffer server refusals (close code and reason)', () => {
     const rec = await record({ url: bs.url, token: bs.mint('subscribe', ['s'], { ttlMs: 800 }), stream: 's', subscriber: 'short', window: 0 });
     await rec.sub.closed;
     expect(rec.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/TOKEN_EXPIRED: token expired at \d{4}-/) });
+  });
+
+  it('closes a connection at its token expiry when the token lives past a whole second (both legs of the expiry timer)', async () => {
+    // Expiry timers wait whole seconds first, then the rest (connection.ts armExpiry): both legs run here.
+    const token = bs.mint('subscribe', ['s'], { ttlMs: 2_300 });
+    const { maxDate } = decodeIdentifier(token.identifier);
+    const rec = await record({ url: bs.url, token, stream: 's', subscriber: 'stepped', window: 0 });
+    await rec.sub.closed;
+    expect(rec.closed).toMatchObject({ code: 4401, reason: expect.stringMatching(/TOKEN_EXPIRED/) });
+    expect(Date.now()).toBeGreaterThanOrEqual(maxDate);
   });
 
   it('replaces a subscriber by a newer connection of the same name with 4409', async () => {

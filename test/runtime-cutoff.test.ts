@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeIdentifier, readCredentials, tokenFromText } from '@sluice/common';
@@ -67,7 +68,9 @@ describe('a container cut off from STRAM past its token max date', () => {
     const refusals = metrics.split('\n').filter((l) => l.startsWith('sluice_auth_failures_total{endpoint="umbilical"'));
     expect(refusals.length).toBeGreaterThanOrEqual(1);
     for (const line of refusals) expect(line).toMatch(/^sluice_auth_failures_total\{endpoint="umbilical",reason="TOKEN_EXPIRED"\} [1-9]/);
-    expect(sample(metrics, 'sluice_container_exits_total{container="c2",code="5"}')).toBe(1);
+    // On a miss, say what STRAM saw of c2 instead (another exit code, a loss by silence) and what c2 logged.
+    const seen = `${metrics.split('\n').filter((l) => /^sluice_container_(exits|losses)_total\{container="c2"/.test(l)).join('\n')}\n${readFileSync(join(run.appDir, 'containers', 'c2', 'container.log'), 'utf8').split('\n').filter((l) => l.includes(`"pid":${c2.pid},`)).slice(-12).join('\n')}`;
+    expect(sample(metrics, 'sluice_container_exits_total{container="c2",code="5"}'), seen).toBe(1);
     expect(metrics).toContain('sluice_container_losses_total{container="c2",cause="exited"} 1\n');
     expect(metrics).toContain('sluice_container_losses_total{container="c2",cause="silent"} 0\n');
     expect(metrics).toContain(`sluice_container_restarts_total{container="c2"} ${c2.restarts + 1}`);

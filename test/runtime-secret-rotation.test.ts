@@ -46,8 +46,10 @@ describe('buffer-server secrets rotate while the app runs', () => {
       // Its buffer server's own tally of live connections it closed, by code, reported as counters.
       expect([n['servedClosedRetired'], n['servedClosedExpired']], run.log(c.id)).toEqual([0, 0]);
       expect([n['subscribeFailed'], n['upstreamReconnect'], n['publisherLost']], run.log(c.id)).toEqual([0, 0, 0]);
-      // Retired only after the rotation's publishers re-registered with tokens of the new secret.
-      if (c.id !== 'c4') expect(n['publisherRenewed']).toBeGreaterThanOrEqual(n['secretsRetired']!);
+      // Retired only after the rotation's publishers re-registered with tokens of the new secret —
+      // but for one: a process slow to start may read a file already rotated, its publishers then
+      // begin with the new secret, and that rotation's retire needs no re-registration.
+      if (c.id !== 'c4') expect(n['publisherRenewed']! + 1).toBeGreaterThanOrEqual(n['secretsRetired']!);
     }
     // The subscribers moved to tokens of the new secrets: c2, c3 (from c1) and c4 (from c2, c3) re-subscribed each rotation.
     for (const id of ['c2', 'c3', 'c4']) expect(summary[id]!['subscribeSwitched']).toBeGreaterThanOrEqual(2);

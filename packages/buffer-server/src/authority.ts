@@ -1,7 +1,8 @@
 import {
   SluiceError,
-  bufferTokenPassword,
+  checkBufferTokenKind,
   checkBufferTokenLive,
+  computePassword,
   isBufferScope,
   type AuthRequest,
   type BufferScope,
@@ -63,8 +64,10 @@ export class BufferTokenAuthority implements TokenAuthority {
     return retired;
   }
 
-  password(idBytes: Uint8Array): Buffer[] {
-    return this.accepted.map((s) => bufferTokenPassword(s, idBytes).password);
+  /** The handshake decoded `identifier` from `idBytes`: checked here, not decoded again for each secret. */
+  password(idBytes: Uint8Array, identifier: TokenIdentifier): Buffer[] {
+    checkBufferTokenKind(identifier);
+    return this.accepted.map((s) => computePassword(s, idBytes));
   }
 
   checkLive(identifier: TokenIdentifier): void {

@@ -8,7 +8,6 @@ import {
   isBufferScope,
   isoTime,
   parseFrame,
-  scanStreamFrame,
   streamHeader,
   toBuffer,
   type AcceptedAuth,
@@ -20,6 +19,7 @@ import {
 } from '@sluice/common';
 import { controlCovers } from './authority.js';
 import type { ConnectionRegistry, RegisteredConnection, Role } from './connection-registry.js';
+import { scanPublished } from './partition-batch.js';
 import { PublisherSession } from './publisher.js';
 import type { BufferServerStats } from './stats.js';
 import type { StreamStore } from './stream-store.js';
@@ -32,6 +32,8 @@ const CONTROL_TYPES = ['purge', 'reset', 'revoke', 'stats'] as const;
 type ControlType = (typeof CONTROL_TYPES)[number];
 /** setTimeout's largest delay; longer expiries re-arm. */
 const MAX_TIMER = 2 ** 31 - 1;
+/** Expiry timers wait whole seconds of this many ms first, then the exact rest (see armExpiry). */
+const EXPIRY_STEP_MS = 1000;
 
 /**
  * What a connection may use of its server: the store, the registry it claims its slot in, and
@@ -171,9 +173,10 @@ export class Connection implements RegisteredConnection {
   private onPublish(frame: Buffer, isBinary: boolean): void {
     if (this.done) return;
     try {
-      // Fast path: a header scan of well-formed begin/data/end frames; anything else gets the
-      // full parser, which names the fault (common/stream-scan.ts).
-      this.publisher!.handle((isBinary && scanStreamFrame(frame)) || streamHeader(parseFrame(frame, isBinary, PUBLISH_TYPES)), frame);
+      // Fast path: a header scan of well-formed begin/data/end frames (indexing partitioned data
+      // as it goes, partition-batch.ts); anything else gets the full parser, which names the fault
+      // (common/stream-scan.ts).
+      this.publisher!.handle((isBinary && scanPublished(frame)) || streamHeader(parseFrame(frame, isBinary, PUBLISH_TYPES)), frame);
     } catch (err) {
       this.fail(asFrameError(err, 'message'));
       return;
@@ -233,11 +236,16 @@ export class Connection implements RegisteredConnection {
   /** A connection stays open only while its token is valid (docs/protocol.md "Authenticated connection"). */
   private armExpiry(maxDate: number): void {
     const clock = this.host.clock;
-    const delay = maxDate - clock.now();
+    const delay = Math.min(Math.max(maxDate - clock.now(), 0), MAX_TIMER);
+    // Node keeps one timer list per distinct delay: waiting whole seconds first lets the
+    // connections opened within a second with tokens of one expiry share a list instead of each
+    // making (and, at close, unlinking) its own. Once under a second is left, it waits the exact
+    // rest, so the connection still closes at maxDate.
+    const wait = delay > EXPIRY_STEP_MS ? delay - (delay % EXPIRY_STEP_MS) : delay;
     this.expiry = setTimeout(() => {
       if (clock.now() >= maxDate) this.fail(new SluiceError('TOKEN_EXPIRED', `token expired at ${isoTime(maxDate)}; reconnect with a renewed token`));
       else this.armExpiry(maxDate);
-    }, Math.min(Math.max(delay, 0), MAX_TIMER));
+    }, wait);
     this.expiry.unref();
   }
 

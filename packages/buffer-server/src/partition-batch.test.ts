@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decode, encode, type DataMessage } from '@sluice/common';
-import { selectPartitions, type PartitionSelection } from './partition-batch.js';
+import { decode, encode, scanStreamFrame, type DataMessage } from '@sluice/common';
+import { scanPublished, selectPartitions, type PartitionSelection } from './partition-batch.js';
 
 /** The path this replaces: decode the frame, keep the tuples whose p & mask is a key, encode a new one. */
 function decodeAndReencode(bytes: Buffer, sel: PartitionSelection): [Buffer, number] | null {
@@ -97,6 +97,31 @@ describe('selectPartitions (docs/protocol.md "Partitions")', () => {
     expect(n).toBe(1);
     expect(decode(out)).toEqual({ t: 'data', w: 1, tuples: [1.5], p: [0] });
     expect(out.includes(Buffer.from([0x91, 0xca, 0x3f, 0xc0, 0x00, 0x00]))).toBe(true);
+  });
+
+  it('scans published frames as the header scan does, mutated ones included, and the index it keeps re-batches as a fresh one', () => {
+    const r = rng(99);
+    let indexed = 0;
+    for (let i = 0; i < 600; i++) {
+      const tuples = Array.from({ length: 1 + Math.floor(r() * 6) }, () => randomTuple(r, 2));
+      const p = tuples.map(() => Math.floor(r() * 2 ** 31));
+      const message = r() < 0.8 ? { t: 'data', w: i, tuples, p } : r() < 0.5 ? { t: 'data', w: i, tuples } : { t: r() < 0.5 ? 'begin' : 'end', w: i };
+      const bytes = Buffer.from(encode(message));
+      if (r() < 0.4) for (let k = 0; k < 1 + Math.floor(r() * 2); k++) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
+      const header = scanPublished(bytes);
+      expect(header).toEqual(scanStreamFrame(bytes));
+      if (header?.t !== 'data' || bytes[0] !== 0x84) continue;
+      const sel = { mask: 1, keys: new Set([0]) };
+      const fresh = selectPartitions(Buffer.from(bytes), sel);
+      const got = selectPartitions(bytes, sel);
+      if (fresh === null) expect(got).toBeNull();
+      else {
+        expect(got![1]).toBe(fresh![1]);
+        expect(Buffer.compare(got![0], fresh![0])).toBe(0);
+      }
+      indexed++;
+    }
+    expect(indexed).toBeGreaterThan(250);
   });
 
   it('leaves frames the index does not read to the caller', () => {

@@ -222,7 +222,7 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
   private tlsAuthority(req: IncomingMessage): TokenAuthority {
     const a = this.authority;
     return {
-      password: (idBytes) => a.password(idBytes),
+      password: (idBytes, identifier) => a.password(idBytes, identifier),
       checkLive: (identifier) => a.checkLive(identifier),
       authorize: (identifier, request) => {
         a.authorize(identifier, request);
@@ -334,7 +334,12 @@ class BufferServerImpl implements BufferServer, ConnectionHost, StatsSource {
     await Promise.all(open.map((c) => c.closed));
     clearTimeout(kill);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
-    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      // A peer that sent half an HTTP request is no ws connection yet: close() would wait for it
+      // until Node's request timeout (and a process awaiting it would end as if it had exited 0).
+      this.http.closeAllConnections();
+    });
     this.store.clear();
     this.spool.removeAll();
     this.log.info('buffer server stopped; spool removed');

@@ -1,4 +1,4 @@
-import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, rmdirSync, unlinkSync, writevSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
 /**
@@ -53,11 +53,19 @@ export class Spool {
     return { path: join(this.dir, `w${++this.seq}.spool`), offsets: [0] };
   }
 
-  /** Appends frames to a spool file. The caller checked `fits` first. */
+  /**
+   * Appends frames to a spool file. The caller checked `fits` first. The frames go to the file as
+   * they are (one writev), not copied into one buffer first: a spill moves tens of MiB at once.
+   */
   append(file: SpoolFile, frames: readonly Buffer[]): number {
     let size = 0;
     for (const f of frames) size += f.length;
-    appendFileSync(file.path, Buffer.concat(frames as Buffer[], size), { mode: 0o600 });
+    const fd = openSync(file.path, 'a', 0o600);
+    try {
+      writeAll(fd, frames, size);
+    } finally {
+      closeSync(fd);
+    }
     let end = file.offsets[file.offsets.length - 1]!;
     for (const f of frames) {
       end += f.length;
@@ -112,4 +120,23 @@ export class Spool {
     }
     this.bytesUsed = 0;
   }
+}
+
+/** Writes every byte of `frames` (`size` in all) at the file's end, going on after a short write. */
+function writeAll(fd: number, frames: readonly Buffer[], size: number): void {
+  let written = writevSync(fd, frames as Buffer[]);
+  while (written < size) written += writevSync(fd, after(frames, written));
+}
+
+/** The bytes of `frames` after the first `skip`. */
+function after(frames: readonly Buffer[], skip: number): Buffer[] {
+  const rest: Buffer[] = [];
+  for (const f of frames) {
+    if (skip >= f.length) skip -= f.length;
+    else {
+      rest.push(skip > 0 ? f.subarray(skip) : f);
+      skip = 0;
+    }
+  }
+  return rest;
 }

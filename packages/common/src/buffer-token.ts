@@ -62,13 +62,21 @@ export interface VerifiedBufferToken {
  */
 export function bufferTokenPassword(secret: Uint8Array, idBytes: Uint8Array): VerifiedBufferToken {
   const identifier = decodeIdentifier(idBytes);
+  return { identifier, scope: checkBufferTokenKind(identifier), password: computePassword(secret, idBytes) };
+}
+
+/**
+ * The kind, key id and scope checks of `bufferTokenPassword`, on an identifier already decoded
+ * (a handshake decodes it once, then computes one password per accepted secret). Returns its scope.
+ */
+export function checkBufferTokenKind(identifier: TokenIdentifier): BufferScope {
   if (identifier.kind !== TokenKind.bufferServer) {
     throw new SluiceError('TOKEN_WRONG_KIND', `token kind ${identifier.kind} is not accepted by a buffer server; present a ${TokenKind.bufferServer} token`);
   }
   if (identifier.keyId !== 0 || !isBufferScope(identifier.scope)) {
     throw new SluiceError('MALFORMED_TOKEN', 'buffer-server token has an invalid key id or scope');
   }
-  return { identifier, scope: identifier.scope, password: computePassword(secret, idBytes) };
+  return identifier.scope;
 }
 
 /** Expiry and revocation of a buffer-server token: 4401 when past maxDate or revoked. */

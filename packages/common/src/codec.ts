@@ -69,7 +69,8 @@ function prepare(value: unknown, notes: WireNotes): unknown {
     let out: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
       const v = value[i];
-      if (typeof v === 'string') continue;
+      // Strings and 32-bit numbers (a batch of words, its partition values) need nothing: no call per element.
+      if (typeof v === 'string' || (typeof v === 'number' && !needsBigInt(v))) continue;
       const w = prepare(v, notes);
       if (w !== v) {
         out ??= value.slice();

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { encode } from './codec.js';
 import { SluiceError } from './errors.js';
+import { randomNonce } from './nonce.js';
 import { parseFrame, type AuthRequest, type ChallengeMessage, type WelcomeMessage } from './protocol.js';
 import { Session, SessionSide, deriveSessionKeys } from './session.js';
 import { decodeIdentifier, hmac, safeEqual, type Token, type TokenIdentifier } from './token.js';
@@ -52,8 +52,8 @@ export interface AcceptedAuth {
   request: AuthRequest;
   /** The welcome frame, with any extra fields this server adds (e.g. `from`). */
   welcome(extra?: Record<string, unknown>): Buffer;
-  /** The MAC'd session (umbilical); buffer-server streams do not use it. */
-  session: Session;
+  /** The MAC'd session (umbilical), derived when first read; buffer-server streams do not use it. */
+  readonly session: Session;
   /** Which of the authority's candidate passwords the proof matched (0 when it returns one). */
   keyIndex: number;
 }
@@ -68,7 +68,7 @@ export class ServerHandshake {
   constructor(
     private readonly service: string,
     private readonly authority: TokenAuthority,
-    nonce: Buffer = randomBytes(32),
+    nonce: Buffer = randomNonce(),
     /** The TLS exporter value of this connection; absent on a connection without TLS. */
     private readonly binding?: Buffer,
   ) {
@@ -115,20 +115,30 @@ export class ServerHandshake {
     this.state = HandshakeState.accepted;
     const nonce = this.nonce;
     const binding = this.binding;
+    let session: Session | undefined;
     return {
       identifier,
       request,
       welcome: (extra) => encode({ ...extra, t: 'welcome', proof: serverProof(password, cnonce, nonce, binding) }),
-      session: new Session(deriveSessionKeys(password, nonce, cnonce), SessionSide.server),
+      // Derived when first asked for: only the umbilical MACs its messages (two HMACs a buffer-server connection never needs).
+      get session() {
+        return (session ??= new Session(deriveSessionKeys(password, nonce, cnonce), SessionSide.server));
+      },
       keyIndex,
     };
   }
 }
 
+/** A checked welcome, and the client's end of the MAC'd session it opens. */
+export interface WelcomedClient {
+  welcome: WelcomeMessage;
+  readonly session: Session;
+}
+
 /** The client side: answer the challenge with a proof of possession, then check the server's proof. */
 export class ClientHandshake {
   private nonce: Buffer | undefined;
-  private readonly cnonce = randomBytes(32);
+  private readonly cnonce = randomNonce();
 
   constructor(
     private readonly token: Token,
@@ -156,14 +166,26 @@ export class ClientHandshake {
     return encode({ t: 'auth', id: Buffer.from(this.token.identifier), cnonce: this.cnonce, proof, ...this.request });
   }
 
-  /** Takes the welcome frame; checks that the server holds the key too. Returns the welcome and the session. */
-  welcome(data: Uint8Array, isBinary: boolean): { welcome: WelcomeMessage; session: Session } {
-    if (!this.nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'welcome before challenge');
+  /**
+   * Takes the welcome frame; checks that the server holds the key too. Returns the welcome and
+   * the session, whose keys are derived when it is first read (a buffer-server client never reads it).
+   */
+  welcome(data: Uint8Array, isBinary: boolean): WelcomedClient {
+    const nonce = this.nonce;
+    if (!nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'welcome before challenge');
     const welcome = parseFrame(data, isBinary, ['welcome']);
-    if (!safeEqual(serverProof(this.token.password, this.cnonce, this.nonce, this.binding), welcome.proof)) {
+    if (!safeEqual(serverProof(this.token.password, this.cnonce, nonce, this.binding), welcome.proof)) {
       throw new SluiceError('BAD_PROOF', 'the server could not prove it holds the token key; it is not the real server');
     }
-    return { welcome, session: new Session(deriveSessionKeys(this.token.password, this.nonce, this.cnonce), SessionSide.client) };
+    const { password } = this.token;
+    const cnonce = this.cnonce;
+    let session: Session | undefined;
+    return {
+      welcome,
+      get session() {
+        return (session ??= new Session(deriveSessionKeys(password, nonce, cnonce), SessionSide.client));
+      },
+    };
   }
 }
 

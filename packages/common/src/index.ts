@@ -22,7 +22,7 @@ export {
   type TokenScope,
 } from './token.js';
 export { generateSecret, readSecretFile, writeSecretFile } from './secret-file.js';
-export { bufferTokenPassword, checkBufferTokenLive, mintBufferToken, type MintBufferTokenOptions, type VerifiedBufferToken } from './buffer-token.js';
+export { bufferTokenPassword, checkBufferTokenKind, checkBufferTokenLive, mintBufferToken, type MintBufferTokenOptions, type VerifiedBufferToken } from './buffer-token.js';
 export * from './protocol.js';
 export { SESSION_C2S_CONTEXT, SESSION_S2C_CONTEXT, Session, SessionSide, deriveSessionKeys, messageMac, openSealed, type SessionKeys } from './session.js';
 export {

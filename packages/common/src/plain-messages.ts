@@ -1,9 +1,11 @@
 /**
- * Hand checks of the two messages STRAM reads once per container per second — the sealed
- * envelope and the heartbeat inside it — for their everyday shape. A check either returns the
- * value unchanged, when it is exactly what the schema accepts (every field the schema requires,
- * of its type and within its bounds, and no field the schema does not name), or returns
- * undefined, and the caller asks the schema, which then names the fault or accepts a rarer shape.
+ * Hand checks of the messages read most often — the sealed envelope and the heartbeat inside it,
+ * which STRAM reads once per container per second, and the challenge, auth and welcome of every
+ * handshake (docs/protocol.md "Authenticated connection") — for their everyday shape. A check
+ * either returns the value unchanged, when it is exactly what the schema accepts (every field the
+ * schema requires, of its type and within its bounds, and no field the schema does not name), or
+ * returns undefined, and the caller asks the schema, which then names the fault or accepts a
+ * rarer shape.
  * So a check can only agree with the schema, never refuse for it (plain-messages.test.ts fuzzes
  * both against each other); the schema stays the definition.
  */
@@ -11,18 +13,24 @@
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= Number.MAX_SAFE_INTEGER;
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length >= 1 && v.length <= 256;
 
+const isBin32 = (v: unknown): v is Uint8Array => v instanceof Uint8Array && v.length === 32;
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object') return false;
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;
 }
 
+function keyCount(m: Record<string, unknown>): number {
+  let n = 0;
+  for (const _ in m) n++;
+  return n;
+}
+
 /** `{t:"msg", seq, body, mac}` with nothing else. */
 export function plainSealed(m: Record<string, unknown>): Record<string, unknown> | undefined {
   if (!isPlainObject(m)) return undefined;
-  let n = 0;
-  for (const _ in m) n++;
-  if (n !== 4 || m['t'] !== 'msg' || !isUint(m['seq'])) return undefined;
+  if (keyCount(m) !== 4 || m['t'] !== 'msg' || !isUint(m['seq'])) return undefined;
   const body = m['body'];
   const mac = m['mac'];
   if (!(body instanceof Uint8Array) || !(mac instanceof Uint8Array) || mac.length !== 32) return undefined;
@@ -80,5 +88,39 @@ export function plainHeartbeat(m: Record<string, unknown>): Record<string, unkno
   if ('errors' in m && !plainErrors(m['errors'])) return undefined;
   if ('counters' in m && !plainCounters(m['counters'])) return undefined;
   if ('credentialsRevision' in m && !isUint(m['credentialsRevision'])) return undefined;
+  return m;
+}
+
+/** `{t:"challenge", v:1|2, nonce, service}` with nothing else. */
+export function plainChallenge(m: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!isPlainObject(m) || keyCount(m) !== 4 || m['t'] !== 'challenge') return undefined;
+  if ((m['v'] !== 1 && m['v'] !== 2) || !isBin32(m['nonce']) || typeof m['service'] !== 'string') return undefined;
+  return m;
+}
+
+/** How many fields each role's auth has: t, id, cnonce, proof, role, and the role's own (named in plainAuth). */
+const AUTH_FIELDS = { control: 5, hello: 6, publish: 7, subscribe: 8 } as const;
+
+/**
+ * `{t:"auth", id, cnonce, proof, role, ...}` for a control, hello, publish, or subscribe request
+ * without a partition filter, with nothing else. The field count and every field named being
+ * present make the set of fields exact.
+ */
+export function plainAuth(m: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!isPlainObject(m) || m['t'] !== 'auth') return undefined;
+  const id = m['id'];
+  if (!(id instanceof Uint8Array) || id.length > 4096 || !isBin32(m['cnonce']) || !isBin32(m['proof'])) return undefined;
+  const role = m['role'];
+  if (role !== 'control' && role !== 'hello' && role !== 'publish' && role !== 'subscribe') return undefined;
+  if (keyCount(m) !== AUTH_FIELDS[role]) return undefined;
+  if (role === 'hello') return isId(m['container']) ? m : undefined;
+  if (role === 'publish') return isId(m['stream']) && isUint(m['window']) ? m : undefined;
+  if (role === 'subscribe') return isId(m['stream']) && isId(m['subscriber']) && isUint(m['window']) ? m : undefined;
+  return m;
+}
+
+/** `{t:"welcome", proof, ...}`: the server's own fields (e.g. `from`) are the caller's to read, as the schema lets them through. */
+export function plainWelcome(m: Record<string, unknown>): Record<string, unknown> | undefined {
+  if (!isPlainObject(m) || m['t'] !== 'welcome' || !isBin32(m['proof'])) return undefined;
   return m;
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { decode } from './codec.js';
 import { SluiceError } from './errors.js';
 import { heartbeatAckSchema, heartbeatSchema } from './umbilical.js';
-import { plainHeartbeat, plainSealed } from './plain-messages.js';
+import { plainAuth, plainChallenge, plainHeartbeat, plainSealed, plainWelcome } from './plain-messages.js';
 
 /**
  * Every message on the wire, in one place (docs/protocol.md sections 4 and 5, which document
@@ -196,6 +196,15 @@ function checkStreamMessage(t: StreamType, m: Record<string, unknown>): Message<
   return { t, w, tuples, p };
 }
 
+/** The hand checks of the messages read most often: the umbilical's every second, the handshake's per connection. */
+const PLAIN_CHECKS: Partial<Record<MessageType, (m: Record<string, unknown>) => Record<string, unknown> | undefined>> = {
+  msg: plainSealed,
+  heartbeat: plainHeartbeat,
+  challenge: plainChallenge,
+  auth: plainAuth,
+  welcome: plainWelcome,
+};
+
 /**
  * Validates a decoded value as one of the `allowed` message types. Faults, in this order: not a
  * map with a string `t` (INVALID_MESSAGE), a `t` no Sluice message has (UNKNOWN_MESSAGE), one
@@ -211,8 +220,8 @@ export function parseMessage<const T extends MessageType>(value: unknown, allowe
   if (!isSchemaType(t) && !isStreamType(t)) throw new SluiceError('UNKNOWN_MESSAGE', `unknown message type "${t.slice(0, 40)}"`);
   if (!(allowed as readonly string[]).includes(t)) throw new SluiceError('UNEXPECTED_MESSAGE', `message "${t}" is not allowed here`);
   // `t` is one of `allowed`, and the schema (or the stream check) of `t` returns a Message<t>.
-  // The two messages STRAM reads every second per container try a hand check first (plain-messages.ts); it only ever agrees with the schema.
-  const plain = t === 'msg' ? plainSealed(m) : t === 'heartbeat' ? plainHeartbeat(m) : undefined;
+  // The messages read most often try a hand check first (plain-messages.ts); it only ever agrees with the schema.
+  const plain = PLAIN_CHECKS[t]?.(m);
   if (plain) return plain as Message<T>;
   const message = isStreamType(t) ? checkStreamMessage(t, m) : validate(schemas[t], m, t);
   return message as Message<T>;

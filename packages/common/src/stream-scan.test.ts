@@ -89,6 +89,8 @@ describe('scanStreamFrame', () => {
         continue;
       }
       indexed++;
+      // What the buffer server relies on to index as it scans (partition-batch.ts scanPublished).
+      expect(header).toEqual({ t: 'data', w: ix!.w, count: ix!.starts.length - 1 });
       const m = parseFrame(bytes, true, STREAM) as { w: number; tuples: unknown[]; p?: number[] };
       expect(ix!.w).toBe(m.w);
       expect(ix!.starts.length - 1).toBe(m.tuples.length);

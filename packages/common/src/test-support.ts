@@ -74,12 +74,12 @@ export const HEARTBEAT = {
   counters: { credentialsApplied: 2, secretRotated: 0 },
   credentialsRevision: 3,
 };
-
 /** Values a field may be replaced with: the edges of every bound the schemas set, and wrong types. */
 const ODD: unknown[] = [
   null, undefined, true, 0, -1, 1.5, -0.5, 2 ** 53, 2 ** 53 - 1, Number.NaN, Infinity, -Infinity, '', 'x', 'x'.repeat(64), 'x'.repeat(65),
   'x'.repeat(256), 'x'.repeat(257), 'x'.repeat(1000), 'x'.repeat(1001), 'starting', 'stopping', 'heartbeat', 'msg', [], ['a'], [1],
   Array.from({ length: 21 }, () => 'e'), {}, { a: 1 }, { '': 1 }, Buffer.alloc(0), Buffer.alloc(31), Buffer.alloc(32), new Uint8Array(32),
+  Buffer.alloc(33), Buffer.alloc(4096), Buffer.alloc(4097), 2, 'challenge', 'auth', 'welcome', 'control', 'hello', 'publish', 'subscribe',
   new Date(0), new Map(), Object.create(null) as object, [OPERATOR], [{ ...OPERATOR, extra: 1 }], Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 1])),
 ];
 
@@ -98,7 +98,8 @@ export function mutate(r: () => number, v: unknown, depth = 0): unknown {
       if (r() < 0.1) delete out[k];
       else if (r() < 0.25) out[k] = mutate(r, out[k], depth + 1);
     }
-    if (r() < 0.05) out[['extra', 'takeovers', 'failures', '__proto__', 't'][Math.floor(r() * 5)]!] = ODD[Math.floor(r() * ODD.length)];
+    const added = ['extra', 'takeovers', 'failures', '__proto__', 't', 'role', 'stream', 'subscriber', 'window', 'container', 'partitions'];
+    if (r() < 0.05) out[added[Math.floor(r() * added.length)]!] = ODD[Math.floor(r() * ODD.length)];
     return out;
   }
   return v;

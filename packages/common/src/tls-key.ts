@@ -1,6 +1,5 @@
-import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { derToPem } from './tls.js';
 
 /**
@@ -9,7 +8,21 @@ import { derToPem } from './tls.js';
  * the PEM its own holder passes to `tls` (or writes to its own 0600 file); STRAM sees the CSR.
  */
 
-x509.cryptoProvider.set(webcrypto as never);
+/**
+ * @peculiar/x509 (and the reflect-metadata it needs) is loaded on first use, not with this
+ * package: it is ~0.4 s of CPU at every process start, and only a process that runs TLS makes a
+ * key (every container imports common; without TLS none of them needs it).
+ */
+let x509Loaded: Promise<typeof X509> | undefined;
+function loadX509(): Promise<typeof X509> {
+  x509Loaded ??= (async () => {
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as never);
+    return x509;
+  })();
+  return x509Loaded;
+}
 
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 
@@ -25,6 +38,7 @@ export interface KeyAndCsr {
  * puts a SAN URI in the request anyway (what a dishonest container would send, for tests).
  */
 export async function makeKeyAndCsr(commonName: string, askFor?: string): Promise<KeyAndCsr> {
+  const x509 = await loadX509();
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const extensions = askFor ? [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: askFor }])] : [];
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${commonName}`, keys, signingAlgorithm: EC, extensions });

@@ -124,7 +124,7 @@ export class ConnectionClosedError extends SluiceError {
 export interface AuthenticatedConnection {
   socket: WebSocket;
   welcome: Record<string, unknown>;
-  session: Session;
+  readonly session: Session;
 }
 
 export interface ConnectOptions {
@@ -166,9 +166,11 @@ export function connectAuthenticated(url: string, token: Token, request: AuthReq
   const socket = new WebSocket(url, Object.assign({ perMessageDeflate: false, maxPayload: options.maxPayload ?? DEFAULT_MAX_FRAME }, tlsOptions));
   let client = new ClientHandshake(token, request);
   // The upgrade response arrives on the TLS socket before the challenge: bind the proofs to it.
-  socket.once('upgrade', (res) => {
-    if (res.socket instanceof TLSSocket) client = new ClientHandshake(token, request, channelBinding(res.socket));
-  });
+  if (url.startsWith('wss://')) {
+    socket.once('upgrade', (res) => {
+      if (res.socket instanceof TLSSocket) client = new ClientHandshake(token, request, channelBinding(res.socket));
+    });
+  }
   return new Promise((resolve, reject) => {
     let step: 'challenge' | 'welcome' | 'done' = 'challenge';
     const timer = setTimeout(() => fail(new SluiceError('HANDSHAKE_TIMEOUT', `no welcome from ${url} within ${options.timeoutMs ?? 10_000} ms`)), options.timeoutMs ?? 10_000);
@@ -188,12 +190,19 @@ export function connectAuthenticated(url: string, token: Token, request: AuthReq
           socket.send(client.answer(toBuffer(data), isBinary));
           step = 'welcome';
         } else if (step === 'welcome') {
-          const { welcome, session } = client.welcome(toBuffer(data), isBinary);
+          const welcomed = client.welcome(toBuffer(data), isBinary);
           step = 'done';
           clearTimeout(timer);
           socket.off('message', onMessage);
           if (options.onMessage) socket.on('message', options.onMessage);
-          resolve({ socket, welcome, session });
+          // The session's keys are derived only if the caller reads it (the umbilical does; buffer-server clients do not).
+          resolve({
+            socket,
+            welcome: welcomed.welcome,
+            get session() {
+              return welcomed.session;
+            },
+          });
         }
       } catch (err) {
         fail(err as Error);

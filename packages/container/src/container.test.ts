@@ -39,8 +39,9 @@ import {
   type PhysicalPlan,
   type Session,
 } from '@sluice/common';
-import { connectSubscriber } from '@sluice/buffer-server';
+import { connectPublisher, connectSubscriber, startBufferServer, type BufferServer } from '@sluice/buffer-server';
 import { FileCheckpointStore } from './checkpoint-store.js';
+import { Container, ExitCode } from './container.js';
 
 /**
  * Two real container processes running the word-count demo (generator container c1 → counter
@@ -427,6 +428,62 @@ describe('a container whose operator fails', () => {
       expect(stram.heartbeats.at(-1)!.state).toBe('stopping');
     } finally {
       if (proc && proc.child.exitCode === null) proc.child.kill('SIGKILL');
+      await stram.close();
+      await authority.close();
+      rmSync(appDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a container whose teardown does not finish', () => {
+  it('exits with the code it stopped for once the stop grace is over, not 0 when its event loop drains', async () => {
+    // Fault injection at the one boundary a real run cannot be made to hit on purpose: the
+    // container's own buffer server is real, but its close() never settles (as a close waiting on
+    // a peer that never answers would). The container runs in this process so the hang can be set.
+    const appDir = mkdtempSync(join(tmpdir(), 'sluice-stuck-'));
+    const authority = await StramSecretManager.open({ app: APP, stateDir: null, logger: silent });
+    const stram = await startTestStram(authority);
+    const servers: BufferServer[] = [];
+    try {
+      const credentials: Credentials = {
+        version: 1,
+        app: APP,
+        container: 'c1',
+        stram: stram.url,
+        stramToken: tokenToText(await authority.issue({ owner: 'test', renewer: 'stram', app: APP, container: 'c1' })),
+        bufferServer: { id: 'bs-c1', secret: generateSecret().toString('hex') },
+        subscribe: {},
+        appModule,
+        appDir,
+        config,
+        settings: { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 5_000, windowMs: 20, checkpointWindows: 100, insecure: false },
+      };
+      const path = join(appDir, 'containers', 'c1', 'credentials');
+      writeCredentials(path, credentials);
+      let exited!: (code: number) => void;
+      const exit = new Promise<number>((r) => (exited = r));
+      const container = new Container({
+        credentialsPath: path,
+        credentials,
+        logger: silent,
+        stopGraceMs: 300,
+        exit: (code) => exited(code),
+        dataPlane: {
+          startBufferServer: async (o) => {
+            const real = await startBufferServer(o);
+            servers.push(real);
+            return new Proxy(real, { get: (target, key) => (key === 'close' ? () => new Promise<void>(() => undefined) : Reflect.get(target, key, target)) });
+          },
+          connectPublisher,
+          connectSubscriber,
+        },
+      });
+      await container.start();
+      await until('a heartbeat with its buffer server', () => stram.heartbeats.find((h) => h.container === 'c1' && h.bufferServer));
+      void container.stop(ExitCode.stramRefused, 'test: refused');
+      expect(await exit).toBe(ExitCode.stramRefused);
+    } finally {
+      for (const s of servers) await s.close();
       await stram.close();
       await authority.close();
       rmSync(appDir, { recursive: true, force: true });

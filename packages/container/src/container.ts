@@ -13,6 +13,7 @@ import type { OperatorRunner } from './operator-runner.js';
 import { TakeoverTally } from './takeover-tally.js';
 import { TlsIdentity } from './tls-identity.js';
 import { UmbilicalClient } from './umbilical-client.js';
+import { teardownWithin, type TeardownStep } from './bounded-teardown.js';
 import { deployOperators, sourceId, undeploy, type DataPlaneClients, type Deployed } from './wiring.js';
 
 /**
@@ -50,10 +51,14 @@ export interface ContainerOptions {
   dataPlane: DataPlane;
   exit(code: ExitCode): void;
   now?: () => number;
+  /** How long stopping may take before the process exits anyway (default STOP_GRACE_MS). */
+  stopGraceMs?: number;
 }
 
 /** How long a container whose publisher was lost waits to hear STRAM's verdict before it exits as failed. */
 const LOST_PUBLISHER_GRACE_MS = 5_000;
+/** How long stopping may take before the process exits anyway, with its code (bounded-teardown.ts). */
+const STOP_GRACE_MS = 5_000;
 
 export class Container {
   private readonly held: HeldCredentials;
@@ -401,14 +406,12 @@ export class Container {
       }
       this.umbilical?.stop();
       this.identity?.stop();
-      try {
-        await undeploy([...this.deployed.values()]);
-        this.deployed.clear();
-        await this.server?.close();
-        await this.checkpoints.close();
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'error while stopping');
-      }
+      const steps: TeardownStep[] = [
+        ['operators and streams', () => undeploy([...this.deployed.values()]).then(() => this.deployed.clear())],
+        ['buffer server', () => this.server?.close()],
+        ['checkpoint store', () => this.checkpoints.close()],
+      ];
+      await teardownWithin(steps, this.o.stopGraceMs ?? STOP_GRACE_MS, this.log.child({ code }));
       this.o.exit(code);
     })();
     return this.stopping;

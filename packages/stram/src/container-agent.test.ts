@@ -86,6 +86,7 @@ describe('container agent', () => {
     const { agent, conn, hb } = setup();
     const c = conn();
     const launched = agent.held;
+    agent.heartbeat(hb(launched), c, 0); // the process has spoken: what is written now reaches it only by push
     agent.change({ subscribe: { 'bs-c0': token(7) } }); // written, not pushed yet
     agent.heartbeat(hb(launched + 100), c, 1);
     expect(agent.held).toBe(launched);

@@ -52,6 +52,11 @@ export class ContainerAgent {
   private outbox: Command[] = [];
   /** Errors the current process has reported (it repeats them in every heartbeat). */
   private seenErrors = new Set<string>();
+  /**
+   * The current process has not heartbeated yet: it reads its file when it starts, and a slow
+   * start may read it after a change, so every revision written meanwhile may be what it holds.
+   */
+  private starting = false;
 
   private constructor(
     readonly record: ContainerRecord,
@@ -98,6 +103,7 @@ export class ContainerAgent {
   change(fields: Partial<Credentials>): number {
     this.unsent = { ...this.unsent, ...fields };
     this.write({ ...this.current, ...fields, revision: ++this.revision });
+    if (this.starting) this.sentRevision = this.revision; // left STRAM in the file a new process may still be about to read
     return this.revision;
   }
 
@@ -124,6 +130,7 @@ export class ContainerAgent {
   restart(credentials: Credentials): void {
     this.write({ ...credentials, revision: ++this.revision });
     this.heldRevision = this.sentRevision = this.revision;
+    this.starting = true;
     this.unsent = undefined;
     this.inFlight = [];
     this.outbox = [];
@@ -146,6 +153,7 @@ export class ContainerAgent {
       if (!r.operators.includes(s.id)) throw new SluiceError('OUT_OF_SCOPE', `container ${r.id} reported operator ${s.id}, which it does not run`);
     }
     this.settle(hb.credentialsRevision ?? 0, channel);
+    this.starting = false;
     const adopted = r.adopted;
     r.lastHeartbeatAt = now;
     r.heartbeats++;

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock, SluiceError, StramSecretManager, bufferTokenPassword, createLogger, openCredentials, readCredentials, tokenFromText, type Command, type Credentials, type Token } from '@sluice/common';
+import { ManualClock, SluiceError, StramSecretManager, bufferTokenPassword, createLogger, decodeIdentifier, openCredentials, readCredentials, tokenFromText, type Command, type Credentials, type Token } from '@sluice/common';
 import { AgentTable } from './agent-table.js';
 import { AppDir } from './app-dir.js';
 import { StramAuthority } from './authority.js';
@@ -123,6 +123,22 @@ describe('credentials keeper', () => {
     expect(beat('c2')).toEqual([]); // pushed once; this heartbeat proves delivery
     await new Promise((r) => setImmediate(r));
     expect(manager.cancelledCount).toBe(1); // the replaced token
+  });
+
+  it('keeps a reissued token valid while the process has not spoken: a slow start may have read it from the file', async () => {
+    const { keeper, manager, dir, step, beat } = await setup();
+    keeper.start();
+    // c2's process is slow to start: STRAM reissues before its first heartbeat, and the process
+    // reads its file only then, holding the reissued token, never pushed to it.
+    while (keeper.statusOf('c2')!.reissues === 0) await step('c2');
+    const read = tokenFromText(readCredentials(dir.credentials('c2')).stramToken);
+    while (keeper.statusOf('c2')!.reissues === 1) await step('c2');
+    await new Promise((r) => setImmediate(r));
+    // Cancelled here, it was refused 4401 TOKEN_CANCELLED when the process connected (and exited 5).
+    expect(() => manager.checkLive(decodeIdentifier(read.identifier))).not.toThrow();
+    beat('c2'); // the first heartbeat (the revision of the launch): pushes go out now
+    await new Promise((r) => setImmediate(r));
+    expect(() => manager.checkLive(decodeIdentifier(read.identifier))).not.toThrow();
   });
 
   it('retries a failed renewal with backoff capped at a third of the validity left, reports it, and recovers', async () => {
