@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { plainAuth, plainChallenge, plainHeartbeat, plainSealed, plainWelcome } from './plain-messages.js';
 import { authSchema, challengeSchema, sealedSchema, welcomeSchema } from './protocol.js';
-import { rng } from './test-support.js';
+import { HEARTBEAT, mutate, rng } from './test-support.js';
 import { heartbeatSchema } from './umbilical.js';
 
-const OPERATOR = { id: 'count#1', window: 1234, tuplesIn: 5_000_000, tuplesOut: 12, latencyMs: 1.5, checkpoint: 1200 };
-const HEARTBEAT = {
-  t: 'heartbeat',
-  container: 'c1',
-  bufferServer: 'ws://127.0.0.1:7001',
-  state: 'running',
-  operators: [OPERATOR, { ...OPERATOR, id: 'gen#0' }],
-  errors: ['boom'],
-  counters: { credentialsApplied: 2, secretRotated: 0 },
-  credentialsRevision: 3,
-};
 const SEALED = { t: 'msg', seq: 7, body: Buffer.alloc(40, 1), mac: Buffer.alloc(32, 2) };
 
 const CHALLENGE = { t: 'challenge', v: 1, nonce: Buffer.alloc(32, 3), service: 'bs-1' };
@@ -27,36 +16,6 @@ const AUTHS = [
   { ...AUTH_BASE, role: 'subscribe', stream: 'words', subscriber: 'count#0', window: 3, partitions: { mask: 1, keys: [0] } },
 ];
 const WELCOME = { t: 'welcome', proof: Buffer.alloc(32, 7), from: 4 };
-
-/** Values a field may be replaced with: the edges of every bound the schemas set, and wrong types. */
-const ODD: unknown[] = [
-  null, undefined, true, 0, -1, 1.5, -0.5, 2 ** 53, 2 ** 53 - 1, Number.NaN, Infinity, -Infinity, '', 'x', 'x'.repeat(64), 'x'.repeat(65),
-  'x'.repeat(256), 'x'.repeat(257), 'x'.repeat(1000), 'x'.repeat(1001), 'starting', 'stopping', 'heartbeat', 'msg', [], ['a'], [1],
-  Array.from({ length: 21 }, () => 'e'), {}, { a: 1 }, { '': 1 }, Buffer.alloc(0), Buffer.alloc(31), Buffer.alloc(32), new Uint8Array(32),
-  Buffer.alloc(33), Buffer.alloc(4096), Buffer.alloc(4097), 2, 'challenge', 'auth', 'welcome', 'control', 'hello', 'publish', 'subscribe',
-  new Date(0), new Map(), Object.create(null) as object, [OPERATOR], [{ ...OPERATOR, extra: 1 }], Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 1])),
-];
-
-function mutate(r: () => number, v: unknown, depth = 0): unknown {
-  if (r() < 0.15) return ODD[Math.floor(r() * ODD.length)];
-  if (Array.isArray(v)) {
-    const out = v.map((x) => (r() < 0.3 ? mutate(r, x, depth + 1) : x));
-    if (r() < 0.1) out.push(mutate(r, v[0] ?? OPERATOR, depth + 1));
-    if (r() < 0.1) out.pop();
-    return out;
-  }
-  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array) && depth < 4) {
-    const out: Record<string, unknown> = { ...(v as Record<string, unknown>) };
-    for (const k of Object.keys(out)) {
-      if (r() < 0.1) delete out[k];
-      else if (r() < 0.25) out[k] = mutate(r, out[k], depth + 1);
-    }
-    const added = ['extra', 'takeovers', 'failures', '__proto__', 't', 'role', 'stream', 'subscriber', 'window', 'container', 'partitions'];
-    if (r() < 0.05) out[added[Math.floor(r() * added.length)]!] = ODD[Math.floor(r() * ODD.length)];
-    return out;
-  }
-  return v;
-}
 
 describe('hand checks of the heartbeat and the sealed envelope', () => {
   it('accept the everyday shapes', () => {

@@ -32,10 +32,11 @@ export interface Heard {
   /** It was adopted after a STRAM restart and this is the first heartbeat since. */
   adopted: boolean;
   /** Operator failures this heartbeat reported for the first time. */
-  failures: FailureReport[];
+  failures: readonly FailureReport[];
 }
 
 const ERRORS_KEPT = 20;
+const NO_FAILURES: readonly FailureReport[] = Object.freeze([]);
 
 export class ContainerAgent {
   private current: Credentials;
@@ -148,8 +149,9 @@ export class ContainerAgent {
   heartbeat(hb: HeartbeatMessage, channel: AckChannel, now: number): Heard {
     const r = this.record;
     // A container runs a handful of operators: a scan, not a Set built per heartbeat.
-    const foreign = hb.operators.find((s) => !r.operators.includes(s.id));
-    if (foreign) throw new SluiceError('OUT_OF_SCOPE', `container ${r.id} reported operator ${foreign.id}, which it does not run`);
+    for (const s of hb.operators) {
+      if (!r.operators.includes(s.id)) throw new SluiceError('OUT_OF_SCOPE', `container ${r.id} reported operator ${s.id}, which it does not run`);
+    }
     this.settle(hb.credentialsRevision ?? 0, channel);
     this.starting = false;
     const adopted = r.adopted;
@@ -158,13 +160,16 @@ export class ContainerAgent {
     r.reportedState = hb.state;
     r.adopted = false;
     if (r.state !== 'exited') r.state = 'running';
-    for (const e of hb.errors ?? []) {
-      if (this.seenErrors.has(e)) continue;
-      this.seenErrors.add(e);
-      r.errors.push(e);
-      if (r.errors.length > ERRORS_KEPT) r.errors.shift();
+    if (hb.errors) {
+      for (const e of hb.errors) {
+        if (this.seenErrors.has(e)) continue;
+        this.seenErrors.add(e);
+        r.errors.push(e);
+        if (r.errors.length > ERRORS_KEPT) r.errors.shift();
+      }
     }
-    const failures = r.failures.reported(hb.failures ?? [], r.restarts);
+    // Most heartbeats report no failure: nothing to compare with the log.
+    const failures = hb.failures ? r.failures.reported(hb.failures, r.restarts) : NO_FAILURES;
     if (hb.counters) r.counters = hb.counters;
     for (const s of hb.operators) r.stats.set(s.id, s);
     const bufferServerChanged = hb.bufferServer !== null && hb.bufferServer !== r.bufferServerUrl;

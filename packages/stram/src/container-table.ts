@@ -165,9 +165,12 @@ export class RateTracker {
       this.last.set(id, { at, tuplesIn, tuplesOut, rates: NO_RATES });
       return;
     }
-    if (at - prev.at < 200) return; // too close to measure; keep the previous rates
-    const per = (now: number, before: number): number => (now >= before ? ((now - before) * 1000) / (at - prev.at) : 0);
-    this.last.set(id, { at, tuplesIn, tuplesOut, rates: { in: per(tuplesIn, prev.tuplesIn), out: per(tuplesOut, prev.tuplesOut) } });
+    const span = at - prev.at;
+    if (span < 200) return; // too close to measure; keep the previous rates
+    prev.rates = { in: perSecond(tuplesIn, prev.tuplesIn, span), out: perSecond(tuplesOut, prev.tuplesOut, span) };
+    prev.at = at;
+    prev.tuplesIn = tuplesIn;
+    prev.tuplesOut = tuplesOut;
   }
 
   rates(id: string): Rates {
@@ -185,6 +188,11 @@ export class RateTracker {
 interface Rates {
   in: number;
   out: number;
+}
+
+/** The rate of a cumulative count over `spanMs`; a smaller count (a new process) is no rate yet. */
+function perSecond(now: number, before: number, spanMs: number): number {
+  return now >= before ? ((now - before) * 1000) / spanMs : 0;
 }
 const NO_RATES: Rates = { in: 0, out: 0 };
 

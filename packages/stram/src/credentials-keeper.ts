@@ -178,6 +178,8 @@ export class CredentialsKeeper {
   }
 
   private feed(e: RotationEvent): void {
+    // Fed every heartbeat: with no rotation under way there is nothing to copy or step.
+    if (this.rotations.size === 0) return;
     for (const r of [...this.rotations.values()]) this.advance(r, e);
   }
 

@@ -37,11 +37,11 @@ export class HeartbeatMonitor {
     this.watched.set(id, { since: this.o.clock.now(), timeoutMs: this.o.heartbeatTimeoutMs });
   }
 
-  /** A heartbeat from container `id`; a container not watched (exited, being replaced) stays unwatched. */
-  heard(id: string): void {
+  /** A heartbeat from container `id` (heard at `now`); a container not watched (exited, being replaced) stays unwatched. */
+  heard(id: string, now = this.o.clock.now()): void {
     const w = this.watched.get(id);
     if (!w) return;
-    w.since = this.o.clock.now();
+    w.since = now;
     w.timeoutMs = this.o.heartbeatTimeoutMs;
   }
 

@@ -247,7 +247,7 @@ export class Stram {
     if (this.replacements.isPending(agent.id)) return [{ c: 'shutdown', reason: 'this container was found lost and is being replaced' }];
     const now = this.o.clock.now();
     const heard = agent.heartbeat(hb, conn, now);
-    this.monitor.heard(agent.id);
+    this.monitor.heard(agent.id, now);
     this.metrics.observe(agent.id, hb, heard.failures);
     for (const s of hb.operators) this.rates.update(s.id, now, s.tuplesIn, s.tuplesOut);
     for (const f of heard.failures) this.o.logger.error({ container: agent.id, operator: f.operator, failure: f.message, stack: f.stack }, 'operator failed');

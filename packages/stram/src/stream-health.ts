@@ -81,7 +81,8 @@ export interface StreamHealthOptions {
  */
 export class StreamHealth {
   private readonly upstreams: Map<string, string[]>;
-  private readonly progress = new Map<string, Progress>();
+  /** Updated in place per heartbeat; stalledOperators reads it as Progress. */
+  private readonly progress = new Map<string, { window: number; advancedAt: number }>();
   private stalled = new Set<string>();
   private readonly lastRefused = new Map<string, number>();
   private readonly lastTakenOver = new Map<string, number>();
@@ -96,7 +97,11 @@ export class StreamHealth {
   observe(container: { id: string; operators: readonly string[] }, hb: HeartbeatMessage, now: number): void {
     for (const s of hb.operators) {
       const p = this.progress.get(s.id);
-      if (!p || p.window !== s.window) this.progress.set(s.id, { window: s.window, advancedAt: now });
+      if (!p) this.progress.set(s.id, { window: s.window, advancedAt: now });
+      else if (p.window !== s.window) {
+        p.window = s.window;
+        p.advancedAt = now;
+      }
     }
     const t = hb.takeovers;
     if (!t) return;
