@@ -69,6 +69,9 @@ export class Connection implements RegisteredConnection {
   publisher: PublisherSession | null = null;
   subscriber: SubscriberLink | null = null;
   private scope: BufferScope | null = null;
+  /** Who authenticated, and when: the connection's one info line, at its end, names them. */
+  private owner: string | null = null;
+  private openedAt = 0;
   private expiry: NodeJS.Timeout | null = null;
   private done = false;
   readonly closed: Promise<void>;
@@ -121,6 +124,8 @@ export class Connection implements RegisteredConnection {
     if (!isBufferScope(identifier.scope)) return this.fail(new SluiceError('NOT_ALLOWED', 'token has no buffer-server scope'));
     this.secret = secret;
     this.seq = identifier.sequenceNumber;
+    this.owner = identifier.owner;
+    this.openedAt = this.host.clock.now();
     this.scope = identifier.scope;
     const s = this.host;
     switch (request.role) {
@@ -128,7 +133,7 @@ export class Connection implements RegisteredConnection {
         this.role = 'publish';
         this.stream = request.stream;
         this.armExpiry(identifier.maxDate);
-        this.log.info({ role: 'publish', stream: request.stream, window: request.window, owner: identifier.owner, seq: this.seq }, 'authenticated');
+        this.log.debug({ role: 'publish', stream: request.stream, window: request.window, owner: identifier.owner, seq: this.seq }, 'authenticated');
         s.registry.claimPublisher(request.stream, this);
         this.publisher = new PublisherSession(s.store.stream(request.stream), s.store, request.window);
         this.ws.send(a.welcome({ stream: request.stream, window: request.window }));
@@ -148,7 +153,7 @@ export class Connection implements RegisteredConnection {
         this.armExpiry(identifier.maxDate);
         const stream = s.store.stream(request.stream);
         const from = stream.startFor(request.window);
-        this.log.info({ role: 'subscribe', stream: request.stream, subscriber: request.subscriber, window: request.window, from, owner: identifier.owner, seq: this.seq }, 'authenticated');
+        this.log.debug({ role: 'subscribe', stream: request.stream, subscriber: request.subscriber, window: request.window, from, owner: identifier.owner, seq: this.seq }, 'authenticated');
         // Welcome first: nothing of the stream goes out before it (docs/protocol.md "Authenticated connection").
         this.ws.send(a.welcome({ from }));
         const partitions: PartitionFilter | undefined = request.partitions;
@@ -161,7 +166,7 @@ export class Connection implements RegisteredConnection {
       case 'control':
         this.role = 'control';
         this.armExpiry(identifier.maxDate);
-        this.log.info({ role: 'control', owner: identifier.owner, seq: this.seq }, 'authenticated');
+        this.log.debug({ role: 'control', owner: identifier.owner, seq: this.seq }, 'authenticated');
         this.ws.send(a.welcome());
         this.ws.on('message', (data, isBinary) => this.onOther(toBuffer(data), isBinary, CONTROL_TYPES));
         return;
@@ -254,7 +259,11 @@ export class Connection implements RegisteredConnection {
     if (this.expiry) clearTimeout(this.expiry);
     this.host.registry.remove(this);
     this.subscriber?.detach();
-    if (this.role) this.log.info({ role: this.role, stream: this.stream, code, reason }, 'closed');
+    // One info line per authenticated connection, at its end, like an access log: who, what, how
+    // long and how it ended (the 'authenticated' line at its start is debug).
+    if (this.role) {
+      this.log.info({ role: this.role, stream: this.stream, subscriber: this.subscriber?.name, owner: this.owner, seq: this.seq, openMs: this.host.clock.now() - this.openedAt, code, reason }, 'closed');
+    }
     else this.log.debug({ code, reason }, 'closed before auth');
   }
 }

@@ -1,5 +1,6 @@
 import { encode } from './codec.js';
 import { SluiceError } from './errors.js';
+import { scanAuth, scanChallenge, scanWelcome } from './handshake-scan.js';
 import { randomNonce } from './nonce.js';
 import { parseFrame, type AuthRequest, type ChallengeMessage, type WelcomeMessage } from './protocol.js';
 import { Session, SessionSide, deriveSessionKeys } from './session.js';
@@ -91,7 +92,8 @@ export class ServerHandshake {
       throw new SluiceError('UNEXPECTED_MESSAGE', `auth received in state ${this.state}; a connection authenticates once`);
     }
     this.state = HandshakeState.failed;
-    const message = parseFrame(data, isBinary, ['auth']);
+    // The everyday auth read in one pass (handshake-scan.ts); anything else, the general path.
+    const message = (isBinary && scanAuth(data)) || parseFrame(data, isBinary, ['auth']);
     const identifier = decodeIdentifier(message.id);
     const candidates = this.authority.password(message.id, identifier);
     const passwords = Array.isArray(candidates) ? candidates : [candidates];
@@ -150,7 +152,7 @@ export class ClientHandshake {
   /** Takes the challenge frame, returns the auth frame. Refuses a challenge for another service. */
   answer(data: Uint8Array, isBinary: boolean): Buffer {
     if (this.nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'a second challenge arrived');
-    const challenge = parseFrame(data, isBinary, ['challenge']);
+    const challenge = (isBinary && scanChallenge(data)) || parseFrame(data, isBinary, ['challenge']);
     if (challenge.service !== this.token.service) {
       throw new SluiceError('WRONG_SERVICE', `server says it is "${challenge.service}" but the token is for "${this.token.service}"; not sending a proof`);
     }
@@ -173,7 +175,7 @@ export class ClientHandshake {
   welcome(data: Uint8Array, isBinary: boolean): WelcomedClient {
     const nonce = this.nonce;
     if (!nonce) throw new SluiceError('UNEXPECTED_MESSAGE', 'welcome before challenge');
-    const welcome = parseFrame(data, isBinary, ['welcome']);
+    const welcome = (isBinary && scanWelcome(data)) || parseFrame(data, isBinary, ['welcome']);
     if (!safeEqual(serverProof(this.token.password, this.cnonce, nonce, this.binding), welcome.proof)) {
       throw new SluiceError('BAD_PROOF', 'the server could not prove it holds the token key; it is not the real server');
     }

@@ -1,25 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decode, encode } from './codec.js';
+import { encode } from './codec.js';
 import { scanHeartbeat } from './heartbeat-scan.js';
-import { parseMessage } from './protocol.js';
-import { HEARTBEAT, OPERATOR, mutate, rng } from './test-support.js';
-
-/** What the general path makes of `bytes`: the heartbeat, or the fault it names. */
-function general(bytes: Uint8Array): unknown {
-  try {
-    return parseMessage(decode(bytes), ['heartbeat']);
-  } catch (err) {
-    return err;
-  }
-}
-
-function encoded(value: unknown): Buffer | undefined {
-  try {
-    return encode(value);
-  } catch {
-    return undefined;
-  }
-}
+import { HEARTBEAT, OPERATOR, encodedOrNone, generalRead, mutate, rng } from './test-support.js';
 
 describe('the heartbeat read from its bytes in one pass', () => {
   it('reads the everyday shapes as the general path does', () => {
@@ -32,7 +14,7 @@ describe('the heartbeat read from its bytes in one pass', () => {
     ];
     for (const hb of shapes) {
       const bytes = encode(hb);
-      expect(scanHeartbeat(bytes)).toEqual(general(bytes));
+      expect(scanHeartbeat(bytes)).toEqual(generalRead(bytes, 'heartbeat'));
       expect(scanHeartbeat(bytes)).toEqual(hb);
     }
   });
@@ -53,7 +35,7 @@ describe('the heartbeat read from its bytes in one pass', () => {
     const bytes = encode({ ...HEARTBEAT, operators: [{ ...OPERATOR, latencyMs: 1.5 }] });
     const at = bytes.indexOf(0xcb);
     const float32 = Buffer.concat([bytes.subarray(0, at), Buffer.from([0xca, 0x3f, 0xc0, 0, 0]), bytes.subarray(at + 9)]);
-    expect(general(float32)).toMatchObject({ t: 'heartbeat' });
+    expect(generalRead(float32, 'heartbeat')).toMatchObject({ t: 'heartbeat' });
     expect(scanHeartbeat(float32)).toBeUndefined();
     expect(scanHeartbeat(Buffer.concat([bytes, Buffer.from([0xc0])]))).toBeUndefined();
     const twice = encode({ t: 'heartbeat', container: 'c1', bufferServer: null, state: 'running', operators: [] });
@@ -66,11 +48,11 @@ describe('the heartbeat read from its bytes in one pass', () => {
     let accepted = 0;
     let refused = 0;
     for (let i = 0; i < 5_000; i++) {
-      const bytes = encoded(mutate(r, HEARTBEAT));
+      const bytes = encodedOrNone(mutate(r, HEARTBEAT));
       if (!bytes) continue;
       if (r() < 0.3) bytes[Math.floor(r() * bytes.length)] = Math.floor(r() * 256);
       const fast = scanHeartbeat(bytes);
-      const slow = general(bytes);
+      const slow = generalRead(bytes, 'heartbeat');
       if (slow instanceof Error) refused++;
       if (fast === undefined) continue;
       accepted++;

@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_FRAME } from './codec.js';
+import { NOT_PLAIN, Scan, keyBytes } from './msgpack-scan.js';
 import type { HeartbeatMessage } from './umbilical.js';
 
 /**
@@ -21,140 +22,13 @@ const MAX_ERROR_LENGTH = 1000;
 const MAX_COUNTERS = 64;
 const MAX_COUNTER_KEY = 64;
 
-/** Thrown inside the scan for "not the everyday shape"; caught at its top, never seen outside. */
-const NOT_PLAIN: unique symbol = Symbol('not a plain heartbeat');
-
-/** Scratch for a float64's 8 bytes (read big-endian, as MessagePack writes them). */
-const f64 = new DataView(new ArrayBuffer(8));
-
 /** The field names a plain heartbeat and operator may have, as the bytes of their fixstr keys; the index is the field's bit. */
 const TOP = ['t', 'container', 'bufferServer', 'state', 'operators', 'errors', 'counters', 'credentialsRevision'] as const;
 const OP = ['id', 'window', 'tuplesIn', 'tuplesOut', 'latencyMs', 'checkpoint'] as const;
-const keyBytes = (names: readonly string[]): Uint8Array[] => names.map((k) => Buffer.from([0xa0 + k.length, ...Buffer.from(k, 'latin1')]));
 const TOP_KEYS = keyBytes(TOP);
 const OP_KEYS = keyBytes(OP);
 const REQUIRED = 0b11111; // t, container, bufferServer, state, operators
 const ALL_OP = 0b111111;
-
-class Scan {
-  pos = 0;
-  private readonly buf: Buffer;
-  constructor(readonly b: Uint8Array) {
-    this.buf = Buffer.from(b.buffer, b.byteOffset, b.length);
-  }
-
-  byte(): number {
-    if (this.pos >= this.b.length) throw NOT_PLAIN;
-    return this.b[this.pos++]!;
-  }
-
-  be(n: number): number {
-    if (this.pos + n > this.b.length) throw NOT_PLAIN;
-    let v = 0;
-    for (let i = 0; i < n; i++) v = v * 256 + this.b[this.pos++]!;
-    return v;
-  }
-
-  mapSize(): number {
-    const tag = this.byte();
-    if (tag >= 0x80 && tag <= 0x8f) return tag - 0x80;
-    if (tag === 0xde) return this.be(2);
-    throw NOT_PLAIN;
-  }
-
-  arraySize(): number {
-    const tag = this.byte();
-    if (tag >= 0x90 && tag <= 0x9f) return tag - 0x90;
-    if (tag === 0xdc) return this.be(2);
-    throw NOT_PLAIN;
-  }
-
-  /** Which of `keys` the next key is (its index), compared byte for byte; any other key is not plain. */
-  field(keys: readonly Uint8Array[]): number {
-    const b = this.b;
-    const at = this.pos;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      if (b[at] !== k[0] || at + k.length > b.length) continue;
-      let j = 1;
-      while (j < k.length && b[at + j] === k[j]) j++;
-      if (j === k.length) {
-        this.pos = at + j;
-        return i;
-      }
-    }
-    throw NOT_PLAIN;
-  }
-
-  /** An ASCII string of at most `max` characters (a UTF-8 one goes to the general path, which decodes it). */
-  str(max: number): string {
-    return this.strAfter(this.byte(), max);
-  }
-
-  strAfter(tag: number, max: number): string {
-    let n: number;
-    if (tag >= 0xa0 && tag <= 0xbf) n = tag - 0xa0;
-    else if (tag === 0xd9) n = this.be(1);
-    else if (tag === 0xda) n = this.be(2);
-    else throw NOT_PLAIN;
-    const start = this.pos;
-    const end = start + n;
-    if (n > max || end > this.b.length) throw NOT_PLAIN;
-    const b = this.b;
-    this.pos = end;
-    if (n <= 16) {
-      let s = '';
-      for (let i = start; i < end; i++) {
-        const c = b[i]!;
-        if (c >= 0x80) throw NOT_PLAIN;
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
-    for (let i = start; i < end; i++) if (b[i]! >= 0x80) throw NOT_PLAIN;
-    // ASCII: latin1 reads it as UTF-8 would.
-    return this.buf.toString('latin1', start, end);
-  }
-
-  /** A non-negative integer below 2^53, in any of MessagePack's integer encodings. */
-  uint(): number {
-    const tag = this.byte();
-    if (tag < 0x80) return tag;
-    return this.uintAfter(tag);
-  }
-
-  uintAfter(tag: number): number {
-    if (tag === 0xcc || tag === 0xd0) return this.nonNegative(tag === 0xd0, 1);
-    if (tag === 0xcd || tag === 0xd1) return this.nonNegative(tag === 0xd1, 2);
-    if (tag === 0xce || tag === 0xd2) return this.nonNegative(tag === 0xd2, 4);
-    if (tag === 0xcf || tag === 0xd3) {
-      // Past 2^53 the general path refuses it (or reads it inexactly): not plain.
-      const high = this.be(4);
-      if (high >= 2 ** 21) throw NOT_PLAIN;
-      return high * 2 ** 32 + this.be(4);
-    }
-    throw NOT_PLAIN;
-  }
-
-  private nonNegative(signed: boolean, n: number): number {
-    const v = this.be(n);
-    if (signed && v >= 2 ** (8 * n - 1)) throw NOT_PLAIN;
-    return v;
-  }
-
-  /** A finite number ≥ 0: an integer, or a float64 (float32 is left to the general path). */
-  latency(): number {
-    const tag = this.byte();
-    if (tag < 0x80) return tag;
-    if (tag !== 0xcb) return this.uintAfter(tag);
-    if (this.pos + 8 > this.b.length) throw NOT_PLAIN;
-    for (let i = 0; i < 8; i++) f64.setUint8(i, this.b[this.pos++]!);
-    const v = f64.getFloat64(0);
-    // -0 is ≥ 0 for the general path too.
-    if (!Number.isFinite(v) || v < 0) throw NOT_PLAIN;
-    return v;
-  }
-}
 
 type Operator = HeartbeatMessage['operators'][number];
 
@@ -175,7 +49,7 @@ function operator(s: Scan): Operator {
     else if (f === 1) window = s.uint();
     else if (f === 2) tuplesIn = s.uint();
     else if (f === 3) tuplesOut = s.uint();
-    else if (f === 4) latencyMs = s.latency();
+    else if (f === 4) latencyMs = s.finiteNonNegative();
     else checkpoint = s.uint();
   }
   if (seen !== ALL_OP || id.length < 1) throw NOT_PLAIN;

@@ -1,4 +1,6 @@
+import { decode, encode } from './codec.js';
 import { SluiceError } from './errors.js';
+import { parseMessage, type MessageType } from './protocol.js';
 
 /**
  * For this package's tests (not exported from index.ts): the SluiceError code `fn` throws, or
@@ -103,4 +105,22 @@ export function mutate(r: () => number, v: unknown, depth = 0): unknown {
     return out;
   }
   return v;
+}
+
+/** What the general path (decode, then the schema) makes of `bytes` as a `type` frame: the message, or the fault it names. For the one-pass scans' fuzz tests. */
+export function generalRead(bytes: Uint8Array, type: MessageType): unknown {
+  try {
+    return parseMessage(decode(bytes), [type]);
+  } catch (err) {
+    return err;
+  }
+}
+
+/** `value` encoded, or undefined when the encoder refuses it (a fuzzed value may not be encodable). */
+export function encodedOrNone(value: unknown): Buffer | undefined {
+  try {
+    return encode(value);
+  } catch {
+    return undefined;
+  }
 }
