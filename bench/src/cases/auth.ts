@@ -1,3 +1,6 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateSecret, mintBufferToken, tokenToText } from '@sluice/common';
 import { cpuSeconds, profileArgs, startRole, type Role } from '../lib/child.js';
 import { cliBuilt, startServer, type RunningServer, type ServerMode } from '../lib/servers.js';
 import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
@@ -7,7 +10,7 @@ import { sideBySide, type Case, type Ctx } from '../lib/suite.js';
 const RUNS = 3;
 
 interface Side {
-  server: RunningServer;
+  server: Pick<RunningServer, 'role' | 'stop'>;
   client: Role;
 }
 
@@ -24,6 +27,31 @@ async function side(ctx: Ctx, mode: ServerMode): Promise<Side> {
     throw err;
   }
   return { server, client };
+}
+
+/**
+ * The contract floor (roles/handshake-floor.ts): only the contract's own work, with the client
+ * Sluice's side uses. Shaped as a Side so `rate` measures it the same way.
+ */
+async function floorSide(ctx: Ctx): Promise<Side> {
+  const dir = join(ctx.tmp, 'handshake-floor');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const secret = generateSecret();
+  const id = 'bench-floor';
+  const secretFile = join(dir, 'secret');
+  writeFileSync(secretFile, `${secret.toString('hex')}\n`, { mode: 0o600 });
+  const tokenFile = join(dir, 'token');
+  writeFileSync(tokenFile, tokenToText(mintBufferToken({ secret, bs: id, streams: [], access: 'control', owner: 'bench', now: Date.now(), ttlMs: 3_600_000 })), { mode: 0o600 });
+  const role = startRole('handshake-floor', ['--secret-file', secretFile, '--id', id], { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'handshake-floor') });
+  const url = String((await role.ready)['url']);
+  const client = startRole('handshaker', ['--mode', 'sluice', '--url', url, '--token-file', tokenFile], { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'handshaker-floor') });
+  try {
+    await client.ready;
+  } catch (err) {
+    await Promise.all([client.stop(), role.stop()]);
+    throw err;
+  }
+  return { server: { role, stop: () => role.stop() }, client };
 }
 
 /** Connections/s, and the server's CPU (user + system) per connection in µs over the same span. */
@@ -50,7 +78,7 @@ export const handshakes: Case = {
   // Full: 5 runs of 1.5 s per level, so a busy moment of the shared CPU moves the median less.
   runs: (ctx) => (ctx.quick ? RUNS : 5),
   async open(ctx) {
-    const [secure, plain] = await Promise.all([side(ctx, 'secure'), side(ctx, 'raw')]);
+    const [secure, plain, floor] = await Promise.all([side(ctx, 'secure'), side(ctx, 'raw'), floorSide(ctx)]);
     const ms = ctx.quick ? 250 : 1500;
     return {
       async run(i) {
@@ -62,6 +90,8 @@ export const handshakes: Case = {
             () => rate(secure, ms, concurrency),
             () => rate(plain, ms, concurrency),
           );
+          // After both, so the target pair stays measured back to back.
+          const f = await rate(floor, ms, concurrency);
           figures.push(
             {
               name: `auth/handshakes/${label}`,
@@ -80,13 +110,22 @@ export const handshakes: Case = {
               baseline: p.cpuUs,
               baselineLabel: 'plain ws connections (open + close) to the bench relay',
             },
+            {
+              // What the wire contract alone costs: the most any server of it could reach here.
+              name: `auth/handshakes/${label}/contract-floor`,
+              unit: 'connections/s',
+              better: 'higher' as const,
+              value: f.rate,
+              baseline: p.rate,
+              baselineLabel: 'plain ws connections (open + close) to the bench relay',
+            },
           );
         }
         return figures;
       },
       async close() {
-        await Promise.all([secure.client.stop(), plain.client.stop()]);
-        await Promise.all([secure.server.stop(), plain.server.stop()]);
+        await Promise.all([secure.client.stop(), plain.client.stop(), floor.client.stop()]);
+        await Promise.all([secure.server.stop(), plain.server.stop(), floor.server.stop()]);
       },
     };
   },
