@@ -49,6 +49,11 @@ for (const n of prof.nodes) {
       : `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url}:${n.callFrame.lineNumber + 1}` : ''}`;
   byFn.set(key, (byFn.get(key) ?? 0) + t);
 }
+// Piped into head: a reader that has gone away ends the listing, not with a stack trace.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 const rows = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(nArg ?? 25));
 process.stdout.write(`total ${(total / 1000).toFixed(0)} ms sampled\n`);
 for (const [k, t] of rows) process.stdout.write(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${(t / 1000).toFixed(0).padStart(6)} ms  ${k}\n`);
