@@ -26,15 +26,21 @@ async function stop(roles: (Role | undefined)[]): Promise<void> {
   await Promise.all(roles.map((r) => r?.stop()));
 }
 
-const heartbeats = (containers: number): Case => ({
-  name: `stram/heartbeats-${containers}`,
+/**
+ * stram/umbilical-only-1000 (`umbilicalOnly`): the same case with STRAM's heartbeat handling
+ * replaced by an empty answer (stram-server --handler none), against the echo server in the same
+ * run: how much of stram/heartbeats-1000's cost is the umbilical layer and how much STRAM's own
+ * bookkeeping. Only its CPU figures are reported.
+ */
+const heartbeats = (containers: number, umbilicalOnly = false): Case => ({
+  name: umbilicalOnly ? `stram/umbilical-only-${containers}` : `stram/heartbeats-${containers}`,
   skip: (ctx: Ctx) => {
     if (!existsSync(join(ctx.root, 'packages/stram/dist/testing/fake-container.js'))) return 'packages/stram (STRAM and its fake-container client) is not built';
     return ctx.quick && containers > 100 ? `not in --quick: ${containers} containers take ${containers / 1000 >= 10 ? 'a minute' : '10-20 s'} to set up` : null;
   },
   runs: () => 3,
   async open(ctx) {
-    const prefix = `stram/heartbeats-${containers}`;
+    const prefix = umbilicalOnly ? `stram/umbilical-only-${containers}` : `stram/heartbeats-${containers}`;
     const dir = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/sluice-bench-stram-') : join(ctx.tmp, `stram-${containers}`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const started: Role[] = [];
@@ -51,7 +57,7 @@ const heartbeats = (containers: number): Case => ({
     };
     try {
       const [stram, echo] = await Promise.all([
-        side(startRole('stram-server', ['--containers', String(containers), '--dir', dir], { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'stram') }), (ready) => {
+        side(startRole('stram-server', ['--containers', String(containers), '--dir', dir, '--handler', umbilicalOnly ? 'none' : 'stram'], { timeoutMs: 60 * 60_000, nodeArgs: profileArgs(ctx.profileDir, 'stram') }), (ready) => {
           const list = join(dir, 'credentials.json');
           writeFileSync(list, JSON.stringify(ready['credentials']), { mode: 0o600 });
           return ['--mode', 'stram', '--credentials-list', list, ...(containers >= SEQUENTIAL_FROM ? ['--only-in-runs'] : [])];
@@ -102,10 +108,14 @@ const heartbeats = (containers: number): Case => ({
             stramMaxMs: Number(s['max']),
             loadGeneratorCpuPct: loadCpu[0]!,
           };
-          return [
+          const cpuFigures: Figure[] = [
             { name: `${prefix}/cpu`, unit: '% of one core', better: 'lower', value: cpu[0]!, baseline: cpu[1]!, baselineLabel: 'idle echo ws server, same load', extra },
             // CPU per heartbeat answered: what a side did per message, less sensitive to how many it got through on a busy machine.
             { name: `${prefix}/cpu-per-heartbeat`, unit: 'µs CPU per heartbeat', better: 'lower', value: (cpu[0]! * 1e4) / Number(s['perSecond']), baseline: (cpu[1]! * 1e4) / Number(e['perSecond']), baselineLabel: 'idle echo ws server, same load' },
+          ];
+          if (umbilicalOnly) return cpuFigures;
+          return [
+            ...cpuFigures,
             { name: `${prefix}/p50`, unit: 'ms round trip', better: 'lower', value: Number(s['p50']), baseline: Number(e['p50']), baselineLabel: 'idle echo ws server, same load' },
             { name: `${prefix}/p99`, unit: 'ms round trip', better: 'lower', value: Number(s['p99']), baseline: Number(e['p99']), baselineLabel: 'idle echo ws server, same load' },
           ];
@@ -123,4 +133,5 @@ const heartbeats = (containers: number): Case => ({
   },
 });
 
-export const stramHeartbeats: Case[] = SIZES.map(heartbeats);
+export const stramHeartbeats: Case[] = SIZES.map((n) => heartbeats(n));
+export const stramUmbilicalOnly: Case = heartbeats(1000, true);

@@ -10,6 +10,11 @@ import { emit, num, parseArgs, runRole, str } from '../lib/role-io.js';
  * containers (a source and `--containers - 1` partitions of a sink, one container each), launched
  * with a launcher that starts nothing: the load generator connects a fake container for each
  * credentials file STRAM wrote. Runs until SIGTERM.
+ *   --handler none  STRAM's own heartbeat handling (agents, deploys, metrics, health, persistence)
+ *                   is replaced by an empty answer: what is left is the umbilical layer alone (the
+ *                   handshake, each heartbeat's envelope MAC and sequence checked and read, the ack
+ *                   sealed and sent). stram/umbilical-only-1000 measures it. Nothing is deployed, so
+ *                   the fake containers' heartbeats carry no operator figures.
  */
 const APP = (partitions: number): string => `
 const BRAND = Symbol.for('sluice.port');
@@ -40,6 +45,13 @@ async function main(): Promise<void> {
     // The fake containers stay up for the whole case; nothing should time out under load.
     heartbeatTimeoutMs: 120_000,
   });
+  if (str(args, 'handler', 'stram') === 'none') {
+    // A bench-only substitution of a private method: checked, so a rename fails loudly here.
+    const s = stram as unknown as { onHeartbeat?: unknown };
+    if (typeof s.onHeartbeat !== 'function') throw new Error('Stram has no onHeartbeat to replace; update --handler none');
+    const none: never[] = [];
+    s.onHeartbeat = () => none;
+  }
   emit('ready', { containers: stram.plan.containers.length, credentials: stram.plan.containers.map((c) => ({ path: stram.dir.credentials(c.id), operators: c.operators })) });
   await new Promise<void>((r) => process.once('SIGTERM', r));
   await Promise.race([stram.shutdown('bench done'), new Promise((r) => setTimeout(r, 3000))]);
