@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { Session, SessionSide } from '@sluice/common';
+import { Session, SessionSide, openSealed } from '@sluice/common';
 import { FakeContainer } from '@sluice/stram/testing';
 import { commands, emit, now, parseArgs, runRole, str, num } from '../lib/role-io.js';
 
@@ -9,8 +9,9 @@ import { commands, emit, now, parseArgs, runRole, str, num } from '../lib/role-i
  * heartbeating once a second (phases spread over the second), over real sockets.
  *   --mode stram: one FakeContainer per credentials file in `--credentials-list` (a JSON array),
  *                 each with its own token: handshake, sealed heartbeats, sealed acks.
- *   --mode echo:  `--containers` plain ws connections to the echo server sending frames shaped
- *                 like a sealed heartbeat (same size), echoed back.
+ *   --mode echo:  `--containers` plain ws connections to the echo server, each sealing its
+ *                 heartbeats and opening the echoes as a FakeContainer does its acks (same client
+ *                 work, same frame size).
  * For every `{"run": {durationMs}}` on stdin it reports the round trips of that span (p50, p99).
  * `--only-in-runs`: heartbeats only during a run (the case takes turns between sides, and an idle
  * side's load must not take the other's CPU).
@@ -42,26 +43,33 @@ async function stramBeaters(list: Planned[]): Promise<Beater[]> {
 }
 
 async function echoBeaters(url: string, n: number): Promise<Beater[]> {
-  // A frame the size of a sealed heartbeat (the MAC'd envelope around the same body).
+  // The same client work per heartbeat as a FakeContainer's, so only the server differs between
+  // the sides (on 2 cores the load's own CPU moves the server's): each heartbeat is sealed afresh
+  // (encode, its own sequence number and MAC) and each echo opened like an ack (envelope, MAC and
+  // sequence checked, body read). The echo server sends the frame back unchanged, so both
+  // directions use one key here.
   const key = Buffer.alloc(32, 7);
-  const session = new Session({ clientToServer: key, serverToClient: key }, SessionSide.client);
-  const frame = session.seal({ t: 'heartbeat', container: 'c1000', bufferServer: null, state: 'running', operators: [OPERATOR] });
+  const heartbeat = { t: 'heartbeat', container: 'c1000', bufferServer: null, state: 'running', operators: [OPERATOR], credentialsRevision: 0 } as const;
   const out: Beater[] = [];
   for (let i = 0; i < n; i += 50) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(50, n - i) }, async () => {
+        const session = new Session({ clientToServer: key, serverToClient: key }, SessionSide.client);
         const ws = new WebSocket(url, { perMessageDeflate: false });
         await new Promise<void>((resolve, reject) => {
           ws.once('open', resolve);
           ws.once('error', reject);
         });
         const waiters: (() => void)[] = [];
-        ws.on('message', () => waiters.shift()?.());
+        ws.on('message', (data: Buffer, isBinary) => {
+          openSealed(session, data, isBinary, ['heartbeat']);
+          waiters.shift()?.();
+        });
         return {
           beat: () =>
             new Promise<void>((resolve) => {
               waiters.push(resolve);
-              ws.send(frame);
+              ws.send(session.seal(heartbeat));
             }),
         };
       }),

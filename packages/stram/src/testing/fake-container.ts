@@ -35,9 +35,22 @@ export interface FakeContainerOptions {
   tls?: ClientTls | undefined;
 }
 
+/** A request in flight: settled by its answer, or refused when the connection ends first. */
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(err: ConnectionClosedError): void;
+}
+
 export class FakeContainer {
-  private readonly waiters: ((ack: HeartbeatAckMessage) => void)[] = [];
-  private readonly certWaiters: ((cert: CertMessage) => void)[] = [];
+  private readonly waiters: Waiter<HeartbeatAckMessage>[] = [];
+  private readonly certWaiters: Waiter<CertMessage>[] = [];
+  /** Set once the connection has ended: later requests are refused with it at once. */
+  private closedError: ConnectionClosedError | undefined;
+  /**
+   * Every ack that carried commands, in order (tests read what STRAM told the container). An empty
+   * ack says nothing more than that it came: keeping those would grow without end under the
+   * benchmarks' hours of heartbeats.
+   */
   readonly acks: HeartbeatAckMessage[] = [];
   /** The credentials revision it reports: its file's, then that of each push as soon as the ack carrying it arrives. */
   applied = 0;
@@ -50,7 +63,22 @@ export class FakeContainer {
     readonly session: Session,
   ) {
     this.closed = new Promise((resolve) => {
-      socket.once('close', (code, reason) => resolve({ code, reason: reason.toString('utf8') }));
+      socket.once('close', (code, reason) => {
+        const closed = { code, reason: reason.toString('utf8') };
+        // One listener for the connection, not one per request: every request still waiting is refused.
+        this.closedError = new ConnectionClosedError(closed.code, closed.reason);
+        for (const w of this.waiters.splice(0)) w.reject(this.closedError);
+        for (const w of this.certWaiters.splice(0)) w.reject(this.closedError);
+        resolve(closed);
+      });
+    });
+  }
+
+  private await<T>(queue: Waiter<T>[], send: () => void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      if (this.closedError) return reject(this.closedError);
+      queue.push({ resolve, reject });
+      send();
     });
   }
 
@@ -94,13 +122,13 @@ export class FakeContainer {
   private onFrame(data: Buffer): void {
     const message = openSealed(this.session, data, true, ['heartbeat-ack', 'cert']);
     if (message.t === 'cert') {
-      this.certWaiters.shift()?.(message);
+      this.certWaiters.shift()?.resolve(message);
       return;
     }
     const ack = message;
-    this.acks.push(ack);
+    if (ack.commands.length > 0) this.acks.push(ack);
     for (const cmd of ack.commands) if (cmd.c === 'credentials') this.applied = Math.max(this.applied, this.openCredentials(cmd).revision ?? 0);
-    this.waiters.shift()?.(ack);
+    this.waiters.shift()?.resolve(ack);
   }
 
   /** Sends a sealed heartbeat and resolves with STRAM's ack (rejects if the connection closes first). */
@@ -111,20 +139,12 @@ export class FakeContainer {
 
   /** Sends a sealed csr and resolves with the certificate STRAM answers (rejects if it closes the connection instead). */
   enrol(csr: Uint8Array): Promise<CertMessage> {
-    return new Promise((resolve, reject) => {
-      this.certWaiters.push(resolve);
-      void this.closed.then(({ code, reason }) => reject(new ConnectionClosedError(code, reason)));
-      this.socket.send(this.session.seal({ t: 'csr', csr }));
-    });
+    return this.await(this.certWaiters, () => this.socket.send(this.session.seal({ t: 'csr', csr })));
   }
 
   /** Sends raw bytes (tampered frames, replays) and resolves with the ack if one comes. */
   request(frame: Buffer): Promise<HeartbeatAckMessage> {
-    return new Promise((resolve, reject) => {
-      this.waiters.push(resolve);
-      void this.closed.then(({ code, reason }) => reject(new ConnectionClosedError(code, reason)));
-      this.socket.send(frame);
-    });
+    return this.await(this.waiters, () => this.socket.send(frame));
   }
 
   /** Opens sealed credentials pushed by STRAM. */
