@@ -8,7 +8,7 @@ import { handshakes, tokenVerify } from './cases/auth.js';
 import { fanoutPartitioned, fanouts, memoryBounded, secureVsInsecure, secureVsRaw } from './cases/bs.js';
 import { demoE2e, demoPartitions } from './cases/demo.js';
 import { gatewayCase } from './cases/gateway.js';
-import { stramHeartbeats, stramUmbilicalOnly } from './cases/stram.js';
+import { stramHeartbeats, stramUmbilicalOnly, stramUmbilicalOnlyCurve } from './cases/stram.js';
 import { tlsEnrolment, tlsHandshakes, tlsVsSecure } from './cases/tls.js';
 import { chart, table, type Skipped } from './lib/report.js';
 import { summarize, type Case, type Ctx, type Figure, type Summary, type Target } from './lib/suite.js';
@@ -27,7 +27,7 @@ const root = join(benchDir, '..');
 const [fanout4, ...fanoutCurve] = fanouts;
 const [stram100, stram1000, ...stramCurve] = stramHeartbeats;
 // The curves' larger points (fanout 16 / 64, STRAM at 10,000 containers) come last: full runs only.
-const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4!, fanoutPartitioned, handshakes, stram100!, stram1000!, stramUmbilicalOnly, gatewayCase, ...tlsVsSecure, tlsHandshakes, tlsEnrolment, demoE2e, demoPartitions, memoryBounded, ...fanoutCurve, ...stramCurve];
+const CASES: Case[] = [tokenVerify, ...secureVsRaw, secureVsInsecure, fanout4!, fanoutPartitioned, handshakes, stram100!, stram1000!, stramUmbilicalOnly, gatewayCase, ...tlsVsSecure, tlsHandshakes, tlsEnrolment, demoE2e, demoPartitions, memoryBounded, ...fanoutCurve, ...stramCurve, stramUmbilicalOnlyCurve];
 
 const atLeast = (min: number): Target => ({ describe: `ratio >= ${min}`, met: (r) => r.ratio >= min });
 const TARGETS: [RegExp, Target][] = [

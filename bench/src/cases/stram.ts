@@ -27,7 +27,7 @@ async function stop(roles: (Role | undefined)[]): Promise<void> {
 }
 
 /**
- * stram/umbilical-only-1000 (`umbilicalOnly`): the same case with STRAM's heartbeat handling
+ * stram/umbilical-only-1000 and -10000 (`umbilicalOnly`): the same case with STRAM's heartbeat handling
  * replaced by an empty answer (stram-server --handler none), against the echo server in the same
  * run: how much of stram/heartbeats-1000's cost is the umbilical layer and how much STRAM's own
  * bookkeeping. Only its CPU figures are reported.
@@ -135,3 +135,5 @@ const heartbeats = (containers: number, umbilicalOnly = false): Case => ({
 
 export const stramHeartbeats: Case[] = SIZES.map((n) => heartbeats(n));
 export const stramUmbilicalOnly: Case = heartbeats(1000, true);
+/** The same at 10,000 containers, with the curve (full runs only): the umbilical layer's share where the target is a share of a core. */
+export const stramUmbilicalOnlyCurve: Case = heartbeats(10000, true);
