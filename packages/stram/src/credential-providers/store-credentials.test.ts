@@ -6,8 +6,9 @@ import { StoreCredentials } from './store-credentials.js';
 /**
  * The store credentials' schedule (docs/stores.md) on a manual clock, with a provider that can be
  * told to fail: renew at 75% of the renewal period, reissue at 75% of the whole life, retries with
- * backoff that never wait past the expiry, a revoked credential reissued at once (and the one it
- * replaces revoked once expired), everything cancelled at the end.
+ * backoff that never wait past the expiry, a revoked credential reissued at once, the one a
+ * reissue replaces kept a renewal period more (never past its max date) and then revoked,
+ * everything cancelled at the end.
  */
 class FakeProvider implements CredentialProvider {
   readonly system = 'postgres';
@@ -77,9 +78,32 @@ describe('StoreCredentials', () => {
     expect(s.statusOf()[0]!.renewals).toBeGreaterThanOrEqual(3);
     expect(delivered).toEqual(['pw2']);
     expect(p.revoked).toEqual([]);
-    clock.set(t0 + 5_000);
+    // Its last renewal (at 2.25 s) left it until 3.25 s: renewed once more at the reissue, it stays
+    // valid a whole renewal period for the containers to switch, capped at its max date (4 s).
+    clock.set(t0 + 3_500);
     await s.tick('postgres');
-    expect(p.revoked).toContain(1);
+    expect(p.revoked).toEqual([]);
+    clock.set(t0 + 4_000);
+    await s.tick('postgres');
+    expect(p.revoked).toEqual([1]);
+  });
+
+  it('a replaced credential that had already expired is not extended: it is revoked at once', async () => {
+    const { clock, s, p, t0 } = await setUp();
+    // Renewals fail until the credential is past its expiry (1 s): then only a reissue helps.
+    p.fail = new SluiceError('STORE_UNAVAILABLE', 'cannot reach PostgreSQL');
+    for (let i = 0; i < 20 && clock.now() < t0 + 1_000; i++) {
+      clock.set(Math.max(at(s), clock.now() + 1));
+      await s.tick('postgres');
+    }
+    p.fail = undefined;
+    clock.set(Math.max(at(s), clock.now()));
+    expect(clock.now()).toBeGreaterThanOrEqual(t0 + 1_000);
+    await s.tick('postgres');
+    expect(s.statusOf()[0]).toMatchObject({ generation: 2, reissues: 1 });
+    // Same instant, next pass: the old one was not renewed back to life, so it is already due.
+    await s.tick('postgres');
+    expect(p.revoked).toEqual([1]);
   });
 
   it('a failing renewal retries with backoff, never scheduled past the expiry, and shows in status', async () => {

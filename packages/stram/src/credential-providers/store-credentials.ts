@@ -9,8 +9,9 @@ import type { CredentialProvider, StoreCredential } from './provider.js';
  * renewal.ts's policy (so no action is ever scheduled past the credential's expiry), retried with
  * backoff and jitter on failure. A credential the store no longer knows (revoked behind STRAM's
  * back) is reissued at once. Every new credential is handed to `deliver`, which pushes it sealed
- * to the containers that use the system; the one it replaces is revoked when it expires, once the
- * containers have had its whole remaining life to switch. `cancelAll` revokes everything.
+ * to the containers that use the system; the one it replaces is renewed once more and revoked when
+ * that expires, so the containers have a whole renewal period (never past its max date) to
+ * switch. `cancelAll` revokes everything.
  */
 
 export interface StoreMetrics {
@@ -151,7 +152,7 @@ export class StoreCredentials {
         h.credential = await h.provider.obtain(now);
         h.renewedAt = h.credential.issueDate;
         h.reissues++;
-        this.retiring.push({ provider: h.provider, credential: old });
+        this.retiring.push({ provider: h.provider, credential: await this.keepForSwitch(h.provider, old, now) });
         this.o.deliver(system, h.credential.secret);
         this.o.metrics?.storeReissues.inc({ system, result: 'success' });
         this.o.logger.info({ system, generation: h.credential.generation, maxDate: isoTime(h.credential.maxDate) }, 'store credential reissued; pushing it to the containers that use it');
@@ -177,6 +178,22 @@ export class StoreCredentials {
       this.o.logger.warn({ system, action, attempt: h.consecutiveFailures, retryInMs: h.nextAt - at, err: (err as Error).message }, 'store credential renewal failed; will retry');
     }
     this.schedule(h);
+  }
+
+  /**
+   * The replaced credential, renewed once more so that it stays valid a whole renewal period
+   * after its replacement is pushed (never past its max date): containers hear of the new one
+   * with their next heartbeat ack, and its last renewal may have left it only moments. One that
+   * has already expired (or was revoked behind STRAM's back) is not brought back.
+   */
+  private async keepForSwitch(provider: CredentialProvider, old: StoreCredential, now: number): Promise<StoreCredential> {
+    if (now >= old.expiry) return old;
+    try {
+      return { ...old, expiry: await provider.renew(old, now) };
+    } catch (err) {
+      this.o.logger.warn({ system: provider.system, err: (err as Error).message }, 'could not extend the replaced store credential; it is revoked at its expiry');
+      return old;
+    }
   }
 
   private async retireExpired(provider: CredentialProvider, now: number): Promise<void> {
