@@ -13,7 +13,7 @@ import { emit, num, parseArgs, runRole, str } from '../lib/role-io.js';
  *   --handler none  STRAM's own heartbeat handling (agents, deploys, metrics, health, persistence)
  *                   is replaced by an empty answer: what is left is the umbilical layer alone (the
  *                   handshake, each heartbeat's envelope MAC and sequence checked and read, the ack
- *                   sealed and sent). stram/umbilical-only-1000 measures it. Nothing is deployed, so
+ *                   sealed and sent). stram/umbilical-only-1000 and -10000 measure it. Nothing is deployed, so
  *                   the fake containers' heartbeats carry no operator figures.
  */
 const APP = (partitions: number): string => `

@@ -74,7 +74,7 @@ export class FakeContainer {
     });
   }
 
-  private await<T>(queue: Waiter<T>[], send: () => void): Promise<T> {
+  private awaitAnswer<T>(queue: Waiter<T>[], send: () => void): Promise<T> {
     return new Promise((resolve, reject) => {
       if (this.closedError) return reject(this.closedError);
       queue.push({ resolve, reject });
@@ -139,12 +139,12 @@ export class FakeContainer {
 
   /** Sends a sealed csr and resolves with the certificate STRAM answers (rejects if it closes the connection instead). */
   enrol(csr: Uint8Array): Promise<CertMessage> {
-    return this.await(this.certWaiters, () => this.socket.send(this.session.seal({ t: 'csr', csr })));
+    return this.awaitAnswer(this.certWaiters, () => this.socket.send(this.session.seal({ t: 'csr', csr })));
   }
 
   /** Sends raw bytes (tampered frames, replays) and resolves with the ack if one comes. */
   request(frame: Buffer): Promise<HeartbeatAckMessage> {
-    return this.await(this.waiters, () => this.socket.send(frame));
+    return this.awaitAnswer(this.waiters, () => this.socket.send(frame));
   }
 
   /** Opens sealed credentials pushed by STRAM. */
