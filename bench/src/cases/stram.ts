@@ -45,6 +45,10 @@ function heartbeats(containers: number, umbilicalOnly = false): Case {
       const dir = existsSync('/dev/shm') ? mkdtempSync('/dev/shm/sluice-bench-stram-') : join(ctx.tmp, `stram-${containers}`);
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const started: Role[] = [];
+      const cleanUp = async (): Promise<void> => {
+        await stop(started.reverse());
+        rmSync(dir, { recursive: true, force: true });
+      };
       const side = async (server: Role, loadArgs: (ready: Record<string, unknown>) => string[]): Promise<Side> => {
         started.push(server);
         const t0 = performance.now();
@@ -121,14 +125,10 @@ function heartbeats(containers: number, umbilicalOnly = false): Case {
               { name: `${name}/p99`, unit: 'ms round trip', better: 'lower', value: Number(s['p99']), baseline: Number(e['p99']), baselineLabel: 'idle echo ws server, same load' },
             ];
           },
-          close: async () => {
-            await stop(started.reverse());
-            rmSync(dir, { recursive: true, force: true });
-          },
+          close: cleanUp,
         };
       } catch (err) {
-        await stop(started.reverse());
-        rmSync(dir, { recursive: true, force: true });
+        await cleanUp();
         throw err;
       }
     },
