@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, generateSecret, mintBufferToken, type Token } from '@sluice/common';
-import { COLLECT_AT, FootprintWatch, GARBAGE_SHARE, STORE_FLOOR, STORE_SHARE, judgeFootprint, type Footprint, type MemoryProbe } from './footprint.js';
+import { COLLECT_AT, FootprintWatch, GARBAGE_SHARE, STORE_FLOOR, STORE_SHARE, judgeFootprint, processProbe, type Footprint, type MemoryProbe } from './footprint.js';
 import { connectPublisher, connectSubscriber, startBufferServer, type BufferServer, type BufferServerStats } from './index.js';
 
 /** docs/protocol.md "Bounds": the memory limit is the process's growth budget; the store gets what the rest leaves. */
@@ -65,7 +66,7 @@ describe('judgeFootprint (sizes in, budget and collect out)', () => {
 });
 
 describe('FootprintWatch', () => {
-  it('samples every 1/32 of the limit received, scavenges first, collects all only for older garbage, and keeps what survived as live', () => {
+  it('samples every 1/32 of the limit received, scavenges first, collects all when the next sample still asks, and keeps what survived as live', () => {
     const probe = new FakeProbe();
     const store = { memoryBytes: 0, budget: 0 };
     const limit = 64 * MiB;
@@ -79,19 +80,92 @@ describe('FootprintWatch', () => {
     watch.received(2 * MiB - 1);
     expect(watch.collections).toBe(0);
     watch.received(1);
-    expect([watch.collections, probe.scopes]).toEqual([1, ['young', 'all']]);
+    expect([watch.collections, probe.scopes]).toEqual([1, ['young']]);
+    // The garbage was old: the scavenge left it, and the next sample asks for the full collection.
+    watch.received(2 * MiB);
+    expect([watch.collections, probe.scopes]).toEqual([2, ['young', 'all']]);
     // 3 MiB survived the collection: the next one waits for the allowance of garbage beyond them.
     probe.garbage = allowance - MiB;
     watch.check();
-    expect(watch.collections).toBe(1);
-    // Garbage that died young: the scavenge is enough.
+    expect(watch.collections).toBe(2);
+    // Garbage that died young: the scavenge is enough, and the next sample asks for nothing.
     probe.garbage = allowance + 2 * MiB;
     probe.young = allowance;
     watch.check();
-    expect([watch.collections, probe.scopes]).toEqual([2, ['young', 'all', 'young']]);
+    watch.check();
+    expect([watch.collections, probe.scopes]).toEqual([3, ['young', 'all', 'young']]);
+    // A later burst of old garbage starts with a scavenge again.
+    probe.garbage = allowance + 2 * MiB;
+    watch.check();
+    watch.check();
+    expect([watch.collections, probe.scopes]).toEqual([5, ['young', 'all', 'young', 'young', 'all']]);
     probe.grownBy = 90 * MiB;
     watch.check();
     expect([watch.growth, store.budget]).toEqual([90 * MiB, limit * STORE_FLOOR]);
+  });
+});
+
+describe('processProbe (this Node runtime)', () => {
+  // 64 KiB buffers (the size of a socket read), reachable only through `held.bufs`: 40 MiB, or 8
+  // for the scavenge (more would start V8's incremental marking, whose new objects outlive a scavenge).
+  const hold = (held: { bufs: Buffer[] | null }, chunks: number): number => {
+    held.bufs = Array.from({ length: chunks }, () => Buffer.allocUnsafeSlow(64 * 1024));
+    return held.bufs.length;
+  };
+  const probe = processProbe();
+  /** V8 counts freed buffers once its sweeper ran, on another thread: the count is polled for up to a second. */
+  const countedBelow = async (bytes: number): Promise<number> => {
+    const deadline = Date.now() + 1000;
+    while (probe.sample().arrayBuffers >= bytes && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    return probe.sample().arrayBuffers;
+  };
+  /** The kinds of the forced collections `run` caused (V8 may also collect by itself meanwhile). */
+  const forcedKinds = async (run: () => void): Promise<number[]> => {
+    const kinds: number[] = [];
+    const obs = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const d = e.detail as { kind: number; flags: number };
+        if (d.flags & constants.NODE_PERFORMANCE_GC_FLAGS_FORCED) kinds.push(d.kind);
+      }
+    });
+    obs.observe({ entryTypes: ['gc'] });
+    run();
+    await new Promise((r) => setTimeout(r, 20));
+    obs.disconnect();
+    return kinds;
+  };
+  beforeEach(async () => {
+    // Garbage of earlier tests is freed and counted first.
+    probe.collect('all');
+    await new Promise((r) => setTimeout(r, 100));
+  });
+
+  it('young is a scavenge, all a full collection (under Node 20, gc({ type: "major" }) is a scavenge)', async () => {
+    expect(await forcedKinds(() => probe.collect('young'))).toEqual([constants.NODE_PERFORMANCE_GC_MINOR]);
+    expect(await forcedKinds(() => probe.collect('all'))).toEqual([constants.NODE_PERFORMANCE_GC_MAJOR]);
+  });
+
+  it('a scavenge frees buffers that died young', async () => {
+    const held = { bufs: null as Buffer[] | null };
+    const before = probe.sample().arrayBuffers;
+    expect(hold(held, 128)).toBe(128);
+    expect(probe.sample().arrayBuffers - before).toBeGreaterThan(7 * MiB);
+    held.bufs = null;
+    probe.collect('young');
+    expect(await countedBelow(before + MiB)).toBeLessThan(before + MiB);
+  });
+
+  it('a full collection frees buffers that reached the old generation', async () => {
+    const held = { bufs: null as Buffer[] | null };
+    const before = probe.sample().arrayBuffers;
+    expect(hold(held, 640)).toBe(640);
+    // Two scavenges survived: the buffers' objects are in the old generation, where a scavenge never looks.
+    probe.collect('young');
+    probe.collect('young');
+    expect(probe.sample().arrayBuffers - before).toBeGreaterThan(39 * MiB);
+    held.bufs = null;
+    probe.collect('all');
+    expect(await countedBelow(before + 4 * MiB)).toBeLessThan(before + 4 * MiB);
   });
 });
 

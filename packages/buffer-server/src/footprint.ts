@@ -19,7 +19,9 @@ export interface MemoryProbe {
   sample(): Footprint;
   /**
    * A garbage collection, now: 'young' scavenges the new generation (~1 ms: frames that died
-   * young, socket reads already parsed), 'all' is a full collection (tens of ms).
+   * young, socket reads already parsed), 'all' is a full collection (tens of ms). The buffers a
+   * scavenge frees are counted as freed only after V8's sweeper ran (a turn of the event loop
+   * later); a full collection's are counted at once.
    */
   collect(scope: 'young' | 'all'): void;
 }
@@ -74,13 +76,15 @@ export function afterCollect(idle: Footprint, now: Footprint, stored: number, st
   return { ...state, retained: Math.max(0, now.arrayBuffers - idle.arrayBuffers - stored) };
 }
 
-/** Node's `gc` under `--expose-gc` (V8's options object). */
-type NodeGc = (options: { type: 'minor' | 'major' }) => void;
+/** Node's `gc` under `--expose-gc`: no argument is a full collection, `{ type: 'minor' }` a scavenge. */
+type NodeGc = (options?: { type: 'minor' }) => void;
 
 /**
- * This process: `process.memoryUsage()` (~10-40 µs) and V8's full collection. Node exposes `gc`
- * only under `--expose-gc`; without it, the flag is set now and `gc` taken from a new context
- * (the main context is untouched).
+ * This process: `process.memoryUsage()` (~10-40 µs) and V8's collections. Node exposes `gc` only
+ * under `--expose-gc`; without it, the flag is set now and `gc` taken from a new context (the
+ * main context is untouched). A full collection is `gc()` with no options: under Node 20,
+ * `gc({ type: 'major' })` only scavenges, and buffers that reached the old generation stay
+ * (footprint.test.ts checks both against this runtime).
  */
 export function processProbe(): MemoryProbe {
   const exposed = (globalThis as { gc?: NodeGc }).gc;
@@ -95,7 +99,8 @@ export function processProbe(): MemoryProbe {
         setFlagsFromString('--expose-gc');
         gc = runInNewContext('gc') as NodeGc;
       }
-      gc({ type: scope === 'young' ? 'minor' : 'major' });
+      if (scope === 'young') gc({ type: 'minor' });
+      else gc();
     },
   };
 }
@@ -112,13 +117,17 @@ export interface BudgetedStore {
 
 /**
  * The server's footprint watch: samples the probe every SAMPLE_SHARE of the limit received,
- * collects garbage when judgeFootprint says so, and sets the store's budget.
+ * collects garbage when judgeFootprint says so, and sets the store's budget. A collection is a
+ * scavenge first (most frames die young); only when the next sample still asks for one is it a
+ * full collection. The next sample, not this one, shows what a scavenge freed (MemoryProbe).
  */
 export class FootprintWatch {
   private readonly idle: Footprint;
   private readonly sampleEvery: number;
   private sinceSample = 0;
   private state: FootprintState;
+  /** The last sample asked for a collection and got a scavenge. */
+  private scavenged = false;
   /** Collections this watch asked for. */
   collections = 0;
 
@@ -149,15 +158,17 @@ export class FootprintWatch {
     const { collect, ...state } = judgeFootprint(this.limit, this.idle, this.probe.sample(), this.store.memoryBytes, this.state);
     this.state = state;
     if (collect) {
-      // The cheap scavenge first; the full collection only when the garbage was older.
-      this.probe.collect('young');
       this.collections++;
-      // What a scavenge leaves may be old garbage, not live bytes: only a full collection says what is live.
-      if (judgeFootprint(this.limit, this.idle, this.probe.sample(), this.store.memoryBytes, this.state).collect) {
+      if (!this.scavenged) {
+        this.probe.collect('young');
+        this.scavenged = true;
+      } else {
+        // A scavenge did not free enough: the garbage is older. Only a full collection says what is live.
         this.probe.collect('all');
+        this.scavenged = false;
         this.state = afterCollect(this.idle, this.probe.sample(), this.store.memoryBytes, state);
       }
-    }
+    } else this.scavenged = false;
     this.store.budget = this.state.budget;
   }
 }
