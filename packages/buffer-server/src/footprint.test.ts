@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLogger, generateSecret, mintBufferToken, type Token } from '@sluice/common';
 import { COLLECT_AT, FootprintWatch, GARBAGE_SHARE, STORE_FLOOR, STORE_SHARE, judgeFootprint, processProbe, type Footprint, type MemoryProbe } from './footprint.js';
@@ -116,7 +117,7 @@ describe('processProbe (this Node runtime)', () => {
   /** V8 counts freed buffers once its sweeper ran, on another thread: the count is polled for up to a second. */
   const countedBelow = async (bytes: number): Promise<number> => {
     const deadline = Date.now() + 1000;
-    while (probe.sample().arrayBuffers >= bytes && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (probe.sample().arrayBuffers >= bytes && Date.now() < deadline) await sleep(5);
     return probe.sample().arrayBuffers;
   };
   /** The kinds of the forced collections `run` caused (V8 may also collect by itself meanwhile). */
@@ -130,14 +131,14 @@ describe('processProbe (this Node runtime)', () => {
     });
     obs.observe({ entryTypes: ['gc'] });
     run();
-    await new Promise((r) => setTimeout(r, 20));
+    await sleep(20);
     obs.disconnect();
     return kinds;
   };
   beforeEach(async () => {
     // Garbage of earlier tests is freed and counted first.
     probe.collect('all');
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   });
 
   it('young is a scavenge, all a full collection (under Node 20, gc({ type: "major" }) is a scavenge)', async () => {

@@ -21,7 +21,7 @@ export interface MemoryProbe {
    * A garbage collection, now: 'young' scavenges the new generation (~1 ms: frames that died
    * young, socket reads already parsed), 'all' is a full collection (tens of ms). The buffers a
    * scavenge frees are counted as freed only after V8's sweeper ran (a turn of the event loop
-   * later); a full collection's are counted at once.
+   * later); a full collection's mostly at once, the rest by the next sample.
    */
   collect(scope: 'young' | 'all'): void;
 }
