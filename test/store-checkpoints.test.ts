@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '@sluice/common';
@@ -21,8 +22,25 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   throw err;
 }
 
+/** How many sessions `role` has open, once the ones closing have gone (up to 2 s). */
+async function sessionsOf(role: string): Promise<number> {
+  const c = new pg.Client({ connectionString: db.url() });
+  await c.connect();
+  try {
+    let n = -1;
+    for (let i = 0; i < 20 && n !== 0; i++) {
+      if (i > 0) await sleep(100);
+      n = Number((await c.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE usename = $1', [role])).rows[0]!.n);
+    }
+    return n;
+  } finally {
+    await c.end();
+  }
+}
+
+let db: TestPostgres;
+
 describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let db: TestPostgres;
   beforeAll(async () => {
     db = await TestPostgres.start();
   }, 120_000);
@@ -95,4 +113,30 @@ describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL${skip ? ` (skippe
       await p.cancel();
     }
   });
+
+  it('a new login while writes wait for a connection: every write lands, none waits for the connection timeout', async () => {
+    const p = provider('ckpt-switch');
+    const first = await p.obtain(Date.now());
+    const store = new PostgresCheckpointStore(loginOf(first));
+    try {
+      await store.save('counter#0', 1, { n: 1 });
+      // More writes than the pool's connections: some wait in its queue when the new login arrives.
+      const second = await p.obtain(Date.now());
+      const writes = Array.from({ length: 6 }, (_, i) => store.save(`counter#${i}`, 2, { n: i }));
+      // The first write done: the pool's two connections serve others, the rest wait in its queue.
+      await writes[0];
+      store.useLogin(loginOf(second));
+      const started = Date.now();
+      expect(await Promise.all(writes.map(codeOf))).toEqual(Array(6).fill('resolved'));
+      expect(Date.now() - started, 'a queued write waited for the connection timeout').toBeLessThan(5_000);
+      for (let i = 0; i < 6; i++) expect(await store.load(`counter#${i}`, 2)).toEqual({ n: i });
+      // The replaced pool has ended: no session of the old login is left open.
+      expect(await sessionsOf(first.secret['user']!)).toBe(0);
+      await p.revoke(first);
+      await store.save('counter#0', 3, { n: 3 });
+    } finally {
+      await store.close();
+      await p.cancel();
+    }
+  }, 30_000);
 });

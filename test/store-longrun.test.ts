@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readCredentials } from '@sluice/common';
@@ -15,6 +15,16 @@ import { useStoreDb, type StoreStatus } from './helpers/store-db.js';
  * stopped none of the logins it held can connect.
  */
 const skip = TestPostgres.unavailable();
+
+/** A log's warning and error lines (pino level 40 and up), for a failure message. */
+function warnings(path: string): string {
+  if (!existsSync(path)) return '(no log)';
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => /"level":(4|5|6)\d/.test(line))
+    .slice(-12)
+    .join('\n');
+}
 
 /** 600 windows of 100 ms: the generator emits for a minute. */
 const WINDOWS = 600;
@@ -64,7 +74,9 @@ describe.skipIf(skip !== undefined)(`a minute of store credentials renewed and r
     expect(sample(metrics, 'sluice_store_credential_reissues_total{system="postgres",result="failure"}')).toBe(0);
     // No container lost its store session: a checkpoint write refused for an expired login fails the operator, and it would restart.
     const containers = await run.containers();
-    expect(containers.map((c) => [c.id, c.restarts])).toEqual([
+    const restarted = containers.filter((c) => c.restarts > 0).map((c) => `${c.id}:\n${warnings(join(r.appDir, 'containers', c.id, 'container.log'))}`);
+    restarted.push(`stram:\n${warnings(join(r.appDir, 'stram.log'))}`);
+    expect(containers.map((c) => [c.id, c.restarts]), restarted.join('\n')).toEqual([
       ['c1', 0],
       ['c2', 0],
       ['c3', 0],

@@ -27,20 +27,27 @@ export class PostgresCheckpointStore implements CheckpointStore {
   private pool: pg.Pool;
   private login: PostgresLogin;
   private ready: Promise<void> | undefined;
+  /** Queries started and not yet settled, per pool: a replaced pool ends once its count is 0. */
+  private readonly busy = new Map<pg.Pool, number>();
 
   constructor(login: PostgresLogin) {
     this.login = login;
     this.pool = this.open(login);
   }
 
-  /** A renewed or reissued credential: new connections use it; the old pool drains and closes. */
+  /**
+   * A renewed or reissued credential: queries from now on use it. The old pool ends once the
+   * queries already given to it settle — those waiting there for a connection too: a pool that is
+   * ending never serves its queue, so they would fail at the connection timeout (the old login
+   * stays valid a whole renewal period after the push, docs/stores.md).
+   */
   useLogin(login: PostgresLogin): void {
     if (login.user === this.login.user && login.password === this.login.password) return;
     const old = this.pool;
     this.login = login;
     this.pool = this.open(login);
     this.ready = undefined;
-    void old.end().catch(() => undefined);
+    if (!this.busy.has(old)) void old.end().catch(() => undefined);
   }
 
   async save(operatorId: string, w: number, state: unknown): Promise<void> {
@@ -67,7 +74,8 @@ export class PostgresCheckpointStore implements CheckpointStore {
   }
 
   async close(): Promise<void> {
-    await this.pool.end().catch(() => undefined);
+    const pools = new Set([this.pool, ...this.busy.keys()]);
+    await Promise.all([...pools].map((pool) => pool.end().catch(() => undefined)));
   }
 
   private open(login: PostgresLogin): pg.Pool {
@@ -84,7 +92,7 @@ export class PostgresCheckpointStore implements CheckpointStore {
   private async query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
       await (this.ready ??= this.createTable());
-      return await this.pool.query<R>(text, values);
+      return await this.using(this.pool, (pool) => pool.query<R>(text, values));
     } catch (err) {
       if (err instanceof SluiceError) throw err;
       this.ready = undefined;
@@ -93,10 +101,25 @@ export class PostgresCheckpointStore implements CheckpointStore {
     }
   }
 
+  /** Runs `fn` on `pool`, counted in `busy`; the last query of a replaced pool ends it. */
+  private async using<T>(pool: pg.Pool, fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+    this.busy.set(pool, (this.busy.get(pool) ?? 0) + 1);
+    try {
+      return await fn(pool);
+    } finally {
+      const left = this.busy.get(pool)! - 1;
+      if (left > 0) this.busy.set(pool, left);
+      else {
+        this.busy.delete(pool);
+        if (pool !== this.pool) void pool.end().catch(() => undefined);
+      }
+    }
+  }
+
   private async createTable(): Promise<void> {
     const sql = `CREATE TABLE IF NOT EXISTS ${this.table()} (operator text NOT NULL, w bigint NOT NULL, state bytea NOT NULL, PRIMARY KEY (operator, w))`;
     try {
-      await this.pool.query(sql);
+      await this.using(this.pool, (pool) => pool.query(sql));
     } catch (err) {
       // Two containers creating it at once: one loses the race on the catalog, the table is there.
       if ((err as { code?: string }).code !== '23505' && (err as { code?: string }).code !== '42P07') throw err;

@@ -200,7 +200,11 @@ export class StoreCredentials {
     const due = this.retiring.filter((r) => r.provider === provider && r.credential.expiry <= now);
     this.retiring = this.retiring.filter((r) => !due.includes(r));
     for (const r of due) {
-      await provider.revoke(r.credential).catch((err: unknown) => this.o.logger.warn({ system: provider.system, err: (err as Error).message }, 'could not revoke a replaced store credential'));
+      const generation = r.credential.generation;
+      await provider.revoke(r.credential).then(
+        () => this.o.logger.info({ system: provider.system, generation }, 'replaced store credential revoked'),
+        (err: unknown) => this.o.logger.warn({ system: provider.system, generation, err: (err as Error).message }, 'could not revoke a replaced store credential'),
+      );
     }
   }
 }
