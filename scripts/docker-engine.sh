@@ -47,14 +47,14 @@ start() {
 stop() {
   # Whatever the tests left behind (they clean up after themselves; this is for a run cut short):
   # testcontainers' containers and networks, exited docker-launcher workers, the test images.
-  docker rm -f $(docker ps -aq --filter label=org.testcontainers=true) >/dev/null 2>&1 || true
-  docker rm -f $(docker ps -aq --filter label=sluice.launcher=docker --filter status=exited) >/dev/null 2>&1 || true
+  docker rm -f $(docker ps -aq --filter label=org.testcontainers=true 2>/dev/null) >/dev/null 2>&1 || true
+  docker rm -f $(docker ps -aq --filter label=sluice.launcher=docker --filter status=exited 2>/dev/null) >/dev/null 2>&1 || true
   # Swarm: the swarm launcher's services, secrets and networks, and the swarm tests' own services.
-  docker service rm $(docker service ls -q --filter label=sluice.launcher=swarm) $(docker service ls -q --filter label=sluice.test=1) >/dev/null 2>&1 || true
-  docker secret rm $(docker secret ls -q --filter label=sluice.launcher=swarm) >/dev/null 2>&1 || true
-  docker network rm $(docker network ls -q --filter label=sluice.launcher=swarm) >/dev/null 2>&1 || true
-  docker network rm $(docker network ls -q --filter label=org.testcontainers=true) >/dev/null 2>&1 || true
-  docker rmi -f $(docker images -q 'sluice-test') >/dev/null 2>&1 || true
+  docker service rm $(docker service ls -q --filter label=sluice.launcher=swarm 2>/dev/null) $(docker service ls -q --filter label=sluice.test=1 2>/dev/null) >/dev/null 2>&1 || true
+  docker secret rm $(docker secret ls -q --filter label=sluice.launcher=swarm 2>/dev/null) >/dev/null 2>&1 || true
+  docker network rm $(docker network ls -q --filter label=sluice.launcher=swarm 2>/dev/null) >/dev/null 2>&1 || true
+  docker network rm $(docker network ls -q --filter label=org.testcontainers=true 2>/dev/null) >/dev/null 2>&1 || true
+  docker rmi -f $(docker images -q 'sluice-test' 2>/dev/null) >/dev/null 2>&1 || true
   if [ -f "$pidfile" ]; then
     kill "$(cat "$pidfile")" 2>/dev/null || true
     rm -f "$pidfile"
