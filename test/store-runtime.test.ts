@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
@@ -138,6 +139,15 @@ describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL under sluice laun
     await run.untilContainers((cs) => cs.every((c) => c.state === 'running' && c.heartbeats > 0));
     const [status] = await stores(run);
     expect(status!.generation, JSON.stringify({ before, status })).toBeGreaterThan(before!.generation);
+    // The adopted containers connect as the new login: the old STRAM's, renewed by nobody now, keeps no session.
+    const current = new RegExp(`_g${status!.generation}$`);
+    let sessions: string[] = [];
+    for (let i = 0; i < 100 && !(sessions.length > 0 && sessions.every((u) => current.test(u))); i++) {
+      if (i > 0) await sleep(100);
+      sessions = await admin(db, async (c) => (await c.query<{ usename: string }>("SELECT usename FROM pg_stat_activity WHERE usename LIKE 'sluice\\_%\\_g%'")).rows.map((r) => r.usename));
+    }
+    expect(sessions.length, 'no container session in PostgreSQL').toBeGreaterThan(0);
+    expect(sessions.filter((u) => !current.test(u)), `sessions of a role other than generation ${status!.generation}`).toEqual([]);
     const counts = await run.finalCounts();
     expect(counts, run.log('c2')).toMatchObject({ exact: true, tuples: 150 * 200 });
     // The adopted containers hold the recovered STRAM's credential.

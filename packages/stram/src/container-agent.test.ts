@@ -171,4 +171,20 @@ describe('container agent', () => {
     const [push] = agent.drain(c);
     expect(openCredentials(key, (push as { box: Uint8Array }).box)).toEqual({ stram: held.stram, stramToken: held.stramToken, bufferServer: held.bufferServer, subscribe: held.subscribe, revision: 42 });
   });
+
+  it('a recovered STRAM pushes the store credentials it issued to an adopted container with the rest', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-agent-'));
+    dirs.push(dir);
+    const old = { postgres: { user: 'app_g1', password: 'old' } };
+    const path = join(dir, 'credentials');
+    const agent = ContainerAgent.adopted(record(), path, { ...credentials(4), stores: old, revision: 7 });
+    const issued = { postgres: { user: 'app_g2', password: 'new' } };
+    agent.note({ stores: issued });
+    agent.resendAll();
+    const key = new Uint8Array(32).fill(3);
+    const c = { session: { credentialsKey: key } };
+    const [push] = agent.drain(c);
+    expect(openCredentials(key, (push as { box: Uint8Array }).box)).toMatchObject({ stores: issued, revision: 8 });
+    expect(readCredentials(path).stores).toEqual(issued);
+  });
 });

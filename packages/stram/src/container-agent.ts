@@ -118,11 +118,12 @@ export class ContainerAgent {
   /**
    * A recovered STRAM cannot know which of the credentials in the file reached the container (the
    * previous STRAM may have died between writing a change and pushing it): they all go with the
-   * next ack. What the container already holds merges in unchanged.
+   * next ack, and so do its store credentials (a recovered STRAM issues new ones: the old STRAM's
+   * are renewed by nobody). What the container already holds merges in unchanged.
    */
   resendAll(): void {
-    const { stram, stramToken, bufferServer, subscribe } = this.current;
-    this.unsent = { stram, stramToken, bufferServer, subscribe };
+    const { stram, stramToken, bufferServer, subscribe, stores } = this.current;
+    this.unsent = { stram, stramToken, bufferServer, subscribe, ...(stores ? { stores } : {}) };
     this.write({ ...this.current, revision: ++this.revision });
   }
 
