@@ -139,4 +139,19 @@ describe.skipIf(skip !== undefined)(`checkpoints in PostgreSQL${skip ? ` (skippe
       await p.cancel();
     }
   }, 30_000);
+
+  it('containers creating the checkpoint table at once all start: the losers of the catalog race find it there', async () => {
+    // Each round a fresh schema, and eight stores (the containers of an app) whose first write creates the table together.
+    for (let round = 0; round < 30; round++) {
+      const p = provider(`ckpt-race-${round}`);
+      const login = loginOf(await p.obtain(Date.now()));
+      const stores = Array.from({ length: 8 }, () => new PostgresCheckpointStore(login));
+      try {
+        expect(await Promise.all(stores.map((s, i) => codeOf(s.save(`op#${i}`, 1, { i }))))).toEqual(Array(8).fill('resolved'));
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+        await p.cancel();
+      }
+    }
+  }, 60_000);
 });

@@ -2,9 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCredentials } from '@sluice/common';
+import { PostgresWindowSink } from '@sluice/app';
+import { SluiceError, createLogger, readCredentials } from '@sluice/common';
 import { TestPostgres } from '@sluice/common/testing';
-import type { ContainerView } from '@sluice/stram';
+import { PostgresProvider, type ContainerView } from '@sluice/stram';
 import { PER_WINDOW, WINDOWS } from './helpers/postgres-sink-app.js';
 import { ROOT, pidAlive, startCli, tempDir, until, type CliProcess } from './helpers/runtime-cli.js';
 
@@ -78,4 +79,24 @@ describe.skipIf(skip !== undefined)(`a PostgreSQL sink${skip ? ` (skipped: ${ski
     // Still only the sink's container: the replacement got it, the generator never did.
     expect(readCredentials(join(appDir, 'containers', 'c1', 'credentials')).stores).toBeUndefined();
   }, 180_000);
+
+  it('partitions of the sink creating its table at once all write their window: the losers of the catalog race find it there', async () => {
+    // Each round a fresh schema and eight partitions whose first window creates the table together.
+    for (let round = 0; round < 30; round++) {
+      const provider = new PostgresProvider({ adminUrl: db.url(), app: `sink-race-${round}`, lifetimeMs: 60_000, maxLifetimeMs: 600_000 });
+      const secret = (await provider.obtain(Date.now())).secret;
+      const sinks = Array.from({ length: 8 }, (_, i) => {
+        const sink = new PostgresWindowSink<number>('numbers');
+        sink.setup({ id: `sink#${i}`, name: 'sink', partition: i, partitions: 8, appDir: tmp.path, logger: createLogger({ name: 'test', level: 'silent' }), store: () => secret });
+        return sink;
+      });
+      try {
+        const outcomes = await Promise.all(sinks.map((s) => s.endWindow(1).then(() => 'written', (e: unknown) => (e as SluiceError).code)));
+        expect(outcomes, `round ${round}`).toEqual(Array(8).fill('written'));
+      } finally {
+        await Promise.all(sinks.map((s) => s.teardown()));
+        await provider.cancel();
+      }
+    }
+  }, 60_000);
 });

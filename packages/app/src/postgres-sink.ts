@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { Operator, SluiceError, type OperatorContext } from '@sluice/common';
+import { Operator, SluiceError, createdMeanwhile, type OperatorContext } from '@sluice/common';
 
 /**
  * An output operator that writes each window's tuples to a table in the app's PostgreSQL schema
@@ -74,7 +74,10 @@ export class PostgresWindowSink<T = unknown> extends Operator {
     c.on('error', () => undefined);
     try {
       await c.connect();
-      await c.query(`CREATE TABLE IF NOT EXISTS ${pg.escapeIdentifier(s['schema']!)}.${pg.escapeIdentifier(this.table)} (w bigint NOT NULL, n int NOT NULL, tuple jsonb NOT NULL, PRIMARY KEY (w, n))`);
+      // Partitions of the sink starting together create it at once: the losers of the catalog race find it there.
+      await c.query(`CREATE TABLE IF NOT EXISTS ${pg.escapeIdentifier(s['schema']!)}.${pg.escapeIdentifier(this.table)} (w bigint NOT NULL, n int NOT NULL, tuple jsonb NOT NULL, PRIMARY KEY (w, n))`).catch((err: unknown) => {
+        if (!createdMeanwhile(err)) throw err;
+      });
     } catch (err) {
       await c.end().catch(() => undefined);
       throw new SluiceError('STORE_UNAVAILABLE', `cannot connect to PostgreSQL as ${s['user']}: ${(err as Error).message}`, { cause: err });

@@ -78,6 +78,7 @@ export { boundNamesAt, bufferServerIdOf, containerOfBufferServer, deployFor, phy
 export { defaultPartitionKey, hashString, matchesPartition, partitionFilter, partitionValue } from './app/partition.js';
 export { indexDataFrame, scanStreamFrame, streamHeader, type DataFrameIndex, type StreamFrameHeader } from './stream-scan.js';
 export { advertisedUrl } from './advertised-url.js';
+export { createdMeanwhile } from './pg-errors.js';
 export {
   CERT_RENEW_AT,
   CHANNEL_BINDING_LABEL,

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { SluiceError, decode, encode } from '@sluice/common';
+import { SluiceError, createdMeanwhile, decode, encode } from '@sluice/common';
 import { checkOperatorId, type CheckpointStore } from './checkpoint-store.js';
 
 /**
@@ -121,8 +121,8 @@ export class PostgresCheckpointStore implements CheckpointStore {
     try {
       await this.using(this.pool, (pool) => pool.query(sql));
     } catch (err) {
-      // Two containers creating it at once: one loses the race on the catalog, the table is there.
-      if ((err as { code?: string }).code !== '23505' && (err as { code?: string }).code !== '42P07') throw err;
+      // Containers starting together create it at once: the losers of the catalog race find it there.
+      if (!createdMeanwhile(err)) throw err;
     }
   }
 }
