@@ -70,6 +70,18 @@ export async function until(pred: () => boolean | Promise<boolean>, intervalMs =
   while (!(await pred())) await new Promise((r) => setTimeout(r, intervalMs));
 }
 
+/**
+ * The process runs: it exists and is not a zombie. An orphan that exits stays a zombie where PID 1
+ * does not reap (this sandbox's init does not), and signal 0 still reaches a zombie.
+ */
+export function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 /** Bytes of /proc/<pid>/<file>, or null when the process is gone. */
 export function procFile(pid: number, file: 'cmdline' | 'environ'): string | null {
   try {

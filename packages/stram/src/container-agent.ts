@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import { SluiceError, sealCredentials, writeCredentials, type Command, type Credentials, type FailureReport, type HeartbeatMessage } from '@sluice/common';
 import type { ContainerRecord } from './container-table.js';
 
@@ -205,10 +204,5 @@ export class ContainerAgent {
   private write(credentials: Credentials): void {
     writeCredentials(this.path, credentials);
     this.current = credentials;
-  }
-
-  /** Shutdown: the credentials file goes (the tokens in it are cancelled). */
-  removeFile(): void {
-    rmSync(this.path, { force: true });
   }
 }

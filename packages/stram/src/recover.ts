@@ -8,6 +8,7 @@ import { ContainerAgent } from './container-agent.js';
 import { newRecord, type ContainerRecord } from './container-table.js';
 import { bind, bindChosen, type Listener, type ServedIdentity } from './listener.js';
 import { StramMetrics } from './metrics.js';
+import { finishEnding } from './teardown.js';
 import { loadState, recoveredStores, type RecoverStoreOptions, type SavedState } from './recovery.js';
 import { optionName, planModule, resolveOptions, type Resolved, type StramOptions } from './stram-options.js';
 import { enterAppDir, issuerFor, keeperFor, launcherFor, newWebKey, openAuthority, openCa, stramUrl, writeWebToken, type Built } from './stram-parts.js';
@@ -52,6 +53,7 @@ export async function buildRecovery(options: RecoverOptions): Promise<Built> {
   await launcher.check();
   const lock = AppLock.acquire(dir, appId, o.logger, o.command);
   try {
+    if (saved.ending) await finishEnding(dir, { ...saved, ending: saved.ending }, launcher, o.logger);
     return await adoptApp(o, dir, lock, plan, saved, launcher);
   } catch (err) {
     lock.release();

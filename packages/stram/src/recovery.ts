@@ -56,6 +56,8 @@ export interface SavedState {
   postgres?: { url: string; passwordFile: string };
   /** The umbilical's port: a recovered STRAM listens there again so containers find it at the URL they hold. */
   umbilicalPort: number;
+  /** Set when the app began to end (shutdown or FAILED): an app that was ending is never resumed (teardown.ts). */
+  ending?: Ending;
   committed: number;
   containers: Record<string, SavedContainer>;
 }
@@ -74,6 +76,26 @@ export function savedState(
     containers[r.id] = { pid: r.process?.pid ?? null, bufferServerUrl: r.bufferServerUrl, deployed: r.deployed, restarts: r.restarts, requestedRestarts: r.requestedRestarts, ...(r.lastRestart ? { lastRestart: r.lastRestart } : {}), announce: r.announce, restore: r.restore, stramSeq: seqs.stram, subscribeSeqs: seqs.subscribe };
   }
   return { version: 1, ...app, umbilicalPort, committed, containers };
+}
+
+/** How the app was ending when its last STRAM wrote state.json. */
+export interface Ending {
+  state: 'stopped' | 'failed';
+  reason: string;
+  /** ISO time the end began. */
+  at: string;
+}
+
+/**
+ * Teardown has begun: state.json says so before any process is stopped, so a STRAM killed in the
+ * middle of it (a second Ctrl-C, `docker stop`'s SIGKILL) leaves an app `--recover` finishes
+ * ending instead of resuming.
+ */
+export function markEnding(dir: AppDir, ending: Ending): void {
+  const path = statePath(dir);
+  if (!existsSync(path)) return;
+  const state = JSON.parse(readFileSync(path, 'utf8')) as SavedState;
+  saveState(dir, { ...state, ending });
 }
 
 export function statePath(dir: AppDir): string {

@@ -120,7 +120,8 @@ describe('restart strategy', () => {
 
 describe('FAILED', () => {
   it('past the strategy\'s limit: containers told to stop, tokens cancelled, credentials gone, the directory kept with failed.json', async () => {
-    const { stram, launcher } = await launch({ restart: 'fixed:attempts=1,delay=100ms' });
+    // A grace period longer than the test: the teardown waits for the pretend processes the test ends.
+    const { stram, launcher } = await launch({ restart: 'fixed:attempts=1,delay=100ms', shutdownGraceMs: 60_000 });
     const creds = stram.dir.credentials('c2');
     launcher.exit('c2', 1);
     await until(() => launcher.launches('c2') === 2);
@@ -132,6 +133,9 @@ describe('FAILED', () => {
     const reason = 'container c2 failed 2 times; restart strategy fixed:attempts=1,delay=100ms allows 1 restart; last failure: operator count#0 threw Error: again';
     expect(stram.failure).toEqual({ reason, at: expect.any(String) });
     expect(stram.appView()).toMatchObject({ state: 'failed', failure: { reason } });
+    // The end is on disk before any process has stopped: a STRAM killed now leaves an app that --recover finishes ending, not resumes.
+    expect(JSON.parse(readFileSync(join(stram.dir.stramDir, 'state.json'), 'utf8'))).toMatchObject({ ending: { state: 'failed', reason } });
+    expect(stram.dir.readFailed()?.app.failure).toEqual(stram.failure);
     // Heartbeats are answered shutdown; the other containers' processes end.
     expect((await c1.heartbeat()).commands).toEqual([{ c: 'shutdown', reason }]);
     for (const id of ['c1', 'c3', 'c4']) launcher.exit(id);

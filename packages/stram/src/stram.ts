@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { SluiceError, type Command, type HeartbeatMessage, type PhysicalPlan } from '@sluice/common';
+import { SluiceError, isoTime, type Command, type HeartbeatMessage, type PhysicalPlan } from '@sluice/common';
 import type { AgentTable } from './agent-table.js';
 import type { AppDir, FailedReport } from './app-dir.js';
 import type { AppLock } from './app-lock.js';
@@ -13,7 +13,7 @@ import { offerDeploy } from './deploy.js';
 import { HeartbeatMonitor } from './heartbeat-monitor.js';
 import type { LaunchSpec, LaunchedContainer, Launcher } from './launcher.js';
 import type { StramMetrics } from './metrics.js';
-import { primitiveOptions, saveState, savedState } from './recovery.js';
+import { markEnding, primitiveOptions, saveState, savedState } from './recovery.js';
 import { LossCause, Replacements } from './replacement.js';
 import { formatRestart } from './restart-strategy.js';
 import { RestServer } from './rest.js';
@@ -394,6 +394,8 @@ export class Stram {
     this.state = end === AppState.failed ? AppState.failed : AppState.stopping;
     this.shutdownReason = reason;
     log.info({ reason }, 'shutting down');
+    markEnding(this.dir, { state: end, reason, at: isoTime(this.o.clock.now()) });
+    if (end === AppState.failed) this.dir.writeFailed(this.failedReport());
     clearInterval(this.timer);
     this.tls?.stop();
     this.replacements.cancel();
@@ -404,7 +406,7 @@ export class Stram {
     await this.tokens.close?.();
     this.state = end;
     if (end === AppState.failed) this.dir.writeFailed(this.failedReport());
-    removeRuntimeFiles(this.dir, this.agents);
+    removeRuntimeFiles(this.dir, [...this.agents].map((a) => a.id));
     this.lock.release();
     this.updateGauges();
     log.info({ state: end }, end === AppState.failed ? 'app FAILED; its directory is kept' : 'app stopped');
