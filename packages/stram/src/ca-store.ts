@@ -11,7 +11,8 @@ import { CertificateAuthority, EC_ALGORITHM, createRoot, type CaRoot } from './c
  * so a recovered STRAM signs with the root its containers already trust.
  */
 
-const fileSchema = z.object({ v: z.literal(1), roots: z.array(z.object({ cert: z.string(), key: z.string() })).min(1), signing: z.number().int().min(0).optional() });
+/** `changedAt`: when the roots last changed (made, or a rotation step), ms since the epoch; a rotation resumed by a recovered STRAM counts its next step from it. */
+const fileSchema = z.object({ v: z.literal(1), roots: z.array(z.object({ cert: z.string(), key: z.string() })).min(1), signing: z.number().int().min(0).optional(), changedAt: z.number().int().min(0).optional() });
 
 export function caFile(stramDir: string): string {
   return join(stramDir, 'ca');
@@ -29,9 +30,17 @@ async function importRoot(entry: { cert: string; key: string }): Promise<CaRoot>
   return { cert: new x509.X509Certificate(entry.cert), key };
 }
 
-export async function saveCa(path: string, ca: CertificateAuthority): Promise<void> {
+export async function saveCa(path: string, ca: CertificateAuthority, changedAt = Date.now()): Promise<void> {
   const roots = await Promise.all(ca.allRoots().map(exportRoot));
-  writeFileAtomic(path, `${JSON.stringify({ v: 1, roots, signing: ca.signingRoot })}\n`, 0o600);
+  writeFileAtomic(path, `${JSON.stringify({ v: 1, roots, signing: ca.signingRoot, changedAt })}\n`, 0o600);
+}
+
+/** When the CA file's roots last changed (undefined: no file, or one from before this was kept). */
+export function caChangedAt(path: string): number | undefined {
+  const text = readPrivateFile(path, { what: 'CA file', code: 'STATE_CORRUPT', missingOk: true });
+  if (text === undefined) return undefined;
+  const parsed = fileSchema.safeParse(JSON.parse(text.toString('utf8')));
+  return parsed.success ? parsed.data.changedAt : undefined;
 }
 
 /** The CA of the app: the one on disk when there is one, else a new root (saved before it is used). */
@@ -50,20 +59,38 @@ export async function loadOrCreateCa(path: string, appId: string): Promise<Certi
   }
 }
 
+/**
+ * Where the CA is in a root rotation, from its roots alone (so the file says it too): `idle` one
+ * root; `trusting` a new root trusted, an older one signing; `signing` the newest signs, older
+ * ones still trusted.
+ */
+export type RotationPhase = 'idle' | 'trusting' | 'signing';
+
+export function rotationPhase(ca: CertificateAuthority): RotationPhase {
+  const n = ca.allRoots().length;
+  if (n === 1) return 'idle';
+  return ca.signingRoot === n - 1 ? 'signing' : 'trusting';
+}
+
+/**
+ * The three steps, each saved at `at`. A step already done in memory is only saved again: a step
+ * whose save failed is retried without adding another root.
+ */
+
 /** Starts a root rotation and saves it: a new root is trusted alongside, not signing yet. */
-export async function rotateRoot(path: string, ca: CertificateAuthority): Promise<void> {
-  ca.addRoot(await createRoot(ca.appId));
-  await saveCa(path, ca);
+export async function rotateRoot(path: string, ca: CertificateAuthority, at = Date.now()): Promise<void> {
+  if (rotationPhase(ca) === 'idle') ca.addRoot(await createRoot(ca.appId, at));
+  await saveCa(path, ca, at);
 }
 
 /** The second step: the new root signs, the old ones are still trusted. */
-export async function promoteRoot(path: string, ca: CertificateAuthority): Promise<void> {
-  ca.promote();
-  await saveCa(path, ca);
+export async function promoteRoot(path: string, ca: CertificateAuthority, at = Date.now()): Promise<void> {
+  if (rotationPhase(ca) === 'trusting') ca.promote();
+  await saveCa(path, ca, at);
 }
 
 /** Ends a rotation once every leaf is reissued: only the newest root stays. */
-export async function retireOldRoots(path: string, ca: CertificateAuthority): Promise<void> {
-  ca.retireOldRoots();
-  await saveCa(path, ca);
+export async function retireOldRoots(path: string, ca: CertificateAuthority, at = Date.now()): Promise<void> {
+  if (rotationPhase(ca) === 'signing') ca.retireOldRoots();
+  await saveCa(path, ca, at);
 }

@@ -1,7 +1,7 @@
 import { systemClock, type Clock, type Logger } from '@sluice/common';
 import { signer, type CertificateAuthority } from './ca.js';
 import { CertificateHealth } from './cert-health.js';
-import { caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot } from './ca-store.js';
+import { caChangedAt, caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot, rotationPhase } from './ca-store.js';
 import { loadOperatorCa } from './operator-ca.js';
 import { StramIdentity } from './stram-identity.js';
 
@@ -10,6 +10,8 @@ import { StramIdentity } from './stram-identity.js';
  * three steps of ca.ts, each a certificate lifetime after the last: containers renew at 75% of
  * their certificate's lifetime and get the current roots with every certificate, so by then
  * every one of them trusts what the next step relies on. Nothing restarts, no link is closed.
+ * The CA file says where a rotation is (its roots) and when its last step was: a recovered STRAM
+ * goes on with the next step when it is due, neither starting over nor adding a root.
  */
 
 export const RotationStep = { trustNew: 'trust-new', signWithNew: 'sign-with-new', retireOld: 'retire-old' } as const;
@@ -24,6 +26,7 @@ export interface RootRotationOptions {
   everyMs: number;
   logger: Logger;
   onStep?(step: RotationStep): void;
+  clock?: Clock;
 }
 
 export class RootRotation {
@@ -32,8 +35,18 @@ export class RootRotation {
 
   constructor(private readonly o: RootRotationOptions) {}
 
+  /** Schedules the next step from where the CA is and when its roots last changed (now, for a CA with no such date). */
   start(): void {
-    this.after(this.o.everyMs, RotationStep.trustNew);
+    const now = this.now();
+    const since = caChangedAt(this.o.path) ?? now;
+    const phase = rotationPhase(this.o.ca);
+    const [step, wait] = phase === 'idle' ? [RotationStep.trustNew, this.o.everyMs] : [phase === 'trusting' ? RotationStep.signWithNew : RotationStep.retireOld, this.o.certLifetimeMs];
+    if (phase !== 'idle') this.o.logger.info({ step, dueInMs: Math.max(0, since + wait - now) }, 'CA root rotation resumed');
+    this.after(Math.max(0, since + wait - now), step);
+  }
+
+  private now(): number {
+    return (this.o.clock ?? systemClock).now();
   }
 
   stop(): void {
@@ -50,9 +63,10 @@ export class RootRotation {
   private async run(step: RotationStep): Promise<void> {
     const { ca, path, certLifetimeMs: lifetime, logger } = this.o;
     try {
-      if (step === RotationStep.trustNew) await rotateRoot(path, ca);
-      else if (step === RotationStep.signWithNew) await promoteRoot(path, ca);
-      else await retireOldRoots(path, ca);
+      const at = this.now();
+      if (step === RotationStep.trustNew) await rotateRoot(path, ca, at);
+      else if (step === RotationStep.signWithNew) await promoteRoot(path, ca, at);
+      else await retireOldRoots(path, ca, at);
     } catch (err) {
       // The CA file could not be saved: the step is retried after a lifetime, the app keeps running.
       logger.error({ step, err: (err as Error).message }, 'CA root rotation step failed; retrying');
