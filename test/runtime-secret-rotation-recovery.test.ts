@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectSubscriber } from '@sluice/buffer-server';
-import { CloseCode, ConnectionClosedError, mintBufferToken, readCredentials } from '@sluice/common';
+import { CloseCode, ConnectionClosedError, bufferTokenPassword, mintBufferToken, readCredentials, tokenFromText } from '@sluice/common';
 import { RecoveryRun, sample } from './helpers/recovery-wordcount.js';
 import { until } from './helpers/runtime-cli.js';
 
@@ -19,6 +19,12 @@ const LIFETIME = ['--renew-interval', '6s', '--max-lifetime', '8s', '--heartbeat
 /** A token for c1's `words` stream minted from `secret` (hex), as anyone holding that secret could make one. */
 function tokenFrom(secret: string) {
   return mintBufferToken({ secret: Buffer.from(secret, 'hex'), bs: 'bs-c1', streams: ['words'], access: 'subscribe', owner: 'probe', now: Date.now(), ttlMs: 60_000 });
+}
+
+/** Whether subscribe token `text` was minted from `secret` (hex). */
+function ofSecret(text: string, secret: string): boolean {
+  const t = tokenFromText(text);
+  return Buffer.from(bufferTokenPassword(Buffer.from(secret, 'hex'), t.identifier).password).equals(Buffer.from(t.password));
 }
 
 /** Subscribes at `url` with a token minted from `secret`; `onClose` hears how a welcomed subscription ends. */
@@ -89,5 +95,40 @@ describe('a secret rotation across a STRAM restart', () => {
     expect(containers.map((c) => [c.id, c.restarts])).toEqual([['c1', 0], ['c2', 0], ['c3', 0], ['c4', 0]]);
     // c1 reports the holder's close in its heartbeat counters (its buffer server's closes by code).
     expect(containers.find((c) => c.id === 'c1')!.counters['servedClosedRetired'], run.log('c1')).toBeGreaterThanOrEqual(1);
+  }, 120_000);
+
+  it('STRAM killed -9 after it noted the retire but before retire-secrets reached the owner: the recovered STRAM sends it again and the old secret is retired', async () => {
+    run = new RecoveryRun({ windows: 250, launchArgs: LIFETIME });
+    await run.launch();
+    const r = run;
+    const c1 = await r.container('c1');
+    const url = c1.bufferServerUrl!;
+    const file = join(r.appDir, 'containers', 'c1', 'credentials');
+    const reader = join(r.appDir, 'containers', 'c2', 'credentials');
+    const old = readCredentials(file).bufferServer.secret;
+    // The rotation starts at c1's first reissue: its file lists the old secret as previous.
+    await until(() => (readCredentials(file).bufferServer.previous?.length ?? 0) > 0, 10);
+    const fresh = readCredentials(file).bufferServer.secret;
+    // c1 holds the new secret once its readers get subscribe tokens of it; c1 is stopped then, so
+    // the retire-secrets STRAM queues for it when the readers confirm waits for a heartbeat it never sends.
+    await until(() => ofSecret(readCredentials(reader).subscribe['bs-c1']!, fresh), 10);
+    process.kill(c1.pid!, 'SIGSTOP');
+    await until(() => (readCredentials(file).bufferServer.previous?.length ?? 0) === 0, 10);
+    process.kill(r.stram.child.pid!, 'SIGKILL');
+    await r.stram.exited;
+    process.kill(c1.pid!, 'SIGCONT');
+    // The retire never reached c1: its buffer server still takes the old secret.
+    let closed: { code: number; reason: string; current: string } | undefined;
+    await subscribe(url, old, 'holder', (code, reason) => (closed = { code, reason, current: readCredentials(file).bufferServer.secret }));
+
+    await r.recover();
+    await until(() => closed !== undefined, 50);
+    // Retired at the recovery, with the rotation's new secret still current: not by the next rotation
+    // (which would retire it too, a reissue later, with a third secret current by then).
+    expect(closed).toMatchObject({ code: CloseCode.unauthenticated, reason: expect.stringMatching(/^SECRET_RETIRED/), current: fresh });
+    expect(await probe(url, old)).toMatchObject({ code: CloseCode.unauthenticated, reason: expect.stringMatching(/^BAD_PROOF/) });
+    const counts = await r.finalCounts();
+    expect(counts, r.log('c4')).toMatchObject({ exact: true, tuples: 250 * 200 });
+    expect((await r.containers()).map((c) => [c.id, c.restarts])).toEqual([['c1', 0], ['c2', 0], ['c3', 0], ['c4', 0]]);
   }, 120_000);
 });

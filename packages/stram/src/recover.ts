@@ -93,6 +93,10 @@ async function adoptApp(o: Resolved, dir: AppDir, lock: AppLock, plan: PhysicalP
     const heldStores = stores.forContainer(c.id);
     if (heldStores) agent.note({ stores: heldStores });
     agent.resendAll();
+    // No rotation under way in the file: the last one ended with the retire noted there, and the
+    // retire-secrets that went with it may have died with the old STRAM before its ack. Sent
+    // again; a buffer server with nothing to retire ignores it.
+    if (!held.bufferServer.previous?.length) agent.send({ c: 'retire-secrets' });
     agents.push(agent);
   }
   const table = new AgentTable(plan, agents);
