@@ -38,6 +38,8 @@ export interface TlsIdentityOptions {
 export class TlsIdentity {
   private pending: { keyPem: string; csr: Buffer } | null = null;
   private current: TlsMaterial | null = null;
+  /** When the current certificate expires (ms since the epoch). */
+  private validUntil = 0;
   private renewTimer: NodeJS.Timeout | undefined;
   private resolveReady!: (m: TlsMaterial) => void;
   /** Settles with the first certificate. */
@@ -70,6 +72,7 @@ export class TlsIdentity {
     const first = this.current === null;
     this.current = material;
     const notAfter = certificateExpiry(cert.chain[0]!);
+    this.validUntil = notAfter;
     const lifetime = Math.max(notAfter - this.now(), 0);
     this.o.logger.info({ validUntil: new Date(notAfter).toISOString(), roots: cert.roots.length }, first ? 'certificate received' : 'certificate renewed');
     if (first) this.resolveReady(material);
@@ -87,11 +90,17 @@ export class TlsIdentity {
 
   /**
    * Client TLS to STRAM's umbilical: its certificate must name `sluice://<app>/stram` and chain to
-   * the roots this container knows; this container's own certificate is presented once it has one.
+   * the roots this container knows; this container's own certificate is presented once it has one,
+   * while it is valid. One that expired (its renewal fell due while STRAM was down) would be
+   * refused (CERT_EXPIRED) before any umbilical byte, every retry, until the container gave STRAM
+   * up: without it the token alone lets the container in, as before its first certificate, and
+   * the CSR its renewal left pending goes with that connection.
    */
   umbilicalTls(): ClientTls {
     const server = sanUri(this.o.app, STRAM_SAN_NAME);
-    return this.current ? { ...this.current, server } : { ca: this.o.initialRoots.join(''), server };
+    if (!this.current) return { ca: this.o.initialRoots.join(''), server };
+    if (this.now() >= this.validUntil) return { ca: this.current.ca, server };
+    return { ...this.current, server };
   }
 
   /** Client TLS to the buffer server `bufferServer` (its token's service): it must carry its container's name. */
