@@ -306,6 +306,25 @@ export class StramSecretManager implements TokenAuthority {
     return identifier;
   }
 
+  /**
+   * Recovery: the live STRAM tokens (not cancelled, within their renewal expiry) issued to
+   * `container`, as their holder has them. A recovered STRAM finds there the tokens its
+   * predecessor replaced and had not cancelled yet.
+   */
+  liveTokensOf(container: string): Token[] {
+    const now = this.clock.now();
+    const out: Token[] = [];
+    for (const r of this.tokens.values()) {
+      if (r.container !== container || r.cancelled || now > r.renewDate) continue;
+      const key = this.keys.get(r.keyId);
+      if (!key) continue;
+      const identifier: TokenIdentifier = { version: 1, kind: TokenKind.stram, owner: r.owner, renewer: r.renewer, realUser: r.realUser, issueDate: r.issueDate, maxDate: r.maxDate, sequenceNumber: r.sequenceNumber, keyId: r.keyId, scope: { app: r.app, container: r.container } };
+      const idBytes = encodeIdentifier(identifier);
+      out.push({ identifier: idBytes, password: computePassword(key.key, idBytes), kind: TokenKind.stram, service: `stram:${r.app}` });
+    }
+    return out;
+  }
+
   /** The current renewal expiry of a token this authority holds a record of. */
   expiryOf(identifier: TokenIdentifier): number | undefined {
     const record = this.tokens.get(identifier.sequenceNumber);

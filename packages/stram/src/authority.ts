@@ -37,6 +37,8 @@ export interface DelegationTokens {
    * STRAM restarted. A persistent authority reloads its records from disk instead.
    */
   adopt?(token: Token): void;
+  /** Recovery of a persistent authority: the live tokens of `container` (secret-manager.ts). */
+  liveTokensOf?(container: string): Token[];
 }
 
 /** The well-known key of `--insecure` mode: anybody can compute it, which is the point of the warning. */
@@ -261,6 +263,12 @@ export class StramAuthority implements TokenAuthority {
 
   expiryOf(token: Token): number | undefined {
     return this.o.tokens.expiryOf(decodeIdentifier(token.identifier));
+  }
+
+  /** Recovery: live tokens of `container` other than `held` (the one its file names), left uncancelled by the previous STRAM. */
+  staleTokensOf(container: string, held: Token): Token[] {
+    const seq = decodeIdentifier(held.identifier).sequenceNumber;
+    return (this.o.tokens.liveTokensOf?.(container) ?? []).filter((t) => decodeIdentifier(t.identifier).sequenceNumber !== seq);
   }
 
   async cancel(token: Token): Promise<void> {

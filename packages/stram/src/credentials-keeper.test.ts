@@ -282,4 +282,31 @@ describe('credentials keeper', () => {
     expect(readCredentials(dir.credentials('c1')).bufferServer).toEqual({ id: bs, secret: rotating.secret });
     expect(await rotations('c1', next.metrics)).toBe(1);
   });
+
+  it('cancels after a STRAM restart the token its predecessor replaced and had not cancelled, once the container holds what the recovered STRAM pushed', async () => {
+    const { keeper, manager, dir, step, recovered } = await setup();
+    keeper.start();
+    const replaced = tokenFromText(readCredentials(dir.credentials('c2')).stramToken);
+    while (keeper.statusOf('c2')!.reissues === 0) await step('c2');
+    // c2 never heartbeated since: the dead STRAM kept its old token valid (c2 might still hold it).
+    expect(() => manager.verify(replaced)).not.toThrow();
+    const next = recovered();
+    await new Promise((r) => setImmediate(r));
+    expect(() => manager.verify(replaced)).not.toThrow();
+    next.beat('c2'); // carries the push of everything
+    next.beat('c2'); // reports it applied
+    await new Promise((r) => setImmediate(r));
+    expect(() => manager.verify(replaced)).toThrow(expect.objectContaining({ code: 'TOKEN_CANCELLED' }));
+    // The token the file names is the one c2 goes on with.
+    expect(() => manager.verify(tokenFromText(readCredentials(dir.credentials('c2')).stramToken))).not.toThrow();
+  });
+
+  it('cancels at shutdown after a STRAM restart the replaced tokens nobody confirmed', async () => {
+    const { keeper, manager, dir, step, recovered } = await setup();
+    keeper.start();
+    const replaced = tokenFromText(readCredentials(dir.credentials('c2')).stramToken);
+    while (keeper.statusOf('c2')!.reissues === 0) await step('c2');
+    await recovered().keeper.cancelAll();
+    expect(() => manager.verify(replaced)).toThrow(expect.objectContaining({ code: 'TOKEN_CANCELLED' }));
+  });
 });

@@ -65,6 +65,8 @@ export class CredentialsKeeper {
       const token = tokenFromText(a.credentials.stramToken);
       this.renewals.track(a.id, token);
       this.retirement.issued(a.id, token, a.held, a.sent);
+      // A recovered STRAM: tokens its predecessor replaced but had not cancelled go once the container holds what is pushed now.
+      for (const stale of o.authority.staleTokensOf(a.id, token)) this.retirement.replaced(a.id, stale, a.credentials.revision ?? 0);
       if (a.credentials.bufferServer.previous?.length && o.authority.canRotate) this.resume(a);
     }
   }

@@ -39,6 +39,13 @@ export class TokenRetirement {
     this.retiring.set(id, list);
   }
 
+  /** Recovery: `token`, replaced by the previous STRAM and not yet cancelled, is cancelled once container `id` holds revision `successor`. */
+  replaced(id: string, token: Token, successor: number): void {
+    const list = this.retiring.get(id) ?? [];
+    list.push({ token, successor });
+    this.retiring.set(id, list);
+  }
+
   /** Container `id` holds revision `held` of its credentials: the tokens that revision replaced are cancelled. */
   held(id: string, held: number): void {
     const list = this.retiring.get(id);
