@@ -16,7 +16,8 @@ import { SluiceError, sanUri } from '@sluice/common';
 x509.cryptoProvider.set(webcrypto as never);
 
 export const EC_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-const ONE_YEAR_MS = 365 * 24 * 3600_000;
+/** How long an app CA root is valid; root-rotation.ts rotates it well before (`rotationPeriod`). */
+export const ROOT_LIFETIME_MS = 365 * 24 * 3600_000;
 /** Leaves are valid from a little before issue, so a peer's clock a few seconds behind accepts them. */
 const BACKDATE_MS = 60_000;
 
@@ -40,7 +41,7 @@ function serial(): string {
   return b.toString('hex');
 }
 
-export async function createRoot(appId: string, now = Date.now(), lifetimeMs = ONE_YEAR_MS): Promise<CaRoot> {
+export async function createRoot(appId: string, now = Date.now(), lifetimeMs = ROOT_LIFETIME_MS): Promise<CaRoot> {
   const keys = (await webcrypto.subtle.generateKey(EC_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -126,7 +127,8 @@ export class CertificateAuthority {
   async issue(csrDer: Uint8Array, containerId: string, lifetimeMs: number, now = Date.now()): Promise<IssuedCertificate> {
     const publicKey = await csrPublicKey(csrDer);
     const { cert: issuer, key } = this.signing;
-    const notAfter = now + lifetimeMs;
+    // Never past the issuer: a leaf that outlived it would stop verifying before its own expiry, unrenewed.
+    const notAfter = Math.min(now + lifetimeMs, issuer.notAfter.getTime());
     const number = serial();
     const leaf = await x509.X509CertificateGenerator.create({
       serialNumber: number,

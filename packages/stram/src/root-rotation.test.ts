@@ -1,11 +1,13 @@
+import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '@sluice/common';
+import { createLogger, makeKeyAndCsr } from '@sluice/common';
+import { CertificateAuthority, ROOT_LIFETIME_MS, createRoot } from './ca.js';
 import { caChangedAt, caFile, loadOrCreateCa, rotateRoot, rotationPhase } from './ca-store.js';
-import { RootRotation, type RotationStep } from './root-rotation.js';
+import { RootRotation, rotationPeriod, type RotationStep } from './root-rotation.js';
 
 /** The root rotation's schedule across a STRAM restart and a failed save (docs/architecture.md "Transport encryption"). */
 
@@ -84,5 +86,37 @@ describe('root rotation', () => {
     expect(steps.map(([s]) => s)).toEqual(['trust-new']);
     expect(ca.allRoots()).toHaveLength(2);
     expect((await loadOrCreateCa(path, 'app-1')).rootsDer()).toEqual(ca.rootsDer());
+  });
+
+  it('rotates the app root before it expires, with or without --ca-rotate', () => {
+    const HOUR = 3_600_000;
+    const DAY = 24 * HOUR;
+    // Default 4 h certificates: the root (a year) rotates at about 51 weeks, whatever longer period was asked.
+    for (const asked of [undefined, 2 * 365 * DAY]) {
+      const period = rotationPeriod(4 * HOUR, asked);
+      // The last root was made two lifetimes before the last retire; it signs until a lifetime after the next
+      // trust-new, and those leaves live a lifetime more: all of it before the root's end.
+      expect(2 * 4 * HOUR + period + 2 * 4 * HOUR).toBeLessThan(ROOT_LIFETIME_MS - 6 * DAY);
+      expect(period).toBeGreaterThan(350 * DAY);
+    }
+    expect(rotationPeriod(4 * HOUR, 30 * DAY)).toBe(30 * DAY);
+  });
+
+  it('waits out a period longer than one timer can hold instead of rotating at once', async () => {
+    const path = caFile(tempDir());
+    // 40 days: past Node's longest setTimeout (24.8 days), which would fire at once.
+    const { rotation: r, steps, ca } = await rotation(path, 40 * 24 * 3_600_000);
+    r.start();
+    await sleep(200);
+    expect(steps).toEqual([]);
+    expect(ca.allRoots()).toHaveLength(1);
+  });
+
+  it('issues no leaf that outlives the root that signs it', async () => {
+    const root = await createRoot('app-1', Date.now(), 60_000);
+    const ca = new CertificateAuthority('app-1', [root]);
+    const issued = await ca.issue((await makeKeyAndCsr('A')).csr, 'A', 3_600_000);
+    expect(issued.notAfter).toBe(root.cert.notAfter.getTime());
+    expect(Date.parse(new X509Certificate(issued.chain[0]!).validTo)).toBeLessThanOrEqual(root.cert.notAfter.getTime());
   });
 });

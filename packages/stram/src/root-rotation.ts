@@ -1,5 +1,5 @@
 import { systemClock, type Clock, type Logger } from '@sluice/common';
-import { signer, type CertificateAuthority } from './ca.js';
+import { ROOT_LIFETIME_MS, signer, type CertificateAuthority } from './ca.js';
 import { CertificateHealth } from './cert-health.js';
 import { caChangedAt, caFile, loadOrCreateCa, promoteRoot, retireOldRoots, rotateRoot, rotationPhase } from './ca-store.js';
 import { loadOperatorCa } from './operator-ca.js';
@@ -29,6 +29,23 @@ export interface RootRotationOptions {
   clock?: Clock;
 }
 
+/** A margin before the root's end for a rotation that runs late (a STRAM down, a failed save retried). */
+const ROOT_MARGIN_MS = 7 * 24 * 3600_000;
+/** The longest single timer: Node fires a longer setTimeout at once. */
+const MAX_TIMER_MS = 24 * 3600_000;
+
+/**
+ * How long after the last rotation the next one starts: `--ca-rotate`, but never so late that a
+ * root expires first. A root signs leaves until a lifetime after the next rotation starts, and
+ * they live a lifetime more; with the lifetimes from its own creation (two before the last
+ * retire) that is the period plus four lifetimes, which must end a margin before the root does.
+ * Without `--ca-rotate` the app's root still rotates, at that latest safe period (about 51 weeks).
+ */
+export function rotationPeriod(certLifetimeMs: number, caRotateMs?: number): number {
+  const latest = Math.max(certLifetimeMs, ROOT_LIFETIME_MS - 4 * certLifetimeMs - ROOT_MARGIN_MS);
+  return Math.min(caRotateMs ?? latest, latest);
+}
+
 export class RootRotation {
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -56,8 +73,15 @@ export class RootRotation {
 
   private after(ms: number, step: RotationStep): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.run(step), ms);
-    this.timer.unref();
+    const due = this.now() + ms;
+    const wake = (): void => {
+      const left = due - this.now();
+      if (left > 0) {
+        this.timer = setTimeout(wake, Math.min(left, MAX_TIMER_MS));
+        this.timer.unref();
+      } else void this.run(step);
+    };
+    wake();
   }
 
   private async run(step: RotationStep): Promise<void> {
@@ -87,7 +111,7 @@ export interface AppCa {
   onCsr: ReturnType<typeof signer>;
   /** Each container's certificate and its renewal health, as the status shows them. */
   certificates: CertificateHealth;
-  /** Running from the start when a rotation was asked for; stopped at shutdown. */
+  /** Running from the start for the app's own root (none for an operator's intermediate); stopped at shutdown. */
   rotation: RootRotation | undefined;
   /** The certificate STRAM's umbilical serves, reissued at every rotation step. */
   identity: StramIdentity;
@@ -108,9 +132,10 @@ export async function openAppCa(
   const path = caFile(stramDir);
   const ca = o.caCert ? await loadOperatorCa(appId, { cert: o.caCert, key: o.caKey ?? '', chain: o.caChain }) : await loadOrCreateCa(path, appId);
   const identity = await StramIdentity.issue(ca, o.certLifetimeMs, o.logger);
-  const rotation = o.caRotateMs
-    ? new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: o.caRotateMs, logger: o.logger, onStep: (step) => void identity.reissue(`root rotation: ${step}`) })
-    : undefined;
+  // The app's own root rotates, --ca-rotate or not (rotationPeriod); an operator's intermediate is the operator's.
+  const rotation = o.caCert
+    ? undefined
+    : new RootRotation({ ca, path, certLifetimeMs: o.certLifetimeMs, everyMs: rotationPeriod(o.certLifetimeMs, o.caRotateMs), logger: o.logger, onStep: (step) => void identity.reissue(`root rotation: ${step}`) });
   rotation?.start();
   const certificates = new CertificateHealth(o.clock ?? systemClock);
   return {

@@ -33,7 +33,7 @@ const STRAM_FLAGS = {
   keyUpdateIntervalMs: { flags: '--key-roll <duration>', description: 'master key update interval', shownDefault: '1d', parse: duration },
   removalScanIntervalMs: { flags: '--token-scan <duration>', description: 'expired token removal scan interval', shownDefault: '1h', parse: duration },
   certLifetimeMs: { flags: '--cert-lifetime <duration>', description: 'lifetime of container certificates under --tls on: renewed at 75% of it', shownDefault: '4h', parse: duration },
-  caRotateMs: { flags: '--ca-rotate <duration>', description: 'under --tls on, rotate the app CA root this long after the last rotation (3 steps, a certificate lifetime apart)', shownDefault: 'never', parse: duration },
+  caRotateMs: { flags: '--ca-rotate <duration>', description: 'under --tls on, rotate the app CA root this long after the last rotation (3 steps, a certificate lifetime apart)', shownDefault: 'just before the root (valid a year) would expire', parse: duration },
   restPort: {
     flags: '--rest-port <port>',
     description: 'port of the REST API and /metrics, so a Prometheus target stays put (in use: refused)',
