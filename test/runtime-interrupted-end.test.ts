@@ -37,7 +37,7 @@ describe('an end cut short', () => {
 
     const refused = await runCli(['launch', '--recover', r.appDir], r.tmp.path);
     expect(refused.code, refused.stderr).toBe(2);
-    expect(refused.stderr).toMatch(/was being shut down at \S+ \(SIGTERM at the launching terminal\) when its STRAM stopped; its end is now finished and it is not resumed: launch it anew \[BAD_CONFIG\]$/m);
+    expect(refused.stderr).toMatch(/was being shut down at \S+ \(SIGTERM at the launching terminal\) when its STRAM stopped; its end is now finished and it is not resumed: launch it anew \[APP_ENDED\]$/m);
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     // The end is finished: no container left, nothing that grants access or resumes the app.
     for (const c of containers) expect(running(c.pid!), c.id).toBe(false);
@@ -45,6 +45,6 @@ describe('an end cut short', () => {
     expect((await r.outputWindows()).length).toBeGreaterThanOrEqual(10);
     const again = await runCli(['launch', '--recover', r.appDir], r.tmp.path);
     expect(again.code).toBe(2);
-    expect(again.stderr).toMatch(/holds no STRAM state to recover .* launch the app instead \[BAD_CONFIG\]$/m);
+    expect(again.stderr).toMatch(/the app in \S+ was shut down; a stopped app is not resumed: launch it anew \[APP_ENDED\]$/m);
   }, 120_000);
 });

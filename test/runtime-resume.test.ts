@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { WORDCOUNT, runCli, startCli, tempDir, type CliProcess } from './helpers/runtime-cli.js';
@@ -29,6 +30,12 @@ describe('sluice launch --resume', () => {
     const s = await runCli(['shutdown', '--app-dir', appDir], tmp.path);
     expect(s.stdout, s.stderr).toContain(`${app} stopped`);
     expect((await second.exited).code).toBe(0);
+    // The orchestrator starting it again (a restart, a node reboot): the app has ended and stays so,
+    // and --resume says so with exit 0, so a restart-on-failure policy stops there.
+    const third = await runCli(['launch', WORDCOUNT, '--resume', '--app-dir', appDir], tmp.path);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stdout).toMatch(/was shut down; a stopped app is not resumed: launch it anew; --resume leaves an ended app ended \[APP_ENDED\]$/m);
+    expect(existsSync(join(appDir, 'stram', 'state.json'))).toBe(false);
   }, 60_000);
 
   it('needs an app module and --app-dir, and not --recover', async () => {

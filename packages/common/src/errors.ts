@@ -87,6 +87,8 @@ export const ErrorCodes = {
   NOT_SWARM_MANAGER: { closeCode: CloseCode.normal, retriable: false },
   // the restart strategy gave up: the app is FAILED (docs/guide.md "Restart strategies")
   APP_FAILED: { closeCode: CloseCode.normal, retriable: false },
+  // the app in a directory has ended (shut down or FAILED): --recover refuses it, --resume exits 0 on it
+  APP_ENDED: { closeCode: CloseCode.normal, retriable: false },
   // STRAM refused a container restart: no container of that id, or it is not running (launching, being replaced)
   NO_SUCH_CONTAINER: { closeCode: CloseCode.normal, retriable: false },
   CONTAINER_BUSY: { closeCode: CloseCode.normal, retriable: true },

@@ -111,8 +111,10 @@ export function loadState(dir: AppDir): SavedState {
   if (!existsSync(path)) {
     const failed = dir.readFailed();
     if (failed) {
-      throw new SluiceError('BAD_CONFIG', `app ${failed.app.id} in ${dir.root} FAILED at ${failed.app.failure.at} (${failed.app.failure.reason}); a FAILED app is not resumed: launch it anew`);
+      throw new SluiceError('APP_ENDED', `app ${failed.app.id} in ${dir.root} FAILED at ${failed.app.failure.at} (${failed.app.failure.reason}); a FAILED app is not resumed: launch it anew`);
     }
+    // Keys but no state: an app that was shut down (its end removes state.json, keeps stram/).
+    if (existsSync(dir.stramDir)) throw new SluiceError('APP_ENDED', `the app in ${dir.root} was shut down; a stopped app is not resumed: launch it anew`);
     throw new SluiceError('BAD_CONFIG', `${dir.root} holds no STRAM state to recover (${path} is missing); launch the app instead`);
   }
   let state: SavedState;

@@ -154,7 +154,7 @@ describe('FAILED', () => {
     ]);
     expect(statSync(dir.failed).mode & 0o777).toBe(0o600);
     // A FAILED app is not resumed: --recover says why.
-    await expect(Stram.recover({ appDir: dir.root, launcher: new NoopLauncher(), logger: silent })).rejects.toMatchObject({ code: 'BAD_CONFIG', message: expect.stringContaining(`FAILED at ${stram.failure!.at} (${reason})`) });
+    await expect(Stram.recover({ appDir: dir.root, launcher: new NoopLauncher(), logger: silent })).rejects.toMatchObject({ code: 'APP_ENDED', message: expect.stringContaining(`FAILED at ${stram.failure!.at} (${reason})`) });
   });
 
   it('the strategy none fails the app at the first loss', async () => {

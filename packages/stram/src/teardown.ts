@@ -54,7 +54,7 @@ export function removeRuntimeFiles(dir: AppDir, containers: Iterable<string>): v
  * `--recover` of an app whose STRAM died while the app was ending: the end is finished — the
  * containers the state names that still run are stopped (nobody will tell them to: SIGTERM, then
  * SIGKILL), the launcher's leftovers and the runtime files removed — and the recovery refused in
- * one line. Its store logins are renewed by nobody and expire; the app's next end drops them.
+ * one line (APP_ENDED). Its store logins are renewed by nobody and expire; the app's next end drops them.
  */
 export async function finishEnding(dir: AppDir, saved: SavedState & { ending: NonNullable<SavedState['ending']> }, launcher: Launcher, log: Logger): Promise<never> {
   const ending = saved.ending;
@@ -74,7 +74,7 @@ export async function finishEnding(dir: AppDir, saved: SavedState & { ending: No
   removeRuntimeFiles(dir, Object.keys(saved.containers));
   log.warn({ app: saved.appId, ending: ending.state, reason: ending.reason, at: ending.at }, 'the app was ending when its STRAM stopped; its end is finished, it is not resumed');
   const was = ending.state === 'failed' ? `FAILED at ${ending.at} (${ending.reason})` : `being shut down at ${ending.at} (${ending.reason})`;
-  throw new SluiceError('BAD_CONFIG', `app ${saved.appId} in ${dir.root} was ${was} when its STRAM stopped; its end is now finished and it is not resumed: launch it anew`);
+  throw new SluiceError('APP_ENDED', `app ${saved.appId} in ${dir.root} was ${was} when its STRAM stopped; its end is now finished and it is not resumed: launch it anew`);
 }
 
 function delay(ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { SluiceError } from '@sluice/common';
+import { SluiceError, isSluiceError } from '@sluice/common';
 import { AppDir, AppLock, DEFAULT_RESTART, INSECURE_WARNING, Stram, formatRestart, inUse, parseRestart, statePath, type RestartStrategy } from '@sluice/stram';
 import { appId, configFlag, flag, logFormatFlag, logLevelFlag, principal } from '../flags.js';
 import { stramLogging, type LogFormat } from '../log-output.js';
@@ -84,7 +84,9 @@ export function registerRuntimeCommands(program: Command): void {
     }
     if (opts.resume) {
       if (app === undefined || opts.appDir === undefined || opts.recover !== undefined) throw new SluiceError('BAD_USAGE', '--resume takes an app module and --app-dir (not --recover)');
-      if (existsSync(statePath(new AppDir(resolve(opts.appDir))))) {
+      // The app is there (running or ended: its keys stay after its end) unless the directory is new.
+      const dir = new AppDir(resolve(opts.appDir));
+      if (existsSync(statePath(dir)) || existsSync(dir.stramDir)) {
         const { appDir, config: _config, insecure: _insecure, owner: _owner, realUser: _realUser, appId: _appId, ...rest } = opts;
         opts = { ...rest, recover: appDir };
         app = undefined;
@@ -107,7 +109,7 @@ export function registerRuntimeCommands(program: Command): void {
       containerLogLevel: opts.logLevel,
     };
     const stram = opts.recover
-      ? await Stram.recover({ ...common, ...recoverStoreOptions(opts), appDir: resolve(opts.recover) })
+      ? await recoverOrEnded({ ...common, ...recoverStoreOptions(opts), appDir: resolve(opts.recover) }, opts.resume === true)
       : await Stram.launch({
           ...common,
           ...storeOptions(opts),
@@ -120,6 +122,7 @@ export function registerRuntimeCommands(program: Command): void {
           ...(opts.appId !== undefined ? { appId: opts.appId } : {}),
           ...(opts.appDir ? { appDir: newAppDir(opts.appDir) } : {}),
         });
+    if (!stram) return;
     const cli = invocation();
     process.stdout.write(
       `${opts.recover ? 'recovered' : 'launched'} ${stram.appId}\n` +
@@ -149,6 +152,22 @@ export function registerRuntimeCommands(program: Command): void {
     'launch demo --gateway http://gw.example.com:8443 --store pg --checkpoint-store postgres',
   ]);
   registerStatusCommands(program);
+}
+
+/**
+ * `launch --recover`, or `--resume` on a directory that holds an app. An app that has ended (shut
+ * down or FAILED, or ending when its STRAM died: its end is finished first) is refused
+ * (APP_ENDED, exit 2) — but under `--resume` that is the answer, not a failure: an orchestrator
+ * restarting STRAM on failure would otherwise restart it forever. It says so and exits 0.
+ */
+async function recoverOrEnded(options: Parameters<typeof Stram.recover>[0], resume: boolean): Promise<Stram | undefined> {
+  try {
+    return await Stram.recover(options);
+  } catch (err) {
+    if (!resume || !isSluiceError(err, 'APP_ENDED')) throw err;
+    process.stdout.write(`sluice launch: ${err.message}; --resume leaves an ended app ended [APP_ENDED]\n`);
+    return undefined;
+  }
 }
 
 /**
