@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers/runtime-cli.js';
@@ -47,5 +47,14 @@ describe('sluice demo --tls on', () => {
     expect(stramLog).not.toMatch(/umbilical refused/);
     expect(logs).not.toMatch(/CERT_EXPIRED|TLS client refused/);
     expect(logs).not.toContain('PRIVATE KEY');
+  });
+
+  it('refuses a certificate lifetime over 30 days in one line, before anything is written', async () => {
+    const appDir = join(tmp.path, 'long-certs');
+    const r = await runCli(['demo', '--tls', 'on', '--cert-lifetime', '60d', '--duration', '1s', '--app-dir', appDir], tmp.path);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')[0]).toBe('sluice demo: --cert-lifetime must be at most 30d (certificates are short-lived and renewed live), not 60d [BAD_CONFIG]');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(appDir)).toBe(false);
   });
 });

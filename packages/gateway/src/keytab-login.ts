@@ -59,6 +59,8 @@ export function parseKlist(stdout: string): { startsAt: number; expiresAt: numbe
 }
 
 const LOGIN_BACKOFF_MAX_MS = 30_000;
+/** The longest wait before the next login (see `schedule`). */
+const MAX_WAIT_MS = 24 * 3_600_000;
 
 export class KeytabLogin {
   readonly principal: string;
@@ -166,10 +168,11 @@ export class KeytabLogin {
     }
   }
 
+  /** At most a day ahead: a longer setTimeout (past 24.8 days) fires at once, and a relogin a day early costs one kinit. */
   private schedule(ms: number): void {
     if (this.stopped) return;
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.loginNow(), Math.max(0, ms));
+    this.timer = setTimeout(() => void this.loginNow(), Math.min(Math.max(0, ms), MAX_WAIT_MS));
     this.timer.unref();
   }
 

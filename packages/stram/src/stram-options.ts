@@ -152,6 +152,9 @@ export type Resolved = typeof defaults &
   StramOptions & { clock: Clock; logger: Logger; user: string; realUser: string; insecure: boolean; config: Record<string, unknown>; restart: string; restartStrategy: RestartStrategy };
 
 /** `failed`: the restart strategy gave up; the app stopped its containers and keeps its directory (docs/guide.md "Restart strategies"). */
+/** The longest `certLifetimeMs`. */
+const MAX_CERT_LIFETIME_MS = 30 * 24 * 3_600_000;
+
 export const AppState = { running: 'running', stopping: 'stopping', stopped: 'stopped', failed: 'failed' } as const;
 export type AppState = (typeof AppState)[keyof typeof AppState];
 
@@ -172,6 +175,9 @@ export function resolveOptions(options: StramOptions): Resolved {
   for (const k of ['heartbeatIntervalMs', 'heartbeatTimeoutMs', 'stramLossTimeoutMs', 'launchTimeoutMs', 'windowMs', 'checkpointWindows', 'webTokenTtlMs', 'shutdownGraceMs', 'certLifetimeMs', 'storeLifetimeMs', 'storeMaxLifetimeMs'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] <= 0) throw new SluiceError('BAD_CONFIG', `${name(k)} must be a positive integer, not ${String(o[k])}`);
   }
+  // Short-lived, renewed live (docs/architecture.md "Transport encryption"); a month at most keeps
+  // every renewal timer within Node's (24.8 days) and a root rotation within the root's year.
+  if (o.certLifetimeMs > MAX_CERT_LIFETIME_MS) throw new SluiceError('BAD_CONFIG', `${name('certLifetimeMs')} must be at most 30d (certificates are short-lived and renewed live), not ${formatDuration(o.certLifetimeMs)}`);
   if (o.heartbeatTimeoutMs <= o.heartbeatIntervalMs) {
     const [timeout, interval] = [formatDuration(o.heartbeatTimeoutMs), formatDuration(o.heartbeatIntervalMs)];
     throw new SluiceError('BAD_CONFIG', `${name('heartbeatTimeoutMs')} (${timeout}) must be longer than ${name('heartbeatIntervalMs')} (${interval})`);
